@@ -1,0 +1,102 @@
+"""The one client interface every component uses to talk to the API.
+
+Controllers, the node agent and the CLI import this, never the store or the HTTP server.
+Two transports implement it: :mod:`joblet.client.local` calls the registry in-process
+(objects are handed over, not re-serialised) and :mod:`joblet.client.http` speaks the
+Kubernetes REST API. Objects are Kubernetes wire-format dicts; objects returned by the
+local transport are shared with the store, so callers must treat them as read-only and
+copy (``joblet.objects.deep_copy``) before changing them.
+
+Errors are raised as :mod:`joblet.errors` classes on both transports.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Obj = dict[str, Any]
+PatchType = Literal["strategic", "merge", "json", "apply"]
+PropagationPolicy = Literal["Orphan", "Background", "Foreground"]
+
+
+@dataclass(frozen=True)
+class ObjectList:
+    items: list[Obj]
+    resource_version: str
+
+
+@dataclass(frozen=True)
+class Event:
+    """A watch event. ``type`` is ADDED, MODIFIED, DELETED, BOOKMARK or ERROR."""
+
+    type: str
+    object: Obj
+
+
+class Client(Protocol):
+    async def get(self, resource: str, name: str, namespace: str = "") -> Obj: ...
+
+    async def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList: ...
+
+    async def create(
+        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False
+    ) -> Obj:
+        """namespace defaults to obj.metadata.namespace, then "default" for namespaced kinds."""
+
+    async def update(self, resource: str, obj: Obj, subresource: str | None = None) -> Obj:
+        """PUT; uses obj.metadata.resourceVersion as the precondition when set."""
+
+    async def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        namespace: str = "",
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+    ) -> Obj: ...
+
+    async def delete(
+        self,
+        resource: str,
+        name: str,
+        namespace: str = "",
+        propagation_policy: PropagationPolicy | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, str] | None = None,
+    ) -> Obj:
+        """Returns the object as it stands after the call (deleted, or marked for deletion)."""
+
+    def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> AsyncIterator[list[Event]]:
+        """Batches of events after resource_version (None: from now). Raises Gone when too old."""
+
+    def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        """Chunks of a container's log; with follow, until the container ends."""
+
+    async def close(self) -> None: ...

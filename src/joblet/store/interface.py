@@ -1,0 +1,81 @@
+"""The store contract: what every backend (memory, SQLite, later PostgreSQL) promises.
+
+Objects are Kubernetes wire-format dicts. A key is ``(resource plural, namespace, name)``
+with namespace ``""`` for cluster-scoped resources. One global, monotonically increasing
+resourceVersion orders every write; updates and deletes may carry an expected
+resourceVersion (optimistic concurrency). Watches replay history from a resourceVersion
+and raise :class:`joblet.errors.Gone` once the history no longer reaches back that far.
+
+Objects handed out by a store are shared, never copied: callers must not mutate them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+Obj = dict[str, Any]
+EventType = Literal["ADDED", "MODIFIED", "DELETED"]
+
+
+@dataclass(frozen=True)
+class Key:
+    resource: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        return f"{self.resource}/{self.namespace}/{self.name}" if self.namespace else f"{self.resource}/{self.name}"
+
+
+@dataclass(frozen=True)
+class WatchEvent:
+    type: EventType
+    object: Obj
+    resource_version: int
+
+
+class Watch(Protocol):
+    """A stream of events for one resource (optionally one namespace)."""
+
+    def poll(self) -> list[WatchEvent]:
+        """Events delivered so far and not yet taken (never blocks)."""
+
+    async def next_batch(self, timeout: float | None = None) -> list[WatchEvent]:
+        """Wait for at least one event (or timeout: empty list; or closed: raises StopAsyncIteration)."""
+
+    def close(self) -> None: ...
+
+
+class Store(Protocol):
+    def create(self, key: Key, obj: Obj) -> Obj:
+        """Store a new object; sets metadata.resourceVersion. AlreadyExists if present."""
+
+    def get(self, key: Key) -> Obj:
+        """NotFound if absent."""
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        predicate: Callable[[Obj], bool] | None = None,
+    ) -> tuple[list[Obj], int]:
+        """Objects of one resource (all namespaces when namespace is None) and the store's rv."""
+
+    def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
+        """Replace; Conflict if expected_rv is given and differs; NotFound if absent."""
+
+    def delete(self, key: Key, expected_rv: int | None = None) -> Obj:
+        """Remove; returns the object as deleted (with a new resourceVersion)."""
+
+    def watch(self, resource: str, namespace: str | None = None, since_rv: int | None = None) -> Watch:
+        """Events after since_rv (None: from now). Gone if since_rv is older than the history."""
+
+    @property
+    def current_rv(self) -> int: ...
+
+    def flush(self) -> None:
+        """Make every write so far durable and deliver its watch events."""
+
+    def close(self) -> None: ...
