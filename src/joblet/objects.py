@@ -92,3 +92,8 @@ def find_condition(obj: Obj, ctype: str) -> Obj | None:
 def condition_true(obj: Obj, ctype: str) -> bool:
     cond = find_condition(obj, ctype)
     return cond is not None and cond.get("status") == "True"
+
+
+#: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
+ORPHAN_FINALIZER = "orphan"
+FOREGROUND_FINALIZER = "foregroundDeletion"

@@ -12,6 +12,7 @@ Errors are raised as :mod:`joblet.errors` classes on both transports.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -84,7 +85,7 @@ class Client(Protocol):
         label_selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: float | None = None,
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncIterator[builtins.list[Event]]:
         """Batches of events after resource_version (None: from now). Raises Gone when too old."""
 
     def read_log(

@@ -1,0 +1,143 @@
+"""Generate ``src/joblet/api/openapi_schemas.json`` from the official ``kubernetes`` client's models.
+
+Why: kubectl ≥1.27 needs OpenAPI v3 component schemas (``kubectl explain``, server-side field
+validation) and the server needs the same schemas to find unknown fields. The ``kubernetes``
+package is only a dev dependency, so this script runs once and its output is committed; the
+server reads the JSON file and never imports ``kubernetes``.
+
+Run: ``python scripts/gen_openapi_schemas.py`` (rewrites the JSON file).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import kubernetes.client.models as models
+
+OUT = Path(__file__).resolve().parent.parent / "src" / "joblet" / "api" / "openapi_schemas.json"
+
+META = "io.k8s.apimachinery.pkg.apis.meta.v1"
+META_NAMES = {
+    "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
+    "ManagedFieldsEntry", "Condition", "Status", "StatusDetails", "StatusCause", "DeleteOptions",
+    "Preconditions",
+}
+BATCH_PREFIXES = ("Job", "CronJob", "PodFailurePolicy", "SuccessPolicy", "UncountedTerminatedPods")
+
+# Root kinds served by joblet: python class name -> (group, version, kind).
+ROOTS: dict[str, tuple[str, str, str]] = {
+    "V1Job": ("batch", "v1", "Job"),
+    "V1JobList": ("batch", "v1", "JobList"),
+    "V1CronJob": ("batch", "v1", "CronJob"),
+    "V1CronJobList": ("batch", "v1", "CronJobList"),
+    "V1Pod": ("", "v1", "Pod"),
+    "V1PodList": ("", "v1", "PodList"),
+    "V1Namespace": ("", "v1", "Namespace"),
+    "V1NamespaceList": ("", "v1", "NamespaceList"),
+    "V1Node": ("", "v1", "Node"),
+    "V1NodeList": ("", "v1", "NodeList"),
+    "CoreV1Event": ("", "v1", "Event"),
+    "CoreV1EventList": ("", "v1", "EventList"),
+    "V1Secret": ("", "v1", "Secret"),
+    "V1SecretList": ("", "v1", "SecretList"),
+    "V1ConfigMap": ("", "v1", "ConfigMap"),
+    "V1ConfigMapList": ("", "v1", "ConfigMapList"),
+    "V1ServiceAccount": ("", "v1", "ServiceAccount"),
+    "V1ServiceAccountList": ("", "v1", "ServiceAccountList"),
+    "V1Lease": ("coordination.k8s.io", "v1", "Lease"),
+    "V1LeaseList": ("coordination.k8s.io", "v1", "LeaseList"),
+    "V1Eviction": ("policy", "v1", "Eviction"),
+    "V1Status": ("", "v1", "Status"),
+    "V1DeleteOptions": ("", "v1", "DeleteOptions"),
+}
+
+
+def short_name(py_name: str) -> str:
+    return re.sub(r"^(CoreV1|V1)", "", py_name)
+
+
+def schema_name(py_name: str) -> str:
+    name = short_name(py_name)
+    if name in META_NAMES:
+        return f"{META}.{name}"
+    if name.startswith(BATCH_PREFIXES):
+        return f"io.k8s.api.batch.v1.{name}"
+    if name.startswith("Lease"):
+        return f"io.k8s.api.coordination.v1.{name}"
+    if name == "Eviction":
+        return f"io.k8s.api.policy.v1.{name}"
+    return f"io.k8s.api.core.v1.{name}"
+
+
+def description_of(cls: Any) -> str:
+    doc = (cls.__doc__ or "").strip()
+    return doc.split("\n\n")[0].strip().replace("\n    ", " ")
+
+
+def type_schema(type_str: str, pending: list[str]) -> dict[str, Any]:
+    t = type_str.strip()
+    if t.startswith("List[") and t.endswith("]"):
+        return {"type": "array", "items": type_schema(t[5:-1], pending)}
+    if t.startswith("Dict[") and t.endswith("]"):
+        value = t[5:-1].split(",", 1)[1]
+        return {"type": "object", "additionalProperties": type_schema(value, pending)}
+    simple = {
+        "str": {"type": "string"}, "int": {"type": "integer", "format": "int32"},
+        "bool": {"type": "boolean"}, "float": {"type": "number", "format": "double"},
+        "datetime": {"type": "string", "format": "date-time"}, "bytes": {"type": "string", "format": "byte"},
+        "object": {"x-kubernetes-preserve-unknown-fields": True},
+    }
+    if t in simple:
+        return dict(simple[t])
+    if not hasattr(models, t):
+        raise SystemExit(f"unknown model type {t}")
+    pending.append(t)
+    return {"$ref": f"#/components/schemas/{schema_name(t)}"}
+
+
+def build() -> dict[str, Any]:
+    schemas: dict[str, Any] = {}
+    pending = list(ROOTS)
+    seen: set[str] = set()
+    while pending:
+        py_name = pending.pop()
+        if py_name in seen:
+            continue
+        seen.add(py_name)
+        cls = getattr(models, py_name)
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for attr, type_str in cls.openapi_types.items():
+            wire = cls.attribute_map[attr]
+            field = cls.model_fields.get(attr)
+            prop = type_schema(type_str, pending)
+            desc = (field.description if field is not None else None) or ""
+            if "$ref" in prop:
+                prop = {"allOf": [prop]}
+            if desc:
+                prop["description"] = desc
+            props[wire] = prop
+            if field is not None and field.is_required():
+                required.append(wire)
+        schema: dict[str, Any] = {"description": description_of(cls), "type": "object", "properties": props}
+        if required:
+            schema["required"] = sorted(required)
+        if py_name in ROOTS:
+            group, version, kind = ROOTS[py_name]
+            schema["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": version}]
+        schemas[schema_name(py_name)] = schema
+    return dict(sorted(schemas.items()))
+
+
+def main() -> None:
+    schemas = build()
+    OUT.write_text(json.dumps(schemas, separators=(",", ":"), sort_keys=True) + "\n")
+    print(f"wrote {len(schemas)} schemas, {OUT.stat().st_size} bytes to {OUT}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,766 @@
+"""PATCH semantics: JSON merge patch, JSON patch, strategic merge patch and server-side apply.
+
+kubectl's default ``kubectl apply``/``patch`` sends a *strategic* merge patch whose lists are
+merged by key (containers by name, env by name, ...) and which carries directives
+(``$setElementOrder``, ``$patch``, ``$retainKeys``, ``$deleteFromPrimitiveList``); a server that
+treated it as a plain merge patch would wipe containers. So this module ports the relevant
+parts of ``k8s.io/apimachinery/pkg/util/strategicpatch`` with a small schema table instead of
+Go struct tags. Everything is dict in, dict out; inputs are never mutated.
+
+Errors, as kube-apiserver (staging/src/k8s.io/apiserver/pkg/endpoints/handlers/patch.go):
+
+* a JSON patch body that is not a list of operations → ``BadRequest`` (400);
+* an operation that does not apply (``replace``/``remove`` of a missing path, failed ``test``,
+  unknown op) → :class:`PatchError`, a 422 ``Invalid`` built like upstream's
+  ``NewGenericServerResponse(422, ...)``: message ``the server rejected our request due to an
+  error in our request`` and the json-patch library's message as the one cause
+  (reason ``UnexpectedServerResponse``), which kubectl prints;
+* malformed strategic-merge directives → ``BadRequest`` (upstream's
+  ``interpretStrategicMergePatchError``).
+
+Server-side apply (:func:`apply_patch`) is pragmatic, not structured-merge-diff:
+
+* the applied configuration is merged over the live object with strategic-merge semantics;
+* ``metadata.managedFields`` gets one ``Apply`` entry per manager with a real ``FieldsV1`` set
+  (``f:``/``k:``/``v:``/``.`` keys as upstream) computed from the applied configuration;
+* fields the same manager applied before but omits now are removed, unless another manager
+  also owns them;
+* conflicts are detected only against fields recorded in other managers' ``managedFields``
+  entries (whatever operation), only for leaf values that would change; ``force=True`` takes
+  ownership instead of failing. Defaulted fields nobody owns never conflict.
+* no per-version conversion, no ``Update`` entries are written here (the registry may add them).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+
+from joblet.clock import rfc3339
+from joblet.errors import BadRequest, Conflict, Invalid
+
+Obj = dict[str, Any]
+
+REJECTED_MESSAGE = "the server rejected our request due to an error in our request"
+
+
+class PatchError(Invalid):
+    """A patch that does not apply to the object: HTTP 422, shaped like kube-apiserver's."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(
+            REJECTED_MESSAGE,
+            {"causes": [{"reason": "UnexpectedServerResponse", "message": detail}]},
+        )
+        self.detail = detail
+
+
+def _clone(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _clone(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_clone(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    return orjson.dumps(value, option=orjson.OPT_SORT_KEYS).decode()
+
+
+def _json_equal(a: Any, b: Any) -> bool:
+    """JSON equality (``True != 1``, ``1 == 1.0``)."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return isinstance(a, bool) and isinstance(b, bool) and a == b
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        return a == b
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_json_equal(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_json_equal(x, y) for x, y in zip(a, b, strict=True))
+    return type(a) is type(b) and bool(a == b)
+
+
+# ======================================================================================
+# RFC 7386 JSON merge patch
+# ======================================================================================
+
+
+def _merge_into(target: Any, patch: Any) -> Any:
+    if not isinstance(patch, dict):
+        return _clone(patch)
+    result = target if isinstance(target, dict) else {}
+    for key, value in patch.items():
+        if value is None:
+            result.pop(key, None)
+        else:
+            result[key] = _merge_into(result.get(key), value)
+    return result
+
+
+def json_merge_patch(target: Obj | None, patch: Any) -> Any:
+    """RFC 7386: objects merge recursively, ``null`` deletes, anything else replaces."""
+    return _merge_into(_clone(target) if target is not None else None, patch)
+
+
+# ======================================================================================
+# RFC 6902 JSON patch
+# ======================================================================================
+
+
+def _pointer(path: Any, op: str) -> list[str]:
+    if not isinstance(path, str):
+        raise PatchError(f"{op} operation missing path field") if path is None else PatchError(
+            f"{op} operation has invalid path: {path!r}"
+        )
+    if path == "":
+        return []
+    if not path.startswith("/"):
+        raise PatchError(f"{op} operation does not apply: invalid JSON pointer: {path!r}")
+    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+
+
+def _index(token: str, size: int, allow_end: bool) -> int | None:
+    if token == "-" and allow_end:
+        return size
+    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+        return None
+    idx = int(token)
+    limit = size if allow_end else size - 1
+    return idx if idx <= limit else None
+
+
+def _resolve_parent(doc: Any, tokens: list[str]) -> Any:
+    """The container holding the last token, or None when the path is missing."""
+    cur = doc
+    for token in tokens[:-1]:
+        if isinstance(cur, dict):
+            if token not in cur:
+                return None
+            cur = cur[token]
+        elif isinstance(cur, list):
+            idx = _index(token, len(cur), allow_end=False)
+            if idx is None:
+                return None
+            cur = cur[idx]
+        else:
+            return None
+    return cur if isinstance(cur, dict | list) else None
+
+
+def _get(doc: Any, tokens: list[str]) -> tuple[bool, Any]:
+    if not tokens:
+        return True, doc
+    parent = _resolve_parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        return (True, parent[last]) if last in parent else (False, None)
+    if isinstance(parent, list):
+        idx = _index(last, len(parent), allow_end=False)
+        return (True, parent[idx]) if idx is not None else (False, None)
+    return False, None
+
+
+def _add(doc: Any, tokens: list[str], value: Any, path: str) -> Any:
+    if not tokens:
+        return value
+    parent = _resolve_parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict):
+        parent[last] = value
+        return doc
+    if isinstance(parent, list):
+        idx = _index(last, len(parent), allow_end=True)
+        if idx is None:
+            raise PatchError(f"add operation does not apply: doc is missing path: \"{path}\": invalid index referenced")
+        parent.insert(idx, value)
+        return doc
+    raise PatchError(f'add operation does not apply: doc is missing path: "{path}": missing value')
+
+
+def _remove(doc: Any, tokens: list[str], path: str, op: str = "remove") -> Any:
+    if not tokens:
+        raise PatchError(f'{op} operation does not apply: doc is missing path: "{path}": missing value')
+    parent = _resolve_parent(doc, tokens)
+    last = tokens[-1]
+    if isinstance(parent, dict) and last in parent:
+        return parent.pop(last)
+    if isinstance(parent, list):
+        idx = _index(last, len(parent), allow_end=False)
+        if idx is not None:
+            return parent.pop(idx)
+    if isinstance(parent, dict):
+        raise PatchError(
+            f"error in remove for path: '{path}': Unable to remove nonexistent key: {last}: missing value"
+        )
+    raise PatchError(f'{op} operation does not apply: doc is missing path: "{path}": missing value')
+
+
+def json_patch(target: Obj, ops: Any) -> Any:
+    """Apply an RFC 6902 operation list to a copy of ``target``."""
+    if not isinstance(ops, list):
+        raise BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
+    doc: Any = _clone(target)
+    for raw in ops:
+        if not isinstance(raw, dict):
+            raise BadRequest("json: cannot unmarshal value into Go value of type jsonpatch.Operation")
+        op = raw.get("op")
+        path = raw.get("path")
+        if op == "add":
+            if "value" not in raw:
+                raise PatchError("add operation missing value")
+            doc = _add(doc, _pointer(path, op), _clone(raw["value"]), str(path))
+        elif op == "remove":
+            _remove(doc, _pointer(path, op), str(path))
+        elif op == "replace":
+            tokens = _pointer(path, op)
+            if "value" not in raw:
+                raise PatchError("replace operation missing value")
+            found, _ = _get(doc, tokens)
+            if not found:
+                raise PatchError(f"replace operation does not apply: doc is missing key: {path}: missing value")
+            if not tokens:
+                doc = _clone(raw["value"])
+            else:
+                parent = _resolve_parent(doc, tokens)
+                if isinstance(parent, dict):
+                    parent[tokens[-1]] = _clone(raw["value"])
+                else:
+                    parent[int(tokens[-1])] = _clone(raw["value"])
+        elif op in ("move", "copy"):
+            source = raw.get("from")
+            from_tokens = _pointer(source, op)
+            to_tokens = _pointer(path, op)
+            found, value = _get(doc, from_tokens)
+            if not found:
+                raise PatchError(f"{op} operation does not apply: doc is missing from path: {source}: missing value")
+            if op == "move":
+                if to_tokens[: len(from_tokens)] == from_tokens and to_tokens != from_tokens:
+                    raise PatchError(f"move operation does not apply: cannot move {source} into its child {path}")
+                _remove(doc, from_tokens, str(source), op)
+            else:
+                value = _clone(value)
+            doc = _add(doc, to_tokens, value, str(path))
+        elif op == "test":
+            tokens = _pointer(path, op)
+            found, value = _get(doc, tokens)
+            if not found or not _json_equal(value, raw.get("value")):
+                raise PatchError(f"testing value {path} failed: test failed")
+        else:
+            raise PatchError(f"Unexpected kind: {op}")
+    return doc
+
+
+# ======================================================================================
+# Strategic merge patch
+# ======================================================================================
+
+
+@dataclass(frozen=True)
+class FieldMeta:
+    """What the Go struct tags say about one field: element/value type, merge key, strategy."""
+
+    type: str = ""
+    merge_key: str = ""
+    strategy: str = ""  # "" (replace lists / merge maps), "merge", "merge,retainKeys", "retainKeys"
+
+    @property
+    def merges(self) -> bool:
+        return "merge" in self.strategy.split(",")
+
+
+def _f(type_: str = "", merge_key: str = "", strategy: str = "") -> FieldMeta:
+    return FieldMeta(type_, merge_key, strategy)
+
+
+_META = _f("ObjectMeta")
+_MERGE_BY_NAME = "merge"
+
+# type name → field → meta. Lists not listed here (or without "merge") are replaced whole.
+SCHEMA: dict[str, dict[str, FieldMeta]] = {
+    "Object": {"metadata": _META},
+    "Pod": {"metadata": _META, "spec": _f("PodSpec"), "status": _f("PodStatus")},
+    "PodTemplate": {"metadata": _META, "template": _f("PodTemplateSpec")},
+    "Job": {"metadata": _META, "spec": _f("JobSpec"), "status": _f("JobStatus")},
+    "CronJob": {"metadata": _META, "spec": _f("CronJobSpec"), "status": _f("CronJobStatus")},
+    "Node": {"metadata": _META, "spec": _f("NodeSpec"), "status": _f("NodeStatus")},
+    "Namespace": {"metadata": _META, "spec": _f("NamespaceSpec"), "status": _f("NamespaceStatus")},
+    "ServiceAccount": {
+        "metadata": _META,
+        "secrets": _f("ObjectReference", "name", "merge"),
+        "imagePullSecrets": _f("LocalObjectReference"),
+    },
+    "ObjectMeta": {
+        "finalizers": _f(strategy="merge"),
+        "ownerReferences": _f("OwnerReference", "uid", "merge"),
+    },
+    "PodTemplateSpec": {"metadata": _META, "spec": _f("PodSpec")},
+    "JobTemplateSpec": {"metadata": _META, "spec": _f("JobSpec")},
+    "JobSpec": {"template": _f("PodTemplateSpec"), "selector": _f("LabelSelector")},
+    "CronJobSpec": {"jobTemplate": _f("JobTemplateSpec")},
+    "PodSpec": {
+        "volumes": _f("Volume", "name", "merge,retainKeys"),
+        "initContainers": _f("Container", "name", "merge"),
+        "containers": _f("Container", "name", "merge"),
+        "ephemeralContainers": _f("Container", "name", "merge"),
+        "imagePullSecrets": _f("LocalObjectReference", "name", "merge"),
+        "hostAliases": _f("HostAlias", "ip", "merge"),
+        "topologySpreadConstraints": _f("TopologySpreadConstraint", "topologyKey", "merge"),
+        "resourceClaims": _f("PodResourceClaim", "name", "merge,retainKeys"),
+        "schedulingGates": _f("PodSchedulingGate", "name", "merge"),
+        "tolerations": _f("Toleration"),  # atomic
+        "readinessGates": _f("PodReadinessGate"),  # atomic
+    },
+    "Container": {
+        "ports": _f("ContainerPort", "containerPort", "merge"),
+        "env": _f("EnvVar", "name", "merge"),
+        "volumeMounts": _f("VolumeMount", "mountPath", "merge"),
+        "volumeDevices": _f("VolumeDevice", "devicePath", "merge"),
+    },
+    "PodStatus": {
+        "conditions": _f("PodCondition", "type", "merge"),
+        "podIPs": _f("PodIP", "ip", "merge"),
+        "hostIPs": _f("HostIP", "ip", "merge"),
+        "resourceClaimStatuses": _f("PodResourceClaimStatus", "name", "merge,retainKeys"),
+    },
+    "JobStatus": {"conditions": _f("JobCondition", "type", "merge")},
+    "CronJobStatus": {},  # active: atomic
+    "NodeSpec": {"podCIDRs": _f(strategy="merge")},
+    "NodeStatus": {
+        "conditions": _f("NodeCondition", "type", "merge"),
+        "addresses": _f("NodeAddress", "type", "merge"),
+    },
+}
+
+_ROOT_TYPES = {"Pod", "PodTemplate", "Job", "CronJob", "Node", "Namespace", "ServiceAccount"}
+
+
+def root_type(kind: str) -> str:
+    return kind if kind in _ROOT_TYPES else "Object"
+
+
+_PATCH = "$patch"
+_RETAIN_KEYS = "$retainKeys"
+_SET_ORDER = "$setElementOrder/"
+_DELETE_PRIMITIVES = "$deleteFromPrimitiveList/"
+
+
+def _item_id(item: Any, merge_key: str) -> str:
+    if merge_key and isinstance(item, dict):
+        return "k" + _json(item.get(merge_key))
+    return "v" + _json(item)
+
+
+def _merge_sorted(left: list[Any], right: list[Any], server_order: list[Any], merge_key: str) -> list[Any]:
+    """strategicpatch.mergeSortedSlice: interleave server-only items (left) into patch items."""
+    positions = {_item_id(x, merge_key): i for i, x in enumerate(server_order)}
+    out: list[Any] = []
+    i = j = 0
+    while i < len(left) or j < len(right):
+        if i >= len(left):
+            out.append(right[j])
+            j += 1
+        elif j >= len(right):
+            out.append(left[i])
+            i += 1
+        else:
+            li = positions.get(_item_id(left[i], merge_key))
+            ri = positions.get(_item_id(right[j], merge_key))
+            if li is not None and ri is not None and li < ri:
+                out.append(left[i])
+                i += 1
+            else:
+                out.append(right[j])
+                j += 1
+    return out
+
+
+def _normalize_order(merged: list[Any], order: list[Any], original: list[Any], merge_key: str) -> list[Any]:
+    """strategicpatch.normalizeElementOrder: items named in ``order`` follow it, the rest keep
+    their original relative order, interleaved by their original positions."""
+    order_pos = {_item_id(x, merge_key): i for i, x in enumerate(order)}
+    original_pos = {_item_id(x, merge_key): i for i, x in enumerate(original)}
+    patch_items = [m for m in merged if _item_id(m, merge_key) in order_pos]
+    server_only = [m for m in merged if _item_id(m, merge_key) not in order_pos]
+    patch_items.sort(key=lambda m: order_pos[_item_id(m, merge_key)])
+    server_only.sort(key=lambda m: original_pos.get(_item_id(m, merge_key), len(original_pos)))
+    return _merge_sorted(server_only, patch_items, original, merge_key)
+
+
+def _clean(value: Any, type_name: str) -> Any:
+    """A new value from a patch: nulls and directives stripped (merging into nothing)."""
+    if isinstance(value, dict):
+        return _merge_map({}, value, type_name)
+    if isinstance(value, list):
+        return [_clean(v, type_name) for v in value]
+    return value
+
+
+def _merge_list(original: list[Any], patch: list[Any], meta: FieldMeta, field: str) -> list[Any]:
+    if not meta.merges:
+        return [_clean(v, meta.type) for v in patch]
+    if not original and not patch:
+        return []
+    if not any(isinstance(v, dict) for v in [*original, *patch]):
+        merged: list[Any] = []
+        seen: set[str] = set()
+        for item in [*original, *patch]:
+            ident = _item_id(item, "")
+            if ident not in seen:
+                seen.add(ident)
+                merged.append(item)
+        return _normalize_order(merged, patch, original, "")
+    key = meta.merge_key
+    if not key:
+        return [_clean(v, meta.type) for v in patch]
+    # special elements: {"$patch": "replace"} replaces the list, {"$patch": "delete", key: v} deletes
+    if any(isinstance(v, dict) and v.get(_PATCH) == "replace" for v in patch):
+        return [_clean(v, meta.type) for v in patch if not (isinstance(v, dict) and _PATCH in v)]
+    deleted: set[str] = set()
+    items: list[dict[str, Any]] = []
+    for v in patch:
+        if not isinstance(v, dict):
+            raise BadRequest(f"unable to find api field in struct {meta.type or field} for the json field {field!r}")
+        directive = v.get(_PATCH)
+        if directive == "delete":
+            if key not in v:
+                raise BadRequest(f"map: {v} does not contain declared merge key: {key}")
+            deleted.add(_item_id(v, key))
+            continue
+        if directive not in (None, "merge"):
+            raise BadRequest(f"Unknown patch type: {directive} in map: {v}")
+        if key not in v:
+            raise BadRequest(f"map: {v} does not contain declared merge key: {key}")
+        items.append({k: x for k, x in v.items() if k != _PATCH})
+    result = [o for o in original if _item_id(o, key) not in deleted]
+    index = {_item_id(o, key): i for i, o in enumerate(result)}
+    for item in items:
+        ident = _item_id(item, key)
+        if ident in index:
+            current = result[index[ident]]
+            result[index[ident]] = _merge_map(current if isinstance(current, dict) else {}, item, meta.type)
+        else:
+            index[ident] = len(result)
+            result.append(_merge_map({}, item, meta.type))
+    return _normalize_order(result, items, original, key)
+
+
+def _merge_map(original: Obj, patch: Mapping[str, Any], type_name: str) -> Obj:
+    """strategicpatch.mergeMap over a private ``original`` (mutated and returned)."""
+    patch = dict(patch)
+    directive = patch.pop(_PATCH, None)
+    if directive == "replace":
+        return _merge_map({}, patch, type_name)
+    if directive == "delete":
+        return {}
+    if directive not in (None, "merge"):
+        raise BadRequest(f"Unknown patch type: {directive} in map: {patch}")
+    fields = SCHEMA.get(type_name, {})
+
+    if _RETAIN_KEYS in patch:
+        retain = patch.pop(_RETAIN_KEYS)
+        if not isinstance(retain, list):
+            raise BadRequest("invalid patch format of retainKeys")
+        keep = set(retain)
+        for key, value in patch.items():
+            if value is None or key.startswith((_SET_ORDER, _DELETE_PRIMITIVES)):
+                continue
+            if key not in keep:
+                raise BadRequest("invalid patch format of retainKeys")
+        for key in list(original):
+            if key not in keep:
+                del original[key]
+
+    for order_key in [k for k in patch if k.startswith(_SET_ORDER)]:
+        order = patch.pop(order_key)
+        name = order_key[len(_SET_ORDER):]
+        if not isinstance(order, list):
+            raise BadRequest("invalid patch format of setElementOrder list")
+        meta = fields.get(name, FieldMeta())
+        current = original.get(name)
+        current_list = current if isinstance(current, list) else None
+        patch_list = patch.pop(name, None)
+        if current_list is None and patch_list is None:
+            continue
+        if patch_list is not None and not isinstance(patch_list, list):
+            raise BadRequest(f"invalid patch format of setElementOrder list for {name}")
+        if patch_list is None:
+            merged = list(current_list or [])
+        else:
+            merged = _merge_list(current_list or [], patch_list, meta, name)
+        original[name] = _normalize_order(merged, order, current_list or [], meta.merge_key if meta.merges else "")
+
+    for delete_key in [k for k in patch if k.startswith(_DELETE_PRIMITIVES)]:
+        values = patch.pop(delete_key)
+        name = delete_key[len(_DELETE_PRIMITIVES):]
+        if not isinstance(values, list):
+            raise BadRequest("invalid patch format of primitive list")
+        current = original.get(name)
+        if isinstance(current, list):
+            doomed = {_item_id(v, "") for v in values}
+            original[name] = [v for v in current if _item_id(v, "") not in doomed]
+
+    for key, value in patch.items():
+        if key.startswith("$"):
+            continue  # unknown directive: ignore rather than store it in the object
+        if value is None:
+            original.pop(key, None)
+            continue
+        meta = fields.get(key, FieldMeta())
+        current = original.get(key)
+        if isinstance(value, dict):
+            if key not in original and value.get(_PATCH) == "delete":
+                continue
+            base = current if isinstance(current, dict) and meta.strategy != "replace" else {}
+            original[key] = _merge_map(base, value, meta.type)
+        elif isinstance(value, list):
+            base_list = current if isinstance(current, list) else []
+            original[key] = _merge_list(base_list, value, meta, key)
+        else:
+            original[key] = value
+    return original
+
+
+def strategic_merge_patch(target: Obj | None, patch: Any, kind: str) -> Obj:
+    """Kubernetes strategic merge patch of ``target`` (an object of ``kind``) with ``patch``."""
+    if not isinstance(patch, dict):
+        raise BadRequest("json: cannot unmarshal array into Go value of type map[string]interface {}")
+    return _merge_map(_clone(target) if target else {}, patch, root_type(kind))
+
+
+# ======================================================================================
+# Server-side apply (pragmatic)
+# ======================================================================================
+
+Path = tuple[str, ...]
+
+# Fields the apiserver never tracks in managedFields (fieldmanager's stripSet).
+_UNTRACKED_ROOT = {"apiVersion", "kind"}
+_UNTRACKED_META = {
+    "name", "namespace", "uid", "resourceVersion", "generation", "creationTimestamp",
+    "managedFields", "selfLink", "deletionTimestamp", "deletionGracePeriodSeconds",
+}
+
+
+def _element_key(item: Mapping[str, Any], merge_key: str) -> str:
+    return "k:" + orjson.dumps({merge_key: item.get(merge_key)}).decode()
+
+
+def _fields_of(value: Mapping[str, Any], type_name: str, root: bool = False) -> Obj:
+    fields = SCHEMA.get(type_name, {})
+    out: Obj = {}
+    for key, child in value.items():
+        if child is None or key.startswith("$"):
+            continue
+        if root and key in _UNTRACKED_ROOT:
+            continue
+        if type_name == "ObjectMeta" and key in _UNTRACKED_META:
+            continue
+        meta = fields.get(key, FieldMeta())
+        if isinstance(child, dict):
+            sub = _fields_of(child, meta.type)
+            if root and not sub and child:
+                continue  # e.g. metadata with only name/namespace
+            out["f:" + key] = sub
+        elif isinstance(child, list) and meta.merges:
+            elements: Obj = {}
+            for item in child:
+                if isinstance(item, dict) and meta.merge_key and meta.merge_key in item:
+                    elements[_element_key(item, meta.merge_key)] = {".": {}, **_fields_of(item, meta.type)}
+                elif not isinstance(item, dict | list):
+                    elements["v:" + orjson.dumps(item).decode()] = {}
+            out["f:" + key] = elements
+        else:
+            out["f:" + key] = {}
+    return out
+
+
+def fields_v1(obj: Mapping[str, Any], kind: str) -> Obj:
+    """The ``FieldsV1`` set an applied configuration ``obj`` of ``kind`` manages."""
+    return _fields_of(obj, root_type(kind), root=True)
+
+
+def _leaves(tree: Mapping[str, Any], prefix: Path = ()) -> set[Path]:
+    out: set[Path] = set()
+    for key, child in tree.items():
+        path = (*prefix, key)
+        if isinstance(child, Mapping) and child:
+            out |= _leaves(child, path)
+        else:
+            out.add(path)
+    return out
+
+
+def _tree(paths: Iterable[Path]) -> Obj:
+    root: Obj = {}
+    for path in sorted(paths):
+        cur = root
+        for part in path:
+            cur = cur.setdefault(part, {})
+    return root
+
+
+def _step(container: Any, part: str) -> Any:
+    """Follow one FieldsV1 path element in a live object; None if absent."""
+    if part.startswith("f:") and isinstance(container, dict):
+        return container.get(part[2:])
+    if part.startswith("k:") and isinstance(container, list):
+        wanted = orjson.loads(part[2:])
+        for item in container:
+            if isinstance(item, dict) and all(_json_equal(item.get(k), v) for k, v in wanted.items()):
+                return item
+        return None
+    if part.startswith("v:") and isinstance(container, list):
+        wanted = orjson.loads(part[2:])
+        return next((v for v in container if _json_equal(v, wanted)), None)
+    return None
+
+
+def _lookup(obj: Any, path: Path) -> tuple[bool, Any]:
+    cur = obj
+    for part in path:
+        if part == ".":
+            break
+        nxt = _step(cur, part)
+        if nxt is None:
+            return False, None
+        cur = nxt
+    return True, cur
+
+
+def _remove_path(obj: Obj, path: Path) -> None:
+    if path and path[-1] == ".":
+        path = path[:-1]
+    if not path:
+        return
+    found, parent = _lookup(obj, path[:-1])
+    if not found:
+        return
+    last = path[-1]
+    if last.startswith("f:") and isinstance(parent, dict):
+        parent.pop(last[2:], None)
+    elif last.startswith(("k:", "v:")) and isinstance(parent, list):
+        target = _step(parent, last)
+        if target is not None:
+            for i, item in enumerate(parent):
+                if item is target:
+                    del parent[i]
+                    break
+
+
+def _render_path(path: Path) -> str:
+    out = ""
+    for part in path:
+        if part == ".":
+            continue
+        if part.startswith("f:"):
+            out += "." + part[2:]
+        elif part.startswith("k:"):
+            keys = orjson.loads(part[2:])
+            out += "[" + ",".join(f"{k}={_json(v)}" for k, v in keys.items()) + "]"
+        elif part.startswith("v:"):
+            out += "[" + part[2:] + "]"
+    return out
+
+
+def _strip_directives_and_nulls(value: Obj, kind: str) -> Obj:
+    return _merge_map({}, value, root_type(kind))
+
+
+def apply_patch(
+    target: Obj | None,
+    applied: Obj,
+    manager: str,
+    force: bool,
+    *,
+    kind: str = "",
+    now: datetime | None = None,
+) -> Obj:
+    """Server-side apply of configuration ``applied`` by ``manager`` onto ``target`` (None: create).
+
+    Returns the new object with ``metadata.managedFields`` updated. Raises ``Conflict`` (409)
+    when, without ``force``, the configuration would change a value another manager owns.
+    ``now`` stamps the entry's ``time`` (omitted when not given).
+    """
+    if not isinstance(applied, dict):
+        raise BadRequest("error decoding YAML: the applied configuration must be an object")
+    kind = kind or str(applied.get("kind") or (target or {}).get("kind") or "")
+    config = _clone(applied)
+    config_meta = config.get("metadata")
+    if isinstance(config_meta, dict):
+        config_meta.pop("managedFields", None)
+    new_fields = fields_v1(config, kind)
+    new_leaves = _leaves(new_fields)
+    api_version = str(applied.get("apiVersion") or (target or {}).get("apiVersion") or "")
+
+    entry: Obj = {"manager": manager, "operation": "Apply", "apiVersion": api_version}
+    if now is not None:
+        entry["time"] = rfc3339(now)
+    entry["fieldsType"] = "FieldsV1"
+    entry["fieldsV1"] = new_fields
+
+    if target is None:
+        result = _strip_directives_and_nulls(config, kind)
+        result.setdefault("metadata", {})["managedFields"] = [entry]
+        return result
+
+    existing = [dict(e) for e in ((target.get("metadata") or {}).get("managedFields") or []) if isinstance(e, dict)]
+    mine_prev: set[Path] = set()
+    others: list[tuple[Obj, set[Path]]] = []
+    for e in existing:
+        leaves = _leaves(e.get("fieldsV1") or {})
+        if e.get("manager") == manager and e.get("operation") == "Apply" and not e.get("subresource"):
+            mine_prev = leaves
+        else:
+            others.append((e, leaves))
+
+    conflicts: list[tuple[str, str, Path]] = []
+    for other, leaves in others:
+        for path in sorted(new_leaves & leaves):
+            if path[-1] == ".":
+                continue
+            had, live = _lookup(target, path)
+            _, wanted = _lookup(config, path)
+            if had and not _json_equal(live, wanted):
+                conflicts.append((str(other.get("manager") or ""), str(other.get("apiVersion") or ""), path))
+    if conflicts and not force:
+        raise _conflict_error(conflicts)
+    taken = {path for _, _, path in conflicts}
+
+    result = strategic_merge_patch(target, config, kind)
+    owned_by_others: set[Path] = set()
+    for _, leaves in others:
+        owned_by_others |= leaves - taken
+    for path in sorted(mine_prev - new_leaves - owned_by_others, key=len, reverse=True):
+        _remove_path(result, path)
+
+    managed: list[Obj] = []
+    for other, leaves in others:
+        if taken & leaves:
+            remaining = leaves - taken
+            if not remaining:
+                continue
+            other = {**other, "fieldsV1": _tree(remaining)}
+        managed.append(other)
+    managed.append(entry)
+    result.setdefault("metadata", {})["managedFields"] = managed
+    return result
+
+
+def _conflict_error(conflicts: list[tuple[str, str, Path]]) -> Conflict:
+    count = len(conflicts)
+    noun = "conflict" if count == 1 else "conflicts"
+    causes = [
+        {"reason": "FieldManagerConflict", "message": f'conflict with "{m}" using {v}', "field": _render_path(p)}
+        for m, v, p in conflicts
+    ]
+    if count == 1:
+        m, v, p = conflicts[0]
+        message = f'Apply failed with 1 conflict: conflict with "{m}" using {v}: {_render_path(p)}'
+    else:
+        lines = "\n".join(f'- conflict with "{m}" using {v}: {_render_path(p)}' for m, v, p in conflicts)
+        message = f"Apply failed with {count} {noun}:\n{lines}"
+    return Conflict(message, {"causes": causes})

@@ -1,0 +1,170 @@
+"""Per-resource rules the registry applies on every write: defaulting, validation,
+which part of the object a write may change, and how a delete propagates by default.
+
+Kubernetes keeps these in one ``strategy.go`` per resource; here they are one small class
+per resource over the pure functions in :mod:`joblet.api.defaults` and
+:mod:`joblet.api.validation`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from joblet.api import defaults, validation
+from joblet.errors import Cause
+
+Obj = dict[str, Any]
+
+
+class Strategy:
+    """Defaults for resources without special rules (ConfigMap, ServiceAccount, Lease ...)."""
+
+    has_status = False
+    #: propagationPolicy when a DELETE gives none.
+    default_propagation = "Background"
+    #: spec changes raise metadata.generation.
+    tracks_generation = False
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        """Reset fields users may not set and fill defaults (in place)."""
+        if self.has_status:
+            obj["status"] = {}
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return []
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return self.validate(new)
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return []
+
+    def canonicalize(self, obj: Obj) -> None:
+        """Normalise a stored shape (e.g. Secret.stringData folded into data)."""
+
+    def prepare_for_update(self, new: Obj, old: Obj, now: str) -> None:
+        """Server-side consequences of a main-resource update (in place, after status was restored)."""
+
+
+class NamespaceStrategy(Strategy):
+    has_status = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {"phase": "Active"}
+        spec = obj.setdefault("spec", {})
+        spec.setdefault("finalizers", ["kubernetes"])
+
+
+class JobStrategy(Strategy):
+    has_status = True
+    default_propagation = "Orphan"  # batch/v1 kept the old default for compatibility
+    tracks_generation = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {}
+        defaults.default_job(obj, str(obj["metadata"]["uid"]))
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_job(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_job_update(new, old)
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_job_status_update(new, old)
+
+
+class CronJobStrategy(Strategy):
+    has_status = True
+    tracks_generation = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        obj["status"] = {}
+        defaults.default_cronjob(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_cronjob(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_cronjob_update(new, old)
+
+
+class PodStrategy(Strategy):
+    has_status = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        defaults.default_pod(obj)
+        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_pod(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_pod_update(new, old)
+
+    def prepare_for_update(self, new: Obj, old: Obj, now: str) -> None:
+        # Setting spec.nodeName is a binding: it also records PodScheduled, in the same write.
+        if (new.get("spec") or {}).get("nodeName") and not (old.get("spec") or {}).get("nodeName"):
+            status = dict(new.get("status") or {})
+            conds = [c for c in status.get("conditions") or [] if c.get("type") != "PodScheduled"]
+            status["conditions"] = [{"type": "PodScheduled", "status": "True", "lastProbeTime": None,
+                                     "lastTransitionTime": now}, *conds]
+            new["status"] = status
+
+
+class SecretStrategy(Strategy):
+    def canonicalize(self, obj: Obj) -> None:
+        import base64
+
+        string_data = obj.pop("stringData", None)
+        if string_data:
+            data = obj.setdefault("data", {})
+            for k, v in string_data.items():
+                data[k] = base64.b64encode(str(v).encode()).decode()
+        obj.setdefault("type", "Opaque")
+
+
+class NodeStrategy(Strategy):
+    has_status = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        # A node agent registers its Node with status already filled, as a kubelet does.
+        obj.setdefault("status", {})
+
+
+def qos_class(pod: Obj) -> str:
+    """Guaranteed when every container has equal cpu and memory requests and limits,
+    BestEffort when none has any, else Burstable (upstream's GetPodQOS, simplified)."""
+    spec = pod.get("spec") or {}
+    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        requests, limits = res.get("requests") or {}, res.get("limits") or {}
+        if requests or limits:
+            any_set = True
+        for name in ("cpu", "memory"):
+            limit = limits.get(name)
+            if limit is None or str(requests.get(name, limit)) != str(limit):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+STRATEGIES: dict[str, Strategy] = {
+    "namespaces": NamespaceStrategy(),
+    "jobs": JobStrategy(),
+    "cronjobs": CronJobStrategy(),
+    "pods": PodStrategy(),
+    "secrets": SecretStrategy(),
+    "nodes": NodeStrategy(),
+}
+
+
+def strategy_for(resource: str) -> Strategy:
+    return STRATEGIES.get(resource, _DEFAULT)
+
+
+_DEFAULT = Strategy()

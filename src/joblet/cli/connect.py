@@ -1,0 +1,80 @@
+"""How a CLI command finds its API: a running server the way kubectl finds one
+(``--kubeconfig``, ``KUBECONFIG``, else the default data dir's kubeconfig), or, when none
+answers, the data dir opened in-process so history stays readable offline."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+
+from joblet.client.interface import Client
+from joblet.config import ControlPlaneConfig
+
+
+@dataclass
+class Target:
+    """A reachable API server, as read from a kubeconfig."""
+
+    url: str
+    token: str | None
+    verify: bool
+
+
+def find_server(kubeconfig: str | None, data_dir: Path) -> Target | None:
+    """The server a kubeconfig names, if it answers /version within a moment."""
+    from joblet.kubeconfig import load_server_from_kubeconfig
+
+    path: str | None = kubeconfig or os.environ.get("KUBECONFIG")
+    if not path:
+        candidate = data_dir / "kubeconfig"
+        if not candidate.exists():
+            return None
+        path = str(candidate)
+    try:
+        url, token, verify = load_server_from_kubeconfig(path)
+    except (OSError, ValueError, KeyError):
+        return None
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    try:
+        httpx.get(url.rstrip("/") + "/version", timeout=1.0, verify=verify, headers=headers).raise_for_status()
+    except httpx.HTTPError:
+        return None
+    return Target(url, token, verify)
+
+
+@contextlib.asynccontextmanager
+async def connect(
+    kubeconfig: str | None,
+    config: ControlPlaneConfig,
+    *,
+    controllers: bool = False,
+) -> AsyncIterator[Client]:
+    """A client for a CLI command.
+
+    With a server reachable: HTTP to it. Otherwise the data dir in this process: the whole
+    control plane when ``controllers`` (``joblet run``), else just the API over the store
+    (``get``, ``logs``, ``describe`` on a stopped joblet).
+    """
+    target = find_server(kubeconfig, config.data_dir)
+    if target is not None:
+        from joblet.client.http import HttpClient
+
+        client = HttpClient(target.url, token=target.token, verify=target.verify)
+        try:
+            yield client
+        finally:
+            await client.close()
+        return
+    from joblet.controlplane import ControlPlane
+
+    plane = ControlPlane(config, run_controllers=controllers, serve_http=controllers, http_optional=True)
+    await plane.start()
+    try:
+        yield plane.client
+    finally:
+        await plane.stop()

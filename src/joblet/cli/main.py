@@ -1,0 +1,428 @@
+"""The ``joblet`` command: kubectl-shaped verbs over the joblet API.
+
+Every command resolves its API once (a running server, else the data dir in-process),
+runs one coroutine, and turns the error tree into one readable line and an exit code:
+0 success, 1 a failed Job or an API error, 2 bad input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+import yaml
+from rich.console import Console
+
+from joblet import __version__
+from joblet.api.resources import lookup
+from joblet.cli.connect import connect
+from joblet.cli.manifests import ManifestError, load_manifests
+from joblet.config import ControlPlaneConfig
+from joblet.datadir import DataDirBusy, default_data_dir
+from joblet.errors import ApiError
+
+T = TypeVar("T")
+Obj = dict[str, Any]
+
+app = typer.Typer(
+    name="joblet",
+    help="The Kubernetes Job system, without the cluster: run batch/v1 Jobs and CronJobs locally.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server (default: $KUBECONFIG, else the data dir's).")]
+NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
+
+
+class Fail(Exception):
+    """A CLI failure: message and exit code."""
+
+    def __init__(self, message: str, code: int = 1) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def run_async(coro: Awaitable[T]) -> T:
+    """Run a command's coroutine; every error becomes one line on stderr and an exit code."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except ManifestError as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(2) from None
+    except ApiError as e:
+        err.print(f"Error from server ({e.reason}): {e.message}")
+        raise typer.Exit(1) from None
+    except DataDirBusy as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(1) from None
+    except Fail as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(e.code) from None
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _config(data_dir: Path | None, **knobs: Any) -> ControlPlaneConfig:
+    cfg = ControlPlaneConfig(data_dir=(data_dir or default_data_dir()).expanduser())
+    for k, v in knobs.items():
+        if v is not None:
+            setattr(cfg, k, v)
+    return cfg
+
+
+# ------------------------------------------------------------------ knobs shared by server and run
+
+PodFailureBackoff = Annotated[float, typer.Option("--pod-failure-backoff", help="Job pod-failure backoff base, seconds.")]
+PodFailureBackoffMax = Annotated[float, typer.Option("--pod-failure-backoff-max", help="Job pod-failure backoff cap, seconds.")]
+CrashLoopBackoff = Annotated[float, typer.Option("--crash-loop-backoff", help="Container restart backoff base, seconds.")]
+CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", help="Container restart backoff cap, seconds.")]
+HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
+
+
+@app.command()
+def server(
+    data_dir: DataDirOpt = None,
+    host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback requires --tls-cert/--tls-key and --token.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 6443,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="TLS certificate (PEM).")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="TLS private key (PEM).")] = None,
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token clients must send.")] = None,
+    pod_failure_backoff: PodFailureBackoff = 10.0,
+    pod_failure_backoff_max: PodFailureBackoffMax = 600.0,
+    crash_loop_backoff: CrashLoopBackoff = 10.0,
+    crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
+    node_heartbeat_timeout: HeartbeatTimeout = 40.0,
+) -> None:
+    """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
+    from joblet.controlplane import serve_forever
+
+    cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=token,
+                  pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
+                  crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
+                  node_heartbeat_timeout=node_heartbeat_timeout)
+    try:
+        cfg_check(cfg)
+    except Fail as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(2) from None
+    run_async(serve_forever(cfg, err))
+
+
+def cfg_check(cfg: ControlPlaneConfig) -> None:
+    loopback = cfg.host in ("127.0.0.1", "localhost", "::1") or cfg.host.startswith("127.")
+    if not loopback and not (cfg.tls_cert and cfg.tls_key and cfg.token):
+        raise Fail(f"refusing to listen on {cfg.host}: a non-loopback address needs --tls-cert, --tls-key and --token", 2)
+    if bool(cfg.tls_cert) != bool(cfg.tls_key):
+        raise Fail("--tls-cert and --tls-key go together", 2)
+
+
+@app.command()
+def run(
+    file: Annotated[str, typer.Option("--filename", "-f", help="Job manifest (YAML or JSON; - for stdin).")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the manifest's, else default).")] = None,
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+    pod_failure_backoff: PodFailureBackoff = 10.0,
+    pod_failure_backoff_max: PodFailureBackoffMax = 600.0,
+    crash_loop_backoff: CrashLoopBackoff = 10.0,
+    crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
+    node_heartbeat_timeout: HeartbeatTimeout = 40.0,
+) -> None:
+    """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
+
+    With no server reachable, runs an embedded control plane in the data dir for the duration
+    of the run. A finished Job of the same name is replaced.
+    """
+    from joblet.cli.follow import follow_job, submit
+
+    manifests = _load_or_exit(file)
+    cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
+                  crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
+                  node_heartbeat_timeout=node_heartbeat_timeout)
+
+    async def go() -> int:
+        async with connect(kubeconfig, cfg, controllers=True) as client:
+            try:
+                job = await submit(client, manifests, namespace)
+            except ValueError as e:
+                raise ManifestError(f"{file}: {e}") from None
+            out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
+            return await follow_job(client, job, out)
+
+    raise typer.Exit(run_async(go()))
+
+
+def _load_or_exit(file: str) -> Any:
+    try:
+        return load_manifests(file)
+    except ManifestError as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def apply(
+    file: Annotated[str, typer.Option("--filename", "-f", help="Manifest (YAML or JSON; - for stdin).")],
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Create or update the objects in a manifest (server-side apply)."""
+    manifests = _load_or_exit(file)
+
+    async def go() -> None:
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            for m in manifests:
+                ns = namespace or (m.obj.get("metadata") or {}).get("namespace") or "default"
+                name = (m.obj.get("metadata") or {}).get("name")
+                if not name:
+                    obj = await client.create(m.resource.plural, m.obj, namespace)
+                    out.print(f"{_kind_ref(m.resource.plural)}/{obj['metadata']['name']} created")
+                    continue
+                await client.patch(m.resource.plural, name, m.obj, ns if m.resource.namespaced else "",
+                                   patch_type="apply", field_manager="joblet")
+                out.print(f"{_kind_ref(m.resource.plural)}/{name} applied")
+
+    run_async(go())
+
+
+def _kind_ref(plural: str) -> str:
+    r = lookup(plural)
+    assert r is not None
+    return f"{r.kind.lower()}.{r.group}" if r.group else r.kind.lower()
+
+
+def _resource_or_fail(kind: str) -> str:
+    r = lookup(kind)
+    if r is None:
+        raise Fail(f'the server doesn\'t have a resource type "{kind}"', 2)
+    return r.plural
+
+
+@app.command()
+def get(
+    kind: Annotated[str, typer.Argument(help="Resource type: jobs, pods, cronjobs, events, nodes, ...")],
+    name: Annotated[str | None, typer.Argument(help="One object's name.")] = None,
+    namespace: NamespaceOpt = "default",
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    selector: Annotated[str | None, typer.Option("--selector", "-l", help="Label selector.")] = None,
+    output: Annotated[str | None, typer.Option("--output", "-o", help="wide, yaml, json or name.")] = None,
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """List objects as a table (the columns kubectl prints), or print them as YAML/JSON."""
+
+    async def go() -> None:
+        plural = _resource_or_fail(kind)
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            ns: str | None = None if all_namespaces else namespace
+            if name:
+                items = [await client.get(plural, name, ns or "")]
+            else:
+                items = (await client.list(plural, ns, label_selector=selector)).items
+            print_objects(plural, items, output, show_namespace=all_namespaces)
+
+    run_async(go())
+
+
+def print_objects(plural: str, items: list[Obj], output: str | None, show_namespace: bool = False) -> None:
+    if output in ("yaml", "json"):
+        doc: Any = items[0] if len(items) == 1 else {"apiVersion": "v1", "kind": "List", "items": items,
+                                                     "metadata": {"resourceVersion": ""}}
+        text = json.dumps(doc, indent=2) if output == "json" else yaml.safe_dump(doc, sort_keys=False)
+        sys.stdout.write(text if text.endswith("\n") else text + "\n")
+        return
+    if output == "name":
+        for item in items:
+            out.print(f"{_kind_ref(plural)}/{item['metadata']['name']}")
+        return
+    if output not in (None, "wide"):
+        raise Fail(f"unable to match a printer suitable for the output format {output!r}, allowed formats are: json,name,wide,yaml", 2)
+    if not items:
+        err.print("No resources found.")
+        return
+    from joblet.api.tables import to_table
+    from joblet.clock import RealClock
+
+    table = to_table(plural, items, RealClock().now(), wide=output == "wide", list_rv="")
+    columns = [c for c in table["columnDefinitions"] if output == "wide" or c.get("priority", 0) == 0]
+    keep = [i for i, c in enumerate(table["columnDefinitions"]) if c in columns]
+    headers = [c["name"].upper() for c in columns]
+    rows = [[str(row["cells"][i]) for i in keep] for row in table["rows"]]
+    if show_namespace:
+        headers.insert(0, "NAMESPACE")
+        for row, item in zip(rows, items, strict=True):
+            row.insert(0, str(item["metadata"].get("namespace", "")))
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headers)]
+    out.print("   ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for r in rows:
+        out.print("   ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip())
+
+
+@app.command()
+def describe(
+    kind: Annotated[str, typer.Argument(help="Resource type (job, pod, cronjob).")],
+    name: Annotated[str, typer.Argument(help="Name.")],
+    namespace: NamespaceOpt = "default",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Show an object in detail, with its pods and events."""
+    from joblet.cli.describe import describe_object
+
+    async def go() -> None:
+        plural = _resource_or_fail(kind)
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            out.print(await describe_object(client, plural, name, namespace), highlight=False)
+
+    run_async(go())
+
+
+@app.command()
+def logs(
+    target: Annotated[str, typer.Argument(help="POD or job/NAME.")],
+    container: Annotated[str | None, typer.Option("--container", "-c")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.")] = False,
+    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.")] = False,
+    tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
+    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
+    namespace: NamespaceOpt = "default",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Print a pod's logs, or all pods' logs of a Job (also after they were deleted)."""
+
+    async def go() -> None:
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            pods: list[str]
+            if target.startswith(("job/", "jobs/", "job.batch/")):
+                job_name = target.split("/", 1)[1]
+                pods = await _job_pod_names(client, namespace, job_name)
+                if not pods:
+                    raise Fail(f"no pods found for job/{job_name}")
+            else:
+                pods = [target.split("/", 1)[1] if target.startswith(("pod/", "pods/")) else target]
+            for pod in pods:
+                prefix = f"[{pod}] " if len(pods) > 1 else ""
+                pending = b""
+                async for chunk in client.read_log(namespace, pod, container, follow=follow, tail_lines=tail,
+                                                   timestamps=timestamps, previous=previous):
+                    pending += chunk
+                    *lines, pending = pending.split(b"\n")
+                    for line in lines:
+                        sys.stdout.write(prefix + line.decode(errors="replace") + "\n")
+                    sys.stdout.flush()
+                if pending:
+                    sys.stdout.write(prefix + pending.decode(errors="replace") + "\n")
+
+    run_async(go())
+
+
+async def _job_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:
+    """Pods of a Job: live ones by label, else the log store's record of deleted ones."""
+    listed = await client.list("pods", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
+    names = [p["metadata"]["name"] for p in listed.items]
+    if names:
+        return sorted(names)
+    store = getattr(client, "log_store", None)
+    if store is not None and hasattr(store, "pods"):
+        prefix = job_name + "-"
+        return sorted(p for p in store.pods(namespace) if p.startswith(prefix))
+    return []
+
+
+@app.command()
+def delete(
+    kind: Annotated[str, typer.Argument(help="Resource type.")],
+    name: Annotated[str, typer.Argument(help="Name.")],
+    namespace: NamespaceOpt = "default",
+    cascade: Annotated[str, typer.Option(help="background, foreground or orphan.")] = "background",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Delete an object (a Job's pods go with it unless --cascade=orphan)."""
+    policies = {"background": "Background", "foreground": "Foreground", "orphan": "Orphan"}
+    if cascade not in policies:
+        err.print(f'error: invalid --cascade value "{cascade}": use background, foreground or orphan')
+        raise typer.Exit(2)
+
+    async def go() -> None:
+        plural = _resource_or_fail(kind)
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            await client.delete(plural, name, namespace, propagation_policy=policies[cascade])  # type: ignore[arg-type]
+            out.print(f'{_kind_ref(plural)} "{name}" deleted')
+
+    run_async(go())
+
+
+@app.command()
+def wait(
+    target: Annotated[str, typer.Argument(help="job/NAME")],
+    condition: Annotated[str, typer.Option("--for", help="condition=complete or condition=failed")] = "condition=complete",
+    timeout: Annotated[float, typer.Option(help="Seconds to wait.")] = 30.0,
+    namespace: NamespaceOpt = "default",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Wait until a Job has a condition (kubectl wait --for=condition=complete)."""
+    if not condition.startswith("condition="):
+        err.print("error: --for must be condition=NAME")
+        raise typer.Exit(2)
+    wanted = condition.split("=", 1)[1].lower()
+    kind, _, name = target.partition("/")
+
+    async def go() -> None:
+        plural = _resource_or_fail(kind)
+        from joblet.objects import condition_true
+
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + timeout
+            while True:
+                obj = await client.get(plural, name, namespace)
+                types = [c["type"] for c in (obj.get("status") or {}).get("conditions") or []]
+                match = next((t for t in types if t.lower() == wanted), None)
+                if match and condition_true(obj, match):
+                    out.print(f"{_kind_ref(plural)}/{name} condition met")
+                    return
+                if loop.time() > deadline:
+                    raise Fail(f"timed out waiting for the condition on {plural}/{name}")
+                await asyncio.sleep(0.2)
+
+    run_async(go())
+
+
+@app.command()
+def kubeconfig(data_dir: DataDirOpt = None) -> None:
+    """Print the kubeconfig that points kubectl at this data dir's server."""
+    path = _config(data_dir).data_dir / "kubeconfig"
+    if not path.exists():
+        err.print(f"error: no kubeconfig at {path}: start the server with `joblet server` first")
+        raise typer.Exit(1)
+    sys.stdout.write(path.read_text())
+
+
+@app.command()
+def version() -> None:
+    """Print joblet's version."""
+    out.print(f"joblet {__version__}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    app(args=argv, prog_name="joblet")
+
+
+_Unused = Callable[..., None]  # keep Callable imported for typing of decorators
+
+if __name__ == "__main__":
+    main()

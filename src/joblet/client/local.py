@@ -1,0 +1,137 @@
+"""The in-process transport of the client: calls the registry directly.
+
+In the default single-process joblet the controllers, the node agent and the HTTP server
+all sit in one event loop with the registry; going through HTTP there would cost a JSON
+round trip per call for nothing. Objects are handed over as they are stored (read-only
+by convention), selectors are compiled once per call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from joblet.api import selectors
+from joblet.api.registry import Registry
+from joblet.client.interface import Event, ObjectList, PatchType, PropagationPolicy
+from joblet.errors import NotFound
+
+Obj = dict[str, Any]
+
+
+def compile_predicate(
+    resource: str, label_selector: str | None, field_selector: str | None
+) -> Callable[[Obj], bool] | None:
+    """One predicate for a label and a field selector (None when both are empty)."""
+    tests: list[Callable[[Obj], bool]] = []
+    if label_selector:
+        ls = selectors.parse_label_selector(label_selector)
+        tests.append(lambda o: ls.matches((o.get("metadata") or {}).get("labels") or {}))
+    if field_selector:
+        fs = selectors.parse_field_selector(field_selector, resource)
+        tests.append(fs.matches)
+    if not tests:
+        return None
+    if len(tests) == 1:
+        return tests[0]
+    return lambda o: all(t(o) for t in tests)
+
+
+class LocalClient:
+    def __init__(self, registry: Registry, log_store: Any = None) -> None:
+        self.registry = registry
+        self.log_store = log_store
+
+    async def get(self, resource: str, name: str, namespace: str = "") -> Obj:
+        return self.registry.get(resource, namespace, name)
+
+    async def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> ObjectList:
+        predicate = compile_predicate(resource, label_selector, field_selector)
+        items, rv = self.registry.list(resource, namespace, predicate)
+        return ObjectList(items, str(rv))
+
+    async def create(
+        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False
+    ) -> Obj:
+        return self.registry.create(resource, obj, namespace, dry_run=dry_run)
+
+    async def update(self, resource: str, obj: Obj, subresource: str | None = None) -> Obj:
+        return self.registry.update(resource, obj, subresource=subresource)
+
+    async def patch(
+        self,
+        resource: str,
+        name: str,
+        patch: Any,
+        namespace: str = "",
+        patch_type: PatchType = "merge",
+        subresource: str | None = None,
+        field_manager: str | None = None,
+    ) -> Obj:
+        return self.registry.patch(resource, namespace, name, patch, patch_type, subresource, field_manager)
+
+    async def delete(
+        self,
+        resource: str,
+        name: str,
+        namespace: str = "",
+        propagation_policy: PropagationPolicy | None = None,
+        grace_period_seconds: int | None = None,
+        preconditions: dict[str, str] | None = None,
+    ) -> Obj:
+        return self.registry.delete(resource, namespace, name, propagation_policy, grace_period_seconds, preconditions)
+
+    async def watch(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        timeout_seconds: float | None = None,
+    ) -> AsyncIterator[list[Event]]:
+        predicate = compile_predicate(resource, label_selector, field_selector)
+        since = int(resource_version) if resource_version not in (None, "", "0") else None
+        watch = self.registry.watch(resource, namespace, since)
+        try:
+            while True:
+                try:
+                    batch = await watch.next_batch(timeout_seconds)
+                except StopAsyncIteration:
+                    return
+                if not batch:
+                    if timeout_seconds is not None:
+                        return
+                    continue
+                events = [Event(e.type, e.object) for e in batch if predicate is None or predicate(e.object)]
+                if events:
+                    yield events
+        finally:
+            watch.close()
+
+    async def read_log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str | None = None,
+        follow: bool = False,
+        tail_lines: int | None = None,
+        timestamps: bool = False,
+        previous: bool = False,
+    ) -> AsyncIterator[bytes]:
+        if self.log_store is None:
+            raise NotFound(f'pods "{pod}" not found')
+        async for chunk in self.log_store.read(
+            namespace, pod, container=container, follow=follow, tail_lines=tail_lines,
+            timestamps=timestamps, previous=previous,
+        ):
+            yield chunk
+
+    async def close(self) -> None:
+        return None

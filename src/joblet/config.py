@@ -1,0 +1,34 @@
+"""The control plane's settings: every knob a user or a test may turn, with the
+defaults Kubernetes uses. Set from ``joblet server`` / ``joblet run`` flags, never by
+editing code."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from joblet.datadir import default_data_dir
+
+
+@dataclass
+class ControlPlaneConfig:
+    data_dir: Path = field(default_factory=default_data_dir)
+    host: str = "127.0.0.1"
+    port: int = 6443
+    #: Job pod-failure backoff base and cap (upstream DefaultJobPodFailureBackOff / Max).
+    pod_failure_backoff: float = 10.0
+    pod_failure_backoff_max: float = 600.0
+    #: kubelet crash-loop restart backoff base and cap.
+    crash_loop_backoff: float = 10.0
+    crash_loop_backoff_max: float = 300.0
+    #: a node that has not heartbeated for this long is declared lost.
+    node_heartbeat_timeout: float = 40.0
+    #: which components this process runs (``joblet server --components``).
+    components: tuple[str, ...] = ("api", "controllers", "node")
+    node_name: str = ""
+    tls_cert: str | None = None
+    tls_key: str | None = None
+    token: str | None = None
+    #: how long logs of finished containers are kept.
+    log_retention_days: float = 7.0
+    log_retention_bytes: int = 1 << 30

@@ -1,0 +1,560 @@
+"""The controller runtime every joblet controller runs on: a work queue, informers, a manager.
+
+Kubernetes controllers are level-triggered reconcilers: watch events only say *which* key
+to look at, a worker then reads the current state from an informer cache and converges.
+This module is that machinery in asyncio form, kept deliberately close to client-go:
+
+* :class:`WorkQueue` - keys (``namespace/name``), deduplicated while waiting, one worker
+  per key at a time (a key re-added while it is processed runs again afterwards), delayed
+  adds whose due time comes from an injected :class:`~joblet.clock.Clock`, and per-key
+  exponential rate limiting for failed syncs (1 s doubling to 60 s).
+* :class:`Informer` - list + watch of one resource into a dict cache, with add/update/delete
+  handlers and secondary indexes, relisting when the watch is too old (410 Gone).
+* :class:`Controller` / :class:`ControllerManager` - start informers, wait for them to sync,
+  run N workers per queue as asyncio tasks, stop everything cleanly.
+
+Timers: ``add_after`` arms an asyncio timer for the remaining delay, but an item only
+becomes ready once ``clock.monotonic()`` has reached its due time. With a FakeClock tests
+move the clock and call :meth:`WorkQueue.fire_due` instead of sleeping.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from joblet.clock import Clock
+from joblet.client.interface import Client
+from joblet.errors import Gone
+from joblet.objects import key_of
+
+Obj = dict[str, Any]
+log = logging.getLogger(__name__)
+
+
+class ShutDown(Exception):
+    """Raised by :meth:`WorkQueue.get` once the queue is shut down and drained."""
+
+
+class WorkQueue:
+    """A deduplicating, delaying, rate-limiting queue of string keys (client-go semantics)."""
+
+    def __init__(
+        self,
+        clock: Clock,
+        name: str = "",
+        base_delay: float = 1.0,
+        max_delay: float = 60.0,
+    ) -> None:
+        self.clock = clock
+        self.name = name
+        self.base_delay = base_delay
+        self.max_delay = max_delay
+        self._queue: deque[str] = deque()
+        self._dirty: set[str] = set()
+        self._processing: set[str] = set()
+        self._failures: dict[str, int] = {}
+        # Delayed adds: heap of (due monotonic time, seq, key) plus the earliest due per key.
+        self._timers: list[tuple[float, int, str]] = []
+        self._due: dict[str, float] = {}
+        self._seq = 0
+        self._timer_handle: asyncio.TimerHandle | None = None
+        self._timer_due: float | None = None
+        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._shutting_down = False
+
+    # -- adding -------------------------------------------------------------------------
+
+    def add(self, key: str) -> None:
+        if self._shutting_down or key in self._dirty:
+            return
+        self._dirty.add(key)
+        if key not in self._processing:
+            self._queue.append(key)
+            self._notify()
+
+    def add_after(self, key: str, delay_seconds: float) -> None:
+        """Add ``key`` once ``delay_seconds`` have passed on the clock (earliest request wins)."""
+        if self._shutting_down:
+            return
+        if delay_seconds <= 0:
+            self.add(key)
+            return
+        due = self.clock.monotonic() + delay_seconds
+        current = self._due.get(key)
+        if current is not None and current <= due:
+            return
+        self._due[key] = due
+        self._seq += 1
+        heapq.heappush(self._timers, (due, self._seq, key))
+        self._arm_timer()
+
+    def add_rate_limited(self, key: str) -> None:
+        """Requeue after a failure: base_delay * 2^(failures-1), capped at max_delay."""
+        failures = self._failures.get(key, 0)
+        self._failures[key] = failures + 1
+        delay = min(self.base_delay * (2**failures), self.max_delay) if failures < 64 else self.max_delay
+        self.add_after(key, delay)
+
+    def forget(self, key: str) -> None:
+        self._failures.pop(key, None)
+
+    def num_requeues(self, key: str) -> int:
+        return self._failures.get(key, 0)
+
+    # -- timers -------------------------------------------------------------------------
+
+    def fire_due(self) -> int:
+        """Move every delayed key whose due time has come into the queue. Returns how many."""
+        now = self.clock.monotonic()
+        fired = 0
+        while self._timers and self._timers[0][0] <= now:
+            due, _, key = heapq.heappop(self._timers)
+            if self._due.get(key) != due:
+                continue  # superseded by an earlier request
+            del self._due[key]
+            self.add(key)
+            fired += 1
+        self._arm_timer()
+        return fired
+
+    def next_due_in(self) -> float | None:
+        """Seconds (on the clock) until the next delayed key is due; None if none waits."""
+        while self._timers and self._due.get(self._timers[0][2]) != self._timers[0][0]:
+            heapq.heappop(self._timers)
+        if not self._timers:
+            return None
+        return max(0.0, self._timers[0][0] - self.clock.monotonic())
+
+    def waiting(self) -> dict[str, float]:
+        """Delayed keys and their due time on the clock's monotonic scale (for tests)."""
+        return dict(self._due)
+
+    def _arm_timer(self) -> None:
+        delay = self.next_due_in()
+        if delay is None:
+            self._cancel_timer()
+            return
+        due = self.clock.monotonic() + delay
+        if self._timer_handle is not None and self._timer_due is not None and self._timer_due <= due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop (pure unit tests): fire_due() is driven by hand
+        self._cancel_timer()
+        self._timer_due = due
+        self._timer_handle = loop.call_later(delay, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer_handle is not None:
+            self._timer_handle.cancel()
+        self._timer_handle = None
+        self._timer_due = None
+
+    def _on_timer(self) -> None:
+        self._timer_handle = None
+        self._timer_due = None
+        self.fire_due()
+
+    # -- consuming ----------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    def get_nowait(self) -> str | None:
+        """The next ready key (marked processing), or None."""
+        if not self._queue:
+            return None
+        key = self._queue.popleft()
+        self._processing.add(key)
+        self._dirty.discard(key)
+        return key
+
+    async def get(self) -> str:
+        """Wait for the next key. Call :meth:`done` when finished with it."""
+        while not self._queue:
+            if self._shutting_down:
+                raise ShutDown(self.name)
+            fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            self._waiters.append(fut)
+            try:
+                await fut
+            except asyncio.CancelledError:
+                if fut.done() and not fut.cancelled():
+                    self._notify()  # pass the wake-up on to another waiter
+                raise
+        key = self.get_nowait()
+        assert key is not None
+        return key
+
+    def done(self, key: str) -> None:
+        self._processing.discard(key)
+        if key in self._dirty:
+            self._queue.append(key)
+            self._notify()
+
+    def is_processing(self, key: str) -> bool:
+        return key in self._processing
+
+    def shutdown(self) -> None:
+        self._shutting_down = True
+        self._cancel_timer()
+        self._notify(all_waiters=True)
+
+    @property
+    def shutting_down(self) -> bool:
+        return self._shutting_down
+
+    def _notify(self, all_waiters: bool = False) -> None:
+        while self._waiters:
+            fut = self._waiters.popleft()
+            if not fut.done():
+                fut.set_result(None)
+                if not all_waiters:
+                    return
+
+
+# -- informer -----------------------------------------------------------------------------
+
+AddHandler = Callable[[Obj], None]
+UpdateHandler = Callable[[Obj, Obj], None]
+DeleteHandler = Callable[[Obj], None]
+IndexFunc = Callable[[Obj], Iterable[str]]
+
+
+@dataclass
+class _Handlers:
+    on_add: AddHandler | None = None
+    on_update: UpdateHandler | None = None
+    on_delete: DeleteHandler | None = None
+
+
+def _rv_int(obj: Obj) -> int:
+    try:
+        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+class Informer:
+    """List + watch of one resource into a cache keyed ``namespace/name``.
+
+    Handlers run synchronously on the event loop for each change; they should only enqueue.
+    Objects in the cache are shared (never mutate them).
+    """
+
+    def __init__(
+        self,
+        client: Client,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        relist_backoff: float = 1.0,
+    ) -> None:
+        self.client = client
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.field_selector = field_selector
+        self.relist_backoff = relist_backoff
+        self.cache: dict[str, Obj] = {}
+        self.synced = asyncio.Event()
+        self.resource_version = ""
+        self._handlers: list[_Handlers] = []
+        self._indexers: dict[str, IndexFunc] = {}
+        self._indexes: dict[str, dict[str, set[str]]] = {}
+        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    # -- configuration ------------------------------------------------------------------
+
+    def add_handler(
+        self,
+        on_add: AddHandler | None = None,
+        on_update: UpdateHandler | None = None,
+        on_delete: DeleteHandler | None = None,
+    ) -> None:
+        """Register callbacks. Objects already cached are replayed to on_add."""
+        handlers = _Handlers(on_add, on_update, on_delete)
+        self._handlers.append(handlers)
+        if on_add is not None:
+            for obj in list(self.cache.values()):
+                on_add(obj)
+
+    def add_index(self, name: str, func: IndexFunc) -> None:
+        self._indexers[name] = func
+        self._indexes[name] = {}
+        self._index_values[name] = {}
+        for key, obj in self.cache.items():
+            self._index_add(name, key, obj)
+
+    # -- reads ----------------------------------------------------------------------------
+
+    def get(self, key: str) -> Obj | None:
+        return self.cache.get(key)
+
+    def list(self) -> list[Obj]:
+        return list(self.cache.values())
+
+    def by_index(self, name: str, value: str) -> list[Obj]:
+        keys = self._indexes[name].get(value)
+        if not keys:
+            return []
+        return [self.cache[k] for k in keys if k in self.cache]
+
+    def index_keys(self, name: str, value: str) -> set[str]:
+        return set(self._indexes[name].get(value) or ())
+
+    # -- cache maintenance (also used directly by tests) -----------------------------------
+
+    def apply(self, event_type: str, obj: Obj) -> None:
+        """Apply one watch event to the cache and run the handlers."""
+        key = key_of(obj)
+        if event_type == "DELETED":
+            old = self.cache.pop(key, None)
+            self._reindex(key, None)
+            for h in self._handlers:
+                if h.on_delete is not None:
+                    h.on_delete(obj if obj.get("metadata") else (old or obj))
+            return
+        old = self.cache.get(key)
+        self.cache[key] = obj
+        self._reindex(key, obj)
+        if old is None:
+            for h in self._handlers:
+                if h.on_add is not None:
+                    h.on_add(obj)
+        else:
+            for h in self._handlers:
+                if h.on_update is not None:
+                    h.on_update(old, obj)
+
+    def replace(self, items: list[Obj], resource_version: str) -> None:
+        """Replace the cache with a fresh list, emitting the differences as events."""
+        fresh = {key_of(o): o for o in items}
+        for key in [k for k in self.cache if k not in fresh]:
+            self.apply("DELETED", self.cache[key])
+        for key, obj in fresh.items():
+            old = self.cache.get(key)
+            if old is not None and _rv_int(old) == _rv_int(obj) and _rv_int(obj) != 0:
+                continue
+            self.apply("MODIFIED" if old is not None else "ADDED", obj)
+        self.resource_version = resource_version
+
+    def _reindex(self, key: str, obj: Obj | None) -> None:
+        for name in self._indexers:
+            old_values = self._index_values[name].pop(key, ())
+            index = self._indexes[name]
+            for v in old_values:
+                bucket = index.get(v)
+                if bucket is not None:
+                    bucket.discard(key)
+                    if not bucket:
+                        del index[v]
+            if obj is not None:
+                self._index_add(name, key, obj)
+
+    def _index_add(self, name: str, key: str, obj: Obj) -> None:
+        values = tuple(self._indexers[name](obj))
+        if not values:
+            return
+        self._index_values[name][key] = values
+        index = self._indexes[name]
+        for v in values:
+            index.setdefault(v, set()).add(key)
+
+    # -- running ----------------------------------------------------------------------------
+
+    async def list_once(self) -> None:
+        result = await self.client.list(
+            self.resource, self.namespace, label_selector=self.label_selector, field_selector=self.field_selector
+        )
+        self.replace(result.items, result.resource_version)
+        self.synced.set()
+
+    async def run(self) -> None:
+        """List, then watch from the list's resourceVersion; relist on Gone. Runs until cancelled."""
+        while True:
+            try:
+                await self.list_once()
+                await self._watch()
+            except asyncio.CancelledError:
+                raise
+            except Gone:
+                log.debug("informer %s: watch expired, relisting", self.resource)
+                continue
+            except Exception:
+                log.exception("informer %s failed; relisting", self.resource)
+                await asyncio.sleep(self.relist_backoff)
+
+    async def _watch(self) -> None:
+        while True:
+            stream = self.client.watch(
+                self.resource,
+                self.namespace,
+                resource_version=self.resource_version or None,
+                label_selector=self.label_selector,
+                field_selector=self.field_selector,
+            )
+            async for batch in stream:
+                for event in batch:
+                    if event.type == "ERROR":
+                        raise Gone("watch error event")
+                    rv = str((event.object.get("metadata") or {}).get("resourceVersion") or "")
+                    if event.type != "BOOKMARK":
+                        self.apply(event.type, event.object)
+                    if rv:
+                        self.resource_version = rv
+            # The server ended the watch (timeout): resume from the last resourceVersion.
+
+    def start(self) -> asyncio.Task[None]:
+        if self._task is None or self._task.done():
+            self._task = asyncio.create_task(self.run(), name=f"informer-{self.resource}")
+        return self._task
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+            self._task = None
+
+
+class InformerFactory:
+    """Shares one informer per (resource, namespace, selectors) between controllers."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self._informers: dict[tuple[str, str | None, str | None, str | None], Informer] = {}
+
+    def get(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+    ) -> Informer:
+        key = (resource, namespace, label_selector, field_selector)
+        informer = self._informers.get(key)
+        if informer is None:
+            informer = Informer(self.client, resource, namespace, label_selector, field_selector)
+            self._informers[key] = informer
+        return informer
+
+    def all(self) -> list[Informer]:
+        return list(self._informers.values())
+
+
+# -- controllers --------------------------------------------------------------------------
+
+SyncFunc = Callable[[str], Awaitable[None]]
+
+
+@dataclass
+class QueueWorker:
+    """A queue and the function that processes its keys, run by ``workers`` tasks."""
+
+    queue: WorkQueue
+    sync: SyncFunc
+    workers: int = 1
+
+
+async def process_next(queue: WorkQueue, sync: SyncFunc) -> bool:
+    """Process one key: sync it, forget on success, requeue rate-limited on failure."""
+    try:
+        key = await queue.get()
+    except ShutDown:
+        return False
+    try:
+        await sync(key)
+    except asyncio.CancelledError:
+        queue.done(key)
+        raise
+    except Exception:
+        log.exception("%s: syncing %r failed", queue.name or "queue", key)
+        queue.add_rate_limited(key)
+    else:
+        queue.forget(key)
+    queue.done(key)
+    return True
+
+
+async def drain(queue: WorkQueue, sync: SyncFunc, limit: int = 10_000) -> int:
+    """Process ready keys until the queue is empty (tests; no waiting). Returns how many."""
+    processed = 0
+    while len(queue) and processed < limit:
+        await process_next(queue, sync)
+        processed += 1
+    return processed
+
+
+class Controller:
+    """Base class: a controller names its informers and its queue workers."""
+
+    name: str = "controller"
+
+    def informers(self) -> list[Informer]:
+        raise NotImplementedError
+
+    def queue_workers(self) -> list[QueueWorker]:
+        raise NotImplementedError
+
+    async def on_started(self) -> None:
+        """Hook run once the informers have synced, before the workers start."""
+
+
+@dataclass
+class ControllerManager:
+    """Starts controllers' informers (shared by identity) and workers; stops them cleanly."""
+
+    controllers: list[Controller]
+    sync_timeout: float | None = None
+    _tasks: list[asyncio.Task[Any]] = field(default_factory=list)
+    _informers: list[Informer] = field(default_factory=list)
+
+    async def start(self) -> None:
+        seen: set[int] = set()
+        for c in self.controllers:
+            for inf in c.informers():
+                if id(inf) not in seen:
+                    seen.add(id(inf))
+                    self._informers.append(inf)
+        for inf in self._informers:
+            inf.start()
+        waits = [inf.synced.wait() for inf in self._informers]
+        if waits:
+            await asyncio.wait_for(asyncio.gather(*waits), self.sync_timeout)
+        for c in self.controllers:
+            await c.on_started()
+            for qw in c.queue_workers():
+                for i in range(qw.workers):
+                    self._tasks.append(
+                        asyncio.create_task(self._worker(qw), name=f"{c.name}-{qw.queue.name}-{i}")
+                    )
+
+    @staticmethod
+    async def _worker(qw: QueueWorker) -> None:
+        while await process_next(qw.queue, qw.sync):
+            pass
+
+    async def stop(self) -> None:
+        for c in self.controllers:
+            for qw in c.queue_workers():
+                qw.queue.shutdown()
+        for t in self._tasks:
+            t.cancel()
+        for t in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await t
+        self._tasks.clear()
+        for inf in self._informers:
+            await inf.stop()
+        self._informers.clear()

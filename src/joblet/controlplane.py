@@ -1,0 +1,202 @@
+"""Assembling joblet: store, registry, controllers, node agent and API server in one
+event loop, over one data directory.
+
+``joblet server`` runs everything until it is told to stop; ``joblet run`` without a
+server runs the same control plane for the length of one Job; the offline CLI opens
+only the store and registry to read history. This module is the only place that knows
+how the parts fit; the parts only know the client interface.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+import socket
+from typing import Any
+
+from rich.console import Console
+
+from joblet.api.registry import Registry
+from joblet.client.local import LocalClient
+from joblet.clock import Clock, RealClock
+from joblet.config import ControlPlaneConfig
+from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
+from joblet.datadir import DataDirLock
+from joblet.errors import AlreadyExists
+from joblet.store.interface import Store
+
+log = logging.getLogger(__name__)
+
+BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
+
+
+class ControlPlane:
+    def __init__(
+        self,
+        config: ControlPlaneConfig,
+        *,
+        run_controllers: bool = True,
+        serve_http: bool = True,
+        http_optional: bool = False,
+        clock: Clock | None = None,
+        store: Store | None = None,
+    ) -> None:
+        self.config = config
+        self.clock: Clock = clock or RealClock()
+        self.run_controllers = run_controllers
+        self.serve_http = serve_http
+        self.http_optional = http_optional
+        self._store = store
+        self._lock = DataDirLock(config.data_dir)
+        self._manager: ControllerManager | None = None
+        self._agent: Any = None
+        self._http: Any = None
+        self._http_task: asyncio.Task[None] | None = None
+        self.url: str | None = None
+        self.client: LocalClient
+
+    async def start(self) -> None:
+        from joblet.node.logs import LogStore
+        from joblet.store.sqlite import SqliteStore
+
+        cfg = self.config
+        self._lock.acquire({"state": "starting"})
+        try:
+            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
+            self.registry = Registry(self.store, self.clock)
+            self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
+                                      max_total_bytes=cfg.log_retention_bytes)
+            self.client = LocalClient(self.registry, self.log_store)
+            self._bootstrap()
+            if self.run_controllers:
+                await self._start_controllers()
+            if self.serve_http:
+                try:
+                    await self._start_http()
+                except PortInUse as err:
+                    if not self.http_optional:
+                        raise
+                    log.info("no API server for this run: %s", err)
+            self._lock.update({"state": "running", "url": self.url})
+        except BaseException:
+            await self.stop()
+            raise
+
+    def _bootstrap(self) -> None:
+        for ns in BOOTSTRAP_NAMESPACES:
+            with contextlib.suppress(AlreadyExists):
+                self.registry.create("namespaces", {"metadata": {"name": ns}})
+        self.store.flush()
+
+    async def _start_controllers(self) -> None:
+        from joblet.controllers.events import EventRecorder
+        from joblet.controllers.gc import GarbageCollector
+        from joblet.controllers.job.controller import JobController, JobControllerConfig
+        from joblet.controllers.scheduler import Scheduler
+        from joblet.node.agent import NodeAgent
+        from joblet.node.runtimes.process import ProcessRuntime
+
+        cfg = self.config
+        informers = InformerFactory(self.client)
+        recorder = EventRecorder(self.client, self.clock)
+        job_config = JobControllerConfig(
+            pod_failure_backoff=cfg.pod_failure_backoff,
+            pod_failure_backoff_max=cfg.pod_failure_backoff_max,
+        )
+        controllers: list[Controller] = [
+            JobController(self.client, self.clock, job_config, informers=informers, recorder=recorder),
+            Scheduler(self.client, self.clock, informers, recorder),
+            GarbageCollector(self.client, self.clock, informers),
+        ]
+        self._manager = ControllerManager(controllers)
+        await self._manager.start()
+        node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
+        runtime = ProcessRuntime(cfg.data_dir, self.clock)
+        self._agent = NodeAgent(
+            self.client, node_name, cfg.data_dir, self.clock, runtime,
+            crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
+            logs=self.log_store,
+        )
+        await self._agent.start()
+
+    async def _start_http(self) -> None:
+        import uvicorn
+
+        from joblet.api.server import create_app
+        from joblet.kubeconfig import write_kubeconfig
+
+        cfg = self.config
+        app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock)
+        uv_config = uvicorn.Config(
+            app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
+            ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,
+            timeout_graceful_shutdown=1,
+        )
+        server = uvicorn.Server(uv_config)
+        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        try:
+            # Bind here so a port in use is reported at once, not from inside uvicorn.
+            family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((cfg.host, cfg.port))
+        except OSError as err:
+            sock.close()
+            raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
+        self._http = server
+        self._http_task = asyncio.create_task(server.serve(sockets=[sock]))
+        while not server.started:
+            if self._http_task.done():
+                self._http_task.result()
+                raise PortInUse(f"API server on {cfg.host}:{cfg.port} did not start")
+            await asyncio.sleep(0.01)
+        scheme = "https" if cfg.tls_cert else "http"
+        host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        self.url = f"{scheme}://{host}:{cfg.port}"
+        write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=cfg.token, insecure=bool(cfg.tls_cert))
+
+    async def stop(self) -> None:
+        if self._http is not None:
+            self._http.should_exit = True
+            if self._http_task is not None:
+                with contextlib.suppress(Exception):
+                    await self._http_task
+            self._http = None
+        if self._agent is not None:
+            with contextlib.suppress(Exception):
+                await self._agent.stop()
+            self._agent = None
+        if self._manager is not None:
+            await self._manager.stop()
+            self._manager = None
+        store = getattr(self, "store", None)
+        if store is not None:
+            store.close()
+        self._lock.release()
+
+
+class PortInUse(Exception):
+    pass
+
+
+async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
+    """``joblet server``: run until SIGINT/SIGTERM."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    plane = ControlPlane(config)
+    try:
+        await plane.start()
+    except PortInUse as err:
+        console.print(f"error: {err}")
+        raise SystemExit(1) from None
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    console.print(f"joblet server listening on {plane.url} (data dir {config.data_dir}; "
+                  f"kubeconfig {config.data_dir / 'kubeconfig'})")
+    try:
+        await stop.wait()
+    finally:
+        await plane.stop()

@@ -1,0 +1,59 @@
+"""Where joblet keeps its state, and the lock that lets one process own it.
+
+The SQLite store serves reads from memory, so two processes must never write one data
+directory at once: the owner holds an exclusive ``flock`` on ``DATA_DIR/lock`` and
+writes its pid and API address there for others to find.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from pathlib import Path
+from typing import IO, Any
+
+
+def default_data_dir() -> Path:
+    env = os.environ.get("JOBLET_DATA_DIR")
+    if env:
+        return Path(env).expanduser()
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "joblet"
+
+
+class DataDirBusy(Exception):
+    """Another joblet process owns the data directory."""
+
+
+class DataDirLock:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._file: IO[str] | None = None
+
+    def acquire(self, info: dict[str, Any] | None = None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        f = open(self.data_dir / "lock", "a+")  # noqa: SIM115 - held for the process lifetime
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip()
+            f.close()
+            raise DataDirBusy(f"data dir {self.data_dir} is in use by another joblet process ({owner or 'unknown'})") from None
+        self._file = f
+        self.update(info or {})
+
+    def update(self, info: dict[str, Any]) -> None:
+        if self._file is None:
+            return
+        self._file.seek(0)
+        self._file.truncate()
+        self._file.write(json.dumps({"pid": os.getpid(), **info}))
+        self._file.flush()
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None

@@ -1,0 +1,757 @@
+"""The node agent: joblet's kubelet.
+
+Why: pods are API objects; something has to turn a pod bound to this node into processes
+and report back what happened, with the kubelet's exact status vocabulary, because the Job
+controller (and every Kubernetes user) reads it. The agent registers a ``Node``, heartbeats
+it, watches pods with ``spec.nodeName=<node>`` (list, then watch from the list's
+resourceVersion, relist on 410 Gone) and runs one asyncio task per pod ("pod worker"): init
+containers in order, then the regular containers concurrently, restarts per restartPolicy
+with crash-loop backoff, ``activeDeadlineSeconds``, graceful deletion. All container state
+lives in the runtime's on-disk records, so a restarted agent resumes each pod exactly
+(adopting running containers, never re-running a finished one).
+
+Decisions are pure functions at the top (env, argv, limits, QoS, phase, conditions, container
+status); the worker and the agent do the I/O.
+
+Documented choices:
+* a container with neither ``command`` nor ``args`` cannot run (joblet does not pull images,
+  so there is no image entrypoint): it terminates with exit 128, reason ``StartError``;
+* restart backoff follows the kubelet: the first restart is immediate, then base, 2*base, ...
+  capped at the max (defaults 10 s and 300 s); the container waits in ``CrashLoopBackOff``;
+* a missing secret/configMap referenced by env keeps the container waiting with reason
+  ``CreateContainerConfigError`` and is retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import os
+import re
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, cast
+
+from joblet.client.interface import Client, Event
+from joblet.clock import Clock, parse_time_or_none, rfc3339
+from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from joblet.node.cgroups import Limits
+from joblet.node.logs import LogStore
+from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
+from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+POD_IP = "127.0.0.1"
+DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
+HEARTBEAT_SECONDS = 10.0
+
+# -- pure decisions ---------------------------------------------------------------------------
+
+_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
+_SUFFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
+           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 1e-3}
+
+
+def parse_quantity(value: object) -> float:
+    """A Kubernetes resource quantity (``500m``, ``64Mi``, ``1e3``, ``2``) as a number."""
+    text = str(value).strip()
+    m = _QUANTITY.match(text)
+    if m is None:
+        return float(text)
+    number, suffix = m.groups()
+    if suffix.startswith(("e", "E")) and suffix[1:].lstrip("+-").isdigit():
+        return float(text)
+    return float(number) * _SUFFIX[suffix]
+
+
+def container_limits(container: Obj) -> Limits:
+    limits = (container.get("resources") or {}).get("limits") or {}
+    memory = int(parse_quantity(limits["memory"])) if "memory" in limits else None
+    cpu = int(parse_quantity(limits["cpu"]) * 1000) if "cpu" in limits else None
+    return Limits(memory_bytes=memory, cpu_millis=cpu)
+
+
+def qos_class(pod: Obj) -> str:
+    containers = [*(pod["spec"].get("initContainers") or []), *(pod["spec"].get("containers") or [])]
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        if limits or requests:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in limits or parse_quantity(requests.get(r, limits[r])) != parse_quantity(limits[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"
+
+
+def field_ref(pod: Obj, path: str, node_name: str) -> str:
+    md = pod.get("metadata") or {}
+    m = re.match(r"^metadata\.(labels|annotations)\['(.*)'\]$", path)
+    if m:
+        return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
+    simple = {
+        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
+        "metadata.uid": md.get("uid"), "spec.nodeName": pod["spec"].get("nodeName") or node_name,
+        "spec.serviceAccountName": pod["spec"].get("serviceAccountName"),
+        "status.podIP": POD_IP, "status.hostIP": POD_IP, "status.podIPs": POD_IP,
+    }
+    value = simple.get(path)
+    return "" if value is None else str(value)
+
+
+def expand(text: str, env: dict[str, str]) -> str:
+    """Kubernetes ``$(VAR)`` expansion: defined names are replaced, ``$$`` escapes a ``$``."""
+    out: list[str] = []
+    i = 0
+    while i < len(text):
+        if text.startswith("$$", i):
+            out.append("$")
+            i += 2
+        elif text.startswith("$(", i) and (end := text.find(")", i + 2)) != -1:
+            name = text[i + 2:end]
+            out.append(env[name] if name in env else text[i:end + 1])
+            i = end + 1
+        else:
+            out.append(text[i])
+            i += 1
+    return "".join(out)
+
+
+def container_argv(container: Obj, env: dict[str, str]) -> list[str]:
+    command = [expand(str(a), env) for a in container.get("command") or []]
+    args = [expand(str(a), env) for a in container.get("args") or []]
+    return command + args
+
+
+def backoff_delay(restarts: int, base: float, cap: float) -> float:
+    """Delay before restart number ``restarts + 1``: 0, base, 2·base, … ≤ cap (kubelet)."""
+    if restarts <= 0:
+        return 0.0
+    return float(min(base * (2 ** (restarts - 1)), cap))
+
+
+def should_restart(policy: str, exit_code: int) -> bool:
+    return policy == "Always" or (policy == "OnFailure" and exit_code != 0)
+
+
+def set_condition(conditions: list[Obj], ctype: str, status: str, now: str,
+                  reason: str | None = None, message: str | None = None) -> None:
+    """Upsert a pod condition; lastTransitionTime moves only when the status changes."""
+    for cond in conditions:
+        if cond.get("type") == ctype:
+            if cond.get("status") != status:
+                cond["lastTransitionTime"] = now
+            cond["status"] = status
+            for key, value in (("reason", reason), ("message", message)):
+                if value:
+                    cond[key] = value
+                else:
+                    cond.pop(key, None)
+            return
+    cond = {"type": ctype, "status": status, "lastProbeTime": None, "lastTransitionTime": now}
+    if reason:
+        cond["reason"] = reason
+    if message:
+        cond["message"] = message
+    conditions.append(cond)
+
+
+def terminated_state(ref: ContainerRef, started: datetime | None, result: ContainerExit) -> Obj:
+    term: Obj = {
+        "exitCode": result.exit_code,
+        "reason": result.reason,
+        "startedAt": rfc3339(started) if started else None,
+        "finishedAt": rfc3339(result.finished_at),
+        "containerID": ref.container_id,
+    }
+    if result.signal:
+        term["signal"] = result.signal
+    if result.message:
+        term["message"] = result.message
+    return {"terminated": term}
+
+
+# -- per-container record -----------------------------------------------------------------------
+
+
+@dataclass
+class ContainerRecord:
+    name: str
+    image: str
+    attempt: int = -1  # -1: never started
+    restart_count: int = 0
+    started_at: datetime | None = None
+    result: ContainerExit | None = None
+    waiting_reason: str = "PodInitializing"
+    waiting_message: str = ""
+    last_state: Obj = field(default_factory=dict)
+
+    @property
+    def running(self) -> bool:
+        return self.attempt >= 0 and self.result is None and not self.waiting_reason
+
+    def status(self, pod_uid: str) -> Obj:
+        ref = ContainerRef(pod_uid, self.name, max(self.attempt, 0))
+        state: Obj
+        if self.waiting_reason:
+            state = {"waiting": {"reason": self.waiting_reason}}
+            if self.waiting_message:
+                state["waiting"]["message"] = self.waiting_message
+        elif self.result is not None:
+            state = terminated_state(ref, self.started_at, self.result)
+        else:
+            state = {"running": {"startedAt": rfc3339(self.started_at) if self.started_at else None}}
+        out: Obj = {
+            "name": self.name, "image": self.image, "imageID": "", "ready": self.running,
+            "started": self.running, "restartCount": self.restart_count, "state": state,
+            "lastState": self.last_state,
+        }
+        if self.attempt >= 0:
+            out["containerID"] = ref.container_id
+        return out
+
+
+# -- the pod worker ---------------------------------------------------------------------------------
+
+
+class PodWorker:
+    def __init__(self, agent: NodeAgent, pod: Obj) -> None:
+        self.agent = agent
+        self.pod = pod
+        self.uid = uid_of(pod)
+        spec = pod["spec"]
+        self.policy = str(spec.get("restartPolicy") or "Always")
+        self.init_specs: list[Obj] = list(spec.get("initContainers") or [])
+        self.specs: list[Obj] = list(spec.get("containers") or [])
+        self.init = {c["name"]: ContainerRecord(c["name"], str(c.get("image", ""))) for c in self.init_specs}
+        self.main = {c["name"]: ContainerRecord(c["name"], str(c.get("image", ""))) for c in self.specs}
+        self.initialized = not self.init_specs
+        self.phase = "Pending"
+        self.reason: str | None = None
+        self.message: str | None = None
+        self.stop_event = asyncio.Event()  # set: no more starts or restarts
+        self.deleting = asyncio.Event()
+        self.recovered: dict[str, list[RecoveredContainer]] = {}
+        self.task: asyncio.Task[None] | None = None
+        self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
+
+    # -- entry -------------------------------------------------------------------------------
+    def on_update(self, pod: Obj) -> None:
+        self.pod = pod
+        if deletion_timestamp(pod) and not self.deleting.is_set():
+            self.deleting.set()
+
+    async def run(self) -> None:
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("pod worker %s/%s failed", namespace_of(self.pod), name_of(self.pod))
+
+    async def _run(self) -> None:
+        agent = self.agent
+        for rec in agent.runtime.recover(self.uid):
+            self.recovered.setdefault(rec.ref.name, []).append(rec)
+        if self.start_time is None:
+            self.start_time = agent.clock.now()
+        await self.write_status()
+        lifecycle = asyncio.ensure_future(self.lifecycle())
+        deadline = asyncio.ensure_future(self.deadline_timer())
+        deletion = asyncio.ensure_future(self.deleting.wait())
+        try:
+            await asyncio.wait({lifecycle, deletion, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            if not lifecycle.done():
+                # deletion or deadline: stop everything, then let the lifecycle record the exits
+                self.stop_event.set()
+                if deadline.done() and not deletion.done():
+                    self.reason, self.message = "DeadlineExceeded", DEADLINE_MESSAGE
+                    self.phase = "Failed"
+                await self.kill_all(self.grace_seconds())
+                await lifecycle
+        finally:
+            deadline.cancel()
+            deletion.cancel()
+        if self.deleting.is_set():
+            await self.finish_deletion()
+
+    def grace_seconds(self) -> float:
+        md = self.pod.get("metadata") or {}
+        if self.deleting.is_set() and md.get("deletionGracePeriodSeconds") is not None:
+            return float(md["deletionGracePeriodSeconds"])
+        value = self.pod["spec"].get("terminationGracePeriodSeconds")
+        return float(30 if value is None else value)
+
+    async def deadline_timer(self) -> None:
+        seconds = self.pod["spec"].get("activeDeadlineSeconds")
+        if seconds is None or self.start_time is None:
+            await asyncio.Event().wait()
+            return
+        remaining = (self.start_time + timedelta(seconds=float(seconds)) - self.agent.clock.now()).total_seconds()
+        await asyncio.sleep(max(remaining, 0))
+
+    async def lifecycle(self) -> None:
+        for spec in self.init_specs:
+            result = await self.run_container(spec, self.init[spec["name"]])
+            if result is None or result.exit_code != 0:
+                self.stop_event.set()
+                for rec in self.main.values():
+                    rec.waiting_reason = "PodInitializing"
+                await self.conclude()
+                return
+        self.initialized = True
+        for rec in self.main.values():
+            if rec.attempt < 0 and not self.stopping:
+                rec.waiting_reason = "ContainerCreating"
+        await asyncio.gather(*(self.run_container(spec, self.main[spec["name"]]) for spec in self.specs))
+        await self.conclude()
+
+    async def conclude(self) -> None:
+        if self.phase != "Failed" or self.reason is None:
+            results = [r.result for r in self.main.values()]
+            init_failed = any(r.result is not None and r.result.exit_code != 0 for r in self.init.values())
+            if init_failed or any(r is None or r.exit_code != 0 for r in results):
+                self.phase = "Failed"
+            else:
+                self.phase = "Succeeded"
+        for recs in (self.init, self.main):
+            for rec in recs.values():
+                never_ran = rec.result is None and rec.attempt < 0 and rec.waiting_reason
+                if never_ran and self.stopping and (self.deleting.is_set() or self.reason):
+                    rec.waiting_reason = ""
+                    rec.result = ContainerExit(
+                        137, "ContainerStatusUnknown", self.agent.clock.now(),
+                        message="The container could not be located when the pod was terminated")
+        await self.write_status()
+
+    async def run_container(self, spec: Obj, rec: ContainerRecord) -> ContainerExit | None:
+        """Run (and restart per policy) one container; its final exit, None if never started."""
+        agent = self.agent
+        past = self.recovered.get(rec.name, [])
+        for old in past:
+            rec.attempt = old.ref.attempt
+            rec.started_at = old.started_at
+            if old is not past[-1] and old.exit is not None:
+                rec.last_state = terminated_state(old.ref, old.started_at, old.exit)
+        rec.restart_count = max(len(past) - 1, 0)
+        if past and past[-1].state == "exited" and past[-1].exit is not None:
+            rec.result = past[-1].exit
+            rec.waiting_reason = ""
+        elif past:  # adopt a running attempt
+            rec.waiting_reason = ""
+            await self.write_status()
+            rec.result = await agent.runtime.wait(past[-1].ref)
+            await self.write_status()
+        while True:
+            if rec.result is not None:
+                if self.stopping or not should_restart(self.policy, rec.result.exit_code):
+                    return rec.result
+                delay = backoff_delay(rec.restart_count, agent.crash_loop_backoff, agent.crash_loop_backoff_max)
+                rec.last_state = terminated_state(ContainerRef(self.uid, rec.name, rec.attempt), rec.started_at,
+                                                  rec.result)
+                if delay > 0:
+                    rec.result = None
+                    rec.waiting_reason = "CrashLoopBackOff"
+                    rec.waiting_message = (f"back-off {_duration(delay)} restarting failed container={rec.name} "
+                                           f"pod={name_of(self.pod)}_{namespace_of(self.pod)}({self.uid})")
+                    await self.write_status()
+                    await self._sleep_unless_stopping(delay)
+                    if self.stopping:
+                        rec.result = ContainerExit(**_last_exit(rec.last_state))
+                        rec.waiting_reason = rec.waiting_message = ""
+                        return rec.result
+                rec.result = None
+                rec.restart_count += 1
+            if self.stopping:
+                return None
+            try:
+                container_spec = await self.container_spec(spec, rec.attempt + 1)
+            except ConfigError as exc:
+                rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(exc)
+                await self.write_status()
+                await self._sleep_unless_stopping(max(agent.crash_loop_backoff, 0.1))
+                continue
+            rec.attempt += 1
+            rec.waiting_reason = rec.waiting_message = ""
+            if container_spec.argv:
+                rec.started_at = await agent.runtime.start(container_spec)
+                await self.write_status()
+                rec.result = await agent.runtime.wait(container_spec.ref)
+            else:
+                rec.started_at = agent.clock.now()
+                rec.result = ContainerExit(128, "StartError", rec.started_at,
+                                           message="no command specified: joblet does not pull images, "
+                                                   "so the container needs command or args")
+            await self.write_status()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop_event.is_set()
+
+    async def _sleep_unless_stopping(self, delay: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.stop_event.wait(), delay)
+
+    async def container_spec(self, spec: Obj, attempt: int) -> ContainerSpec:
+        env = await self.agent.container_env(self.pod, spec)
+        ref = ContainerRef(self.uid, spec["name"], attempt)
+        log_path = self.agent.logs.path(namespace_of(self.pod), name_of(self.pod), self.uid, spec["name"], attempt)
+        return ContainerSpec(ref, container_argv(spec, env), env, log_path,
+                             working_dir=spec.get("workingDir") or None, limits=container_limits(spec))
+
+    async def kill_all(self, grace: float) -> None:
+        refs = [ContainerRef(self.uid, r.name, r.attempt) for r in [*self.init.values(), *self.main.values()]
+                if r.attempt >= 0 and r.result is None and not r.waiting_reason]
+        await asyncio.gather(*(self.agent.runtime.kill(ref, grace) for ref in refs))
+
+    async def finish_deletion(self) -> None:
+        agent = self.agent
+        with contextlib.suppress(NotFound):
+            await agent.client.delete("pods", name_of(self.pod), namespace_of(self.pod), grace_period_seconds=0)
+        await agent.runtime.remove_pod(self.uid)
+
+    # -- status ------------------------------------------------------------------------------
+    def build_status(self, current: Obj) -> Obj:
+        now = rfc3339(self.agent.clock.now())
+        status = deep_copy(current.get("status") or {})
+        conditions: list[Obj] = status.setdefault("conditions", [])
+        terminal = self.phase in ("Succeeded", "Failed")
+        running = self.initialized and bool(self.main) and all(r.running for r in self.main.values())
+        if not terminal and any(r.attempt >= 0 for r in self.main.values()):
+            self.phase = "Running"
+        set_condition(conditions, "PodScheduled", "True", now)
+        if self.initialized:
+            set_condition(conditions, "Initialized", "True", now)
+        else:
+            pending = [n for n, r in self.init.items() if r.result is None or r.result.exit_code != 0]
+            set_condition(conditions, "Initialized", "False", now, "ContainersNotInitialized",
+                          f"containers with incomplete status: [{' '.join(pending)}]")
+        if running and not terminal:
+            set_condition(conditions, "ContainersReady", "True", now)
+            set_condition(conditions, "Ready", "True", now)
+        else:
+            reason = "PodCompleted" if terminal else "ContainersNotReady"
+            unready = [n for n, r in self.main.items() if not r.running]
+            message = None if terminal else f"containers with unready status: [{' '.join(unready)}]"
+            set_condition(conditions, "ContainersReady", "False", now, reason, message)
+            set_condition(conditions, "Ready", "False", now, reason, message)
+        order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3,
+                 "PodScheduled": 4}
+        conditions.sort(key=lambda c: order.get(str(c.get("type")), 5))
+        status.update(
+            phase=self.phase, hostIP=POD_IP, hostIPs=[{"ip": POD_IP}], podIP=POD_IP, podIPs=[{"ip": POD_IP}],
+            startTime=rfc3339(self.start_time) if self.start_time else now, qosClass=qos_class(self.pod),
+            containerStatuses=[self.main[c["name"]].status(self.uid) for c in self.specs],
+        )
+        if self.init_specs:
+            status["initContainerStatuses"] = [self.init[c["name"]].status(self.uid) for c in self.init_specs]
+        if self.reason:
+            status["reason"], status["message"] = self.reason, self.message
+        return status
+
+    async def write_status(self) -> None:
+        client = self.agent.client
+        pod = self.pod
+        for _ in range(10):
+            status = self.build_status(pod)
+            if status == pod.get("status"):
+                return
+            body = deep_copy(pod)
+            body["status"] = status
+            try:
+                self.pod = await client.update("pods", body, subresource="status")
+                return
+            except Conflict:
+                pod = await client.get("pods", name_of(pod), namespace_of(pod))
+            except NotFound:
+                return
+        log.warning("gave up writing status of pod %s", self.uid)
+
+
+def _last_exit(last_state: Obj) -> dict[str, Any]:
+    term = last_state.get("terminated") or {}
+    finished = parse_time_or_none(term.get("finishedAt"))
+    assert finished is not None
+    return {"exit_code": int(term.get("exitCode", 0)), "reason": str(term.get("reason", "Error")),
+            "finished_at": finished, "signal": term.get("signal"), "message": str(term.get("message", ""))}
+
+
+def _duration(seconds: float) -> str:
+    """Go's time.Duration format for whole durations (``10s``, ``2m40s``, ``5m0s``)."""
+    total = int(seconds)
+    if seconds != total:
+        return f"{seconds:g}s"
+    minutes, secs = divmod(total, 60)
+    return f"{minutes}m{secs}s" if minutes else f"{secs}s"
+
+
+class ConfigError(Exception):
+    """A referenced secret/configMap (key) is missing: the container cannot be created yet."""
+
+
+# -- the agent --------------------------------------------------------------------------------------
+
+
+def memory_capacity() -> str:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return f"{int(line.split()[1])}Ki"
+    except OSError:
+        pass
+    return "0"
+
+
+class NodeAgent:
+    def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, runtime: Runtime,
+                 crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300,
+                 logs: LogStore | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+        self.client = client
+        self.node_name = node_name
+        self.data_dir = data_dir
+        self.clock = clock
+        self.runtime = runtime
+        self.crash_loop_backoff = crash_loop_backoff
+        self.crash_loop_backoff_max = crash_loop_backoff_max
+        self.logs = logs or LogStore(data_dir, clock)
+        self.heartbeat_seconds = heartbeat_seconds
+        self.workers: dict[str, PodWorker] = {}
+        self._tasks: list[asyncio.Task[None]] = []
+        self._finished_uids: set[str] = set()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.register()
+        loop = asyncio.get_running_loop()
+        self._tasks = [loop.create_task(self._informer()), loop.create_task(self._heartbeat())]
+
+    async def stop(self) -> None:
+        """Stop watching and supervising. Containers keep running; a new agent adopts them."""
+        tasks = self._tasks + [w.task for w in self.workers.values() if w.task]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks = []
+        self.workers.clear()
+
+    async def run(self) -> None:
+        await self.start()
+        try:
+            await asyncio.gather(*self._tasks)
+        finally:
+            await self.stop()
+
+    # -- node ----------------------------------------------------------------------------------
+    def node_object(self) -> Obj:
+        now = rfc3339(self.clock.now())
+        resources = {"cpu": str(os.cpu_count() or 1), "memory": memory_capacity(), "pods": "1000"}
+        return {
+            "apiVersion": "v1", "kind": "Node",
+            "metadata": {"name": self.node_name, "labels": {
+                "kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux",
+                "kubernetes.io/arch": os.uname().machine.replace("x86_64", "amd64").replace("aarch64", "arm64"),
+            }},
+            "spec": {},
+            "status": {
+                "capacity": resources, "allocatable": dict(resources),
+                "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                "message": "joblet node agent is posting ready status",
+                                "lastHeartbeatTime": now, "lastTransitionTime": now}],
+                "addresses": [{"type": "InternalIP", "address": POD_IP},
+                              {"type": "Hostname", "address": socket.gethostname()}],
+                "nodeInfo": {"operatingSystem": "linux", "architecture": os.uname().machine,
+                             "kernelVersion": os.uname().release, "kubeletVersion": "v1.30.0-joblet",
+                             "containerRuntimeVersion": "joblet://process", "osImage": "", "machineID": "",
+                             "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
+            },
+        }
+
+    async def register(self) -> None:
+        wanted = self.node_object()
+        try:
+            node = await self.client.create("nodes", wanted)
+        except AlreadyExists:
+            node = await self.client.get("nodes", self.node_name)
+            body = deep_copy(node)
+            body["metadata"].setdefault("labels", {}).update(wanted["metadata"]["labels"])
+            node = await self.client.update("nodes", body)
+        await self._write_node_status(node, wanted["status"])
+
+    async def _write_node_status(self, node: Obj, status: Obj) -> None:
+        for _ in range(5):
+            body = deep_copy(node)
+            body["status"] = status
+            try:
+                await self.client.update("nodes", body, subresource="status")
+                return
+            except Conflict:
+                node = await self.client.get("nodes", self.node_name)
+
+    async def heartbeat(self) -> None:
+        try:
+            node = await self.client.get("nodes", self.node_name)
+        except NotFound:
+            await self.register()
+            return
+        status = deep_copy(node.get("status") or {})
+        now = rfc3339(self.clock.now())
+        conditions = status.setdefault("conditions", [])
+        ready = next((c for c in conditions if c.get("type") == "Ready"), None)
+        if ready is None:
+            ready = {"type": "Ready", "lastTransitionTime": now}
+            conditions.append(ready)
+        if ready.get("status") != "True":
+            ready["lastTransitionTime"] = now
+        ready.update(status="True", reason="KubeletReady", lastHeartbeatTime=now,
+                     message="joblet node agent is posting ready status")
+        await self._write_node_status(node, status)
+
+    async def _heartbeat(self) -> None:
+        while True:
+            await asyncio.sleep(self.heartbeat_seconds)
+            try:
+                await self.heartbeat()
+            except ApiError as exc:
+                log.warning("node heartbeat failed: %s", exc)
+
+    # -- pods ----------------------------------------------------------------------------------
+    async def _informer(self) -> None:
+        selector = f"spec.nodeName={self.node_name}"
+        first = True
+        while True:
+            listed = await self.client.list("pods", field_selector=selector)
+            for pod in listed.items:
+                self.on_pod(pod)
+            if first:
+                first = False
+                await self._forget_unknown(listed.items)
+            try:
+                async for batch in self.client.watch("pods", resource_version=listed.resource_version,
+                                                     field_selector=selector):
+                    for event in cast("list[Event]", batch):  # interface's `list` shadows the builtin
+                        if event.type in ("ADDED", "MODIFIED"):
+                            self.on_pod(event.object)
+                        elif event.type == "DELETED":
+                            await self.on_pod_deleted(event.object)
+            except Gone:
+                continue
+            except ApiError as exc:
+                log.warning("pod watch failed: %s; relisting", exc)
+                await asyncio.sleep(1)
+
+    async def _forget_unknown(self, pods: list[Obj]) -> None:
+        """Runtime state of pods that vanished while the agent was down: kill and forget."""
+        known = {uid_of(p) for p in pods}
+        for uid in self.runtime.pods():
+            if uid not in known:
+                await self.runtime.remove_pod(uid)
+
+    def on_pod(self, pod: Obj) -> None:
+        uid = uid_of(pod)
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.on_update(pod)
+            return
+        phase = (pod.get("status") or {}).get("phase")
+        if phase in ("Succeeded", "Failed") or uid in self._finished_uids:
+            if deletion_timestamp(pod):
+                asyncio.get_running_loop().create_task(self._delete_finished(pod))
+            return
+        worker = PodWorker(self, pod)
+        worker.on_update(pod)
+        self.workers[uid] = worker
+        worker.task = asyncio.get_running_loop().create_task(self._run_worker(worker))
+
+    async def _run_worker(self, worker: PodWorker) -> None:
+        try:
+            await worker.run()
+        finally:
+            if self.workers.get(worker.uid) is worker:
+                del self.workers[worker.uid]
+                self._finished_uids.add(worker.uid)
+
+    async def _delete_finished(self, pod: Obj) -> None:
+        with contextlib.suppress(NotFound):
+            await self.client.delete("pods", name_of(pod), namespace_of(pod), grace_period_seconds=0)
+        await self.runtime.remove_pod(uid_of(pod))
+
+    async def on_pod_deleted(self, pod: Obj) -> None:
+        uid = uid_of(pod)
+        worker = self.workers.get(uid)
+        if worker is not None:
+            worker.deleting.set()
+            return
+        self._finished_uids.discard(uid)
+        await self.runtime.remove_pod(uid)
+
+    # -- env -----------------------------------------------------------------------------------
+    async def container_env(self, pod: Obj, container: Obj) -> dict[str, str]:
+        spec = pod["spec"]
+        env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": str(spec.get("hostname") or name_of(pod))}
+        ns = namespace_of(pod)
+        for source in container.get("envFrom") or []:
+            prefix = str(source.get("prefix") or "")
+            for kind, ref_key in (("configmaps", "configMapRef"), ("secrets", "secretRef")):
+                ref = source.get(ref_key)
+                if ref:
+                    data = await self._data(kind, ns, str(ref.get("name")), bool(ref.get("optional")))
+                    env.update({prefix + k: v for k, v in data.items()})
+        for var in container.get("env") or []:
+            name = str(var["name"])
+            if "valueFrom" not in var:
+                env[name] = expand(str(var.get("value") or ""), env)
+                continue
+            source = var["valueFrom"]
+            if "fieldRef" in source:
+                env[name] = field_ref(pod, str(source["fieldRef"].get("fieldPath")), self.node_name)
+            elif "resourceFieldRef" in source:
+                env[name] = self._resource_field(container, source["resourceFieldRef"])
+            else:
+                for kind, ref_key in (("configmaps", "configMapKeyRef"), ("secrets", "secretKeyRef")):
+                    ref = source.get(ref_key)
+                    if not ref:
+                        continue
+                    optional = bool(ref.get("optional"))
+                    data = await self._data(kind, ns, str(ref.get("name")), optional)
+                    key = str(ref.get("key"))
+                    if key in data:
+                        env[name] = data[key]
+                    elif not optional:
+                        kind_name = "ConfigMap" if kind == "configmaps" else "Secret"
+                        raise ConfigError(f"couldn't find key {key} in {kind_name} {ns}/{ref.get('name')}")
+        return env
+
+    @staticmethod
+    def _resource_field(container: Obj, ref: Obj) -> str:
+        resource = str(ref.get("resource") or "")
+        kind, _, what = resource.partition(".")
+        values = (container.get("resources") or {}).get(kind) or {}
+        if what not in values:
+            return str(os.cpu_count() or 1) if what == "cpu" else "0"
+        divisor = parse_quantity(ref.get("divisor") or "1")
+        amount = parse_quantity(values[what]) / divisor
+        return str(int(-(-amount // 1)))
+
+    async def _data(self, kind: str, namespace: str, name: str, optional: bool) -> dict[str, str]:
+        try:
+            obj = await self.client.get(kind, name, namespace)
+        except NotFound:
+            if optional:
+                return {}
+            raise ConfigError(f'{kind[:-1]} "{name}" not found') from None
+        if kind == "secrets":
+            data = {k: base64.b64decode(v).decode(errors="replace") for k, v in (obj.get("data") or {}).items()}
+            data.update(obj.get("stringData") or {})
+            return data
+        return {str(k): str(v) for k, v in (obj.get("data") or {}).items()}

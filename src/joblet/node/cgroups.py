@@ -1,0 +1,193 @@
+"""Per-container cgroup v1 directories: resource limits, OOM detection, kill-by-sweep.
+
+Why: a process group does not contain a job that calls ``setsid`` (measured in
+research/runtime-experiments.md §5), and only the memory cgroup can tell an OOM kill from
+any other SIGKILL. On this host cgroup v2 has no controllers, so joblet uses the v1
+``memory``, ``cpu``, ``pids`` and ``freezer`` hierarchies, one directory per container attempt:
+``/sys/fs/cgroup/<controller>/joblet/<pod-uid>/<container>``. The shim joins them before
+exec; the runtime reads ``memory.oom_control`` before removing them.
+
+When the hierarchies are not writable (non-root, no cgroupfs) :func:`detect` returns a
+manager with ``available = False``: the runtime then falls back to process groups and
+RLIMIT_AS (an allocation failure then looks like a normal error, not OOMKilled).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+CONTROLLERS = ("memory", "cpu", "pids", "freezer")
+CFS_PERIOD_US = 100_000
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What the runtime enforces for one container. ``None`` means unlimited."""
+
+    memory_bytes: int | None = None
+    cpu_millis: int | None = None
+    pids: int | None = None
+
+
+def cfs_quota_us(cpu_millis: int) -> int:
+    """cpu limit in millicores → ``cpu.cfs_quota_us`` for a 100 ms period (min 1 ms, as the kernel)."""
+    return max(1000, cpu_millis * CFS_PERIOD_US // 1000)
+
+
+def parse_oom_kills(oom_control: str) -> int:
+    """The ``oom_kill`` counter of a v1 ``memory.oom_control`` file (0 when absent)."""
+    for line in oom_control.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "oom_kill":
+            return int(value.strip() or 0)
+    return 0
+
+
+class Cgroups:
+    """Creates, limits, sweeps and removes joblet's cgroup directories."""
+
+    def __init__(self, root: Path = Path("/sys/fs/cgroup"), prefix: str = "joblet",
+                 available: bool = True) -> None:
+        self.root = root
+        self.prefix = prefix
+        self.available = available
+
+    # -- paths -------------------------------------------------------------------------
+    def pod_dir(self, controller: str, pod_uid: str) -> Path:
+        return self.root / controller / self.prefix / pod_uid
+
+    def container_dir(self, controller: str, pod_uid: str, container: str) -> Path:
+        return self.pod_dir(controller, pod_uid) / container
+
+    # -- lifecycle ---------------------------------------------------------------------
+    def create(self, pod_uid: str, container: str, limits: Limits) -> list[Path]:
+        """Make the container's directories, apply limits; returns the cgroup.procs files to join."""
+        if not self.available:
+            return []
+        procs: list[Path] = []
+        for controller in CONTROLLERS:
+            path = self.container_dir(controller, pod_uid, container)
+            path.mkdir(parents=True, exist_ok=True)
+            procs.append(path / "cgroup.procs")
+        mem = self.container_dir("memory", pod_uid, container)
+        if limits.memory_bytes is not None:
+            # memsw must stay >= the memory limit; it may be absent (no swap accounting).
+            _write(mem / "memory.limit_in_bytes", str(limits.memory_bytes))
+        if limits.cpu_millis is not None:
+            cpu = self.container_dir("cpu", pod_uid, container)
+            _write(cpu / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(cpu / "cpu.cfs_quota_us", str(cfs_quota_us(limits.cpu_millis)))
+        if limits.pids is not None:
+            _write(self.container_dir("pids", pod_uid, container) / "pids.max", str(limits.pids))
+        return procs
+
+    def oom_kills(self, pod_uid: str, container: str) -> int:
+        if not self.available:
+            return 0
+        try:
+            text = (self.container_dir("memory", pod_uid, container) / "memory.oom_control").read_text()
+        except OSError:
+            return 0
+        return parse_oom_kills(text)
+
+    def pids(self, pod_uid: str, container: str | None = None) -> set[int]:
+        """Every pid in the pod's (or one container's) cgroups, across controllers."""
+        found: set[int] = set()
+        if not self.available:
+            return found
+        for controller in CONTROLLERS:
+            base = self.pod_dir(controller, pod_uid)
+            dirs = [base / container] if container else _subdirs(base)
+            for d in dirs:
+                try:
+                    text = (d / "cgroup.procs").read_text()
+                except OSError:
+                    continue
+                found.update(int(p) for p in text.split())
+        return found
+
+    def sweep(self, pod_uid: str, container: str | None = None, deadline_seconds: float = 5.0) -> int:
+        """SIGKILL every process in the cgroups until they are empty; returns how many were killed.
+
+        Freezes first (v1 freezer) so a fork bomb cannot outrun the loop, then thaws so the
+        SIGKILLs are delivered.
+        """
+        if not self.available:
+            return 0
+        freezer_dirs = ([self.container_dir("freezer", pod_uid, container)] if container
+                        else _subdirs(self.pod_dir("freezer", pod_uid)))
+        for d in freezer_dirs:
+            with contextlib.suppress(OSError):
+                _write(d / "freezer.state", "FROZEN")
+        killed: set[int] = set()
+        end = time.monotonic() + deadline_seconds
+        try:
+            while True:
+                pids = self.pids(pod_uid, container) - {os.getpid()}
+                if not pids:
+                    return len(killed)
+                for pid in pids:
+                    with contextlib.suppress(ProcessLookupError, PermissionError):
+                        os.kill(pid, signal.SIGKILL)
+                    killed.add(pid)
+                for d in freezer_dirs:
+                    with contextlib.suppress(OSError):
+                        _write(d / "freezer.state", "THAWED")
+                if time.monotonic() > end:
+                    log.warning("cgroup sweep of pod %s left %d processes", pod_uid, len(pids))
+                    return len(killed)
+                time.sleep(0.002)  # dying processes leave cgroup.procs within microseconds
+        finally:
+            for d in freezer_dirs:
+                with contextlib.suppress(OSError):
+                    _write(d / "freezer.state", "THAWED")
+
+    def remove(self, pod_uid: str, container: str | None = None) -> None:
+        """rmdir the container's (or the whole pod's) directories; empty cgroups only."""
+        if not self.available:
+            return
+        for controller in CONTROLLERS:
+            base = self.pod_dir(controller, pod_uid)
+            dirs = [base / container] if container else [*_subdirs(base), base]
+            for d in dirs:
+                with contextlib.suppress(FileNotFoundError):
+                    try:
+                        d.rmdir()
+                    except OSError as exc:
+                        log.debug("cannot remove cgroup %s: %s", d, exc)
+
+
+def detect(root: Path = Path("/sys/fs/cgroup"), prefix: str = "joblet") -> Cgroups:
+    """A :class:`Cgroups` whose ``available`` says whether every controller is writable here."""
+    try:
+        for controller in CONTROLLERS:
+            base = root / controller
+            if not (base / "cgroup.procs").exists():
+                raise OSError(f"no v1 {controller} hierarchy at {base}")
+            (base / prefix).mkdir(exist_ok=True)
+            if not os.access(base / prefix / "cgroup.procs", os.W_OK):
+                raise OSError(f"{base / prefix} is not writable")
+    except OSError as exc:
+        log.warning("cgroups not usable (%s): falling back to process groups and RLIMIT_AS", exc)
+        return Cgroups(root, prefix, available=False)
+    return Cgroups(root, prefix, available=True)
+
+
+def _subdirs(path: Path) -> list[Path]:
+    try:
+        return [p for p in path.iterdir() if p.is_dir()]
+    except OSError:
+        return []
+
+
+def _write(path: Path, value: str) -> None:
+    with open(path, "w") as f:
+        f.write(value)

@@ -1,0 +1,92 @@
+"""The contract between the node agent and a container runtime.
+
+Why: the agent decides *what* runs and when (init order, restarts, deadlines, deletion);
+a runtime only starts one container attempt, tells when it ended and how, kills it, and
+remembers enough on disk that a restarted agent can learn every outcome. Keeping the
+contract this small lets the agent be tested with :class:`joblet.node.runtimes.fake.FakeRuntime`
+and lets podman/ray runtimes plug in later.
+
+Exit-status vocabulary (what ``ContainerExit.reason`` takes, as the kubelet reports it):
+
+* ``Completed`` — exit code 0.
+* ``Error`` — non-zero exit, or killed by a signal (exit code 128 + signal).
+* ``OOMKilled`` — the container's memory cgroup recorded an OOM kill.
+* ``StartError`` — the command could not be started (not found, not executable, bad
+  workingDir); exit code 128, ``message`` like ``exec: "x": executable file not found in $PATH``.
+  (Kubernetes reports runc's start failure the same way.)
+* ``ContainerStatusUnknown`` — the attempt was started but its supervisor vanished without
+  recording a status (e.g. the machine rebooted); exit code 137, as the kubelet does.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Literal, Protocol
+
+from joblet.node.cgroups import Limits
+
+RecoveredState = Literal["running", "exited"]
+
+
+@dataclass(frozen=True)
+class ContainerRef:
+    """One attempt of one container of one pod."""
+
+    pod_uid: str
+    name: str
+    attempt: int
+
+    @property
+    def container_id(self) -> str:
+        return f"joblet://{self.pod_uid}-{self.name}-{self.attempt}"
+
+
+@dataclass(frozen=True)
+class ContainerSpec:
+    ref: ContainerRef
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    working_dir: str | None = None
+    limits: Limits = field(default_factory=Limits)
+
+
+@dataclass(frozen=True)
+class ContainerExit:
+    exit_code: int
+    reason: str
+    finished_at: datetime
+    signal: int | None = None
+    message: str = ""
+
+
+@dataclass(frozen=True)
+class RecoveredContainer:
+    """What a runtime knows from disk about an attempt (after an agent restart)."""
+
+    ref: ContainerRef
+    started_at: datetime
+    state: RecoveredState
+    exit: ContainerExit | None = None
+
+
+class Runtime(Protocol):
+    async def start(self, spec: ContainerSpec) -> datetime:
+        """Start the attempt; returns its start time. Failures to start are reported by wait()."""
+
+    async def wait(self, ref: ContainerRef) -> ContainerExit:
+        """Until the attempt ends (works for attempts started by an earlier agent too)."""
+
+    async def kill(self, ref: ContainerRef, grace_seconds: float) -> None:
+        """SIGTERM the container's tree, SIGKILL after the grace period, then sweep its cgroup."""
+
+    def recover(self, pod_uid: str) -> list[RecoveredContainer]:
+        """Attempts recorded on disk for this pod, sorted by (name, attempt)."""
+
+    def pods(self) -> list[str]:
+        """Pod uids with state on disk."""
+
+    async def remove_pod(self, pod_uid: str) -> None:
+        """Kill anything left and forget the pod's runtime state (cgroups, state files)."""

@@ -1,0 +1,364 @@
+"""The default runtime: each container attempt is a real process tree under a tiny C shim.
+
+Why this shape (measured in research/runtime-experiments.md):
+
+* The shim (``joblet/node/shim.c``, compiled once per source hash into the cache dir) owns
+  the container process: it joins the container's cgroups, execs the command, timestamps
+  output into the CRI log file, forwards SIGTERM, and writes the exit status to a file
+  atomically. So the agent can be ``kill -9``-ed at any time: a restarted agent reads the
+  status file, or adopts a still-running shim by pid + ``/proc/<pid>/stat`` starttime and
+  waits on it with a pidfd. A finished container is never run twice.
+* Spawning uses ``subprocess.Popen(start_new_session=True)`` without ``preexec_fn``; exits are
+  noticed through ``os.pidfd_open`` + ``loop.add_reader`` — no thread and no polling per pod.
+* Kill: SIGTERM to the shim (forwarded to the container's process group), after the grace
+  period SIGUSR1 (the shim SIGKILLs the group and sweeps the cgroups), and the runtime sweeps
+  the cgroups too, so ``setsid`` escapees die.
+
+On disk, per pod: ``<data_dir>/pods/<uid>/c.<name>.<attempt>.json`` (pid, starttime, start
+time, log path) and ``c.<name>.<attempt>.status`` (written by the shim). Next to each log
+file the runtime writes ``<attempt>.done`` once the attempt has ended, which ends
+``logs -f``.
+
+Fallback without ``cc``: a POSIX ``sh`` shim with the same arguments. It cannot tell a signal
+from ``exit 128+n`` (both are reported as that exit code), reports exec failures as exit 127
+``Error`` instead of ``StartError``, forks ``date`` per output line, and is killed with its
+process group (a killed attempt then reports exit 137).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from joblet.clock import Clock
+from joblet.node.cgroups import Cgroups, detect
+from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
+
+log = logging.getLogger(__name__)
+
+SIGTERM_GRACE_AFTER_KILL = 10.0
+
+SH_SHIM = r"""
+cgs=""; wd=""; mem=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    -c) cgs="$cgs $2"; shift 2;;
+    -d) wd="$2"; shift 2;;
+    -m) mem="$2"; shift 2;;
+    *) break;;
+  esac
+done
+status="$1"; logf="$2"; shift 2; [ "$1" = "--" ] && shift
+trap ':' TERM INT
+{
+  (
+    for f in $cgs; do echo 0 > "$f"; done
+    [ -n "$mem" ] && ulimit -v $((mem / 1024))
+    if [ -n "$wd" ]; then cd "$wd" || exit 128; fi
+    exec "$@"
+  )
+  echo $? > "$status.rc"
+} 2>&1 | {
+  trap ':' TERM INT
+  while IFS= read -r line || [ -n "$line" ]; do
+    printf '%s stdout F %s\n' "$(date -u +%Y-%m-%dT%H:%M:%S.%NZ)" "$line"
+  done >> "$logf"
+}
+rc=$(cat "$status.rc" 2>/dev/null || echo 255); rm -f "$status.rc"
+printf 'exit %s\nfinished %s\n' "$rc" "$(date +%s%N)" > "$status.tmp"
+mv -f "$status.tmp" "$status"
+"""
+
+
+def default_cache_dir() -> Path:
+    env = os.environ.get("JOBLET_CACHE_DIR")
+    return Path(env) if env else Path.home() / ".cache" / "joblet"
+
+
+def shim_source() -> bytes:
+    return (resources.files("joblet.node") / "shim.c").read_bytes()
+
+
+def ensure_shim(cache_dir: Path | None = None) -> list[str]:
+    """argv prefix of the shim: the compiled C shim (built once per source hash), else ``sh``."""
+    source = shim_source()
+    cache = cache_dir or default_cache_dir()
+    binary = cache / f"joblet-shim-{hashlib.sha256(source).hexdigest()[:16]}"
+    if binary.exists():
+        return [str(binary)]
+    compiler = shutil.which("cc") or shutil.which("gcc")
+    if compiler is None:
+        log.warning("no C compiler: using the sh shim (signals reported as exit 128+n)")
+        return ["sh", "-c", SH_SHIM, "joblet-shim"]
+    cache.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=cache) as tmp:
+        src = Path(tmp) / "shim.c"
+        src.write_bytes(source)
+        out = Path(tmp) / "shim"
+        subprocess.run([compiler, "-O2", "-o", str(out), str(src)], check=True, capture_output=True)
+        os.replace(out, binary)  # atomic: concurrent builders race harmlessly
+    return [str(binary)]
+
+
+# -- pure helpers ---------------------------------------------------------------------------
+
+
+def parse_status(text: str) -> dict[str, str]:
+    """``exit 3\\nfinished 123\\n`` → {"exit": "3", "finished": "123"}."""
+    fields: dict[str, str] = {}
+    for line in text.splitlines():
+        key, _, value = line.partition(" ")
+        if key:
+            fields[key] = value
+    return fields
+
+
+def exit_from_status(fields: dict[str, str], oom_killed: bool, fallback_time: datetime) -> ContainerExit:
+    """The kubelet's view of one attempt's end, from the shim's status file fields."""
+    finished = fallback_time
+    if fields.get("finished", "").isdigit():
+        finished = datetime.fromtimestamp(int(fields["finished"]) / 1e9, tz=UTC)
+    if "starterror" in fields:
+        return ContainerExit(128, "StartError", finished, message=fields.get("message", ""))
+    if "signal" in fields:
+        sig = int(fields["signal"])
+        return ContainerExit(128 + sig, "OOMKilled" if oom_killed else "Error", finished, signal=sig)
+    code = int(fields.get("exit", "255") or 255)
+    if code == 0:
+        return ContainerExit(0, "Completed", finished)
+    return ContainerExit(code, "OOMKilled" if oom_killed else "Error", finished)
+
+
+def lost_exit(now: datetime) -> ContainerExit:
+    return ContainerExit(
+        137, "ContainerStatusUnknown", now,
+        message="The container could not be located when the pod was terminated",
+    )
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks): pid + this is a unique identity."""
+    try:
+        data = Path(f"/proc/{pid}/stat").read_bytes()
+    except OSError:
+        return None
+    rest = data[data.rindex(b")") + 2:].split()
+    return int(rest[19])
+
+
+# -- the runtime ----------------------------------------------------------------------------
+
+
+class ProcessRuntime:
+    def __init__(self, data_dir: Path, clock: Clock, cgroups: Cgroups | None = None,
+                 shim: list[str] | None = None, cache_dir: Path | None = None) -> None:
+        self.pods_dir = data_dir / "pods"
+        self.pods_dir.mkdir(parents=True, exist_ok=True)
+        self.clock = clock
+        self.cgroups = cgroups if cgroups is not None else detect()
+        self.shim = shim or ensure_shim(cache_dir)
+        self.sh_shim = self.shim[0] == "sh"
+        self._children: dict[ContainerRef, subprocess.Popen[bytes]] = {}
+        self._waits: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
+        self._killed: set[ContainerRef] = set()
+
+    # -- paths ---------------------------------------------------------------------------
+    def pod_dir(self, pod_uid: str) -> Path:
+        return self.pods_dir / pod_uid
+
+    def _state_path(self, ref: ContainerRef) -> Path:
+        return self.pod_dir(ref.pod_uid) / f"c.{ref.name}.{ref.attempt}.json"
+
+    def _status_path(self, ref: ContainerRef) -> Path:
+        return self.pod_dir(ref.pod_uid) / f"c.{ref.name}.{ref.attempt}.status"
+
+    @staticmethod
+    def _cgroup_name(ref: ContainerRef) -> str:
+        return f"{ref.name}.{ref.attempt}"
+
+    # -- Runtime -------------------------------------------------------------------------
+    async def start(self, spec: ContainerSpec) -> datetime:
+        ref = spec.ref
+        self.pod_dir(ref.pod_uid).mkdir(parents=True, exist_ok=True)
+        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        started = self.clock.now()
+        state: dict[str, Any] = {"startedAt": started.timestamp(), "log": str(spec.log_path)}
+        # Intent first: a crash between spawn and the pid record must not run the attempt twice.
+        _write_json(self._state_path(ref), state)
+        args = list(self.shim)
+        try:
+            procs = self.cgroups.create(ref.pod_uid, self._cgroup_name(ref), spec.limits)
+        except OSError as exc:
+            log.warning("cgroup setup for %s failed: %s", ref.container_id, exc)
+            procs = []
+        for p in procs:
+            args += ["-c", str(p)]
+        if spec.working_dir:
+            args += ["-d", spec.working_dir]
+        if not procs and spec.limits.memory_bytes:
+            args += ["-m", str(spec.limits.memory_bytes)]
+        args += [str(self._status_path(ref)), str(spec.log_path), "--", *spec.argv]
+        proc = subprocess.Popen(
+            args, env=spec.env, start_new_session=True, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
+        )
+        self._children[ref] = proc
+        state.update(pid=proc.pid, starttime=proc_starttime(proc.pid))
+        _write_json(self._state_path(ref), state)
+        return started
+
+    async def wait(self, ref: ContainerRef) -> ContainerExit:
+        task = self._waits.get(ref)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._wait(ref))
+            self._waits[ref] = task
+        return await asyncio.shield(task)
+
+    async def _wait(self, ref: ContainerRef) -> ContainerExit:
+        if not self._status_path(ref).exists():
+            pid = self._live_pid(ref)
+            if pid is not None:
+                await _wait_pid(pid)
+            child = self._children.pop(ref, None)
+            if child is not None:
+                child.poll()  # reap the zombie
+        return self._finish(ref)
+
+    async def kill(self, ref: ContainerRef, grace_seconds: float) -> None:
+        waiting = self.wait(ref)
+        wait_task = asyncio.ensure_future(waiting)
+        pid = self._live_pid(ref)
+        if pid is not None:
+            self._killed.add(ref)
+            self._signal(pid, signal.SIGTERM)
+            done, _ = await asyncio.wait({wait_task}, timeout=max(grace_seconds, 0))
+            if not done:
+                self._signal(pid, signal.SIGKILL)
+                self.cgroups.sweep(ref.pod_uid, self._cgroup_name(ref))
+                done, _ = await asyncio.wait({wait_task}, timeout=SIGTERM_GRACE_AFTER_KILL)
+                if not done:  # the shim itself is stuck: give up on a status
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+        await wait_task
+
+    def _signal(self, pid: int, sig: signal.Signals) -> None:
+        try:
+            if self.sh_shim:
+                os.killpg(pid, sig)
+            else:
+                os.kill(pid, signal.SIGUSR1 if sig == signal.SIGKILL else sig)
+        except ProcessLookupError:
+            pass
+
+    def recover(self, pod_uid: str) -> list[RecoveredContainer]:
+        found: list[RecoveredContainer] = []
+        for path in self.pod_dir(pod_uid).glob("c.*.json"):
+            _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
+            if not attempt_text.isdigit():
+                continue
+            ref = ContainerRef(pod_uid, name, int(attempt_text))
+            state = _read_json(path)
+            started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+            if self._status_path(ref).exists() or self._live_pid(ref) is None:
+                found.append(RecoveredContainer(ref, started, "exited", self._finish(ref)))
+            else:
+                found.append(RecoveredContainer(ref, started, "running"))
+        found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
+        return found
+
+    def pods(self) -> list[str]:
+        return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())
+
+    async def remove_pod(self, pod_uid: str) -> None:
+        for rec in self.recover(pod_uid):
+            if rec.state == "running":
+                await self.kill(rec.ref, 0)
+        self.cgroups.sweep(pod_uid)
+        self.cgroups.remove(pod_uid)
+        shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
+        for ref in [r for r in self._waits if r.pod_uid == pod_uid]:
+            self._waits.pop(ref, None)
+
+    # -- internals -----------------------------------------------------------------------
+    def _live_pid(self, ref: ContainerRef) -> int | None:
+        """The shim's pid if it still runs (same pid *and* starttime as recorded)."""
+        child = self._children.get(ref)
+        if child is not None:
+            return child.pid if child.poll() is None else None
+        state = _read_json(self._state_path(ref))
+        pid = state.get("pid")
+        if not isinstance(pid, int):
+            return None
+        start = proc_starttime(pid)
+        if start is None or start != state.get("starttime"):
+            return None
+        return pid
+
+    def _finish(self, ref: ContainerRef) -> ContainerExit:
+        """Read the status, detect OOM, clean the attempt's cgroups, mark the log done."""
+        cg = self._cgroup_name(ref)
+        oom = self.cgroups.oom_kills(ref.pod_uid, cg) > 0
+        self.cgroups.sweep(ref.pod_uid, cg)
+        self.cgroups.remove(ref.pod_uid, cg)
+        try:
+            text = self._status_path(ref).read_text()
+        except FileNotFoundError:
+            text = None
+        if text is None:
+            result = (ContainerExit(137, "Error", self.clock.now(), signal=9)
+                      if ref in self._killed else lost_exit(self.clock.now()))
+        else:
+            result = exit_from_status(parse_status(text), oom, self.clock.now())
+        log_path = _read_json(self._state_path(ref)).get("log")
+        if isinstance(log_path, str):
+            with contextlib.suppress(OSError):
+                Path(log_path).with_suffix(".done").touch()
+        return result
+
+
+async def _wait_pid(pid: int) -> None:
+    """Until the process exits (child or not), via a pidfd on the event loop."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def _write_json(path: Path, value: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(orjson.dumps(value))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        value = orjson.loads(path.read_bytes())
+    except (OSError, orjson.JSONDecodeError):
+        return {}
+    return value if isinstance(value, dict) else {}

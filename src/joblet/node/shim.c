@@ -1,0 +1,385 @@
+/* joblet-shim: the per-container supervisor of the process runtime.
+ *
+ * Why: the node agent must learn every container's exit status even if the agent itself was
+ * killed meanwhile (a pidfd can wait on a non-child but cannot fetch its status), and a
+ * container's output must land in the log store with CRI timestamps without copying it
+ * through Python. This shim is started by the agent (new session, no preexec_fn) and:
+ *
+ *   joblet-shim [-c PROCS_FILE]... [-d WORKDIR] [-m RLIMIT_AS_BYTES] STATUS LOG -- CMD ARGS...
+ *
+ * 1. forks the container process, which joins every cgroup given with -c (writes "0" to each
+ *    cgroup.procs, v1 "myself"), becomes its own process group leader, chdirs to -d,
+ *    applies -m (RLIMIT_AS; the fallback when cgroups are not writable), points stdout and
+ *    stderr at two pipes and execs CMD (searched in the container's PATH: the shim's own
+ *    environment IS the container environment);
+ * 2. forwards SIGTERM/SIGINT/SIGHUP/SIGQUIT to the container's process group; SIGUSR1 means
+ *    "kill the container now": SIGKILL to the group and to every pid in the cgroups;
+ * 3. appends each output line to LOG in the CRI format
+ *    `2024-01-01T00:00:00.123456789Z stdout F text` (`P` for a line split because it was
+ *    longer than the buffer);
+ * 4. when the main process exits, kills what is left of the container (its process group and
+ *    its cgroups: a container ends with its main process, as in Kubernetes), drains the
+ *    pipes, and writes STATUS atomically (STATUS.tmp, fsync, rename):
+ *        exit N | signal N | starterror ERRNO
+ *        finished <CLOCK_REALTIME ns>
+ *        message <text>            (starterror only, e.g. exec: "x": executable file not found in $PATH)
+ *
+ * The shim itself stays outside the container's cgroups so that killing the container never
+ * kills the shim, and the status is always written. Exit status of the shim: 0 when STATUS
+ * was written, 1 on a usage or setup error (message on stderr).
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define MAX_CGROUPS 16
+#define LINE_MAX_BYTES 16384
+
+static volatile sig_atomic_t child_pid = 0;
+static volatile sig_atomic_t pending_kill = 0;
+static int self_pipe[2] = {-1, -1};
+static const char *cgroup_procs[MAX_CGROUPS];
+static int n_cgroups = 0;
+
+static void die(const char *what) {
+    fprintf(stderr, "joblet-shim: %s: %s\n", what, strerror(errno));
+    exit(1);
+}
+
+static void sweep_cgroups(void) {
+    /* Not async-signal-safe (stdio); only called from the main loop. */
+    for (int round = 0; round < 50; round++) {
+        int found = 0;
+        for (int i = 0; i < n_cgroups; i++) {
+            FILE *f = fopen(cgroup_procs[i], "r");
+            if (!f) continue;
+            long pid;
+            while (fscanf(f, "%ld", &pid) == 1) {
+                if (pid > 0 && pid != (long)getpid()) {
+                    kill((pid_t)pid, SIGKILL);
+                    found = 1;
+                }
+            }
+            fclose(f);
+        }
+        if (!found) return;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+static void on_forward(int sig) {
+    int saved = errno;
+    if (child_pid > 0) kill(-(pid_t)child_pid, sig);
+    errno = saved;
+}
+
+static void on_wake(int sig) {
+    int saved = errno;
+    if (sig == SIGUSR1) {
+        pending_kill = 1;
+        if (child_pid > 0) kill(-(pid_t)child_pid, SIGKILL);
+    }
+    char b = (char)sig;
+    ssize_t r = write(self_pipe[1], &b, 1);
+    (void)r;
+    errno = saved;
+}
+
+static void write_all(int fd, const char *buf, size_t len) {
+    while (len > 0) {
+        ssize_t w = write(fd, buf, len);
+        if (w < 0) {
+            if (errno == EINTR) continue;
+            return;
+        }
+        buf += w;
+        len -= (size_t)w;
+    }
+}
+
+static int format_now(char *out) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    struct tm tm;
+    gmtime_r(&ts.tv_sec, &tm);
+    return sprintf(out, "%04d-%02d-%02dT%02d:%02d:%02d.%09ldZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                   tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec);
+}
+
+struct stream {
+    int fd;
+    const char *name;
+    char buf[LINE_MAX_BYTES];
+    size_t len;
+};
+
+/* Emit one CRI record per complete line in s->buf; keep the trailing partial line. */
+static void flush_lines(struct stream *s, int log_fd, int at_eof) {
+    static char out[LINE_MAX_BYTES * 2 + 4096];
+    char ts[64];
+    int tslen = format_now(ts);
+    size_t o = 0, start = 0;
+    for (size_t i = 0; i < s->len; i++) {
+        if (s->buf[i] != '\n') continue;
+        size_t n = i - start;
+        if (o + (size_t)tslen + n + 32 > sizeof(out)) {
+            write_all(log_fd, out, o);
+            o = 0;
+        }
+        o += (size_t)sprintf(out + o, "%s %s F ", ts, s->name);
+        memcpy(out + o, s->buf + start, n);
+        o += n;
+        out[o++] = '\n';
+        start = i + 1;
+    }
+    size_t rest = s->len - start;
+    if (rest > 0 && (at_eof || (start == 0 && rest == sizeof(s->buf)))) {
+        /* CRI: a line cut because the buffer is full is partial (P); the last unterminated
+         * line at end of stream is full (F), as containerd writes it. */
+        if (o + (size_t)tslen + rest + 32 > sizeof(out)) {
+            write_all(log_fd, out, o);
+            o = 0;
+        }
+        o += (size_t)sprintf(out + o, "%s %s %s ", ts, s->name, at_eof ? "F" : "P");
+        memcpy(out + o, s->buf + start, rest);
+        o += rest;
+        out[o++] = '\n';
+        start = s->len;
+        rest = 0;
+    }
+    if (o) write_all(log_fd, out, o);
+    if (start > 0 && rest > 0) memmove(s->buf, s->buf + start, rest);
+    s->len = rest;
+}
+
+/* Read what is available; returns 0 on EOF/error (stream closed), 1 otherwise. */
+static int pump(struct stream *s, int log_fd) {
+    ssize_t r = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
+    if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
+    if (r <= 0) {
+        flush_lines(s, log_fd, 1);
+        close(s->fd);
+        s->fd = -1;
+        return 0;
+    }
+    s->len += (size_t)r;
+    flush_lines(s, log_fd, 0);
+    return 1;
+}
+
+int main(int argc, char **argv) {
+    const char *workdir = NULL;
+    long long rlimit_as = 0;
+    int opt;
+    while ((opt = getopt(argc, argv, "+c:d:m:")) != -1) {
+        switch (opt) {
+        case 'c':
+            if (n_cgroups < MAX_CGROUPS) cgroup_procs[n_cgroups++] = optarg;
+            break;
+        case 'd': workdir = optarg; break;
+        case 'm': rlimit_as = atoll(optarg); break;
+        default:
+            fprintf(stderr, "usage: joblet-shim [-c procs]... [-d dir] [-m bytes] STATUS LOG -- CMD...\n");
+            return 1;
+        }
+    }
+    if (argc - optind < 3) {
+        fprintf(stderr, "usage: joblet-shim [-c procs]... [-d dir] [-m bytes] STATUS LOG -- CMD...\n");
+        return 1;
+    }
+    const char *status_path = argv[optind];
+    const char *log_path = argv[optind + 1];
+    int cmd_index = optind + 2;
+    if (strcmp(argv[cmd_index], "--") == 0) cmd_index++;
+    if (cmd_index >= argc) {
+        fprintf(stderr, "joblet-shim: no command\n");
+        return 1;
+    }
+    char **cmd = argv + cmd_index;
+
+    if (getsid(0) != getpid()) setsid();
+
+    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) die("open log");
+    int out_pipe[2], err_pipe[2], exec_pipe[2];
+    if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC) ||
+        pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK))
+        die("pipe");
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    sa.sa_handler = on_forward;
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    sigaction(SIGQUIT, &sa, NULL);
+    sa.sa_handler = on_wake;
+    sigaction(SIGCHLD, &sa, NULL);
+    sigaction(SIGUSR1, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    sigset_t all, old;
+    sigfillset(&all);
+    sigprocmask(SIG_BLOCK, &all, &old);
+    pid_t pid = fork();
+    if (pid < 0) die("fork");
+    if (pid == 0) {
+        /* container process: back to default dispositions, then join, chdir, exec */
+        struct sigaction dfl;
+        memset(&dfl, 0, sizeof dfl);
+        dfl.sa_handler = SIG_DFL;
+        for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+        sigprocmask(SIG_SETMASK, &old, NULL);
+        setpgid(0, 0);
+        int err = 0;
+        for (int i = 0; i < n_cgroups && !err; i++) {
+            int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || write(fd, "0", 1) != 1) err = errno ? errno : EIO;
+            if (fd >= 0) close(fd);
+        }
+        if (!err && rlimit_as > 0) {
+            struct rlimit rl = {(rlim_t)rlimit_as, (rlim_t)rlimit_as};
+            if (setrlimit(RLIMIT_AS, &rl)) err = errno;
+        }
+        if (!err && workdir && chdir(workdir)) err = errno;
+        if (!err) {
+            dup2(out_pipe[1], 1);
+            dup2(err_pipe[1], 2);
+            execvp(cmd[0], cmd);
+            err = errno;
+        }
+        int stage = workdir && err == ENOENT && access(workdir, F_OK) != 0 ? 1 : 0;
+        int msg[2] = {err, stage};
+        ssize_t w = write(exec_pipe[1], msg, sizeof msg);
+        (void)w;
+        _exit(127);
+    }
+    child_pid = pid;
+    setpgid(pid, pid); /* both sides, so forwarding never races the child's own setpgid */
+    sigprocmask(SIG_SETMASK, &old, NULL);
+    close(out_pipe[1]);
+    close(err_pipe[1]);
+    close(exec_pipe[1]);
+
+    int start_err[2] = {0, 0};
+    ssize_t got;
+    do {
+        got = read(exec_pipe[0], start_err, sizeof start_err);
+    } while (got < 0 && errno == EINTR);
+    close(exec_pipe[0]);
+
+    static struct stream out, err;
+    out.fd = out_pipe[0];
+    out.name = "stdout";
+    err.fd = err_pipe[0];
+    err.name = "stderr";
+
+    int status = 0, exited = 0;
+    while (!exited) {
+        struct pollfd fds[3];
+        int n = 0;
+        fds[n].fd = self_pipe[0];
+        fds[n++].events = POLLIN;
+        if (out.fd >= 0) {
+            fds[n].fd = out.fd;
+            fds[n++].events = POLLIN;
+        }
+        if (err.fd >= 0) {
+            fds[n].fd = err.fd;
+            fds[n++].events = POLLIN;
+        }
+        int r = poll(fds, (nfds_t)n, -1);
+        if (r < 0 && errno != EINTR) die("poll");
+        if (pending_kill) {
+            pending_kill = 0;
+            kill(-pid, SIGKILL);
+            sweep_cgroups();
+        }
+        for (int i = 1; i < n; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (fds[i].fd == out.fd) pump(&out, log_fd);
+            else if (fds[i].fd == err.fd) pump(&err, log_fd);
+        }
+        char drain[64];
+        while (read(self_pipe[0], drain, sizeof drain) > 0) {
+        }
+        pid_t w = waitpid(pid, &status, WNOHANG);
+        if (w == pid) exited = 1;
+    }
+
+    /* The main process is gone: the container ends. Kill what is left, then drain output. */
+    kill(-pid, SIGKILL);
+    sweep_cgroups();
+    for (int rounds = 0; rounds < 200 && (out.fd >= 0 || err.fd >= 0); rounds++) {
+        struct pollfd fds[2];
+        int n = 0;
+        if (out.fd >= 0) {
+            fds[n].fd = out.fd;
+            fds[n++].events = POLLIN;
+        }
+        if (err.fd >= 0) {
+            fds[n].fd = err.fd;
+            fds[n++].events = POLLIN;
+        }
+        int r = poll(fds, (nfds_t)n, 50);
+        if (r == 0) break; /* a setsid escapee outside any cgroup still holds the pipe */
+        for (int i = 0; i < n; i++) {
+            if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+            if (fds[i].fd == out.fd) pump(&out, log_fd);
+            else if (fds[i].fd == err.fd) pump(&err, log_fd);
+        }
+    }
+    if (out.fd >= 0) flush_lines(&out, log_fd, 1);
+    if (err.fd >= 0) flush_lines(&err, log_fd, 1);
+    fsync(log_fd);
+    close(log_fd);
+
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    long long finished = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    char body[4096];
+    int len;
+    if (got == (ssize_t)sizeof start_err && start_err[0] != 0) {
+        const char *why;
+        char reason[512];
+        if (start_err[1]) {
+            snprintf(reason, sizeof reason, "chdir to cwd (\"%s\") set in config.json failed: %s", workdir,
+                     strerror(start_err[0]));
+            why = reason;
+        } else if (start_err[0] == ENOENT && strchr(cmd[0], '/') == NULL) {
+            snprintf(reason, sizeof reason, "exec: \"%.200s\": executable file not found in $PATH", cmd[0]);
+            why = reason;
+        } else {
+            snprintf(reason, sizeof reason, "exec: \"%.200s\": %s", cmd[0], strerror(start_err[0]));
+            why = reason;
+        }
+        len = snprintf(body, sizeof body, "starterror %d\nfinished %lld\nmessage %s\n", start_err[0], finished, why);
+    } else if (WIFSIGNALED(status)) {
+        len = snprintf(body, sizeof body, "signal %d\nfinished %lld\n", WTERMSIG(status), finished);
+    } else {
+        len = snprintf(body, sizeof body, "exit %d\nfinished %lld\n", WEXITSTATUS(status), finished);
+    }
+    char tmp[4096];
+    snprintf(tmp, sizeof tmp, "%s.tmp", status_path);
+    int sfd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (sfd < 0) die("open status");
+    write_all(sfd, body, (size_t)len);
+    if (fsync(sfd)) die("fsync status");
+    close(sfd);
+    if (rename(tmp, status_path)) die("rename status");
+    return 0;
+}

@@ -1,0 +1,262 @@
+"""The in-memory store, and the engine every persistent backend builds on.
+
+Why: reads must be served from memory (list of 10k pods must not touch disk) and writes must
+cost a few microseconds, so the whole store logic — the per-resource index, the global
+resourceVersion, preconditions, write grouping and watch delivery — lives here once.
+A persistent backend (see :mod:`joblet.store.sqlite`) is this store plus a persistence hook
+(:meth:`MemoryStore._persist`) that receives the coalesced rows of one flush and must make
+them durable before the flush delivers their watch events.
+
+Write grouping: the first write after a flush schedules :meth:`MemoryStore.flush` with
+``loop.call_soon`` when an asyncio loop runs in this thread (one transaction per loop turn);
+with no loop running, every write flushes before it returns, so plain synchronous use is
+immediately durable and visible to watchers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable, Iterable
+
+import orjson
+
+from joblet.api.resources import RESOURCES
+from joblet.errors import ApiError, already_exists, conflict, not_found
+from joblet.store.interface import EventType, Key, Obj, WatchEvent
+from joblet.store.watch import (
+    DEFAULT_HISTORY_BYTES,
+    DEFAULT_HISTORY_EVENTS,
+    CommittedEvent,
+    StoreWatch,
+    WatchHub,
+)
+
+CONFLICT_MESSAGE = "the object has been modified; please apply your changes to the latest version and try again"
+
+# A row of one flush: the object's rv and its JSON, or None when the object was deleted.
+Row = tuple[int, bytes | None]
+
+
+def group_of(resource: str) -> str:
+    res = RESOURCES.get(resource)
+    return res.group if res is not None else ""
+
+
+def rv_of(obj: Obj) -> int:
+    """The stored object's resourceVersion as an int (the store always sets it)."""
+    return int(obj["metadata"]["resourceVersion"])
+
+
+def _as_deleted(obj: Obj, rv: int) -> Obj:
+    """A copy of obj carrying the delete's rv; the stored object stays untouched (it is shared)."""
+    deleted = dict(obj)
+    deleted["metadata"] = {**obj.get("metadata", {}), "resourceVersion": str(rv)}
+    return deleted
+
+
+class StoreClosed(ApiError):
+    code = 503
+    reason = "ServiceUnavailable"
+
+
+class MemoryStore:
+    """A :class:`joblet.store.interface.Store` kept entirely in memory."""
+
+    def __init__(
+        self,
+        *,
+        history_events: int = DEFAULT_HISTORY_EVENTS,
+        history_bytes: int = DEFAULT_HISTORY_BYTES,
+    ) -> None:
+        # resource -> namespace -> name -> object
+        self._index: dict[str, dict[str, dict[str, Obj]]] = {}
+        self._rv = 0
+        self._hub = WatchHub(0, history_events, history_bytes)
+        self._pending: list[CommittedEvent] = []
+        # Rows to persist at the next flush, coalesced by key; None for a backend without a disk.
+        self._rows: dict[Key, Row] | None = None
+        self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.RLock()
+        self._closed = False
+
+    # -- reads ------------------------------------------------------------------------
+
+    @property
+    def current_rv(self) -> int:
+        return self._rv
+
+    def get(self, key: Key) -> Obj:
+        obj = self._index.get(key.resource, {}).get(key.namespace, {}).get(key.name)
+        if obj is None:
+            raise not_found(key.resource, group_of(key.resource), key.name)
+        return obj
+
+    def list(
+        self,
+        resource: str,
+        namespace: str | None = None,
+        predicate: Callable[[Obj], bool] | None = None,
+    ) -> tuple[list[Obj], int]:
+        with self._lock:
+            by_ns = self._index.get(resource)
+            rv = self._rv
+            if not by_ns:
+                return [], rv
+            if not namespace:  # None or "": all namespaces, as in Kubernetes
+                spaces = sorted(by_ns)
+            elif namespace in by_ns:
+                spaces = [namespace]
+            else:
+                return [], rv
+            out: list[Obj] = []
+            for ns in spaces:
+                names = by_ns[ns]
+                if predicate is None:
+                    out.extend(names[n] for n in sorted(names))
+                else:
+                    out.extend(o for o in (names[n] for n in sorted(names)) if predicate(o))
+            return out, rv
+
+    def count(self, resource: str, namespace: str | None = None) -> int:
+        """How many objects of a resource are stored (cheap; for metrics and quotas)."""
+        by_ns = self._index.get(resource)
+        if not by_ns:
+            return 0
+        if namespace:
+            return len(by_ns.get(namespace, ()))
+        return sum(len(names) for names in by_ns.values())
+
+    # -- writes -----------------------------------------------------------------------
+
+    def create(self, key: Key, obj: Obj) -> Obj:
+        with self._lock:
+            self._check_open()
+            by_ns = self._index.get(key.resource)
+            if by_ns is None:
+                by_ns = self._index[key.resource] = {}
+            names = by_ns.get(key.namespace)
+            if names is None:
+                names = by_ns[key.namespace] = {}
+            elif key.name in names:
+                raise already_exists(key.resource, group_of(key.resource), key.name)
+            rv = self._rv = self._rv + 1
+            meta = obj.get("metadata")
+            if meta is None:
+                meta = obj["metadata"] = {}
+            meta["resourceVersion"] = str(rv)
+            names[key.name] = obj
+            self._record("ADDED", key, obj, rv)
+        self._after_write()
+        return obj
+
+    def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
+        with self._lock:
+            self._check_open()
+            names = self._index.get(key.resource, {}).get(key.namespace)
+            old = names.get(key.name) if names is not None else None
+            if names is None or old is None:
+                raise not_found(key.resource, group_of(key.resource), key.name)
+            if expected_rv is not None and rv_of(old) != expected_rv:
+                raise conflict(key.resource, group_of(key.resource), key.name, CONFLICT_MESSAGE)
+            rv = self._rv = self._rv + 1
+            meta = obj.get("metadata")
+            if meta is None:
+                meta = obj["metadata"] = {}
+            meta["resourceVersion"] = str(rv)
+            names[key.name] = obj
+            self._record("MODIFIED", key, obj, rv)
+        self._after_write()
+        return obj
+
+    def delete(self, key: Key, expected_rv: int | None = None) -> Obj:
+        with self._lock:
+            self._check_open()
+            by_ns = self._index.get(key.resource)
+            names = by_ns.get(key.namespace) if by_ns is not None else None
+            old = names.get(key.name) if names is not None else None
+            if by_ns is None or names is None or old is None:
+                raise not_found(key.resource, group_of(key.resource), key.name)
+            if expected_rv is not None and rv_of(old) != expected_rv:
+                raise conflict(key.resource, group_of(key.resource), key.name, CONFLICT_MESSAGE)
+            rv = self._rv = self._rv + 1
+            del names[key.name]
+            if not names:
+                del by_ns[key.namespace]
+            deleted = _as_deleted(old, rv)
+            self._record("DELETED", key, deleted, rv)
+        self._after_write()
+        return deleted
+
+    def _record(self, type_: EventType, key: Key, obj: Obj, rv: int) -> None:
+        data = orjson.dumps(obj)
+        self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), len(data)))
+        if self._rows is not None:
+            self._rows[key] = (rv, None if type_ == "DELETED" else data)
+
+    def _after_write(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            self.flush()
+            return
+        if self._flush_scheduled_on is not loop:
+            self._flush_scheduled_on = loop
+            loop.call_soon(self.flush)
+
+    # -- watch, flush, close ----------------------------------------------------------
+
+    def watch(self, resource: str, namespace: str | None = None, since_rv: int | None = None) -> StoreWatch:
+        with self._lock:
+            self._check_open()
+            return self._hub.subscribe(resource, namespace or None, since_rv, self._rv)
+
+    def flush(self) -> None:
+        with self._lock:
+            self._flush_scheduled_on = None
+            if not self._pending:
+                return
+            if self._rows is not None:
+                rows, self._rows = self._rows, {}
+                try:
+                    self._persist(rows, self._rv)
+                except BaseException:
+                    # Keep the rows (newer writes win) so the next flush retries them.
+                    rows.update(self._rows)
+                    self._rows = rows
+                    raise
+            batch, self._pending = self._pending, []
+            self._hub.publish(batch)
+
+    def _persist(self, rows: dict[Key, Row], rv: int) -> None:
+        """Make rows (and the store's rv) durable; the memory store has nothing to do."""
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            try:
+                self.flush()
+            finally:
+                self._closed = True
+                self._hub.close_all()
+                self._close_backend()
+
+    def _close_backend(self) -> None:
+        """Release what the backend holds (nothing in memory)."""
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+
+    # -- for persistent backends ------------------------------------------------------
+
+    def _load(self, rows: Iterable[tuple[str, str, str, Obj]], rv: int) -> None:
+        """Fill the index from ``(resource, namespace, name, object)`` rows; history starts at rv."""
+        index = self._index
+        top = 0
+        for resource, namespace, name, obj in rows:
+            index.setdefault(resource, {}).setdefault(namespace, {})[name] = obj
+            top = max(top, rv_of(obj))
+        self._rv = max(rv, top)
+        self._hub.reset(self._rv)

@@ -1,0 +1,610 @@
+"""One contract suite for every store backend (memory; SQLite in a temp dir).
+
+Why: the registry, the watch cache and every controller rely on the same promises from
+whichever backend runs — one resourceVersion order, optimistic concurrency, watches that
+resume or answer 410 Gone, events only after commit. Each test runs against each backend;
+SQLite-only tests cover durability (reopen, SIGKILL after flush).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
+from joblet.store import MemoryStore, SqliteStore, open_store
+from joblet.store.interface import Key, Obj, Store, WatchEvent
+
+StoreFactory = Callable[..., MemoryStore]
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
+    """A factory (so tests can pass history bounds); every store it made is closed afterwards."""
+    made: list[MemoryStore] = []
+
+    def make(**options: int) -> MemoryStore:
+        store: MemoryStore
+        if request.param == "memory":
+            store = MemoryStore(**options)
+        else:
+            store = SqliteStore(tmp_path / f"store{len(made)}" / "joblet.db", **options)
+        made.append(store)
+        return store
+
+    yield make
+    for store in made:
+        store.close()
+
+
+@pytest.fixture
+def store(make_store: StoreFactory) -> MemoryStore:
+    return make_store()
+
+
+def job(name: str, namespace: str = "default", **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": namespace},
+            "spec": dict(spec)}
+
+
+def jkey(name: str, namespace: str = "default") -> Key:
+    return Key("jobs", namespace, name)
+
+
+def rv(obj: Obj) -> int:
+    value = obj["metadata"]["resourceVersion"]
+    assert isinstance(value, str)
+    return int(value)
+
+
+def names(objs: list[Obj]) -> list[str]:
+    return [f"{o['metadata'].get('namespace', '')}/{o['metadata']['name']}" for o in objs]
+
+
+def summary(events: list[WatchEvent]) -> list[tuple[str, str, int]]:
+    return [(e.type, e.object["metadata"]["name"], e.resource_version) for e in events]
+
+
+def test_backends_satisfy_the_store_protocol(store: MemoryStore) -> None:
+    typed: Store = store
+    assert typed.current_rv == 0
+
+
+# -- create / get ---------------------------------------------------------------------
+
+
+def test_create_sets_string_resource_version_and_get_returns_it(store: MemoryStore) -> None:
+    created = store.create(jkey("a"), job("a"))
+    assert created["metadata"]["resourceVersion"] == "1"
+    assert store.get(jkey("a")) is created
+    assert store.current_rv == 1
+
+
+def test_create_of_existing_key_raises_already_exists(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    with pytest.raises(AlreadyExists) as err:
+        store.create(jkey("a"), job("a"))
+    assert str(err.value) == 'jobs.batch "a" already exists'
+    assert store.current_rv == 1
+
+
+@pytest.mark.parametrize(
+    ("key", "message"),
+    [
+        pytest.param(Key("jobs", "default", "nope"), 'jobs.batch "nope" not found', id="grouped-resource"),
+        pytest.param(Key("pods", "default", "nope"), 'pods "nope" not found', id="core-resource"),
+        pytest.param(Key("widgets", "default", "nope"), 'widgets "nope" not found', id="unknown-resource"),
+        pytest.param(Key("jobs", "other", "a"), 'jobs.batch "a" not found', id="same-name-other-namespace"),
+    ],
+)
+def test_get_of_missing_key_raises_not_found(store: MemoryStore, key: Key, message: str) -> None:
+    store.create(jkey("a"), job("a"))
+    with pytest.raises(NotFound) as err:
+        store.get(key)
+    assert str(err.value) == message
+
+
+def test_cluster_scoped_objects_use_the_empty_namespace(store: MemoryStore) -> None:
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "team-a"}}
+    store.create(Key("namespaces", "", "team-a"), ns)
+    assert store.get(Key("namespaces", "", "team-a")) is ns
+    assert names(store.list("namespaces")[0]) == ["/team-a"]
+
+
+# -- list -----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def populated(store: MemoryStore) -> MemoryStore:
+    for ns, name in [("b", "y"), ("a", "z"), ("b", "x"), ("a", "c"), ("c", "a")]:
+        store.create(jkey(name, ns), job(name, ns, parallelism=len(name + ns)))
+    store.create(Key("pods", "a", "p"), {"metadata": {"name": "p", "namespace": "a"}})
+    return store
+
+
+@pytest.mark.parametrize(
+    ("namespace", "predicate", "expected"),
+    [
+        pytest.param(None, None, ["a/c", "a/z", "b/x", "b/y", "c/a"], id="all-namespaces-sorted"),
+        pytest.param("", None, ["a/c", "a/z", "b/x", "b/y", "c/a"], id="empty-namespace-means-all"),
+        pytest.param("b", None, ["b/x", "b/y"], id="one-namespace-sorted"),
+        pytest.param("nowhere", None, [], id="unknown-namespace-empty"),
+        pytest.param(None, lambda o: o["metadata"]["name"] in ("x", "z"), ["a/z", "b/x"], id="predicate"),
+        pytest.param("a", lambda o: o["metadata"]["name"] == "c", ["a/c"], id="namespace-and-predicate"),
+    ],
+)
+def test_list_returns_objects_sorted_by_namespace_then_name(
+    populated: MemoryStore, namespace: str | None, predicate: Callable[[Obj], bool] | None, expected: list[str]
+) -> None:
+    objs, list_rv = populated.list("jobs", namespace, predicate)
+    assert names(objs) == expected
+    assert list_rv == populated.current_rv == 6
+
+
+def test_list_of_resource_never_written_is_empty_with_current_rv(populated: MemoryStore) -> None:
+    assert populated.list("cronjobs") == ([], 6)
+
+
+# -- update ---------------------------------------------------------------------------
+
+
+def test_update_with_matching_expected_rv_replaces_object(store: MemoryStore) -> None:
+    created = store.create(jkey("a"), job("a", parallelism=1))
+    updated = store.update(jkey("a"), job("a", parallelism=2), expected_rv=rv(created))
+    assert rv(updated) == 2
+    assert store.get(jkey("a"))["spec"] == {"parallelism": 2}
+
+
+def test_update_without_expected_rv_is_unconditional(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    store.update(jkey("a"), job("a", parallelism=2))
+    store.update(jkey("a"), job("a", parallelism=3))
+    assert store.get(jkey("a"))["metadata"]["resourceVersion"] == "3"
+
+
+def test_update_with_stale_expected_rv_raises_conflict_and_keeps_object(store: MemoryStore) -> None:
+    created = store.create(jkey("a"), job("a", parallelism=1))
+    store.update(jkey("a"), job("a", parallelism=2))
+    with pytest.raises(Conflict) as err:
+        store.update(jkey("a"), job("a", parallelism=3), expected_rv=rv(created))
+    assert str(err.value) == (
+        'Operation cannot be fulfilled on jobs.batch "a": the object has been modified; '
+        "please apply your changes to the latest version and try again"
+    )
+    assert store.get(jkey("a"))["spec"] == {"parallelism": 2}
+    assert store.current_rv == 2
+
+
+def test_update_of_missing_key_raises_not_found(store: MemoryStore) -> None:
+    with pytest.raises(NotFound):
+        store.update(jkey("a"), job("a"))
+    assert store.current_rv == 0
+
+
+# -- delete ---------------------------------------------------------------------------
+
+
+def test_delete_returns_object_with_new_rv_and_leaves_shared_object_untouched(store: MemoryStore) -> None:
+    created = store.create(jkey("a"), job("a"))
+    deleted = store.delete(jkey("a"))
+    assert rv(deleted) == 2
+    assert deleted["spec"] == created["spec"]
+    assert created["metadata"]["resourceVersion"] == "1"
+    with pytest.raises(NotFound):
+        store.get(jkey("a"))
+    assert store.list("jobs")[0] == []
+
+
+def test_delete_with_stale_expected_rv_raises_conflict(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    store.update(jkey("a"), job("a", parallelism=2))
+    with pytest.raises(Conflict):
+        store.delete(jkey("a"), expected_rv=1)
+    assert rv(store.delete(jkey("a"), expected_rv=2)) == 3
+
+
+def test_delete_of_missing_key_raises_not_found(store: MemoryStore) -> None:
+    with pytest.raises(NotFound) as err:
+        store.delete(Key("pods", "default", "p"))
+    assert str(err.value) == 'pods "p" not found'
+
+
+def test_name_can_be_reused_after_delete(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    store.delete(jkey("a"))
+    assert rv(store.create(jkey("a"), job("a"))) == 3
+
+
+# -- resourceVersion ------------------------------------------------------------------
+
+
+def test_resource_version_is_one_global_monotonic_counter(store: MemoryStore) -> None:
+    seen = [
+        rv(store.create(jkey("a"), job("a"))),
+        rv(store.create(Key("pods", "default", "p"), {"metadata": {"name": "p"}})),
+        rv(store.update(jkey("a"), job("a"))),
+        rv(store.delete(Key("pods", "default", "p"))),
+        rv(store.create(Key("namespaces", "", "n"), {"metadata": {"name": "n"}})),
+    ]
+    assert seen == [1, 2, 3, 4, 5]
+    assert store.current_rv == 5
+
+
+def test_failed_writes_do_not_consume_resource_versions(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    attempts: list[Callable[[], Obj]] = [
+        lambda: store.create(jkey("a"), job("a")),
+        lambda: store.update(jkey("b"), job("b")),
+        lambda: store.update(jkey("a"), job("a"), expected_rv=99),
+        lambda: store.delete(jkey("b")),
+    ]
+    for attempt in attempts:
+        with pytest.raises((AlreadyExists, NotFound, Conflict)):
+            attempt()
+    assert store.current_rv == 1
+
+
+# -- watch ----------------------------------------------------------------------------
+
+
+def test_watch_from_now_sees_only_later_events_in_order(store: MemoryStore) -> None:
+    store.create(jkey("old"), job("old"))
+    watch = store.watch("jobs")
+    store.create(jkey("a"), job("a"))
+    store.update(jkey("a"), job("a", parallelism=2))
+    store.create(Key("pods", "default", "p"), {"metadata": {"name": "p", "namespace": "default"}})
+    store.delete(jkey("a"))
+    events = watch.poll()
+    assert summary(events) == [("ADDED", "a", 2), ("MODIFIED", "a", 3), ("DELETED", "a", 5)]
+    assert rv(events[-1].object) == 5
+    assert events[-1].object["spec"] == {"parallelism": 2}
+    assert watch.poll() == []
+
+
+def test_watch_replays_events_after_a_resource_version(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))  # 1
+    store.create(jkey("b"), job("b"))  # 2
+    store.update(jkey("a"), job("a", parallelism=2))  # 3
+    store.delete(jkey("b"))  # 4
+    watch = store.watch("jobs", since_rv=2)
+    assert summary(watch.poll()) == [("MODIFIED", "a", 3), ("DELETED", "b", 4)]
+    store.create(jkey("c"), job("c"))
+    assert summary(watch.poll()) == [("ADDED", "c", 5)]
+
+
+def test_watch_from_zero_replays_everything_on_a_fresh_store(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    store.create(jkey("b"), job("b"))
+    assert summary(store.watch("jobs", since_rv=0).poll()) == [("ADDED", "a", 1), ("ADDED", "b", 2)]
+
+
+def test_watch_from_current_rv_replays_nothing(store: MemoryStore) -> None:
+    store.create(jkey("a"), job("a"))
+    watch = store.watch("jobs", since_rv=store.current_rv)
+    assert watch.poll() == []
+    store.create(jkey("b"), job("b"))
+    assert summary(watch.poll()) == [("ADDED", "b", 2)]
+
+
+def test_watch_of_one_namespace_filters_replay_and_live_events(store: MemoryStore) -> None:
+    store.create(jkey("a", "ns1"), job("a", "ns1"))
+    store.create(jkey("b", "ns2"), job("b", "ns2"))
+    watch = store.watch("jobs", "ns2", since_rv=0)
+    everywhere = store.watch("jobs")
+    store.create(jkey("c", "ns1"), job("c", "ns1"))
+    store.create(jkey("d", "ns2"), job("d", "ns2"))
+    assert summary(watch.poll()) == [("ADDED", "b", 2), ("ADDED", "d", 4)]
+    assert summary(everywhere.poll()) == [("ADDED", "c", 3), ("ADDED", "d", 4)]
+
+
+def test_watch_older_than_history_raises_gone(make_store: StoreFactory) -> None:
+    store = make_store(history_events=2)
+    for name in "abcd":
+        store.create(jkey(name), job(name))  # rv 1..4; history keeps 3, 4
+    with pytest.raises(Gone) as err:
+        store.watch("jobs", since_rv=1)
+    assert str(err.value) == "too old resource version: 1 (2)"
+    assert err.value.code == 410
+    assert summary(store.watch("jobs", since_rv=2).poll()) == [("ADDED", "c", 3), ("ADDED", "d", 4)]
+    assert store.watch("jobs", since_rv=4).poll() == []
+
+
+def test_history_is_kept_per_resource(make_store: StoreFactory) -> None:
+    store = make_store(history_events=2)
+    store.create(jkey("a"), job("a"))  # 1
+    for i in range(5):
+        store.create(Key("pods", "default", f"p{i}"), {"metadata": {"name": f"p{i}"}})
+    assert summary(store.watch("jobs", since_rv=0).poll()) == [("ADDED", "a", 1)]
+    with pytest.raises(Gone):
+        store.watch("pods", since_rv=0)
+
+
+def test_history_is_bounded_by_bytes(make_store: StoreFactory) -> None:
+    store = make_store(history_bytes=1000)
+    for i in range(20):
+        store.create(jkey(f"j{i}"), job(f"j{i}", payload="x" * 200))
+    with pytest.raises(Gone):
+        store.watch("jobs", since_rv=0)
+    assert len(store.watch("jobs", since_rv=18).poll()) == 2  # ~300 bytes each: 3 fit
+
+
+def test_closed_watch_receives_nothing(store: MemoryStore) -> None:
+    watch = store.watch("jobs")
+    watch.close()
+    store.create(jkey("a"), job("a"))
+    assert watch.poll() == []
+
+
+# -- flush and async delivery ---------------------------------------------------------
+
+
+def test_writes_inside_a_running_loop_are_delivered_after_the_loop_turn(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        watch = store.watch("jobs")
+        store.create(jkey("a"), job("a"))
+        store.create(jkey("b"), job("b"))
+        assert store.get(jkey("a"))["metadata"]["name"] == "a"  # reads see writes at once
+        assert watch.poll() == []  # but watchers only after the flush
+        await asyncio.sleep(0)
+        assert summary(watch.poll()) == [("ADDED", "a", 1), ("ADDED", "b", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_explicit_flush_delivers_pending_events(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        watch = store.watch("jobs")
+        store.create(jkey("a"), job("a"))
+        store.flush()
+        assert summary(watch.poll()) == [("ADDED", "a", 1)]
+        await asyncio.sleep(0)  # the scheduled flush finds nothing left to do
+        assert watch.poll() == []
+
+    asyncio.run(scenario())
+
+
+def test_watch_from_now_ignores_writes_pending_before_it_started(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        store.create(jkey("a"), job("a"))
+        watch = store.watch("jobs")  # "now" is rv 1, even though rv 1 is not flushed yet
+        store.create(jkey("b"), job("b"))
+        await asyncio.sleep(0)
+        assert summary(watch.poll()) == [("ADDED", "b", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_watch_from_rv_gets_pending_writes_once_flushed(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        store.create(jkey("a"), job("a"))
+        store.flush()
+        store.create(jkey("b"), job("b"))
+        watch = store.watch("jobs", since_rv=0)
+        assert summary(watch.poll()) == [("ADDED", "a", 1)]
+        await asyncio.sleep(0)
+        assert summary(watch.poll()) == [("ADDED", "b", 2)]
+
+    asyncio.run(scenario())
+
+
+def test_next_batch_wakes_on_event_times_out_empty_and_stops_after_close(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        watch = store.watch("jobs")
+        assert await watch.next_batch(timeout=0.01) == []
+
+        async def writer() -> None:
+            await asyncio.sleep(0)
+            store.create(jkey("a"), job("a"))
+            store.create(jkey("b"), job("b"))
+
+        task = asyncio.create_task(writer())
+        batch = await watch.next_batch(timeout=5)
+        await task
+        assert summary(batch) == [("ADDED", "a", 1), ("ADDED", "b", 2)]
+
+        waiting = asyncio.create_task(watch.next_batch())
+        await asyncio.sleep(0)
+        watch.close()
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+        with pytest.raises(StopAsyncIteration):
+            await watch.next_batch(timeout=0.01)
+
+    asyncio.run(scenario())
+
+
+def test_write_from_another_thread_wakes_a_watcher_on_the_loop(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        watch = store.watch("jobs")
+        waiting = asyncio.create_task(watch.next_batch(timeout=5))
+        await asyncio.sleep(0)
+        await asyncio.to_thread(store.create, jkey("a"), job("a"))  # no loop there: flushed at once
+        assert summary(await waiting) == [("ADDED", "a", 1)]
+
+    asyncio.run(scenario())
+
+
+def test_store_close_ends_every_watch(make_store: StoreFactory) -> None:
+    store = make_store()
+
+    async def scenario() -> None:
+        watch = store.watch("jobs")
+        waiting = asyncio.create_task(watch.next_batch())
+        await asyncio.sleep(0)
+        store.close()
+        with pytest.raises(StopAsyncIteration):
+            await waiting
+
+    asyncio.run(scenario())
+
+
+def test_many_watchers_each_get_the_whole_stream(store: MemoryStore) -> None:
+    async def scenario() -> None:
+        watches = [store.watch("jobs") for _ in range(50)]
+        for i in range(20):
+            store.create(jkey(f"j{i}"), job(f"j{i}"))
+        batches = await asyncio.gather(*(w.next_batch(timeout=5) for w in watches))
+        assert all(len(b) == 20 for b in batches)
+
+    asyncio.run(scenario())
+
+
+# -- SQLite durability ----------------------------------------------------------------
+
+
+def test_sqlite_objects_and_rv_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    store = SqliteStore(path)
+    store.create(jkey("a"), job("a", parallelism=1))
+    store.create(jkey("b", "ns2"), job("b", "ns2"))
+    store.update(jkey("a"), job("a", parallelism=2))
+    store.create(jkey("gone"), job("gone"))
+    store.delete(jkey("gone"))  # rv 5: the newest write is a delete
+    store.close()
+
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.current_rv == 5
+        assert reopened.get(jkey("a"))["spec"] == {"parallelism": 2}
+        assert reopened.get(jkey("a"))["metadata"]["resourceVersion"] == "3"
+        assert names(reopened.list("jobs")[0]) == ["default/a", "ns2/b"]
+        with pytest.raises(NotFound):
+            reopened.get(jkey("gone"))
+        assert rv(reopened.create(jkey("c"), job("c"))) == 6
+    finally:
+        reopened.close()
+
+
+def test_sqlite_watch_after_reopen_is_gone_before_the_reopen_rv(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    store = SqliteStore(path)
+    store.create(jkey("a"), job("a"))
+    store.create(jkey("b"), job("b"))
+    store.close()
+
+    reopened = SqliteStore(path)
+    try:
+        with pytest.raises(Gone) as err:
+            reopened.watch("jobs", since_rv=1)
+        assert str(err.value) == "too old resource version: 1 (2)"
+        watch = reopened.watch("jobs", since_rv=2)
+        assert watch.poll() == []
+        reopened.create(jkey("c"), job("c"))
+        assert summary(watch.poll()) == [("ADDED", "c", 3)]
+    finally:
+        reopened.close()
+
+
+def _rows_seen_by_another_connection(path: Path) -> int:
+    with sqlite3.connect(path) as other:
+        count: int = other.execute("SELECT count(*) FROM objects").fetchone()[0]
+    return count
+
+
+def test_sqlite_commits_once_per_loop_turn(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    store = SqliteStore(path)
+
+    async def scenario() -> None:
+        for i in range(100):
+            store.create(jkey(f"j{i}"), job(f"j{i}"))
+        assert _rows_seen_by_another_connection(path) == 0  # nothing committed mid-turn
+        await asyncio.sleep(0)
+        assert _rows_seen_by_another_connection(path) == 100
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        store.close()
+
+
+def test_sqlite_sync_writes_are_durable_when_they_return(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    store = SqliteStore(path)
+    try:
+        store.create(jkey("a"), job("a"))
+        assert _rows_seen_by_another_connection(path) == 1
+        store.delete(jkey("a"))
+        assert _rows_seen_by_another_connection(path) == 0
+    finally:
+        store.close()
+
+
+_WRITER = textwrap.dedent(
+    """
+    import asyncio, sys, time
+    from joblet.store import SqliteStore
+    from joblet.store.interface import Key
+
+    store = SqliteStore(sys.argv[1])
+
+    async def main() -> None:
+        for i in range(300):
+            store.create(Key("pods", "default", f"p{i}"), {"metadata": {"name": f"p{i}"}, "spec": {"i": i}})
+            if i % 7 == 0:
+                store.update(Key("pods", "default", f"p{i}"), {"metadata": {"name": f"p{i}"}, "spec": {"i": -i}})
+            if i % 50 == 0:
+                await asyncio.sleep(0)
+        store.delete(Key("pods", "default", "p1"))
+        store.flush()
+        print(store.current_rv, flush=True)
+        time.sleep(60)
+
+    asyncio.run(main())
+    """
+)
+
+
+def test_sqlite_loses_nothing_flushed_when_the_process_is_killed(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    proc = subprocess.Popen([sys.executable, "-c", _WRITER, str(path)], stdout=subprocess.PIPE, env=env)
+    try:
+        assert proc.stdout is not None
+        flushed_rv = int(proc.stdout.readline())
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+
+    store = SqliteStore(path)
+    try:
+        assert store.current_rv == flushed_rv == 300 + 43 + 1
+        pods = store.list("pods")[0]
+        assert len(pods) == 299
+        assert store.get(Key("pods", "default", "p7"))["spec"] == {"i": -7}
+        assert store.get(Key("pods", "default", "p8"))["spec"] == {"i": 8}
+    finally:
+        store.close()
+
+
+# -- open_store -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "backend", "db_file"),
+    [
+        pytest.param("memory", MemoryStore, None, id="memory"),
+        pytest.param("{tmp}/data", SqliteStore, "data/joblet.db", id="data-dir"),
+        pytest.param("{tmp}/x.db", SqliteStore, "x.db", id="db-file"),
+        pytest.param("sqlite://{tmp}/y.sqlite", SqliteStore, "y.sqlite", id="sqlite-url"),
+    ],
+)
+def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_file: str | None) -> None:
+    store = open_store(spec.format(tmp=tmp_path))
+    try:
+        assert type(store) is backend
+        if db_file is not None:
+            assert (tmp_path / db_file).exists()
+    finally:
+        store.close()

@@ -1,0 +1,94 @@
+"""Index interval strings: formatting, strict parsing (API server) and lenient parsing (controller)."""
+
+from __future__ import annotations
+
+import pytest
+
+from joblet.api.intervals import (
+    IndexSet,
+    IntervalError,
+    format_intervals,
+    parse_indexes_lenient,
+    parse_intervals,
+    validate_no_overlap,
+)
+
+
+@pytest.mark.parametrize(("indexes", "text"), [
+    pytest.param([], "", id="empty"),
+    pytest.param([1, 3, 4, 5, 7], "1,3-5,7", id="mixed"),
+    pytest.param([3, 4], "3,4", id="pair-stays-pair"),
+    pytest.param(range(10), "0-9", id="one-run"),
+    pytest.param([0, 2], "0,2", id="singles"),
+    pytest.param([5, 1, 3, 4, 5, 2], "1-5", id="unsorted-duplicates"),
+    pytest.param([2, 4, 5, 7, 8, 9], "2,4,5,7-9", id="catalog-example"),
+])
+def test_format_intervals(indexes: list[int], text: str) -> None:
+    assert format_intervals(indexes) == text
+
+
+@pytest.mark.parametrize(("text", "completions", "runs"), [
+    pytest.param("", 5, [], id="empty"),
+    pytest.param("0", 1, [(0, 0)], id="single"),
+    pytest.param("1,3-5,7", 8, [(1, 1), (3, 5), (7, 7)], id="mixed"),
+    pytest.param("0-2", 3, [(0, 2)], id="range"),
+    pytest.param("+1", 3, [(1, 1)], id="go-atoi-accepts-plus"),
+])
+def test_parse_intervals(text: str, completions: int, runs: list[tuple[int, int]]) -> None:
+    assert parse_intervals(text, completions) == runs
+
+
+@pytest.mark.parametrize(("text", "completions", "message"), [
+    pytest.param("invalid-format", 5, 'cannot convert string to integer for index: "invalid"', id="not-int"),
+    pytest.param("1-2-3", 5, "the fragment \"1-2-3\" violates the requirement that an index interval can have at "
+                 "most two parts separated by '-'", id="three-parts"),
+    pytest.param("5", 5, 'too large index: "5"', id="too-large"),
+    pytest.param("1-7", 5, 'too large index: "7"', id="too-large-end"),
+    pytest.param("3-1", 10, "non-increasing order, previous: 3, current: 1", id="decreasing-range"),
+    pytest.param("3-3", 10, "non-increasing order, previous: 3, current: 3", id="degenerate-range"),
+    pytest.param("1-3,3", 10, "non-increasing order, previous: 3, current: 3", id="overlapping"),
+    pytest.param("-1", 10, 'cannot convert string to integer for index: ""', id="negative"),
+    pytest.param("1,,2", 10, 'cannot convert string to integer for index: ""', id="empty-fragment"),
+    pytest.param(" 1", 10, 'cannot convert string to integer for index: " 1"', id="whitespace"),
+])
+def test_parse_intervals_errors(text: str, completions: int, message: str) -> None:
+    with pytest.raises(IntervalError) as err:
+        parse_intervals(text, completions)
+    assert str(err.value) == message
+
+
+@pytest.mark.parametrize(("text", "completions", "indexes"), [
+    pytest.param("", 5, set(), id="empty"),
+    pytest.param("0-4", 3, {0, 1, 2}, id="cut-at-completions"),
+    pytest.param("0,x,2", 5, {0, 2}, id="drops-corrupt"),
+    pytest.param("0,7,2", 5, {0}, id="stops-past-completions"),
+    pytest.param("1,2-3", 5, {1, 2, 3}, id="merges"),
+])
+def test_parse_indexes_lenient(text: str, completions: int, indexes: set[int]) -> None:
+    assert parse_indexes_lenient(text, completions) == indexes
+
+
+@pytest.mark.parametrize(("completed", "failed", "message"), [
+    pytest.param("0-2", "3,4", None, id="disjoint"),
+    pytest.param("0-2", "2,4", "failedIndexes and completedIndexes overlap at index: 2", id="overlap"),
+    pytest.param("5,7", "1-6", "failedIndexes and completedIndexes overlap at index: 5", id="overlap-range"),
+    pytest.param("", "1", None, id="empty"),
+])
+def test_validate_no_overlap(completed: str, failed: str, message: str | None) -> None:
+    assert validate_no_overlap(completed, failed, 10) == message
+
+
+def test_index_set_incremental() -> None:
+    s = IndexSet.parse("0,2", 5)
+    assert str(s) == "0,2" and len(s) == 2
+    assert s.add(1) is True
+    assert s.add(1) is False
+    assert str(s) == "0-2"
+    assert s.first_missing() == 3
+    s.update([4, 7])
+    s.cut(5)
+    assert str(s) == "0-2,4"
+    s.discard(0)
+    assert list(s) == [1, 2, 4] and 4 in s and 0 not in s
+    assert s == {1, 2, 4}
+    assert s.copy() == s
