@@ -91,16 +91,17 @@ class ControlPlane:
         self.store.flush()
 
     async def _start_controllers(self) -> None:
-        from joblet.controllers.events import EventRecorder
+        from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.gc import GarbageCollector
-        from joblet.controllers.job.controller import JobController, JobControllerConfig
+        from joblet.controllers.job.config import JobControllerConfig
+        from joblet.controllers.job.controller import JobController
         from joblet.controllers.scheduler import Scheduler
         from joblet.node.agent import NodeAgent
         from joblet.node.runtimes.process import ProcessRuntime
 
         cfg = self.config
         informers = InformerFactory(self.client)
-        recorder = EventRecorder(self.client, self.clock)
+        recorder = ClientEventRecorder(self.client, self.clock, "job-controller")
         job_config = JobControllerConfig(
             pod_failure_backoff=cfg.pod_failure_backoff,
             pod_failure_backoff_max=cfg.pod_failure_backoff_max,
@@ -135,7 +136,6 @@ class ControlPlane:
             timeout_graceful_shutdown=1,
         )
         server = uvicorn.Server(uv_config)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
         try:
             # Bind here so a port in use is reported at once, not from inside uvicorn.
             family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET

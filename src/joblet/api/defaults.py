@@ -13,11 +13,6 @@ from typing import Any
 
 MAX_INT32 = 2**31 - 1
 
-# Deliberate deviation: upstream defaults completions=1 for an Indexed Job that sets neither
-# completions nor parallelism; the conformance catalog (val-job-indexed-requires-completions)
-# expects the "Required value: when completion mode is Indexed" rejection instead.
-INDEXED_REQUIRES_EXPLICIT_COMPLETIONS = True
-
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
 LEGACY_JOB_NAME_LABEL = "job-name"
@@ -140,8 +135,9 @@ def default_pod(pod: Obj) -> None:
 def default_job_spec(spec: Obj) -> None:
     """``SetDefaults_Job``'s spec part (runs on every decode, create and update)."""
     if spec.get("completions") is None and spec.get("parallelism") is None:
-        if not (INDEXED_REQUIRES_EXPLICIT_COMPLETIONS and spec.get("completionMode") == "Indexed"):
-            spec["completions"] = 1
+        # Also for Indexed Jobs, as upstream's SetDefaults_Job: the "completions required"
+        # rule only bites when parallelism alone was given.
+        spec["completions"] = 1
         spec["parallelism"] = 1
     if spec.get("parallelism") is None:
         spec["parallelism"] = 1

@@ -10,14 +10,16 @@ with write-behind durability, so a call never waits on I/O.
 
 from __future__ import annotations
 
+import builtins
 import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 from joblet.api import patch as patches
+from joblet.api import validation
 from joblet.api.resources import RESOURCES, Resource
-from joblet.api.strategy import strategy_for
+from joblet.api.strategy import Strategy, strategy_for
 from joblet.clock import Clock, rfc3339
 from joblet.errors import (
     ApiError,
@@ -69,7 +71,7 @@ class Registry:
         resource: str,
         namespace: str | None = None,
         predicate: Callable[[Obj], bool] | None = None,
-    ) -> tuple[list[Obj], int]:
+    ) -> tuple[builtins.list[Obj], int]:
         r = resource_or_404(resource)
         return self.store.list(r.plural, namespace if r.namespaced else None, predicate)
 
@@ -98,8 +100,8 @@ class Registry:
         ns = self._namespace_for_create(r, meta, namespace)
         strategy = strategy_for(r.plural)
 
-        for key in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
-            meta.pop(key, None)
+        for server_owned in ("resourceVersion", "deletionTimestamp", "deletionGracePeriodSeconds", "selfLink"):
+            meta.pop(server_owned, None)
         if meta.get("creationTimestamp") is None:
             meta.pop("creationTimestamp", None)
         generate = bool(not meta.get("name") and meta.get("generateName"))
@@ -118,7 +120,7 @@ class Registry:
             if attempt == 0:
                 # Defaults and validation once: a generated name never changes their outcome.
                 strategy.prepare_for_create(obj)
-                causes = self._validate_meta(r, obj) + strategy.validate(obj)
+                causes = [*self._validate_meta(r, obj, strategy), *strategy.validate(obj)]
                 if causes:
                     raise invalid(r.kind, r.group, str(meta.get("name") or ""), causes)
             key = Key(r.plural, ns, str(meta["name"]))
@@ -272,7 +274,7 @@ class Registry:
                 if added:
                     raise Forbidden(
                         f"no new finalizers can be added if the object is being deleted, found new finalizers {sorted(added)!r}")
-            causes = self._validate_meta(r, new) + strategy.validate_update(new, old)
+            causes = [*self._validate_meta(r, new, strategy), *strategy.validate_update(new, old)]
         if causes:
             raise invalid(r.kind, r.group, key.name, causes)
         if new == old:
@@ -356,7 +358,7 @@ class Registry:
         propagation_policy: str | None = None,
         grace_period_seconds: int | None = None,
         dry_run: bool = False,
-    ) -> list[Obj]:
+    ) -> builtins.list[Obj]:
         items, _ = self.list(resource, namespace, predicate)
         out = []
         for item in items:
@@ -427,9 +429,9 @@ class Registry:
         obj["apiVersion"] = r.api_version
 
     @staticmethod
-    def _validate_meta(r: Resource, obj: Obj) -> list[Cause]:
-        from joblet.api import validation
-
+    def _validate_meta(r: Resource, obj: Obj, strategy: Strategy) -> builtins.list[Cause]:
+        if strategy.validates_meta:
+            return []
         return validation.validate_object_meta(obj, r.namespaced)
 
     @staticmethod

@@ -20,6 +20,8 @@ class Strategy:
     """Defaults for resources without special rules (ConfigMap, ServiceAccount, Lease ...)."""
 
     has_status = False
+    #: validate() already checks metadata (names, labels); else the registry checks it.
+    validates_meta = False
     #: propagationPolicy when a DELETE gives none.
     default_propagation = "Background"
     #: spec changes raise metadata.generation.
@@ -48,15 +50,22 @@ class Strategy:
 
 class NamespaceStrategy(Strategy):
     has_status = True
+    validates_meta = True
 
     def prepare_for_create(self, obj: Obj) -> None:
+        defaults.default_namespace(obj)
         obj["status"] = {"phase": "Active"}
-        spec = obj.setdefault("spec", {})
-        spec.setdefault("finalizers", ["kubernetes"])
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_namespace(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_namespace_update(new, old)
 
 
 class JobStrategy(Strategy):
     has_status = True
+    validates_meta = True
     default_propagation = "Orphan"  # batch/v1 kept the old default for compatibility
     tracks_generation = True
 
@@ -68,6 +77,8 @@ class JobStrategy(Strategy):
         return validation.validate_job(obj)
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        # A PUT body may omit defaulted fields; default them before comparing with the old spec.
+        defaults.default_job(new)
         return validation.validate_job_update(new, old)
 
     def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
@@ -76,6 +87,7 @@ class JobStrategy(Strategy):
 
 class CronJobStrategy(Strategy):
     has_status = True
+    validates_meta = True
     tracks_generation = True
 
     def prepare_for_create(self, obj: Obj) -> None:
@@ -86,11 +98,16 @@ class CronJobStrategy(Strategy):
         return validation.validate_cronjob(obj)
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        defaults.default_cronjob(new)
         return validation.validate_cronjob_update(new, old)
+
+    def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_cronjob_status_update(new, old)
 
 
 class PodStrategy(Strategy):
     has_status = True
+    validates_meta = True
 
     def prepare_for_create(self, obj: Obj) -> None:
         defaults.default_pod(obj)
@@ -113,6 +130,17 @@ class PodStrategy(Strategy):
 
 
 class SecretStrategy(Strategy):
+    validates_meta = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        defaults.default_secret(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_secret(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_secret_update(new, old)
+
     def canonicalize(self, obj: Obj) -> None:
         import base64
 
@@ -126,10 +154,38 @@ class SecretStrategy(Strategy):
 
 class NodeStrategy(Strategy):
     has_status = True
+    validates_meta = True
 
     def prepare_for_create(self, obj: Obj) -> None:
         # A node agent registers its Node with status already filled, as a kubelet does.
+        defaults.default_node(obj)
         obj.setdefault("status", {})
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_node(obj)
+
+
+class ConfigMapStrategy(Strategy):
+    validates_meta = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        defaults.default_configmap(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_configmap(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return validation.validate_configmap_update(new, old)
+
+
+class ServiceAccountStrategy(Strategy):
+    validates_meta = True
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        defaults.default_service_account(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return validation.validate_service_account(obj)
 
 
 def qos_class(pod: Obj) -> str:
@@ -160,6 +216,8 @@ STRATEGIES: dict[str, Strategy] = {
     "pods": PodStrategy(),
     "secrets": SecretStrategy(),
     "nodes": NodeStrategy(),
+    "configmaps": ConfigMapStrategy(),
+    "serviceaccounts": ServiceAccountStrategy(),
 }
 
 

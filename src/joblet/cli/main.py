@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -24,7 +24,7 @@ from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir
-from joblet.errors import ApiError
+from joblet.errors import ApiError, BadRequest, Invalid
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -156,6 +156,9 @@ def run(
                 job = await submit(client, manifests, namespace)
             except ValueError as e:
                 raise ManifestError(f"{file}: {e}") from None
+            except (Invalid, BadRequest) as e:
+                # The manifest itself is wrong: same exit status as unparseable input.
+                raise ManifestError(f"{file}: {e.message}") from None
             out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
             return await follow_job(client, job, out)
 
@@ -421,8 +424,6 @@ def version() -> None:
 def main(argv: list[str] | None = None) -> None:
     app(args=argv, prog_name="joblet")
 
-
-_Unused = Callable[..., None]  # keep Callable imported for typing of decorators
 
 if __name__ == "__main__":
     main()

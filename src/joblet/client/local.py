@@ -8,6 +8,7 @@ by convention), selectors are compiled once per call.
 
 from __future__ import annotations
 
+import builtins
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -23,7 +24,7 @@ def compile_predicate(
     resource: str, label_selector: str | None, field_selector: str | None
 ) -> Callable[[Obj], bool] | None:
     """One predicate for a label and a field selector (None when both are empty)."""
-    tests: list[Callable[[Obj], bool]] = []
+    tests: builtins.list[Callable[[Obj], bool]] = []
     if label_selector:
         ls = selectors.parse_label_selector(label_selector)
         tests.append(lambda o: ls.matches((o.get("metadata") or {}).get("labels") or {}))
@@ -95,7 +96,7 @@ class LocalClient:
         label_selector: str | None = None,
         field_selector: str | None = None,
         timeout_seconds: float | None = None,
-    ) -> AsyncIterator[list[Event]]:
+    ) -> AsyncIterator[builtins.list[Event]]:
         predicate = compile_predicate(resource, label_selector, field_selector)
         since = int(resource_version) if resource_version not in (None, "", "0") else None
         watch = self.registry.watch(resource, namespace, since)
@@ -109,7 +110,7 @@ class LocalClient:
                     if timeout_seconds is not None:
                         return
                     continue
-                events = [Event(e.type, e.object) for e in batch if predicate is None or predicate(e.object)]
+                events: builtins.list[Event] = [Event(e.type, e.object) for e in batch if predicate is None or predicate(e.object)]
                 if events:
                     yield events
         finally:

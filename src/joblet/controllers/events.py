@@ -12,11 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from joblet.clock import Clock, rfc3339
 from joblet.client.interface import Client
+from joblet.clock import Clock, rfc3339
 from joblet.errors import ApiError, NotFound
 
 Obj = dict[str, Any]
@@ -25,8 +26,23 @@ log = logging.getLogger(__name__)
 DEDUP_WINDOW_SECONDS = 600.0
 
 
+class Recorded:
+    """What :meth:`EventRecorder.event` returns: awaiting it is optional and never blocks
+    on the write (recording is fire-and-forget; use ``flush`` to wait for writes)."""
+
+    def __await__(self) -> Generator[Any, None, None]:
+        return
+        yield  # pragma: no cover
+
+
+RECORDED = Recorded()
+
+
 class EventRecorder(Protocol):
-    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None: ...
+    def event(
+        self, obj: Obj, event_type: str, reason: str, message: str, component: str | None = None
+    ) -> Recorded:
+        """Record an Event about ``obj``; ``component`` overrides the recorder's source."""
 
 
 @dataclass(frozen=True)
@@ -35,6 +51,7 @@ class RecordedEvent:
     type: str
     reason: str
     message: str
+    component: str | None = None
 
 
 class FakeRecorder:
@@ -43,10 +60,13 @@ class FakeRecorder:
     def __init__(self) -> None:
         self.events: list[RecordedEvent] = []
 
-    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
+    def event(
+        self, obj: Obj, event_type: str, reason: str, message: str, component: str | None = None
+    ) -> Recorded:
         meta = obj.get("metadata") or {}
         key = f"{meta.get('namespace', '')}/{meta.get('name', '')}"
-        self.events.append(RecordedEvent(key, event_type, reason, message))
+        self.events.append(RecordedEvent(key, event_type, reason, message, component))
+        return RECORDED
 
     def reasons(self) -> list[str]:
         return [e.reason for e in self.events]
@@ -84,20 +104,23 @@ class ClientEventRecorder:
         self.component = component
         self.host = host
         self._seen: dict[tuple[str, str, str, str, str], _Seen] = {}
-        self._queue: asyncio.Queue[tuple[Obj, str, str, str]] | None = None
+        self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
 
-    def event(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
+    def event(
+        self, obj: Obj, event_type: str, reason: str, message: str, component: str | None = None
+    ) -> Recorded:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return
+            return RECORDED
         if self._queue is None:
             self._queue = asyncio.Queue()
         if self._task is None or self._task.done():
             self._task = asyncio.create_task(self._run(), name=f"events-{self.component}")
-        self._queue.put_nowait((obj, event_type, reason, message))
+        self._queue.put_nowait((obj, event_type, reason, message, component or self.component))
+        return RECORDED
 
     async def flush(self) -> None:
         """Wait until every queued event has been written (tests, shutdown)."""
@@ -123,12 +146,15 @@ class ClientEventRecorder:
             finally:
                 self._queue.task_done()
 
-    async def write(self, obj: Obj, event_type: str, reason: str, message: str) -> None:
+    async def write(self, obj: Obj, event_type: str, reason: str, message: str, component: str = "") -> None:
+        component = component or self.component
         ref = involved_object(obj)
         namespace = ref["namespace"] or "default"
         now = self.clock.now()
         ts = rfc3339(now)
-        dedup_key = (ref["uid"] or f"{ref['kind']}/{namespace}/{ref['name']}", ref["kind"], event_type, reason, message)
+        dedup_key = (
+            ref["uid"] or f"{ref['kind']}/{namespace}/{ref['name']}", component, event_type, reason, message
+        )
         seen = self._seen.get(dedup_key)
         mono = self.clock.monotonic()
         if seen is not None and mono - seen.last_mono <= DEDUP_WINDOW_SECONDS:
@@ -151,11 +177,11 @@ class ClientEventRecorder:
             "reason": reason,
             "message": message,
             "type": event_type,
-            "source": {"component": self.component, **({"host": self.host} if self.host else {})},
+            "source": {"component": component, **({"host": self.host} if self.host else {})},
             "count": 1,
             "firstTimestamp": ts,
             "lastTimestamp": ts,
-            "reportingComponent": self.component,
+            "reportingComponent": component,
             "reportingInstance": self.host,
         }
         try:

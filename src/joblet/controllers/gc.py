@@ -16,10 +16,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
-from joblet.clock import Clock
 from joblet.client.interface import Client
+from joblet.clock import Clock
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
@@ -77,10 +78,11 @@ class GarbageCollector(Controller):
             self.owner_informers[owner_res] = owners
             self.dependent_informers[dep_res] = deps
             deps.add_index(BY_OWNER, owner_uids)
-            owners.add_handler(self._owner_changed, lambda _o, n, r=owner_res: self._owner_changed(n, r),
-                               lambda o, r=owner_res: self._owner_deleted(o, r))
-            deps.add_handler(lambda d, r=dep_res: self._dependent_seen(d, r),
-                             lambda _o, d, r=dep_res: self._dependent_seen(d, r))
+            owners.add_handler(partial(self._owner_changed, resource=owner_res),
+                               partial(self._owner_updated, resource=owner_res),
+                               partial(self._owner_deleted, resource=owner_res))
+            deps.add_handler(partial(self._dependent_seen, resource=dep_res),
+                             partial(self._dependent_updated, resource=dep_res))
 
     def informers(self) -> list[Informer]:
         return [*self.owner_informers.values(), *self.dependent_informers.values()]
@@ -95,6 +97,12 @@ class GarbageCollector(Controller):
         self.owners_by_uid[owner["metadata"]["uid"]] = (resource, owner)
         if owner["metadata"].get("deletionTimestamp"):
             self.owner_queue.add(f"{resource}|{owner['metadata']['namespace']}/{owner['metadata']['name']}")
+
+    def _owner_updated(self, _old: Obj, owner: Obj, resource: str) -> None:
+        self._owner_changed(owner, resource)
+
+    def _dependent_updated(self, _old: Obj, dep: Obj, resource: str) -> None:
+        self._dependent_seen(dep, resource)
 
     def _owner_deleted(self, owner: Obj, resource: str) -> None:
         uid = owner["metadata"].get("uid", "")

@@ -21,6 +21,7 @@ move the clock and call :meth:`WorkQueue.fire_due` instead of sleeping.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import contextlib
 import heapq
 import logging
@@ -29,8 +30,8 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from joblet.clock import Clock
 from joblet.client.interface import Client
+from joblet.clock import Clock
 from joblet.errors import Gone
 from joblet.objects import key_of
 
@@ -286,7 +287,7 @@ class Informer:
         handlers = _Handlers(on_add, on_update, on_delete)
         self._handlers.append(handlers)
         if on_add is not None:
-            for obj in list(self.cache.values()):
+            for obj in builtins.list(self.cache.values()):
                 on_add(obj)
 
     def add_index(self, name: str, func: IndexFunc) -> None:
@@ -301,10 +302,10 @@ class Informer:
     def get(self, key: str) -> Obj | None:
         return self.cache.get(key)
 
-    def list(self) -> list[Obj]:
-        return list(self.cache.values())
+    def list(self) -> builtins.list[Obj]:
+        return builtins.list(self.cache.values())
 
-    def by_index(self, name: str, value: str) -> list[Obj]:
+    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
         keys = self._indexes[name].get(value)
         if not keys:
             return []
@@ -337,7 +338,7 @@ class Informer:
                 if h.on_update is not None:
                     h.on_update(old, obj)
 
-    def replace(self, items: list[Obj], resource_version: str) -> None:
+    def replace(self, items: builtins.list[Obj], resource_version: str) -> None:
         """Replace the cache with a fresh list, emitting the differences as events."""
         fresh = {key_of(o): o for o in items}
         for key in [k for k in self.cache if k not in fresh]:
@@ -449,8 +450,8 @@ class InformerFactory:
             self._informers[key] = informer
         return informer
 
-    def all(self) -> list[Informer]:
-        return list(self._informers.values())
+    def all(self) -> builtins.list[Informer]:
+        return builtins.list(self._informers.values())
 
 
 # -- controllers --------------------------------------------------------------------------

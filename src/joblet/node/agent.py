@@ -34,9 +34,9 @@ import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
+from typing import Any
 
-from joblet.client.interface import Client, Event
+from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from joblet.node.cgroups import Limits
@@ -639,7 +639,7 @@ class NodeAgent:
             try:
                 async for batch in self.client.watch("pods", resource_version=listed.resource_version,
                                                      field_selector=selector):
-                    for event in cast("list[Event]", batch):  # interface's `list` shadows the builtin
+                    for event in batch:
                         if event.type in ("ADDED", "MODIFIED"):
                             self.on_pod(event.object)
                         elif event.type == "DELETED":

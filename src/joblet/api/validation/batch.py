@@ -420,6 +420,10 @@ def validate_job_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]
     """Spec update (main resource): ValidateJob with the update options plus immutability."""
     old_spec = old.get("spec") or {}
     spec = new.get("spec") or {}
+    new_meta = new.get("metadata") or {}
+    old_uid = (old.get("metadata") or {}).get("uid")
+    if not new_meta.get("uid") and old_uid:
+        new = {**new, "metadata": {**new_meta, "uid": old_uid}}
     old_labels = _template_labels(old_spec)
     require_prefixed = JOB_NAME_LABEL in old_labels and CONTROLLER_UID_LABEL in old_labels
     errs = _validate_job(new, require_prefixed)

@@ -270,8 +270,13 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> lis
     nm = new.get("metadata") or {}
     om = old.get("metadata") or {}
     errs: list[Cause] = []
-    for key in ("name", "namespace", "uid", "creationTimestamp"):
+    for key in ("name", "namespace"):
         errs.extend(field.immutable(nm.get(key) or "", om.get(key) or "", f"metadata.{key}"))
+    # An update without uid/creationTimestamp keeps the stored ones (upstream's BeforeUpdate
+    # copies them over before validating), so only a different non-empty value is an error.
+    for key in ("uid", "creationTimestamp"):
+        if nm.get(key):
+            errs.extend(field.immutable(nm.get(key), om.get(key) or "", f"metadata.{key}"))
     if om.get("deletionTimestamp"):
         old_fin = set(om.get("finalizers") or [])
         added = [f for f in nm.get("finalizers") or [] if f not in old_fin]

@@ -19,8 +19,8 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from joblet.clock import Clock, parse_time_or_none
 from joblet.client.interface import Client
+from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.events import EventRecorder, FakeRecorder
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil

@@ -784,18 +784,19 @@ def plan_tracking(ctx: SyncContext, needs_flush: bool, now: datetime, config: Jo
             elif uid not in ctx.uncounted_succeeded:
                 unc_succeeded.append(uid)
                 needs_flush = True
-        elif considered_failed or failing:
-            if uid not in ctx.uncounted_failed and (not indexed or _valid_index(pod, completions)):
-                if policy is not None:
-                    verdict = match_pod_failure_policy(policy, pod)
-                    if verdict.action is not None:
-                        actions[verdict.action] = actions.get(verdict.action, 0) + 1
-                    if verdict.count_failed:
-                        unc_failed.append(uid)
-                        needs_flush = True
-                else:
+        elif (considered_failed or failing) and (
+            uid not in ctx.uncounted_failed and (not indexed or _valid_index(pod, completions))
+        ):
+            if policy is not None:
+                verdict = match_pod_failure_policy(policy, pod)
+                if verdict.action is not None:
+                    actions[verdict.action] = actions.get(verdict.action, 0) + 1
+                if verdict.count_failed:
                     unc_failed.append(uid)
                     needs_flush = True
+            else:
+                unc_failed.append(uid)
+                needs_flush = True
         if len(new_indexes) + len(unc_succeeded) + len(unc_failed) >= config.max_uncounted_pods:
             reached_max = True
             break
