@@ -55,6 +55,37 @@ ROOTS: dict[str, tuple[str, str, str]] = {
     "V1DeleteOptions": ("", "v1", "DeleteOptions"),
 }
 
+# Strategic-merge-patch directives of list fields (the Go struct tags patchStrategy/patchMergeKey).
+# kubectl's client-side apply reads them from the OpenAPI schema; without them it treats these lists
+# as atomic and re-sends whole lists on every apply.
+PATCH_DIRECTIVES: dict[tuple[str, str], tuple[str, str | None]] = {
+    ("PodSpec", "volumes"): ("merge,retainKeys", "name"),
+    ("PodSpec", "initContainers"): ("merge", "name"),
+    ("PodSpec", "containers"): ("merge", "name"),
+    ("PodSpec", "ephemeralContainers"): ("merge", "name"),
+    ("PodSpec", "imagePullSecrets"): ("merge", "name"),
+    ("PodSpec", "hostAliases"): ("merge", "ip"),
+    ("PodSpec", "topologySpreadConstraints"): ("merge", "topologyKey"),
+    ("PodSpec", "resourceClaims"): ("merge,retainKeys", "name"),
+    ("PodSpec", "schedulingGates"): ("merge", "name"),
+    ("Container", "ports"): ("merge", "containerPort"),
+    ("Container", "env"): ("merge", "name"),
+    ("Container", "volumeMounts"): ("merge", "mountPath"),
+    ("Container", "volumeDevices"): ("merge", "devicePath"),
+    ("EphemeralContainer", "ports"): ("merge", "containerPort"),
+    ("EphemeralContainer", "env"): ("merge", "name"),
+    ("EphemeralContainer", "volumeMounts"): ("merge", "mountPath"),
+    ("EphemeralContainer", "volumeDevices"): ("merge", "devicePath"),
+    ("ObjectMeta", "ownerReferences"): ("merge", "uid"),
+    ("ObjectMeta", "finalizers"): ("merge", None),
+    ("PodStatus", "conditions"): ("merge", "type"),
+    ("JobStatus", "conditions"): ("merge", "type"),
+    ("NodeStatus", "conditions"): ("merge", "type"),
+    ("NodeStatus", "addresses"): ("merge", "type"),
+    ("NamespaceStatus", "conditions"): ("merge", "type"),
+    ("ServiceAccount", "secrets"): ("merge", "name"),
+}
+
 
 def short_name(py_name: str) -> str:
     return re.sub(r"^(CoreV1|V1)", "", py_name)
@@ -120,6 +151,11 @@ def build() -> dict[str, Any]:
                 prop = {"allOf": [prop]}
             if desc:
                 prop["description"] = desc
+            directive = PATCH_DIRECTIVES.get((short_name(py_name), wire))
+            if directive is not None:
+                prop["x-kubernetes-patch-strategy"] = directive[0]
+                if directive[1] is not None:
+                    prop["x-kubernetes-patch-merge-key"] = directive[1]
             props[wire] = prop
             if field is not None and field.is_required():
                 required.append(wire)

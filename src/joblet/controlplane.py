@@ -95,6 +95,7 @@ class ControlPlane:
         from joblet.controllers.gc import GarbageCollector
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController
+        from joblet.controllers.namespace import NamespaceController
         from joblet.controllers.scheduler import Scheduler
         from joblet.node.agent import NodeAgent
         from joblet.node.runtimes.process import ProcessRuntime
@@ -110,6 +111,7 @@ class ControlPlane:
             JobController(self.client, self.clock, job_config, informers=informers, recorder=recorder),
             Scheduler(self.client, self.clock, informers, recorder),
             GarbageCollector(self.client, self.clock, informers),
+            NamespaceController(self.client, self.clock, informers),
         ]
         self._manager = ControllerManager(controllers)
         await self._manager.start()

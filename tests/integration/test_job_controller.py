@@ -58,7 +58,7 @@ class Harness:
         self.ctrl = self.new_controller()
 
     def new_controller(self) -> JobController:
-        return JobController(self.client, self.clock, self.config, self.recorder)  # type: ignore[arg-type]
+        return JobController(self.client, self.clock, self.config, self.recorder)
 
     async def start(self) -> None:
         await self.local.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}})
@@ -508,7 +508,7 @@ def test_crash_after_uncounted_write_counts_exactly_once() -> None:
 
     async def t(h: Harness) -> None:
         await h.create_job("cr", completions=2, parallelism=2)
-        a, b = await h.pods("cr")
+        a, _b = await h.pods("cr")
         h.client.fail["patch"] = lambda resource, *a, **k: resource == "pods"
         await h.finish(a)
         await h.settle()

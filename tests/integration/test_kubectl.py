@@ -211,17 +211,23 @@ def test_explain(kubectl: Kubectl) -> None:
 
 def test_wait_for_condition(kubectl: Kubectl, tmp_path: Path) -> None:
     kubectl("create", "-f", write_job(tmp_path, "wt"))
+    assert KUBECTL is not None
+    waiter = subprocess.Popen(
+        [KUBECTL, "--kubeconfig", str(kubectl.kubeconfig), "wait", "--for=condition=complete", "job/wt",
+         "--timeout=20s"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        env={"HOME": str(kubectl.home), "PATH": "/usr/bin:/bin"})
     with kubectl.api() as api:
         job = api.get("/apis/batch/v1/namespaces/default/jobs/wt").json()
-        job["status"] = {"conditions": [{"type": "Complete", "status": "True",
-                                         "lastTransitionTime": "2024-01-01T00:00:00Z",
-                                         "lastProbeTime": "2024-01-01T00:00:00Z"}],
-                         "succeeded": 1, "startTime": "2024-01-01T00:00:00Z",
-                         "completionTime": "2024-01-01T00:00:01Z"}
+        t = "2024-01-01T00:00:01Z"
+        job["status"] = {"conditions": [
+            {"type": "SuccessCriteriaMet", "status": "True", "lastTransitionTime": t, "lastProbeTime": t},
+            {"type": "Complete", "status": "True", "lastTransitionTime": t, "lastProbeTime": t}],
+            "succeeded": 1, "startTime": "2024-01-01T00:00:00Z", "completionTime": t}
         response = api.put("/apis/batch/v1/namespaces/default/jobs/wt/status", json=job)
         assert response.status_code == 200, response.text
-    result = kubectl("wait", "--for=condition=complete", "job/wt", "--timeout=10s")
-    assert result.stdout.strip() == "job.batch/wt condition met"
+    out, err = waiter.communicate(timeout=30)
+    assert waiter.returncode == 0, err
+    assert out.strip() == "job.batch/wt condition met"
 
 
 def test_logs_of_pod(kubectl: Kubectl) -> None:

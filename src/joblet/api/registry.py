@@ -257,6 +257,12 @@ class Registry:
             if status is not None:
                 new["status"] = status
             causes = strategy.validate_status_update(new, old)
+        elif subresource == "finalize" and r.plural == "namespaces":
+            # Only spec.finalizers changes: the namespace controller's last word.
+            finalizers = (new.get("spec") or {}).get("finalizers") or []
+            new = deep_copy(old)
+            new.setdefault("spec", {})["finalizers"] = finalizers
+            causes = []
         elif subresource not in (None, ""):
             raise NotFound("the server could not find the requested resource")
         else:
@@ -342,6 +348,8 @@ class Registry:
             meta["deletionTimestamp"] = rfc3339(now)
             if finalizers:
                 meta["deletionGracePeriodSeconds"] = 0
+        if r.plural == "namespaces":
+            new.setdefault("status", {})["phase"] = "Terminating"
         if dry_run:
             return new
         if self._ready_to_remove(r, new):

@@ -161,8 +161,9 @@ def test_informer_lists_watches_indexes_and_dispatches() -> None:
                 break
         assert seen == [("add", "before"), ("add", "after"), ("update", "after"), ("delete", "before")]
         assert [p["metadata"]["name"] for p in inf.by_index("owner", "u1")] == ["after"]
-        assert inf.get("default/after")["metadata"]["labels"] == {"x": "y"}
-        assert created["metadata"]["uid"] == inf.get("default/after")["metadata"]["uid"]
+        cached = inf.get("default/after")
+        assert cached is not None and cached["metadata"]["labels"] == {"x": "y"}
+        assert created["metadata"]["uid"] == cached["metadata"]["uid"]
         await inf.stop()
 
     asyncio.run(main())

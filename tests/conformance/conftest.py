@@ -1,0 +1,74 @@
+"""Session setup for the conformance suite: one real joblet server (or --kubeconfig).
+
+Why: every scenario is a black-box run against a real control plane, talked to only through
+the official ``kubernetes`` client. Starting the server once per session (with the Job
+pod-failure backoff shortened to 1 s, the catalog's allowed scaling) keeps the suite fast;
+``--kubeconfig`` points it at an existing server/cluster instead, unscaled.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from harness.catalog import DEFAULT_BACKOFF_BASE, Timing
+from harness.kube import Kube, ServerProcess
+from harness.runner import Env
+
+SHORT_BACKOFF_BASE = 1.0
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--kubeconfig",
+        action="store",
+        default=None,
+        help="conformance: run against the server/cluster of this kubeconfig instead of starting a joblet server "
+        "(timings are not scaled). Env JOBLET_CONFORMANCE_KUBECONFIG works too.",
+    )
+
+
+def _kubeconfig_option(config: pytest.Config) -> str | None:
+    try:
+        value = config.getoption("--kubeconfig")
+    except ValueError:
+        value = None
+    return value or os.environ.get("JOBLET_CONFORMANCE_KUBECONFIG") or None
+
+
+def _timeout_scale() -> float:
+    return float(os.environ.get("JOBLET_CONFORMANCE_TIMEOUT_SCALE") or 1.0)
+
+
+@pytest.fixture(scope="session")
+def conformance_env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    run_prefix = secrets.token_hex(3)
+    kubeconfig = _kubeconfig_option(request.config)
+    if kubeconfig:
+        env = Env(kube=Kube(kubeconfig), timing=Timing(DEFAULT_BACKOFF_BASE, _timeout_scale()), run_prefix=run_prefix)
+        yield env
+        return
+    with tempfile.TemporaryDirectory(prefix="joblet-conformance-") as tmp:
+        base = SHORT_BACKOFF_BASE
+        server = ServerProcess(
+            Path(tmp) / "data",
+            backoff_base=base,
+            backoff_max=600.0 * base / DEFAULT_BACKOFF_BASE,
+            crash_loop_backoff=base,
+        )
+        server.start()
+        try:
+            env = Env(kube=Kube(str(server.kubeconfig)), timing=Timing(base, _timeout_scale()), run_prefix=run_prefix,
+                      server_log_tail=server.log_tail)
+            env.server = server  # type: ignore[attr-defined]
+            yield env
+        finally:
+            server.stop()
+            keep = os.environ.get("JOBLET_CONFORMANCE_KEEP_LOG")
+            if keep:
+                Path(keep).write_text(server.log_tail(10_000_000))

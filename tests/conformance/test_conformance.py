@@ -1,0 +1,66 @@
+"""One pytest test per scenario of the conformance catalog (shared/conformance/*.yaml).
+
+Why: the issue "every Job field behaves as in Kubernetes" is proven by this catalog; each
+scenario id is a test id so a failure names the upstream behaviour. Known deviations
+(known_deviations.yaml) run as strict xfails; minute-granularity CronJob e2e runs are
+``slow`` and need JOBLET_CONFORMANCE_SLOW=1.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.catalog import Scenario, default_catalog_dir, load_catalog, load_deviations
+from harness.checks import UnsupportedFormat
+from harness.runner import Env, ScenarioFailed, run_scenario
+from harness.tables import TableSkip, run_table
+
+HERE = Path(__file__).resolve().parent
+REPO_ROOT = HERE.parent.parent
+CATALOG_DIR = default_catalog_dir(REPO_ROOT)
+SLOW = os.environ.get("JOBLET_CONFORMANCE_SLOW") == "1"
+
+
+def _params() -> Iterator[Any]:
+    if not CATALOG_DIR.is_dir():
+        yield pytest.param(
+            None, id="catalog-missing",
+            marks=pytest.mark.skip(reason=f"conformance catalog not found at {CATALOG_DIR} (set JOBLET_CONFORMANCE_DIR)"),
+        )
+        return
+    deviations = load_deviations(HERE / "known_deviations.yaml")
+    for scenario in load_catalog(CATALOG_DIR):
+        marks: list[Any] = [pytest.mark.timeout(int(scenario.timeout_s * 1.5) + 60)]
+        if scenario.needs_real_minutes:
+            marks.append(pytest.mark.slow)
+            if not SLOW:
+                marks.append(pytest.mark.skip(
+                    reason="CronJob e2e needs minutes of real time (minute-granularity schedule); "
+                    "set JOBLET_CONFORMANCE_SLOW=1 to run it"))
+        if scenario.id in deviations:
+            marks.append(pytest.mark.xfail(strict=True, reason=deviations[scenario.id]))
+        yield pytest.param(scenario, id=scenario.id, marks=marks)
+
+
+@pytest.mark.parametrize("scenario", list(_params()))
+def test_scenario(scenario: Scenario, request: pytest.FixtureRequest) -> None:
+    if scenario.kind == "table":
+        try:
+            problems = run_table(scenario)
+        except TableSkip as e:
+            pytest.skip(str(e))
+        assert not problems, "\n".join(problems)
+        return
+    env: Env = request.getfixturevalue("conformance_env")
+    run_id = f"{env.run_prefix}{abs(hash(scenario.id)) % 10**6:06d}"
+    try:
+        run_scenario(env, scenario, run_id)
+    except UnsupportedFormat as e:
+        pytest.fail(f"harness gap: {e}")
+    except ScenarioFailed as e:
+        pytest.fail(str(e), pytrace=False)

@@ -1,0 +1,45 @@
+"""The Event recorder the Job controller writes through: shape, source, 10-minute dedup."""
+
+from __future__ import annotations
+
+import asyncio
+
+from joblet.api.registry import Registry
+from joblet.client.local import LocalClient
+from joblet.clock import FakeClock
+from joblet.controllers.events import ClientEventRecorder, FakeRecorder
+from joblet.store.memory import MemoryStore
+
+JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "namespace": "default", "uid": "u-1"}}
+
+
+def test_events_are_written_and_deduplicated_within_ten_minutes() -> None:
+    async def main() -> None:
+        clock = FakeClock()
+        client = LocalClient(Registry(MemoryStore(), clock))
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        rec = ClientEventRecorder(client, clock, "job-controller")
+        await rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-abcde")
+        rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-abcde")
+        await rec.flush()
+        (ev,) = (await client.list("events", "default")).items
+        assert ev["involvedObject"] == {"apiVersion": "batch/v1", "kind": "Job", "name": "pi", "namespace": "default", "uid": "u-1"}
+        assert (ev["type"], ev["reason"], ev["message"], ev["count"]) == ("Normal", "SuccessfulCreate", "Created pod: pi-abcde", 2)
+        assert ev["source"] == {"component": "job-controller"}
+        assert ev["firstTimestamp"] and ev["lastTimestamp"]
+        clock.advance(601)
+        rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-abcde")
+        rec.event(JOB, "Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit", component="other")
+        await rec.flush()
+        events = (await client.list("events", "default")).items
+        assert len(events) == 3
+        assert {e["source"]["component"] for e in events} == {"job-controller", "other"}
+        await rec.close()
+
+    asyncio.run(main())
+
+
+def test_fake_recorder_keeps_events() -> None:
+    rec = FakeRecorder()
+    rec.event(JOB, "Normal", "Completed", "Job completed")
+    assert rec.reasons() == ["Completed"] and rec.events[0].object_key == "default/pi"
