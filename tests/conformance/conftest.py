@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
 from harness.catalog import DEFAULT_BACKOFF_BASE, Timing
 from harness.kube import Kube, ServerProcess
 from harness.runner import Env

@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from harness.catalog import Scenario, default_catalog_dir, load_catalog, load_deviations
 from harness.checks import UnsupportedFormat
 from harness.runner import Env, ScenarioFailed, run_scenario

@@ -12,8 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from joblet.api.resources import RESOURCES
-from joblet.clock import Clock
 from joblet.client.interface import Client
+from joblet.clock import Clock
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 

@@ -29,7 +29,16 @@ from .checks import (
     unsupported_keys,
 )
 from .kube import MERGE, STRATEGIC, ApiFailure, Event, Kube, Response, Tracker, call, must
-from .matching import cause_problems, deep_merge, get_path, match_value, parse_rfc3339, placeholders_in, rfc3339, set_path
+from .matching import (
+    cause_problems,
+    deep_merge,
+    get_path,
+    match_value,
+    parse_rfc3339,
+    placeholders_in,
+    rfc3339,
+    set_path,
+)
 from .timeline import Timeline
 
 Obj = dict[str, Any]
