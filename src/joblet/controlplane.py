@@ -52,6 +52,7 @@ class ControlPlane:
         self._lock = DataDirLock(config.data_dir)
         self._manager: ControllerManager | None = None
         self._agent: Any = None
+        self._recorder: Any = None
         self._http: Any = None
         self._http_task: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -113,6 +114,7 @@ class ControlPlane:
             GarbageCollector(self.client, self.clock, informers),
             NamespaceController(self.client, self.clock, informers),
         ]
+        self._recorder = recorder
         self._manager = ControllerManager(controllers)
         await self._manager.start()
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
@@ -173,6 +175,9 @@ class ControlPlane:
         if self._manager is not None:
             await self._manager.stop()
             self._manager = None
+        if self._recorder is not None:
+            await self._recorder.close()
+            self._recorder = None
         store = getattr(self, "store", None)
         if store is not None:
             store.close()

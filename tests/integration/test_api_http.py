@@ -510,7 +510,7 @@ def test_http_client_round_trip(server: RunningServer) -> None:
         try:
             created = await client.create("jobs", job_manifest("hc"), "default")
             assert created["metadata"]["uid"]
-            with pytest.raises(AlreadyExists, match='jobs.batch "hc" already exists'):
+            with pytest.raises(AlreadyExists, match=r'jobs\.batch "hc" already exists'):
                 await client.create("jobs", job_manifest("hc"))
             got = await client.get("jobs", "hc", "default")
             listed = await client.list("jobs", "default", label_selector="app=hc")
@@ -533,7 +533,7 @@ def test_http_client_round_trip(server: RunningServer) -> None:
             assert events[0] == "MODIFIED"
             deleted = await client.delete("jobs", "hc", "default", propagation_policy="Background")
             assert deleted["metadata"]["name"] == "hc"
-            with pytest.raises(NotFound, match='jobs.batch "hc" not found'):
+            with pytest.raises(NotFound, match=r'jobs\.batch "hc" not found'):
                 await client.get("jobs", "hc", "default")
             pod = await client.create("pods", pod_manifest("hc-pod"))
             write_log(server.log_store, pod, ["a", "b"])

@@ -18,7 +18,7 @@ from joblet.controllers.events import FakeRecorder
 from joblet.controllers.job import JobController, JobControllerConfig
 from joblet.controllers.job.pods import COMPLETION_INDEX_KEY, TRACKING_FINALIZER
 from joblet.controllers.runtime import drain
-from joblet.errors import ApiError, NotFound
+from joblet.errors import ApiError, NotFound, UnsupportedMediaType
 from joblet.objects import deep_copy
 from joblet.store.memory import MemoryStore
 
@@ -583,5 +583,28 @@ def test_terminating_or_failed_counts_deleted_pod_and_replaces_at_once() -> None
         assert job["status"]["failed"] == 1 and job["status"]["terminating"] == 1
         await h.advance(10.5)  # the deleted pod still starts the pod-failure backoff
         assert len(await h.active_pods("tof")) == 1
+
+    run(t)
+
+
+def test_finalizer_removal_falls_back_to_merge_patch() -> None:
+    """An API without strategic-merge support still gets finalizers removed (rv-guarded merge patch)."""
+
+    async def t(h: Harness) -> None:
+        inner_patch = h.local.patch
+
+        async def no_strategic(resource: str, name: str, patch: Any, namespace: str = "", patch_type: str = "merge", **kw: Any) -> Obj:
+            if patch_type == "strategic":
+                raise UnsupportedMediaType("strategic merge patch not supported")
+            return await inner_patch(resource, name, patch, namespace, patch_type, **kw)  # type: ignore[arg-type]
+
+        h.local.patch = no_strategic  # type: ignore[method-assign,assignment]
+        await h.create_job("fb", completions=1)
+        await h.finish((await h.pods("fb"))[0])
+        await h.settle()
+        job = await h.job("fb")
+        assert conds(job)[-1] == ("Complete", "True", "CompletionsReached")
+        assert all(TRACKING_FINALIZER not in (p["metadata"].get("finalizers") or []) for p in await h.pods("fb"))
+        assert not h.ctrl.pod_control.strategic_ok
 
     run(t)

@@ -1,4 +1,4 @@
-"""The real kubectl (``/usr/bin/kubectl``, the dispatcher picking 1.27–1.33 from ``/version``)
+"""The real kubectl (``/usr/bin/kubectl``, the dispatcher picking 1.27-1.33 from ``/version``)
 against joblet's API server over the in-process stack.
 
 Each test runs kubectl commands with a kubeconfig written by :mod:`joblet.kubeconfig` and

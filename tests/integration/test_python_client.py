@@ -14,10 +14,13 @@ from typing import Any
 import pytest
 from test_api_http import RunningServer, running_server, write_log
 
-kubernetes = pytest.importorskip("kubernetes")
-from kubernetes import client as k8s  # noqa: E402
-from kubernetes import watch as k8s_watch  # noqa: E402
-from kubernetes.client.rest import ApiException  # noqa: E402
+pytest.importorskip("kubernetes")
+import kubernetes.client
+import kubernetes.watch
+from kubernetes.client.exceptions import ApiException
+
+k8s: Any = kubernetes.client  # the generated models are loosely typed (Optional everywhere)
+k8s_watch: Any = kubernetes.watch
 
 
 @pytest.fixture(scope="module")
@@ -78,7 +81,7 @@ def test_errors_are_api_exceptions(api_client: Any, call: Any, status: int, reas
     with pytest.raises(ApiException) as err:
         call(k8s.BatchV1Api(api_client))
     assert err.value.status == status
-    body = json.loads(err.value.body)
+    body = json.loads(err.value.body or "{}")
     assert body["kind"] == "Status" and body["reason"] == reason
 
 

@@ -143,13 +143,16 @@ class HttpClient:
         return await self._request("POST", r.base_path(ns), body=obj,
                                    params={"dryRun": "All" if dry_run else None})
 
-    async def update(self, resource: str, obj: Obj, subresource: str | None = None) -> Obj:
+    async def update(
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+    ) -> Obj:
         r = resource_or_404(resource)
         meta = obj.get("metadata") or {}
         ns = str(meta.get("namespace") or "") if r.namespaced else ""
         if r.namespaced and not ns:
             ns = "default"
-        return await self._request("PUT", object_path(r, ns, str(meta.get("name") or ""), subresource), body=obj)
+        return await self._request("PUT", object_path(r, ns, str(meta.get("name") or ""), subresource), body=obj,
+                                   params={"dryRun": "All" if dry_run else None})
 
     async def patch(
         self,
@@ -160,12 +163,15 @@ class HttpClient:
         patch_type: PatchType = "merge",
         subresource: str | None = None,
         field_manager: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
     ) -> Obj:
         r = resource_or_404(resource)
         manager = field_manager or (DEFAULT_FIELD_MANAGER if patch_type == "apply" else None)
         return await self._request("PATCH", object_path(r, namespace, name, subresource), body=patch,
                                    content_type=PATCH_CONTENT_TYPES[patch_type],
-                                   params={"fieldManager": manager})
+                                   params={"fieldManager": manager, "force": "true" if force else None,
+                                           "dryRun": "All" if dry_run else None})
 
     async def delete(
         self,
@@ -175,9 +181,12 @@ class HttpClient:
         propagation_policy: PropagationPolicy | None = None,
         grace_period_seconds: int | None = None,
         preconditions: dict[str, str] | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         r = resource_or_404(resource)
         options: Obj = {"kind": "DeleteOptions", "apiVersion": "v1"}
+        if dry_run:
+            options["dryRun"] = ["All"]
         if propagation_policy is not None:
             options["propagationPolicy"] = propagation_policy
         if grace_period_seconds is not None:

@@ -52,7 +52,9 @@ class Client(Protocol):
     ) -> Obj:
         """namespace defaults to obj.metadata.namespace, then "default" for namespaced kinds."""
 
-    async def update(self, resource: str, obj: Obj, subresource: str | None = None) -> Obj:
+    async def update(
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+    ) -> Obj:
         """PUT; uses obj.metadata.resourceVersion as the precondition when set."""
 
     async def patch(
@@ -64,6 +66,8 @@ class Client(Protocol):
         patch_type: PatchType = "merge",
         subresource: str | None = None,
         field_manager: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
     ) -> Obj: ...
 
     async def delete(
@@ -74,6 +78,7 @@ class Client(Protocol):
         propagation_policy: PropagationPolicy | None = None,
         grace_period_seconds: int | None = None,
         preconditions: dict[str, str] | None = None,
+        dry_run: bool = False,
     ) -> Obj:
         """Returns the object as it stands after the call (deleted, or marked for deletion)."""
 

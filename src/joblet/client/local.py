@@ -62,8 +62,10 @@ class LocalClient:
     ) -> Obj:
         return self.registry.create(resource, obj, namespace, dry_run=dry_run)
 
-    async def update(self, resource: str, obj: Obj, subresource: str | None = None) -> Obj:
-        return self.registry.update(resource, obj, subresource=subresource)
+    async def update(
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+    ) -> Obj:
+        return self.registry.update(resource, obj, subresource=subresource, dry_run=dry_run)
 
     async def patch(
         self,
@@ -74,8 +76,11 @@ class LocalClient:
         patch_type: PatchType = "merge",
         subresource: str | None = None,
         field_manager: str | None = None,
+        force: bool = False,
+        dry_run: bool = False,
     ) -> Obj:
-        return self.registry.patch(resource, namespace, name, patch, patch_type, subresource, field_manager)
+        return self.registry.patch(resource, namespace, name, patch, patch_type, subresource, field_manager,
+                                   force=force, dry_run=dry_run)
 
     async def delete(
         self,
@@ -85,8 +90,10 @@ class LocalClient:
         propagation_policy: PropagationPolicy | None = None,
         grace_period_seconds: int | None = None,
         preconditions: dict[str, str] | None = None,
+        dry_run: bool = False,
     ) -> Obj:
-        return self.registry.delete(resource, namespace, name, propagation_policy, grace_period_seconds, preconditions)
+        return self.registry.delete(resource, namespace, name, propagation_policy, grace_period_seconds, preconditions,
+                                    dry_run=dry_run)
 
     async def watch(
         self,

@@ -5,7 +5,9 @@
  * container's output must land in the log store with CRI timestamps without copying it
  * through Python. This shim is started by the agent (new session, no preexec_fn) and:
  *
- *   joblet-shim [-c PROCS_FILE]... [-d WORKDIR] [-m RLIMIT_AS_BYTES] STATUS LOG -- CMD ARGS...
+ *   joblet-shim [-c PROCS_FILE]... [-d WORKDIR] [-m RLIMIT_AS_BYTES] [-u UID] [-g GID] [-I]
+ *               STATUS LOG -- CMD ARGS...
+ *   joblet-shim -E [-u UID] [-g GID] -- CMD ARGS...     (exec helper, see below)
  *
  * 1. forks the container process, which joins every cgroup given with -c (writes "0" to each
  *    cgroup.procs, v1 "myself"), becomes its own process group leader, chdirs to -d,
@@ -24,12 +26,21 @@
  *        finished <CLOCK_REALTIME ns>
  *        message <text>            (starterror only, e.g. exec: "x": executable file not found in $PATH)
  *
+ * -u/-g: setgroups({GID}), setgid, setuid in the container process before exec
+ * (securityContext.runAsUser/runAsGroup).
+ * -I: CMD is a sandbox launcher (bubblewrap): its own process ignores SIGTERM/SIGINT/SIGHUP/
+ *    SIGQUIT so that a forwarded SIGTERM reaches the real container command (which bwrap runs
+ *    as `joblet-shim -E ... -- CMD`) instead of killing bwrap's monitor process; -E resets
+ *    every signal to its default, applies -u/-g and execs CMD. (Ignored dispositions survive
+ *    exec, so the reset has to happen in the sandbox, right before the real command.)
+ *
  * The shim itself stays outside the container's cgroups so that killing the container never
  * kills the shim, and the status is always written. Exit status of the shim: 0 when STATUS
  * was written, 1 on a usage or setup error (message on stderr).
  */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <grp.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -179,21 +190,68 @@ static int pump(struct stream *s, int log_fd) {
     return 1;
 }
 
+static int drop_privileges(long uid, long gid) {
+    if (gid >= 0) {
+        gid_t g = (gid_t)gid;
+        if (setgroups(1, &g) || setgid(g)) return errno ? errno : EPERM;
+    } else if (uid >= 0) {
+        if (setgroups(0, NULL)) return errno ? errno : EPERM;
+    }
+    if (uid >= 0 && setuid((uid_t)uid)) return errno ? errno : EPERM;
+    return 0;
+}
+
+/* -E: reset signal dispositions and mask, drop privileges, exec. */
+static int exec_helper(char **cmd, long uid, long gid) {
+    struct sigaction dfl;
+    memset(&dfl, 0, sizeof dfl);
+    dfl.sa_handler = SIG_DFL;
+    for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
+    sigset_t none;
+    sigemptyset(&none);
+    sigprocmask(SIG_SETMASK, &none, NULL);
+    int err = drop_privileges(uid, gid);
+    if (err) {
+        fprintf(stderr, "joblet-shim: cannot run as uid %ld gid %ld: %s\n", uid, gid, strerror(err));
+        return 128;
+    }
+    execvp(cmd[0], cmd);
+    if (errno == ENOENT && strchr(cmd[0], '/') == NULL)
+        fprintf(stderr, "exec: \"%s\": executable file not found in $PATH\n", cmd[0]);
+    else
+        fprintf(stderr, "exec: \"%s\": %s\n", cmd[0], strerror(errno));
+    return 127;
+}
+
 int main(int argc, char **argv) {
     const char *workdir = NULL;
     long long rlimit_as = 0;
+    long run_uid = -1, run_gid = -1;
+    int launcher = 0, exec_only = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "+c:d:m:")) != -1) {
+    while ((opt = getopt(argc, argv, "+c:d:m:u:g:IE")) != -1) {
         switch (opt) {
         case 'c':
             if (n_cgroups < MAX_CGROUPS) cgroup_procs[n_cgroups++] = optarg;
             break;
         case 'd': workdir = optarg; break;
         case 'm': rlimit_as = atoll(optarg); break;
+        case 'u': run_uid = atol(optarg); break;
+        case 'g': run_gid = atol(optarg); break;
+        case 'I': launcher = 1; break;
+        case 'E': exec_only = 1; break;
         default:
             fprintf(stderr, "usage: joblet-shim [-c procs]... [-d dir] [-m bytes] STATUS LOG -- CMD...\n");
             return 1;
         }
+    }
+    if (exec_only) {
+        if (optind < argc && strcmp(argv[optind], "--") == 0) optind++;
+        if (optind >= argc) {
+            fprintf(stderr, "joblet-shim -E: no command\n");
+            return 127;
+        }
+        return exec_helper(argv + optind, run_uid, run_gid);
     }
     if (argc - optind < 3) {
         fprintf(stderr, "usage: joblet-shim [-c procs]... [-d dir] [-m bytes] STATUS LOG -- CMD...\n");
@@ -256,6 +314,16 @@ int main(int argc, char **argv) {
             if (setrlimit(RLIMIT_AS, &rl)) err = errno;
         }
         if (!err && workdir && chdir(workdir)) err = errno;
+        if (!err && !launcher) err = drop_privileges(run_uid, run_gid);
+        if (!err && launcher) {
+            struct sigaction ign;
+            memset(&ign, 0, sizeof ign);
+            ign.sa_handler = SIG_IGN;
+            sigaction(SIGTERM, &ign, NULL);
+            sigaction(SIGINT, &ign, NULL);
+            sigaction(SIGHUP, &ign, NULL);
+            sigaction(SIGQUIT, &ign, NULL);
+        }
         if (!err) {
             dup2(out_pipe[1], 1);
             dup2(err_pipe[1], 2);

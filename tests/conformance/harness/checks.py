@@ -12,6 +12,7 @@ deadline), *never* ones must hold over the whole history (a violation fails at o
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -247,13 +248,13 @@ def pods_problems(spec: Mapping[str, Any], tl: Timeline, moment: Moment, ctx: Co
         elif key == "non_terminating":
             problems += match_value(expected, sum(1 for p in current if is_active_pod(p)), "pods.non_terminating")
         elif key == "non_terminating_indexes":
-            got = sorted(i for p in current if is_active_pod(p) and (i := pod_index(p)) is not None)
-            problems += match_value(sorted(expected), got, "pods.non_terminating_indexes")
+            live = sorted(i for p in current if is_active_pod(p) and (i := pod_index(p)) is not None)
+            problems += match_value(sorted(expected), live, "pods.non_terminating_indexes")
         elif key == "deleted_by_controller":
             problems += match_value(expected, len(_deleted_by_controller(tl, moment.t)), "pods.deleted_by_controller")
         elif key == "indexes_deleted_by_controller":
-            got = sorted({i for r in _deleted_by_controller(tl, moment.t) if (i := pod_index(r.last)) is not None})
-            problems += match_value(sorted(expected), got, "pods.indexes_deleted_by_controller")
+            gone = sorted({i for r in _deleted_by_controller(tl, moment.t) if (i := pod_index(r.last)) is not None})
+            problems += match_value(sorted(expected), gone, "pods.indexes_deleted_by_controller")
         elif key == "all_terminated":
             running = [str(p["metadata"].get("name")) for p in current if pod_phase(p) not in TERMINAL_PHASES]
             if bool(expected) and running:
@@ -439,7 +440,7 @@ def _check_timing(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str
     for key, raw in value.items():
         if key == "min_gap_between_pod_creations_s":
             times = [r.added_t for r in tl.pods_ever(m.t)]
-            gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+            gaps = [b - a for a, b in itertools.pairwise(times)]
             bounds = list(raw) if isinstance(raw, list) else [raw] * len(gaps)
             for i, (gap, bound) in enumerate(zip(gaps, bounds, strict=False)):
                 # metav1.Time has second precision: the controller measures backoff from a
@@ -570,7 +571,9 @@ def _metric_check(name: str) -> Check:
 def _check_never(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
     problems: list[str] = []
     for key, bound in value.items():
-        for suffix, op in (("_gte", lambda a, b: a >= b), ("_lte", lambda a, b: a <= b), ("_gt", lambda a, b: a > b)):
+        comparisons: list[tuple[str, Callable[[int, int], bool]]] = [
+            ("_gte", lambda a, b: a >= b), ("_lte", lambda a, b: a <= b), ("_gt", lambda a, b: a > b)]
+        for suffix, op in comparisons:
             if key.endswith(suffix) and key[: -len(suffix)] in METRICS:
                 metric = METRICS[key[: -len(suffix)]]
                 bad = next((mo for mo in tl.moments if mo.t <= m.t and op(metric(mo), bound)), None)

@@ -81,7 +81,7 @@ class Kube:
 
     def __init__(self, kubeconfig: str) -> None:
         cfg = client.Configuration()
-        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=cfg)  # type: ignore[no-untyped-call]
         self.api_client = client.ApiClient(configuration=cfg)
         self.core = client.CoreV1Api(self.api_client)
         self.batch = client.BatchV1Api(self.api_client)
@@ -90,26 +90,31 @@ class Kube:
 
     def create(self, namespace: str, manifest: Obj) -> Response:
         kind = manifest.get("kind")
-        method = {
+        methods: dict[str, Callable[..., Any]] = {
             "Job": self.batch.create_namespaced_job,
             "CronJob": self.batch.create_namespaced_cron_job,
             "Pod": self.core.create_namespaced_pod,
             "ConfigMap": self.core.create_namespaced_config_map,
             "Secret": self.core.create_namespaced_secret,
             "ServiceAccount": self.core.create_namespaced_service_account,
-        }.get(str(kind))
+        }
+        method = methods.get(str(kind))
         if method is None:
             raise NotImplementedError(f"harness cannot create kind {kind!r}")
         return call(method, namespace, manifest)
 
     def read(self, kind: str, namespace: str, name: str) -> Response:
-        method = {"Job": self.batch.read_namespaced_job, "CronJob": self.batch.read_namespaced_cron_job,
-                  "Pod": self.core.read_namespaced_pod}[kind]
+        methods: dict[str, Callable[..., Any]] = {
+            "Job": self.batch.read_namespaced_job, "CronJob": self.batch.read_namespaced_cron_job,
+            "Pod": self.core.read_namespaced_pod}
+        method = methods[kind]
         return call(method, name, namespace)
 
     def replace(self, kind: str, namespace: str, name: str, body: Obj) -> Response:
-        method = {"Job": self.batch.replace_namespaced_job, "CronJob": self.batch.replace_namespaced_cron_job,
-                  "Pod": self.core.replace_namespaced_pod}[kind]
+        methods: dict[str, Callable[..., Any]] = {
+            "Job": self.batch.replace_namespaced_job, "CronJob": self.batch.replace_namespaced_cron_job,
+            "Pod": self.core.replace_namespaced_pod}
+        method = methods[kind]
         return call(method, name, namespace, body)
 
     def ensure_namespace(self, name: str) -> None:
@@ -163,7 +168,7 @@ class Tracker:
     def stop(self) -> None:
         self.stopped.set()
         if self._watch is not None:
-            self._watch.stop()
+            self._watch.stop()  # type: ignore[no-untyped-call]
 
     def _emit(self, etype: str, obj: Obj) -> None:
         self.out.put(Event(self.kind, etype, obj, time.monotonic()))
@@ -192,9 +197,11 @@ class Tracker:
                     rv = self._relist()
                     need_list = False
                     self.ready.set()
-                self._watch = watch.Watch()
-                for ev in self._watch.stream(self.list_fn, self.namespace, resource_version=rv, timeout_seconds=10,
-                                             allow_watch_bookmarks=True, deserialize=False):
+                self._watch = watch.Watch()  # type: ignore[no-untyped-call]
+                stream = self._watch.stream(  # type: ignore[no-untyped-call]
+                    self.list_fn, self.namespace, resource_version=rv, timeout_seconds=10,
+                    allow_watch_bookmarks=True, deserialize=False)
+                for ev in stream:
                     etype = str(ev.get("type"))
                     obj = ev.get("object") or ev.get("raw_object") or {}
                     meta = obj.get("metadata") or {}

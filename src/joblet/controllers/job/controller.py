@@ -33,9 +33,9 @@ from joblet.objects import controller_ref, deep_copy, key_of, labels_of, split_k
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-BY_CONTROLLER_UID = "controller-uid"
-ORPHANS_BY_NAMESPACE = "orphans-by-namespace"
-BY_NAMESPACE = "namespace"
+BY_CONTROLLER_UID = "job-controller/by-controller-uid"
+ORPHANS_BY_NAMESPACE = "job-controller/orphans-by-namespace"
+BY_NAMESPACE = "job-controller/by-namespace"
 
 REMOVE_FINALIZER_PATCH: Obj = {"metadata": {"$deleteFromPrimitiveList/finalizers": [podutil.TRACKING_FINALIZER]}}
 
