@@ -48,7 +48,7 @@ def main() -> None:
         one_run(client, server.url, "warmup")
         samples = [one_run(client, server.url, f"lat-{i}") for i in range(args.runs)]
     samples.sort()
-    p95 = samples[min(len(samples) - 1, int(round(0.95 * len(samples))) - 1)]
+    p95 = samples[min(len(samples) - 1, max(0, round(0.95 * len(samples)) - 1))]
     print(json.dumps({
         "benchmark": "latency",
         "runs": args.runs,
