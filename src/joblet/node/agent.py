@@ -27,9 +27,9 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import logging
 import os
-import re
 import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -38,10 +38,24 @@ from typing import Any
 
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
+from joblet.controllers.events import ClientEventRecorder, EventRecorder
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from joblet.node.cgroups import Limits
 from joblet.node.logs import LogStore
+from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
+from joblet.node.sandbox import bwrap_path
+from joblet.node.volumes import (
+    PLACEHOLDER_CA,
+    TokenContext,
+    VolumeError,
+    VolumeManager,
+    container_mounts,
+    container_volume_mounts,
+    downward_field,
+    needs_sandbox,
+    pod_volumes,
+)
 from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
 
 log = logging.getLogger(__name__)
@@ -51,25 +65,11 @@ DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POD_IP = "127.0.0.1"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 HEARTBEAT_SECONDS = 10.0
+DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+CONFIG_RETRY_FIRST, CONFIG_RETRY_MAX = 0.2, 5.0
+__all__ = ["NodeAgent", "parse_quantity"]
 
 # -- pure decisions ---------------------------------------------------------------------------
-
-_QUANTITY = re.compile(r"^([0-9.]+)([a-zA-Z]*)$")
-_SUFFIX = {"": 1, "k": 10**3, "M": 10**6, "G": 10**9, "T": 10**12, "P": 10**15, "E": 10**18,
-           "Ki": 2**10, "Mi": 2**20, "Gi": 2**30, "Ti": 2**40, "Pi": 2**50, "Ei": 2**60, "m": 1e-3}
-
-
-def parse_quantity(value: object) -> float:
-    """A Kubernetes resource quantity (``500m``, ``64Mi``, ``1e3``, ``2``) as a number."""
-    text = str(value).strip()
-    m = _QUANTITY.match(text)
-    if m is None:
-        return float(text)
-    number, suffix = m.groups()
-    if suffix.startswith(("e", "E")) and suffix[1:].lstrip("+-").isdigit():
-        return float(text)
-    return float(number) * _SUFFIX[suffix]
-
 
 def container_limits(container: Obj) -> Limits:
     limits = (container.get("resources") or {}).get("limits") or {}
@@ -96,18 +96,72 @@ def qos_class(pod: Obj) -> str:
 
 
 def field_ref(pod: Obj, path: str, node_name: str) -> str:
-    md = pod.get("metadata") or {}
-    m = re.match(r"^metadata\.(labels|annotations)\['(.*)'\]$", path)
-    if m:
-        return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
-    simple = {
-        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
-        "metadata.uid": md.get("uid"), "spec.nodeName": pod["spec"].get("nodeName") or node_name,
-        "spec.serviceAccountName": pod["spec"].get("serviceAccountName"),
-        "status.podIP": POD_IP, "status.hostIP": POD_IP, "status.podIPs": POD_IP,
-    }
-    value = simple.get(path)
-    return "" if value is None else str(value)
+    """``env[].valueFrom.fieldRef``: metadata name/namespace/uid/labels['k']/annotations['k'],
+    spec.nodeName, spec.serviceAccountName, status.podIP(s)/hostIP(s)."""
+    return downward_field(pod, path, node_name, POD_IP)
+
+
+def resource_field(container: Obj, ref: Obj, node_cpu: float, node_memory: float) -> str:
+    """``resourceFieldRef``: limits/requests of the container in units of ``divisor`` (rounded up);
+    an unset limit reports the node's allocatable, an unset request 0 (cpu requests: the limit)."""
+    resource = str(ref.get("resource") or "")
+    kind, _, what = resource.partition(".")
+    res = container.get("resources") or {}
+    values = res.get(kind) or {}
+    if what in values:
+        amount = parse_quantity(values[what])
+    elif kind == "requests" and what in (res.get("limits") or {}):
+        amount = parse_quantity(res["limits"][what])
+    elif kind == "limits":
+        amount = node_cpu if what == "cpu" else node_memory
+    else:
+        amount = 0.0
+    divisor = parse_quantity(ref.get("divisor") or "1") or 1.0
+    return str(max(int(-(-(amount / divisor) // 1)), 1 if amount > 0 else 0))
+
+
+def service_env(api_url: str | None) -> dict[str, str]:
+    """The ``KUBERNETES_SERVICE_*`` variables every pod gets, pointing at the joblet API."""
+    if not api_url:
+        return {}
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(api_url)
+    host = parts.hostname or "127.0.0.1"
+    port = str(parts.port or (443 if parts.scheme == "https" else 80))
+    return {"KUBERNETES_SERVICE_HOST": host, "KUBERNETES_SERVICE_PORT": port,
+            "KUBERNETES_SERVICE_PORT_HTTPS": port, "KUBERNETES_PORT": f"tcp://{host}:{port}",
+            f"KUBERNETES_PORT_{port}_TCP": f"tcp://{host}:{port}", f"KUBERNETES_PORT_{port}_TCP_PROTO": "tcp",
+            f"KUBERNETES_PORT_{port}_TCP_ADDR": host, f"KUBERNETES_PORT_{port}_TCP_PORT": port}
+
+
+def is_sidecar(container: Obj) -> bool:
+    """An init container with ``restartPolicy: Always`` (a native sidecar)."""
+    return container.get("restartPolicy") == "Always"
+
+
+@dataclass(frozen=True)
+class RunAs:
+    user: int | None
+    group: int | None
+
+
+def run_as(pod: Obj, container: Obj, pod_ref: str, agent_uid: int) -> RunAs:
+    """Effective runAsUser/runAsGroup; the kubelet's runAsNonRoot checks (raise ConfigError)."""
+    psc = (pod.get("spec") or {}).get("securityContext") or {}
+    csc = container.get("securityContext") or {}
+
+    def pick(key: str) -> Any:
+        return csc[key] if csc.get(key) is not None else psc.get(key)
+
+    user, group, non_root = pick("runAsUser"), pick("runAsGroup"), pick("runAsNonRoot")
+    where = f'(pod: "{pod_ref}", container: {container.get("name")})'
+    if non_root:
+        if user is None and agent_uid == 0:
+            raise ConfigError(f"container has runAsNonRoot and image will run as root {where}")
+        if user == 0:
+            raise ConfigError(f"container's runAsUser breaks non-root policy {where}")
+    return RunAs(None if user is None else int(user), None if group is None else int(group))
 
 
 def expand(text: str, env: dict[str, str]) -> str:
@@ -241,6 +295,9 @@ class PodWorker:
         self.reason: str | None = None
         self.message: str | None = None
         self.stop_event = asyncio.Event()  # set: no more starts or restarts
+        self.sidecar_stop = asyncio.Event()  # set: the main containers are done, sidecars stop
+        self.sidecar_tasks: list[asyncio.Future[ContainerExit | None]] = []
+        self.progress = asyncio.Event()  # a container started or ended
         self.deleting = asyncio.Event()
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
@@ -303,24 +360,57 @@ class PodWorker:
 
     async def lifecycle(self) -> None:
         for spec in self.init_specs:
-            result = await self.run_container(spec, self.init[spec["name"]])
+            rec = self.init[spec["name"]]
+            if is_sidecar(spec):
+                task = asyncio.ensure_future(self.run_container(spec, rec, sidecar=True))
+                self.sidecar_tasks.append(task)
+                await self._until_started(rec, task)
+                if self.stopping:
+                    break
+                continue
+            result = await self.run_container(spec, rec)
             if result is None or result.exit_code != 0:
                 self.stop_event.set()
-                for rec in self.main.values():
-                    rec.waiting_reason = "PodInitializing"
+                for main in self.main.values():
+                    main.waiting_reason = "PodInitializing"
+                await self.stop_sidecars()
                 await self.conclude()
                 return
-        self.initialized = True
+        if not self.stopping:
+            self.initialized = True
         for rec in self.main.values():
             if rec.attempt < 0 and not self.stopping:
                 rec.waiting_reason = "ContainerCreating"
         await asyncio.gather(*(self.run_container(spec, self.main[spec["name"]]) for spec in self.specs))
+        await self.stop_sidecars()
         await self.conclude()
+
+    async def _until_started(self, rec: ContainerRecord, task: asyncio.Future[ContainerExit | None]) -> None:
+        """A sidecar lets init progress once its first attempt runs (or it ended, or the pod stops)."""
+        while not (rec.running or rec.result is not None or task.done() or self.stopping):
+            self.progress.clear()
+            await self.progress.wait()
+
+    async def stop_sidecars(self) -> None:
+        """All main containers are done: SIGTERM the sidecars (in reverse order) and wait for them."""
+        if not self.sidecar_tasks:
+            return
+        self.sidecar_stop.set()
+        for spec in reversed(self.init_specs):
+            rec = self.init[spec["name"]]
+            if is_sidecar(spec) and rec.running:
+                self.event("Normal", "Killing", f"Stopping container {rec.name}")
+                await self.agent.runtime.kill(ContainerRef(self.uid, rec.name, rec.attempt), self.grace_seconds())
+        await asyncio.gather(*self.sidecar_tasks, return_exceptions=True)
+
+    def event(self, event_type: str, reason: str, message: str) -> None:
+        self.agent.recorder.event(self.pod, event_type, reason, message)
 
     async def conclude(self) -> None:
         if self.phase != "Failed" or self.reason is None:
             results = [r.result for r in self.main.values()]
-            init_failed = any(r.result is not None and r.result.exit_code != 0 for r in self.init.values())
+            init_failed = any(r.result is not None and r.result.exit_code != 0
+                              for s, r in zip(self.init_specs, self.init.values(), strict=True) if not is_sidecar(s))
             if init_failed or any(r is None or r.exit_code != 0 for r in results):
                 self.phase = "Failed"
             else:
@@ -335,9 +425,19 @@ class PodWorker:
                         message="The container could not be located when the pod was terminated")
         await self.write_status()
 
-    async def run_container(self, spec: Obj, rec: ContainerRecord) -> ContainerExit | None:
+    def _stopped(self, sidecar: bool) -> bool:
+        return self.stopping or (sidecar and self.sidecar_stop.is_set())
+
+    async def run_container(self, spec: Obj, rec: ContainerRecord, sidecar: bool = False) -> ContainerExit | None:
         """Run (and restart per policy) one container; its final exit, None if never started."""
+        try:
+            return await self._run_container(spec, rec, sidecar)
+        finally:
+            self.progress.set()
+
+    async def _run_container(self, spec: Obj, rec: ContainerRecord, sidecar: bool) -> ContainerExit | None:
         agent = self.agent
+        policy = "Always" if sidecar else self.policy
         past = self.recovered.get(rec.name, [])
         for old in past:
             rec.attempt = old.ref.attempt
@@ -350,12 +450,14 @@ class PodWorker:
             rec.waiting_reason = ""
         elif past:  # adopt a running attempt
             rec.waiting_reason = ""
+            self.progress.set()
             await self.write_status()
             rec.result = await agent.runtime.wait(past[-1].ref)
             await self.write_status()
+        config_retry = CONFIG_RETRY_FIRST
         while True:
             if rec.result is not None:
-                if self.stopping or not should_restart(self.policy, rec.result.exit_code):
+                if self._stopped(sidecar) or not should_restart(policy, rec.result.exit_code):
                     return rec.result
                 delay = backoff_delay(rec.restart_count, agent.crash_loop_backoff, agent.crash_loop_backoff_max)
                 rec.last_state = terminated_state(ContainerRef(self.uid, rec.name, rec.attempt), rec.started_at,
@@ -365,27 +467,42 @@ class PodWorker:
                     rec.waiting_reason = "CrashLoopBackOff"
                     rec.waiting_message = (f"back-off {_duration(delay)} restarting failed container={rec.name} "
                                            f"pod={name_of(self.pod)}_{namespace_of(self.pod)}({self.uid})")
+                    self.event("Warning", "BackOff", f"Back-off restarting failed container {rec.name} in pod "
+                                                     f"{name_of(self.pod)}_{namespace_of(self.pod)}({self.uid})")
                     await self.write_status()
-                    await self._sleep_unless_stopping(delay)
-                    if self.stopping:
+                    await self._sleep_unless_stopping(delay, sidecar)
+                    if self._stopped(sidecar):
                         rec.result = ContainerExit(**_last_exit(rec.last_state))
                         rec.waiting_reason = rec.waiting_message = ""
                         return rec.result
                 rec.result = None
                 rec.restart_count += 1
-            if self.stopping:
+            if self._stopped(sidecar):
                 return None
             try:
                 container_spec = await self.container_spec(spec, rec.attempt + 1)
-            except ConfigError as exc:
-                rec.waiting_reason, rec.waiting_message = "CreateContainerConfigError", str(exc)
+            except (ConfigError, VolumeError) as exc:
+                config = isinstance(exc, ConfigError)
+                reason = "CreateContainerConfigError" if config else "ContainerCreating"
+                message = str(exc) if config else f'MountVolume.SetUp failed: {exc}'
+                if (rec.waiting_reason, rec.waiting_message) != (reason, message if config else ""):
+                    if config:
+                        self.event("Warning", "Failed", f"Error: {exc}")
+                    else:
+                        self.event("Warning", "FailedMount", message)
+                rec.waiting_reason, rec.waiting_message = reason, (message if config else "")
                 await self.write_status()
-                await self._sleep_unless_stopping(max(agent.crash_loop_backoff, 0.1))
+                await self._sleep_unless_stopping(config_retry, sidecar)
+                config_retry = min(config_retry * 2, CONFIG_RETRY_MAX)
                 continue
+            config_retry = CONFIG_RETRY_FIRST
             rec.attempt += 1
             rec.waiting_reason = rec.waiting_message = ""
             if container_spec.argv:
                 rec.started_at = await agent.runtime.start(container_spec)
+                self.event("Normal", "Created", f"Created container {rec.name}")
+                self.event("Normal", "Started", f"Started container {rec.name}")
+                self.progress.set()
                 await self.write_status()
                 rec.result = await agent.runtime.wait(container_spec.ref)
             else:
@@ -393,27 +510,59 @@ class PodWorker:
                 rec.result = ContainerExit(128, "StartError", rec.started_at,
                                            message="no command specified: joblet does not pull images, "
                                                    "so the container needs command or args")
+                self.event("Warning", "Failed", f"Error: {rec.result.message}")
             await self.write_status()
 
     @property
     def stopping(self) -> bool:
         return self.stop_event.is_set()
 
-    async def _sleep_unless_stopping(self, delay: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self.stop_event.wait(), delay)
+    async def _sleep_unless_stopping(self, delay: float, sidecar: bool = False) -> None:
+        waits = [asyncio.ensure_future(self.stop_event.wait())]
+        if sidecar:
+            waits.append(asyncio.ensure_future(self.sidecar_stop.wait()))
+        try:
+            await asyncio.wait(waits, timeout=delay, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def container_spec(self, spec: Obj, attempt: int) -> ContainerSpec:
-        env = await self.agent.container_env(self.pod, spec)
+        agent = self.agent
+        pod = self.pod
+        env = await agent.container_env(pod, spec)
+        user = run_as(pod, spec, f"{name_of(pod)}_{namespace_of(pod)}({self.uid})", agent.agent_uid)
         ref = ContainerRef(self.uid, spec["name"], attempt)
-        log_path = self.agent.logs.path(namespace_of(self.pod), name_of(self.pod), self.uid, spec["name"], attempt)
+        log_path = agent.logs.path(namespace_of(pod), name_of(pod), self.uid, spec["name"], attempt)
+        limits = container_limits(spec)
+        if agent.pod_pids_limit is not None:
+            limits = dataclasses.replace(limits, pids=agent.pod_pids_limit)
+        mounts = []
+        volume_mounts = container_volume_mounts(pod, spec)
+        if pod_volumes(pod):
+            paths, read_only = await agent.volumes.prepare(pod, self.volume_root())
+            mounts = container_mounts(volume_mounts, paths, read_only, env)
+        elif volume_mounts:
+            raise VolumeError(f'unable to find volume "{volume_mounts[0].get("name")}"')
+        term_path = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)
+        sandbox = needs_sandbox(mounts) or term_path != DEFAULT_TERMINATION_MESSAGE_PATH
         return ContainerSpec(ref, container_argv(spec, env), env, log_path,
-                             working_dir=spec.get("workingDir") or None, limits=container_limits(spec))
+                             working_dir=spec.get("workingDir") or None, limits=limits,
+                             sandbox=sandbox and agent.sandbox_available, mounts=mounts,
+                             run_as_user=user.user, run_as_group=user.group,
+                             termination_message_path=term_path if sandbox else None,
+                             fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError")
+
+    def volume_root(self) -> Path:
+        return self.agent.data_dir / "pods" / self.uid / "volumes"
 
     async def kill_all(self, grace: float) -> None:
-        refs = [ContainerRef(self.uid, r.name, r.attempt) for r in [*self.init.values(), *self.main.values()]
+        recs = [r for r in [*self.init.values(), *self.main.values()]
                 if r.attempt >= 0 and r.result is None and not r.waiting_reason]
-        await asyncio.gather(*(self.agent.runtime.kill(ref, grace) for ref in refs))
+        for r in recs:
+            self.event("Normal", "Killing", f"Stopping container {r.name}")
+        await asyncio.gather(*(self.agent.runtime.kill(ContainerRef(self.uid, r.name, r.attempt), grace)
+                               for r in recs))
 
     async def finish_deletion(self) -> None:
         agent = self.agent
@@ -431,6 +580,7 @@ class PodWorker:
         if not terminal and any(r.attempt >= 0 for r in self.main.values()):
             self.phase = "Running"
         set_condition(conditions, "PodScheduled", "True", now)
+        set_condition(conditions, "PodReadyToStartContainers", "False" if terminal else "True", now)
         if self.initialized:
             set_condition(conditions, "Initialized", "True", now)
         else:
@@ -516,7 +666,15 @@ def memory_capacity() -> str:
 class NodeAgent:
     def __init__(self, client: Client, node_name: str, data_dir: Path, clock: Clock, runtime: Runtime,
                  crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300,
-                 logs: LogStore | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS) -> None:
+                 logs: LogStore | None = None, heartbeat_seconds: float = HEARTBEAT_SECONDS, *,
+                 api_url: str | None = None, api_ca_file: Path | None = None,
+                 recorder: EventRecorder | None = None, capacity_cpu: str | None = None,
+                 capacity_memory: str | None = None, max_pods: int = 1000,
+                 pod_pids_limit: int | None = None) -> None:
+        """``api_url``: the API server as pods reach it (``KUBERNETES_SERVICE_HOST``/``PORT`` and
+        the service-account volume); ``api_ca_file``: its CA (``ca.crt``) when it serves TLS.
+        ``capacity_*``/``max_pods``: the Node's capacity (default: this machine's cores and memory).
+        ``pod_pids_limit``: ``pids.max`` of every container (the kubelet's podPidsLimit)."""
         self.client = client
         self.node_name = node_name
         self.data_dir = data_dir
@@ -529,6 +687,21 @@ class NodeAgent:
         self.workers: dict[str, PodWorker] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._finished_uids: set[str] = set()
+        self.api_url = api_url
+        self.service_env = service_env(api_url)
+        self.recorder: EventRecorder = recorder or ClientEventRecorder(client, clock, "kubelet")
+        self.capacity = {"cpu": capacity_cpu or str(os.cpu_count() or 1),
+                         "memory": capacity_memory or memory_capacity(), "pods": str(max_pods)}
+        self.cpu_capacity = parse_quantity(self.capacity["cpu"])
+        self.memory_capacity = parse_quantity(self.capacity["memory"])
+        self.pod_pids_limit = pod_pids_limit
+        ca = api_ca_file.read_bytes() if api_ca_file is not None else PLACEHOLDER_CA
+        self.volumes = VolumeManager(self.fetch, node_name, POD_IP, TokenContext("joblet-token", ca),
+                                     self.volume_resource)
+        self.agent_uid = os.getuid()
+        self.sandbox_available = bwrap_path() is not None
+        if not self.sandbox_available:
+            log.warning("bubblewrap (bwrap) not found: volumes are not mounted at their mountPath")
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -555,7 +728,7 @@ class NodeAgent:
     # -- node ----------------------------------------------------------------------------------
     def node_object(self) -> Obj:
         now = rfc3339(self.clock.now())
-        resources = {"cpu": str(os.cpu_count() or 1), "memory": memory_capacity(), "pods": "1000"}
+        resources = dict(self.capacity)
         return {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.node_name, "labels": {
@@ -698,7 +871,8 @@ class NodeAgent:
     # -- env -----------------------------------------------------------------------------------
     async def container_env(self, pod: Obj, container: Obj) -> dict[str, str]:
         spec = pod["spec"]
-        env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": str(spec.get("hostname") or name_of(pod))}
+        env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": str(spec.get("hostname") or name_of(pod)),
+                               **self.service_env}
         ns = namespace_of(pod)
         for source in container.get("envFrom") or []:
             prefix = str(source.get("prefix") or "")
@@ -716,7 +890,11 @@ class NodeAgent:
             if "fieldRef" in source:
                 env[name] = field_ref(pod, str(source["fieldRef"].get("fieldPath")), self.node_name)
             elif "resourceFieldRef" in source:
-                env[name] = self._resource_field(container, source["resourceFieldRef"])
+                ref = source["resourceFieldRef"]
+                target = container
+                if ref.get("containerName"):
+                    target = self._named_container(pod, str(ref["containerName"])) or container
+                env[name] = resource_field(target, ref, self.cpu_capacity, self.memory_capacity)
             else:
                 for kind, ref_key in (("configmaps", "configMapKeyRef"), ("secrets", "secretKeyRef")):
                     ref = source.get(ref_key)
@@ -733,15 +911,22 @@ class NodeAgent:
         return env
 
     @staticmethod
-    def _resource_field(container: Obj, ref: Obj) -> str:
-        resource = str(ref.get("resource") or "")
-        kind, _, what = resource.partition(".")
-        values = (container.get("resources") or {}).get(kind) or {}
-        if what not in values:
-            return str(os.cpu_count() or 1) if what == "cpu" else "0"
-        divisor = parse_quantity(ref.get("divisor") or "1")
-        amount = parse_quantity(values[what]) / divisor
-        return str(int(-(-amount // 1)))
+    def _named_container(pod: Obj, name: str) -> Obj | None:
+        spec = pod.get("spec") or {}
+        for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+            if c.get("name") == name:
+                return dict(c)
+        return None
+
+    def volume_resource(self, pod: Obj, container_name: str, ref: Obj) -> str:
+        container = self._named_container(pod, container_name) or {}
+        return resource_field(container, ref, self.cpu_capacity, self.memory_capacity)
+
+    async def fetch(self, kind: str, namespace: str, name: str) -> Obj | None:
+        try:
+            return await self.client.get(kind, name, namespace)
+        except NotFound:
+            return None
 
     async def _data(self, kind: str, namespace: str, name: str, optional: bool) -> dict[str, str]:
         try:

@@ -214,8 +214,19 @@ class PodControl:
 
 
 def _controller_uid_index(pod: Obj) -> list[str]:
+    """Pods a Job sync must look at, by the Job's uid.
+
+    A finished pod whose tracking finalizer is gone is already in the Job's counters (and
+    its index in completedIndexes/failedIndexes); upstream's sync ignores such pods too.
+    Leaving them out keeps a sync proportional to the live pods, not to every pod the Job
+    ever ran: a 100,000-completion Job stays as cheap to sync as a small one.
+    """
     ref = controller_ref(pod)
-    return [str(ref.get("uid"))] if ref and ref.get("uid") else []
+    if not ref or not ref.get("uid"):
+        return []
+    if podutil.is_terminal(pod) and not podutil.has_tracking_finalizer(pod):
+        return []
+    return [str(ref.get("uid"))]
 
 
 def _orphans_index(pod: Obj) -> list[str]:

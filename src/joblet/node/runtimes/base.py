@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 
 from joblet.node.cgroups import Limits
+from joblet.node.volumes import Mount
 
 RecoveredState = Literal["running", "exited"]
 
@@ -51,6 +52,16 @@ class ContainerSpec:
     log_path: Path
     working_dir: str | None = None
     limits: Limits = field(default_factory=Limits)
+    # private mount namespace (bubblewrap) with these binds; without it the host's tree as is
+    sandbox: bool = False
+    mounts: list[Mount] = field(default_factory=list)
+    run_as_user: int | None = None
+    run_as_group: int | None = None
+    # in-container path of the termination message file (bound to a per-attempt host file
+    # when sandboxed); ``state.terminated.message`` is read from it
+    termination_message_path: str | None = None
+    # terminationMessagePolicy FallbackToLogsOnError: an empty message on failure → log tail
+    fallback_to_logs: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,13 @@ time, log path) and ``c.<name>.<attempt>.status`` (written by the shim). Next to
 file the runtime writes ``<attempt>.done`` once the attempt has ended, which ends
 ``logs -f``.
 
+Sandboxed containers (``ContainerSpec.sandbox``: the pod has volumes to bind) run as
+``shim -I ... -- bwrap <binds> -- shim -E [-u UID] [-g GID] -- CMD`` (see :mod:`joblet.node.sandbox`):
+the shim stays outside, so the status file, the CRI log, kill-by-cgroup and adoption work
+exactly as for plain containers. The termination message file is a per-attempt host file
+``c.<name>.<attempt>.termlog`` bound at ``terminationMessagePath``; ``_finish`` reads it (and, for
+``FallbackToLogsOnError``, the log's tail), so a recovered attempt reports the same message.
+
 Fallback without ``cc``: a POSIX ``sh`` shim with the same arguments. It cannot tell a signal
 from ``exit 128+n`` (both are reported as that exit code), reports exec failures as exit 127
 ``Error`` instead of ``StartError``, forks ``date`` per output line, and is killed with its
@@ -29,6 +36,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import logging
 import os
@@ -45,11 +53,17 @@ import orjson
 
 from joblet.clock import Clock
 from joblet.node.cgroups import Cgroups, detect
+from joblet.node.logs import render
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
+from joblet.node.sandbox import bwrap_argv
+from joblet.node.volumes import unmount_all
 
 log = logging.getLogger(__name__)
 
 SIGTERM_GRACE_AFTER_KILL = 10.0
+MAX_TERMINATION_MESSAGE_BYTES = 4096
+FALLBACK_LOG_LINES = 80
+FALLBACK_LOG_BYTES = 2048
 
 SH_SHIM = r"""
 cgs=""; wd=""; mem=""
@@ -142,6 +156,27 @@ def exit_from_status(fields: dict[str, str], oom_killed: bool, fallback_time: da
     return ContainerExit(code, "OOMKilled" if oom_killed else "Error", finished)
 
 
+def log_tail(data: bytes, max_lines: int = FALLBACK_LOG_LINES, max_bytes: int = FALLBACK_LOG_BYTES) -> str:
+    """The last lines of a CRI log as the container wrote them (FallbackToLogsOnError)."""
+    lines = data.splitlines()[-max_lines:]
+    text = b"".join(render(line, timestamps=False) for line in lines)
+    return text[-max_bytes:].decode(errors="replace")
+
+
+def termination_message(termlog: object, log_path: object, fallback_to_logs: bool, exit_code: int) -> str:
+    """``state.terminated.message``: the termination file, else (policy permitting) the log tail."""
+    message = ""
+    if isinstance(termlog, str):
+        with contextlib.suppress(OSError), open(termlog, "rb") as f:
+            message = f.read(MAX_TERMINATION_MESSAGE_BYTES).decode(errors="replace")
+    if not message and fallback_to_logs and exit_code != 0 and isinstance(log_path, str):
+        with contextlib.suppress(OSError), open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 64 * 1024, 0))
+            message = log_tail(f.read())
+    return message
+
+
 def lost_exit(now: datetime) -> ContainerExit:
     return ContainerExit(
         137, "ContainerStatusUnknown", now,
@@ -182,6 +217,9 @@ class ProcessRuntime:
     def _state_path(self, ref: ContainerRef) -> Path:
         return self.pod_dir(ref.pod_uid) / f"c.{ref.name}.{ref.attempt}.json"
 
+    def _termlog_path(self, ref: ContainerRef) -> Path:
+        return self.pod_dir(ref.pod_uid) / f"c.{ref.name}.{ref.attempt}.termlog"
+
     def _status_path(self, ref: ContainerRef) -> Path:
         return self.pod_dir(ref.pod_uid) / f"c.{ref.name}.{ref.attempt}.status"
 
@@ -199,6 +237,24 @@ class ProcessRuntime:
         # Intent first: a crash between spawn and the pid record must not run the attempt twice.
         _write_json(self._state_path(ref), state)
         args = list(self.shim)
+        argv = list(spec.argv)
+        if spec.fallback_to_logs:
+            state["fallbackToLogs"] = True
+        if spec.sandbox:
+            termination = None
+            if spec.termination_message_path:
+                termlog = self._termlog_path(ref)
+                termlog.touch(mode=0o666)
+                os.chmod(termlog, 0o666)
+                state["termlog"] = str(termlog)
+                termination = (termlog, spec.termination_message_path)
+            helper = ["env"] if self.sh_shim else [*self.shim, "-E", *self._user_args(spec)]
+            argv = bwrap_argv(spec.mounts, argv, helper, spec.working_dir, termination)
+            if not self.sh_shim:
+                args.append("-I")
+            _write_json(self._state_path(ref), state)
+        else:
+            args += self._user_args(spec)
         try:
             procs = self.cgroups.create(ref.pod_uid, self._cgroup_name(ref), spec.limits)
         except OSError as exc:
@@ -206,11 +262,11 @@ class ProcessRuntime:
             procs = []
         for p in procs:
             args += ["-c", str(p)]
-        if spec.working_dir:
+        if spec.working_dir and not spec.sandbox:
             args += ["-d", spec.working_dir]
         if not procs and spec.limits.memory_bytes:
             args += ["-m", str(spec.limits.memory_bytes)]
-        args += [str(self._status_path(ref)), str(spec.log_path), "--", *spec.argv]
+        args += [str(self._status_path(ref)), str(spec.log_path), "--", *argv]
         proc = subprocess.Popen(
             args, env=spec.env, start_new_session=True, stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, close_fds=True,
@@ -254,6 +310,15 @@ class ProcessRuntime:
                         os.kill(pid, signal.SIGKILL)
         await wait_task
 
+    @staticmethod
+    def _user_args(spec: ContainerSpec) -> list[str]:
+        out: list[str] = []
+        if spec.run_as_user is not None:
+            out += ["-u", str(spec.run_as_user)]
+        if spec.run_as_group is not None:
+            out += ["-g", str(spec.run_as_group)]
+        return out
+
     def _signal(self, pid: int, sig: signal.Signals) -> None:
         try:
             if self.sh_shim:
@@ -288,6 +353,7 @@ class ProcessRuntime:
                 await self.kill(rec.ref, 0)
         self.cgroups.sweep(pod_uid)
         self.cgroups.remove(pod_uid)
+        unmount_all(self.pod_dir(pod_uid))
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
         for ref in [r for r in self._waits if r.pod_uid == pod_uid]:
             self._waits.pop(ref, None)
@@ -322,7 +388,12 @@ class ProcessRuntime:
                       if ref in self._killed else lost_exit(self.clock.now()))
         else:
             result = exit_from_status(parse_status(text), oom, self.clock.now())
-        log_path = _read_json(self._state_path(ref)).get("log")
+        state = _read_json(self._state_path(ref))
+        log_path = state.get("log")
+        message = termination_message(state.get("termlog"), log_path, bool(state.get("fallbackToLogs")),
+                                      result.exit_code)
+        if message and not result.message:
+            result = dataclasses.replace(result, message=message)
         if isinstance(log_path, str):
             with contextlib.suppress(OSError):
                 Path(log_path).with_suffix(".done").touch()

@@ -1,0 +1,2 @@
+"""The CronJob controller: schedule math (``schedule``), pure sync decisions
+(``decisions``) and the reconciler (``controller``)."""

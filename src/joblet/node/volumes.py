@@ -1,0 +1,401 @@
+"""Pod volumes on the host: what each volume holds, where it lives, and what each container mounts.
+
+Why: Kubernetes users put configuration, credentials and scratch space into pods through
+volumes; joblet has no container image, so each volume is a host directory (or file) under
+the pod's runtime dir ``<data_dir>/pods/<uid>/volumes/<name>`` that the process runtime binds
+at the container's ``mountPath`` in a private mount namespace (bubblewrap, see
+:mod:`joblet.node.sandbox`). The contents are decided by pure functions (``*_files``: relative
+path → bytes and mode) and written by one small atomic writer, the kubelet's layout
+(``..<stamp>/`` holding the files, ``..data`` → it, and one symlink per top-level name), so a
+rewrite at a container restart is atomic for readers.
+
+Supported: ``emptyDir`` (a directory that survives container restarts; ``medium: Memory`` is a
+tmpfs mounted on the host with ``size=sizeLimit``; a disk ``sizeLimit`` is not enforced),
+``hostPath`` (type checks and ``DirectoryOrCreate``/``FileOrCreate``), ``configMap``, ``secret``,
+``downwardAPI``, ``projected`` (secret, configMap, downwardAPI, serviceAccountToken sources)
+and the service-account token volume (``token``, ``ca.crt``, ``namespace``).
+
+Errors are :class:`VolumeError` with the kubelet's messages (reported as a ``FailedMount``
+event while the container waits in ``ContainerCreating``); the agent retries with backoff.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import os
+import re
+import shutil
+import stat
+import subprocess
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from joblet.node.quantity import parse_quantity
+
+Obj = dict[str, Any]
+Files = dict[str, tuple[bytes, int]]
+Fetch = Callable[[str, str, str], Awaitable[Obj | None]]  # (resource, namespace, name) → object or None
+
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+SERVICE_ACCOUNT_VOLUME = "kube-api-access-joblet"
+DEFAULT_MODE = 0o644
+PLACEHOLDER_CA = b"# joblet: the API server speaks plain HTTP on loopback; there is no CA certificate.\n"
+
+
+class VolumeError(Exception):
+    """A volume cannot be set up (yet): the container waits, the agent retries."""
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One bind of a host path into a container."""
+
+    source: Path
+    target: str
+    read_only: bool = False
+
+
+@dataclass(frozen=True)
+class TokenContext:
+    """What the service-account token volume needs to know about the API server."""
+
+    token: str
+    ca_cert: bytes = PLACEHOLDER_CA
+
+
+# -- pure: what a projected volume holds ------------------------------------------------------------
+
+
+def _mode(item: Obj, default: int) -> int:
+    value = item.get("mode")
+    return int(value) if value is not None else default
+
+
+def object_data(kind: str, obj: Obj) -> dict[str, bytes]:
+    """The key → bytes of a Secret (``data`` base64, ``stringData``) or ConfigMap (``data``, ``binaryData``)."""
+    out: dict[str, bytes] = {}
+    if kind == "secrets":
+        out.update({k: base64.b64decode(v) for k, v in (obj.get("data") or {}).items()})
+        out.update({k: str(v).encode() for k, v in (obj.get("stringData") or {}).items()})
+    else:
+        out.update({k: str(v).encode() for k, v in (obj.get("data") or {}).items()})
+        out.update({k: base64.b64decode(v) for k, v in (obj.get("binaryData") or {}).items()})
+    return out
+
+
+def keyed_files(kind: str, name: str, obj: Obj | None, items: list[Obj] | None, optional: bool,
+                default_mode: int) -> Files:
+    """Files of a configMap/secret volume (or projection); ``obj`` None means it does not exist."""
+    singular = "configmap" if kind == "configmaps" else "secret"
+    if obj is None:
+        if optional:
+            return {}
+        raise VolumeError(f'{singular} "{name}" not found')
+    data = object_data(kind, obj)
+    if not items:
+        return {key: (value, default_mode) for key, value in data.items()}
+    files: Files = {}
+    for item in items:
+        key = str(item.get("key"))
+        if key not in data:
+            if optional:
+                continue
+            raise VolumeError(f"{singular} references non-existent config key: {key}")
+        files[str(item.get("path") or key)] = (data[key], _mode(item, default_mode))
+    return files
+
+
+def format_map(values: dict[str, Any]) -> str:
+    """labels/annotations as the downward API writes them: ``key="value"`` lines, sorted."""
+    return "\n".join(f'{k}="{_go_quote_body(str(v))}"' for k, v in sorted(values.items()))
+
+
+def _go_quote_body(text: str) -> str:
+    return text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+
+
+def downward_field(pod: Obj, path: str, node_name: str, pod_ip: str) -> str:
+    """A pod field as ``fieldRef`` reads it (env and downwardAPI volumes)."""
+    md = pod.get("metadata") or {}
+    spec = pod.get("spec") or {}
+    m = re.match(r"^metadata\.(labels|annotations)\['(.*)'\]$", path)
+    if m:
+        return str((md.get(m.group(1)) or {}).get(m.group(2), ""))
+    if path in ("metadata.labels", "metadata.annotations"):
+        return format_map(md.get(path.split(".")[1]) or {})
+    simple = {
+        "metadata.name": md.get("name"), "metadata.namespace": md.get("namespace"),
+        "metadata.uid": md.get("uid"), "spec.nodeName": spec.get("nodeName") or node_name,
+        "spec.serviceAccountName": spec.get("serviceAccountName") or "default",
+        "status.podIP": pod_ip, "status.podIPs": pod_ip, "status.hostIP": pod_ip, "status.hostIPs": pod_ip,
+    }
+    value = simple.get(path)
+    return "" if value is None else str(value)
+
+
+def downward_files(pod: Obj, items: list[Obj], node_name: str, pod_ip: str, default_mode: int,
+                   resource_value: Callable[[str, Obj], str]) -> Files:
+    files: Files = {}
+    for item in items:
+        if "fieldRef" in item:
+            value = downward_field(pod, str(item["fieldRef"].get("fieldPath")), node_name, pod_ip)
+        elif "resourceFieldRef" in item:
+            ref = item["resourceFieldRef"]
+            value = resource_value(str(ref.get("containerName") or ""), ref)
+        else:
+            continue
+        files[str(item["path"])] = (value.encode(), _mode(item, default_mode))
+    return files
+
+
+def token_files(namespace: str, context: TokenContext, path: str = "token", default_mode: int = DEFAULT_MODE
+                ) -> Files:
+    return {path: (context.token.encode(), default_mode)}
+
+
+# -- pure: which host path each container mounts -----------------------------------------------------
+
+
+def service_account_volume() -> Obj:
+    """The projected volume the ServiceAccount admission plugin adds upstream (``kube-api-access-*``)."""
+    return {"name": SERVICE_ACCOUNT_VOLUME, "projected": {"defaultMode": DEFAULT_MODE, "sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
+    ]}}
+
+
+def automounts_token(pod: Obj) -> bool:
+    """joblet mounts the token only when the pod asks for it explicitly (plain pods stay sandbox-free)."""
+    spec = pod.get("spec") or {}
+    if spec.get("automountServiceAccountToken") is not True:
+        return False
+    return not any(v.get("name", "").startswith("kube-api-access-") for v in spec.get("volumes") or [])
+
+
+def pod_volumes(pod: Obj) -> list[Obj]:
+    volumes = list((pod.get("spec") or {}).get("volumes") or [])
+    if automounts_token(pod):
+        volumes.append(service_account_volume())
+    return volumes
+
+
+def container_volume_mounts(pod: Obj, container: Obj) -> list[Obj]:
+    mounts = list(container.get("volumeMounts") or [])
+    if automounts_token(pod) and not any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for m in mounts):
+        mounts.append({"name": SERVICE_ACCOUNT_VOLUME, "mountPath": SERVICE_ACCOUNT_MOUNT, "readOnly": True})
+    return mounts
+
+
+def expand_subpath(text: str, env: dict[str, str]) -> str:
+    """``subPathExpr``: ``$(VAR)`` from the container's env; undefined names expand to ''."""
+    return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", lambda m: env.get(m.group(1), ""), text)
+
+
+def container_mounts(volume_mounts: list[Obj], volume_paths: dict[str, Path], read_only_volumes: set[str],
+                     env: dict[str, str]) -> list[Mount]:
+    """The binds of one container, from its ``volumeMounts`` and the prepared volume paths."""
+    out: list[Mount] = []
+    for vm in volume_mounts:
+        name = str(vm.get("name"))
+        if name not in volume_paths:
+            raise VolumeError(f'unable to find volume "{name}"')
+        source = volume_paths[name]
+        sub = str(vm.get("subPath") or "") or expand_subpath(str(vm.get("subPathExpr") or ""), env)
+        if sub:
+            if sub.startswith("/") or ".." in Path(sub).parts:
+                raise VolumeError(f"subPath {sub!r} must be a relative path without '..'")
+            source = source / sub
+            if not os.path.lexists(source) and name not in read_only_volumes:
+                source.mkdir(parents=True, exist_ok=True, mode=0o777)
+            source = Path(os.path.realpath(source))
+        read_only = bool(vm.get("readOnly")) or name in read_only_volumes
+        out.append(Mount(source, str(vm["mountPath"]), read_only))
+    return out
+
+
+def needs_sandbox(mounts: list[Mount]) -> bool:
+    """A bind that is the identity (hostPath at its own path, writable) needs no mount namespace."""
+    return any(m.read_only or os.path.realpath(m.target) != os.path.realpath(m.source) for m in mounts)
+
+
+# -- I/O: preparing volumes on the host ---------------------------------------------------------------
+
+
+class VolumeManager:
+    """Prepares one pod's volumes under ``root`` (``<pod dir>/volumes``)."""
+
+    def __init__(self, fetch: Fetch, node_name: str, pod_ip: str, token: TokenContext,
+                 resource_value: Callable[[Obj, str, Obj], str]) -> None:
+        self.fetch = fetch
+        self.node_name = node_name
+        self.pod_ip = pod_ip
+        self.token = token
+        self.resource_value = resource_value
+
+    async def prepare(self, pod: Obj, root: Path) -> tuple[dict[str, Path], set[str]]:
+        """Create/refresh every volume; returns name → host path and the names that are read-only."""
+        paths: dict[str, Path] = {}
+        read_only: set[str] = set()
+        for volume in pod_volumes(pod):
+            name = str(volume["name"])
+            if "hostPath" in volume:
+                paths[name] = check_host_path(volume["hostPath"])
+                continue
+            target = root / name
+            if "emptyDir" in volume:
+                prepare_empty_dir(target, volume["emptyDir"] or {})
+            else:
+                files = await self.files(pod, volume)
+                if files is None:
+                    target.mkdir(parents=True, exist_ok=True, mode=0o777)
+                    continue
+                write_atomic(target, files)
+                read_only.add(name)
+            paths[name] = target
+        return paths, read_only
+
+    async def files(self, pod: Obj, volume: Obj) -> Files | None:
+        ns = str((pod.get("metadata") or {}).get("namespace") or "default")
+        if "configMap" in volume or "secret" in volume:
+            kind, src = ("configmaps", volume["configMap"]) if "configMap" in volume else ("secrets", volume["secret"])
+            name = str(src.get("name") or src.get("secretName") or "")
+            obj = await self.fetch(kind, ns, name)
+            return keyed_files(kind, name, obj, src.get("items"), bool(src.get("optional")),
+                               int(src.get("defaultMode", DEFAULT_MODE)))
+        if "downwardAPI" in volume:
+            src = volume["downwardAPI"]
+            return downward_files(pod, src.get("items") or [], self.node_name, self.pod_ip,
+                                  int(src.get("defaultMode", DEFAULT_MODE)), self._resource(pod))
+        if "projected" in volume:
+            src = volume["projected"]
+            mode = int(src.get("defaultMode", DEFAULT_MODE))
+            files: Files = {}
+            for source in src.get("sources") or []:
+                files.update(await self._projection(pod, ns, source, mode))
+            return files
+        return None  # an unsupported type (e.g. persistentVolumeClaim): an empty directory
+
+    async def _projection(self, pod: Obj, ns: str, source: Obj, mode: int) -> Files:
+        for key, kind in (("configMap", "configmaps"), ("secret", "secrets")):
+            if key in source:
+                src = source[key]
+                name = str(src.get("name") or "")
+                if kind == "configmaps" and name == "kube-root-ca.crt":
+                    return {"ca.crt": (self.token.ca_cert, mode)}
+                obj = await self.fetch(kind, ns, name)
+                return keyed_files(kind, name, obj, src.get("items"), bool(src.get("optional")), mode)
+        if "downwardAPI" in source:
+            return downward_files(pod, source["downwardAPI"].get("items") or [], self.node_name, self.pod_ip,
+                                  mode, self._resource(pod))
+        if "serviceAccountToken" in source:
+            return token_files(ns, self.token, str(source["serviceAccountToken"].get("path") or "token"), mode)
+        return {}
+
+    def _resource(self, pod: Obj) -> Callable[[str, Obj], str]:
+        return lambda container, ref: self.resource_value(pod, container, ref)
+
+
+def check_host_path(src: Obj) -> Path:
+    """Apply the hostPath ``type`` check (creating for the ``*OrCreate`` types); the kubelet's messages."""
+    path = Path(str(src.get("path")))
+    kind = str(src.get("type") or "")
+    exists = os.path.lexists(path)
+    if kind == "DirectoryOrCreate":
+        if not exists:
+            path.mkdir(parents=True, mode=0o755)
+        elif not path.is_dir():
+            raise VolumeError(f"hostPath type check failed: {path} is not a directory")
+    elif kind == "FileOrCreate":
+        if not exists:
+            if not path.parent.is_dir():
+                path.parent.mkdir(parents=True, mode=0o755)
+            fd = os.open(path, os.O_CREAT | os.O_WRONLY, 0o644)
+            os.close(fd)
+        elif not path.is_file():
+            raise VolumeError(f"hostPath type check failed: {path} is not a file")
+    elif kind:
+        checks: dict[str, tuple[Callable[[int], bool], str]] = {
+            "Directory": (stat.S_ISDIR, "directory"), "File": (stat.S_ISREG, "file"),
+            "Socket": (stat.S_ISSOCK, "socket"), "CharDevice": (stat.S_ISCHR, "character device"),
+            "BlockDevice": (stat.S_ISBLK, "block device"),
+        }
+        test, what = checks.get(kind, (lambda _: True, kind))
+        if not exists:
+            raise VolumeError(f"hostPath type check failed: {path} is not a {what}")
+        if not test(os.stat(path).st_mode):
+            raise VolumeError(f"hostPath type check failed: {path} is not a {what}")
+    return path
+
+
+def prepare_empty_dir(target: Path, src: Obj) -> None:
+    if target.is_dir() and (src.get("medium") != "Memory" or is_mount_point(target)):
+        return
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, 0o777)
+    if src.get("medium") == "Memory":
+        options = "mode=0777"
+        if src.get("sizeLimit"):
+            options += f",size={int(parse_quantity(src['sizeLimit']))}"
+        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise VolumeError(f"mount of tmpfs emptyDir failed: {result.stderr.strip()}")
+
+
+def is_mount_point(path: Path) -> bool:
+    return str(path.resolve()) in mounts_under(path)
+
+
+def mounts_under(path: Path) -> list[str]:
+    """Mount points at or below ``path`` (deepest first), from /proc/self/mountinfo."""
+    base = str(path.resolve())
+    found: list[str] = []
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/mountinfo").read_text().splitlines():
+            point = line.split()[4].replace("\\040", " ")
+            if point == base or point.startswith(base + "/"):
+                found.append(point)
+    return sorted(found, key=len, reverse=True)
+
+
+def unmount_all(path: Path) -> None:
+    """Unmount (lazily) every mount below ``path``: memory emptyDirs before their dir is removed."""
+    for point in mounts_under(path):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
+def write_atomic(target: Path, files: Files) -> None:
+    """The kubelet's atomic writer: files in a fresh ``..<stamp>`` dir, then swap ``..data``."""
+    target.mkdir(parents=True, exist_ok=True)
+    os.chmod(target, 0o755)
+    stamp = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
+    stamp.mkdir()
+    os.chmod(stamp, 0o755)
+    for rel, (data, mode) in files.items():
+        path = stamp / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        os.chmod(path, mode & 0o7777)
+    link = target / "..data"
+    tmp_link = target / "..data_tmp"
+    with contextlib.suppress(FileNotFoundError):
+        tmp_link.unlink()
+    tmp_link.symlink_to(stamp.name)
+    old = os.readlink(link) if link.is_symlink() else None
+    os.replace(tmp_link, link)
+    tops = {Path(rel).parts[0] for rel in files}
+    for top in tops:
+        entry = target / top
+        if not entry.is_symlink():
+            entry.symlink_to(f"..data/{top}")
+    for entry in target.iterdir():
+        if entry.name.startswith(".."):
+            if entry.name not in ("..data", stamp.name) and entry.name == old:
+                shutil.rmtree(entry, ignore_errors=True)
+        elif entry.is_symlink() and entry.name not in tops:
+            entry.unlink()
