@@ -93,11 +93,13 @@ class ControlPlane:
 
     async def _start_controllers(self) -> None:
         from joblet.controllers.events import ClientEventRecorder
+        from joblet.controllers.cronjob.controller import CronJobController
         from joblet.controllers.gc import GarbageCollector
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController
         from joblet.controllers.namespace import NamespaceController
         from joblet.controllers.scheduler import Scheduler
+        from joblet.controllers.ttl import TTLAfterFinishedController
         from joblet.node.agent import NodeAgent
         from joblet.node.runtimes.process import ProcessRuntime
 
@@ -113,6 +115,8 @@ class ControlPlane:
             Scheduler(self.client, self.clock, informers, recorder),
             GarbageCollector(self.client, self.clock, informers),
             NamespaceController(self.client, self.clock, informers),
+            CronJobController(self.client, self.clock, informers, recorder),
+            TTLAfterFinishedController(self.client, self.clock, informers),
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)

@@ -9,6 +9,7 @@ scenario id is a test id so a failure names the upstream behaviour. Known deviat
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -57,9 +58,26 @@ def test_scenario(scenario: Scenario, request: pytest.FixtureRequest) -> None:
         return
     env: Env = request.getfixturevalue("conformance_env")
     run_id = f"{env.run_prefix}{abs(hash(scenario.id)) % 10**6:06d}"
+    started = time.monotonic()
+    outcome = "pass"
     try:
         run_scenario(env, scenario, run_id)
     except UnsupportedFormat as e:
+        outcome = f"fail harness gap: {e}"
         pytest.fail(f"harness gap: {e}")
     except ScenarioFailed as e:
+        outcome = f"fail {e}"
         pytest.fail(str(e), pytrace=False)
+    except BaseException as e:
+        outcome = f"error {type(e).__name__}: {e}"
+        raise
+    finally:
+        _report(scenario.id, outcome, time.monotonic() - started)
+
+
+def _report(scenario_id: str, outcome: str, seconds: float) -> None:
+    """One line per scenario to $JOBLET_CONFORMANCE_REPORT (progress of long runs)."""
+    path = os.environ.get("JOBLET_CONFORMANCE_REPORT")
+    if path:
+        with open(path, "a") as f:
+            f.write(f"{scenario_id}\t{seconds:.1f}s\t{outcome}\n")

@@ -153,3 +153,15 @@ def test_pod_that_does_not_fit_waits_then_runs_when_room_frees_up(tmp_path: Path
 async def _complete(client: Client, job: str) -> bool:
     obj = await client.get("jobs", job, "default")
     return any(c["type"] == "Complete" and c["status"] == "True" for c in (obj.get("status") or {}).get("conditions") or [])
+
+
+def test_foreground_delete_of_a_finished_job_completes(tmp_path: Path) -> None:
+    """The last dependent going away must bring the owner's finalizer removal."""
+    async def body(client: Client) -> None:
+        await client.create("jobs", job_manifest("done", "true"))
+        await eventually(lambda: _complete(client, "done"), what="job complete")
+        await client.delete("jobs", "done", "default", propagation_policy="Foreground")
+        await eventually(lambda: gone(client, "jobs", "done"), what="job gone")
+        assert await pods_of(client, "done") == []
+
+    run(tmp_path, body)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import shutil
+import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from joblet.client.interface import Event, ObjectList
 from joblet.clock import RealClock, rfc3339
@@ -145,10 +150,43 @@ class Env:
             await self.client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                     "metadata": {"name": "default"}})
 
-    def new_agent(self) -> NodeAgent:
+    def new_agent(self, api_url: str | None = None) -> NodeAgent:
         runtime = ProcessRuntime(self.data, self.clock, cache_dir=self.data.parent / "shim-cache")
         return NodeAgent(self.client, "n1", self.data, self.clock, runtime, crash_loop_backoff=0.2,
-                         crash_loop_backoff_max=0.4, logs=self.logs)
+                         crash_loop_backoff_max=0.4, logs=self.logs, api_url=api_url)
+
+    async def serve_http(self) -> str:
+        """Serve the API over real HTTP in this loop; restart the agent knowing its URL."""
+        import socket
+
+        import uvicorn
+
+        from joblet.api.server import create_app
+
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{sock.getsockname()[1]}"
+        app = create_app(self.client, log_store=self.logs, clock=self.clock)
+        server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                                               timeout_graceful_shutdown=1))
+        self.http_task = asyncio.create_task(server.serve(sockets=[sock]))
+        self.http_server = server
+        while not server.started:
+            await asyncio.sleep(0.01)
+        await self.agent.stop()
+        self.agent = self.new_agent(api_url=url)
+        await self.agent.start()
+        return url
+
+    async def stop_http(self) -> None:
+        if getattr(self, "http_server", None) is not None:
+            self.http_server.should_exit = True
+            await self.http_task
+
+    async def events(self, name: str) -> list[tuple[str, str, str]]:
+        items = (await self.client.list("events", "default")).items
+        return [(e["type"], e["reason"], e["message"]) for e in items
+                if e["involvedObject"]["name"] == name]
 
     async def until(self, name: str, check: Callable[[Obj], bool], timeout: float = 15) -> Obj:
         end = time.monotonic() + timeout
@@ -161,6 +199,13 @@ class Env:
                 pass
             if time.monotonic() > end:
                 raise AssertionError(f"pod {name} never satisfied the check")
+            await asyncio.sleep(0.02)
+
+    async def until_log(self, name: str, text: bytes, timeout: float = 15) -> None:
+        end = time.monotonic() + timeout
+        while text not in b"".join([c async for c in self.logs.read("default", name)]):
+            if time.monotonic() > end:
+                raise AssertionError(f"pod {name} never logged {text!r}")
             await asyncio.sleep(0.02)
 
     async def gone(self, name: str, timeout: float = 15) -> None:
@@ -188,6 +233,7 @@ def scenario(fn: Callable[[Env], Awaitable[None]]) -> Callable[[Path], None]:
                 await fn(env)
             finally:
                 await env.agent.stop()
+                await env.stop_http()
                 for uid in env.agent.runtime.pods():
                     await env.agent.runtime.remove_pod(uid)
         asyncio.run(asyncio.wait_for(go(), 40))
@@ -258,6 +304,7 @@ async def test_active_deadline(env: Env) -> None:
 async def test_graceful_deletion_kills_and_removes(env: Env) -> None:
     await env.client.create("pods", pod("victim", "trap '' TERM; echo up; sleep 30"))
     await env.until("victim", phase("Running"))
+    await env.until_log("victim", b"up\n")  # the TERM trap is set: SIGTERM alone cannot stop it
     await env.client.delete("pods", "victim", "default", grace_period_seconds=1)
     await env.gone("victim")
     # logs outlive the pod
@@ -281,3 +328,187 @@ async def test_restarted_agent_adopts_and_never_reruns(env: Env) -> None:
     await asyncio.sleep(0)  # a third agent sees a finished pod and leaves it alone
     await env.until("long", phase("Failed"))
     assert marker.read_text() == "run\n"
+
+
+# -- pods like Kubernetes pods: config, volumes, limits, containers ------------------------------------
+
+CGROUPS = __import__("joblet.node.cgroups", fromlist=["detect"]).detect()
+needs_real_stack = pytest.mark.skipif(not REAL_STACK, reason="the registry is not importable")
+needs_cgroups = pytest.mark.skipif(not CGROUPS.available, reason="cgroup v1 hierarchies not writable here")
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+
+
+def secret(name: str, **data: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": name, "namespace": "default"},
+            "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def config_map(name: str, **data: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": name, "namespace": "default"},
+            "data": data}
+
+
+def terminated(p: Obj, index: int = 0, key: str = "containerStatuses") -> Obj:
+    return p["status"][key][index]["state"]["terminated"]  # type: ignore[no-any-return]
+
+
+async def output(env: Env, name: str, container: str | None = None) -> bytes:
+    return b"".join([c async for c in env.logs.read("default", name, container)])
+
+
+@needs_cgroups
+@scenario
+async def test_memory_limit_ends_oomkilled(env: Env) -> None:
+    p = pod("hog", "python3 -c 'b = bytearray(200 * 1024 * 1024); print(len(b))'")
+    p["spec"]["containers"][0]["resources"] = {"limits": {"memory": "50Mi"}}
+    await env.client.create("pods", p)
+    done = await env.until("hog", phase("Failed"))
+    term = terminated(done)
+    assert (term["exitCode"], term["reason"]) == (137, "OOMKilled")
+    assert done["status"]["qosClass"] == "Burstable"
+
+
+@needs_real_stack
+@needs_bwrap
+@scenario
+async def test_secret_in_env_and_as_file(env: Env) -> None:
+    await env.client.create("secrets", secret("creds", password="s3cret"))
+    p = pod("sec", 'echo "env=$PASSWORD file=$(cat /etc/creds/pw) mode=$(stat -L -c %a /etc/creds/pw)"; '
+                   "touch /etc/creds/x 2>/dev/null || echo read-only")
+    c = p["spec"]["containers"][0]
+    c["env"].append({"name": "PASSWORD", "valueFrom": {"secretKeyRef": {"name": "creds", "key": "password"}}})
+    c["volumeMounts"] = [{"name": "c", "mountPath": "/etc/creds"}]
+    p["spec"]["volumes"] = [{"name": "c", "secret": {"secretName": "creds", "defaultMode": 0o400,
+                                                     "items": [{"key": "password", "path": "pw"}]}}]
+    await env.client.create("pods", p)
+    await env.until("sec", phase("Succeeded"))
+    assert await output(env, "sec") == b"env=s3cret file=s3cret mode=400\nread-only\n"
+    assert not Path("/etc/creds").exists()  # the mount point lives only in the pod's namespace
+
+
+@needs_real_stack
+@needs_bwrap
+@scenario
+async def test_config_map_volume_downward_api_and_empty_dir(env: Env) -> None:
+    await env.client.create("configmaps", config_map("cfg", **{"app.conf": "debug=1", "other": "x"}))
+    p = pod("cfgpod", "cat /config/app.conf; echo; ls /config; cat /info/labels; echo; cat /scratch/from-init")
+    p["metadata"]["labels"]["team"] = "a"
+    p["spec"]["initContainers"] = [{"name": "prep", "image": "busybox", "command": ["sh", "-c", "echo hello > /scratch/from-init"],
+                                    "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}]
+    p["spec"]["containers"][0]["volumeMounts"] = [
+        {"name": "cfg", "mountPath": "/config"}, {"name": "info", "mountPath": "/info"},
+        {"name": "scratch", "mountPath": "/scratch"}]
+    p["spec"]["volumes"] = [
+        {"name": "cfg", "configMap": {"name": "cfg"}},
+        {"name": "info", "downwardAPI": {"items": [{"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}}]}},
+        {"name": "scratch", "emptyDir": {}}]
+    await env.client.create("pods", p)
+    await env.until("cfgpod", phase("Succeeded"))
+    assert await output(env, "cfgpod", "main") == (
+        b'debug=1\napp.conf\nother\nbatch.kubernetes.io/job-completion-index="4"\nteam="a"\nhello\n')
+
+
+@needs_real_stack
+@scenario
+async def test_missing_secret_waits_then_starts(env: Env) -> None:
+    p = pod("late", 'echo "$TOKEN"')
+    p["spec"]["containers"][0]["env"].append(
+        {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "later", "key": "t"}}})
+    await env.client.create("pods", p)
+
+    def config_error(o: Obj) -> bool:
+        waiting = ((o.get("status") or {}).get("containerStatuses") or [{}])[0].get("state", {}).get("waiting")
+        return bool(waiting) and waiting.get("reason") == "CreateContainerConfigError"
+    waiting = await env.until("late", config_error)
+    assert waiting["status"]["containerStatuses"][0]["state"]["waiting"]["message"] == 'secret "later" not found'
+    await env.client.create("secrets", secret("later", t="ok"))
+    await env.until("late", phase("Succeeded"))
+    assert await output(env, "late") == b"ok\n"
+    await env.agent.recorder.flush()  # type: ignore[attr-defined]
+    assert ("Warning", "Failed", 'Error: secret "later" not found') in await env.events("late")
+    assert ("Normal", "Started", "Started container main") in await env.events("late")
+
+
+@scenario
+async def test_sidecar_does_not_block_completion(env: Env) -> None:
+    p = pod("side", "sleep 0.2; echo main-done")
+    p["spec"]["initContainers"] = [
+        {"name": "proxy", "image": "busybox", "restartPolicy": "Always",
+         "command": ["sh", "-c", "trap 'echo bye; exit 0' TERM; echo up; while true; do sleep 0.05; done"]},
+        {"name": "after", "image": "busybox", "command": ["sh", "-c", "echo init-after-sidecar"]}]
+    await env.client.create("pods", p)
+    done = await env.until("side", phase("Succeeded"))
+    sidecar = done["status"]["initContainerStatuses"][0]
+    assert sidecar["state"]["terminated"]["exitCode"] == 0  # stopped with SIGTERM after main finished
+    assert terminated(done)["reason"] == "Completed"
+
+
+@needs_bwrap
+@scenario
+async def test_termination_message_file_and_fallback_to_logs(env: Env) -> None:
+    p = pod("msg", "echo -n 'all good' > /tmp/done-msg")
+    p["spec"]["containers"][0]["terminationMessagePath"] = "/tmp/done-msg"
+    await env.client.create("pods", p)
+    p2 = pod("msg2", "echo line1; echo boom; exit 2")
+    p2["spec"]["containers"][0]["terminationMessagePolicy"] = "FallbackToLogsOnError"
+    await env.client.create("pods", p2)
+    assert terminated(await env.until("msg", phase("Succeeded")))["message"] == "all good"
+    assert not Path("/tmp/done-msg").exists()  # written to the per-container file, not the host's /tmp
+    assert terminated(await env.until("msg2", phase("Failed")))["message"] == "line1\nboom\n"
+
+
+@scenario
+async def test_run_as_user_and_non_root_check(env: Env) -> None:
+    await env.client.create("pods", pod("user", "id -u; id -g", securityContext={"runAsUser": 1234, "runAsGroup": 567}))
+    await env.client.create("pods", pod("nonroot", "true", securityContext={"runAsNonRoot": True}))
+    await env.until("user", phase("Succeeded"))
+    assert await output(env, "user") == b"1234\n567\n"
+
+    def config_error(o: Obj) -> bool:
+        waiting = ((o.get("status") or {}).get("containerStatuses") or [{}])[0].get("state", {}).get("waiting")
+        return bool(waiting) and waiting.get("reason") == "CreateContainerConfigError"
+    stuck = await env.until("nonroot", config_error)
+    assert stuck["status"]["containerStatuses"][0]["state"]["waiting"]["message"].startswith(
+        "container has runAsNonRoot and image will run as root")
+
+
+@needs_cgroups
+@scenario
+async def test_deletion_kills_setsid_escapee(env: Env) -> None:
+    pidfile = env.data / "escapee.pid"
+    await env.client.create("pods", pod("esc", f"setsid sh -c 'echo $$$$ > {pidfile}; exec sleep 60' & sleep 60"))
+    await env.until("esc", phase("Running"))
+    end = time.monotonic() + 10
+    while not pidfile.exists() or not pidfile.read_text().strip():
+        assert time.monotonic() < end
+        await asyncio.sleep(0.02)
+    escapee = int(pidfile.read_text())
+    await env.client.delete("pods", "esc", "default", grace_period_seconds=1)
+    await env.gone("esc")
+    end = time.monotonic() + 5
+    while Path(f"/proc/{escapee}").exists() and "Z" not in Path(f"/proc/{escapee}/stat").read_text().split(")")[-1][:3]:
+        assert time.monotonic() < end, "the setsid escapee survived its pod"
+        await asyncio.sleep(0.02)
+
+
+@needs_real_stack
+@needs_bwrap
+@scenario
+async def test_in_pod_kubernetes_client_lists_its_pod(env: Env) -> None:
+    pytest.importorskip("kubernetes")
+    await env.serve_http()
+    code = (
+        "import os\n"
+        "from kubernetes import client, config\n"
+        "config.load_incluster_config(try_refresh_token=False)  # the refresh hook would reset the host\n"
+        "c = client.Configuration.get_default_copy()\n"
+        "c.host = c.host.replace('https://', 'http://')  # joblet's loopback API is plain HTTP\n"
+        "ns = open('/var/run/secrets/kubernetes.io/serviceaccount/namespace').read()\n"
+        "pods = client.CoreV1Api(client.ApiClient(c)).list_namespaced_pod(ns)\n"
+        "print([p.metadata.name for p in pods.items if p.metadata.name == os.environ['HOSTNAME']])\n"
+    )
+    p = pod("incluster", "true", automountServiceAccountToken=True)
+    p["spec"]["containers"][0]["command"] = [sys.executable, "-c", code]
+    await env.client.create("pods", p)
+    done = await env.until("incluster", lambda o: (o.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
+    assert await output(env, "incluster") == b"['incluster']\n", done["status"]

@@ -405,6 +405,37 @@ def wait(
     run_async(go())
 
 
+def _set_suspend(name: str, namespace: str, suspend: bool, data_dir: Path | None, kubeconfig: str | None) -> None:
+    async def go() -> None:
+        async with connect(kubeconfig, _config(data_dir)) as client:
+            await client.patch("jobs", name, {"spec": {"suspend": suspend}}, namespace, patch_type="merge")
+            out.print(f"job.batch/{name} {'suspended' if suspend else 'resumed'}")
+
+    run_async(go())
+
+
+@app.command()
+def suspend(
+    name: Annotated[str, typer.Argument(help="Job name (or job/NAME).")],
+    namespace: NamespaceOpt = "default",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Suspend a Job: its running pods are stopped (not counted as failures) until resumed."""
+    _set_suspend(name.split("/", 1)[-1], namespace, True, data_dir, kubeconfig)
+
+
+@app.command()
+def resume(
+    name: Annotated[str, typer.Argument(help="Job name (or job/NAME).")],
+    namespace: NamespaceOpt = "default",
+    data_dir: DataDirOpt = None,
+    kubeconfig: KubeconfigOpt = None,
+) -> None:
+    """Resume a suspended Job (its activeDeadlineSeconds timer starts over)."""
+    _set_suspend(name.split("/", 1)[-1], namespace, False, data_dir, kubeconfig)
+
+
 @app.command()
 def kubeconfig(data_dir: DataDirOpt = None) -> None:
     """Print the kubeconfig that points kubectl at this data dir's server."""

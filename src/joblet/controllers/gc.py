@@ -82,7 +82,8 @@ class GarbageCollector(Controller):
                                partial(self._owner_updated, resource=owner_res),
                                partial(self._owner_deleted, resource=owner_res))
             deps.add_handler(partial(self._dependent_seen, resource=dep_res),
-                             partial(self._dependent_updated, resource=dep_res))
+                             partial(self._dependent_updated, resource=dep_res),
+                             self._dependent_deleted)
 
     def informers(self) -> list[Informer]:
         return [*self.owner_informers.values(), *self.dependent_informers.values()]
@@ -103,6 +104,13 @@ class GarbageCollector(Controller):
 
     def _dependent_updated(self, _old: Obj, dep: Obj, resource: str) -> None:
         self._dependent_seen(dep, resource)
+
+    def _dependent_deleted(self, dep: Obj) -> None:
+        # A Foreground-deleting owner waits for its last dependent to go: look at it again.
+        for uid in owner_uids(dep):
+            entry = self.owners_by_uid.get(uid)
+            if entry is not None and entry[1]["metadata"].get("deletionTimestamp"):
+                self._owner_changed(entry[1], entry[0])
 
     def _owner_deleted(self, owner: Obj, resource: str) -> None:
         uid = owner["metadata"].get("uid", "")

@@ -33,7 +33,7 @@ def needs_cleanup(job: Obj) -> bool:
         return False
     if (job.get("spec") or {}).get("ttlSecondsAfterFinished") is None:
         return False
-    return finish_time(job, strict=False) is not None or _finished(job)
+    return _finished(job)
 
 
 def _finished(job: Obj) -> bool:

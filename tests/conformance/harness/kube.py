@@ -236,6 +236,15 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def _die_with_parent() -> None:
+    """In the child: SIGTERM when the test process dies, so a killed run leaves no server behind."""
+    with contextlib.suppress(Exception):
+        import ctypes
+        import signal
+
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 class ServerProcess:
     """``python -m joblet.cli.main server`` in a temp data dir, until stopped."""
 
@@ -259,7 +268,7 @@ class ServerProcess:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("wb")
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-                                     start_new_session=True)
+                                     preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
         url = f"http://127.0.0.1:{self.port}/version"
         while time.monotonic() < deadline:

@@ -9,6 +9,8 @@ Differences from upstream, on purpose:
 
 * more than 100 missed start times emit ``TooManyMissedTimes`` but the most recent missed
   time still runs (a CronJob never stops for good after a long outage or suspension);
+* a Job started by hand (annotation ``cronjob.kubernetes.io/instantiate: manual``) is not
+  reported as ``UnexpectedJob``;
 * ``lastSuccessfulTime`` is taken from every succeeded child in the same sync, also the
   one just removed from ``active`` (upstream needs one more sync for that).
 """
@@ -31,6 +33,8 @@ NORMAL = "Normal"
 WARNING = "Warning"
 DEFAULT_SUCCESSFUL_HISTORY = 3
 DEFAULT_FAILED_HISTORY = 1
+#: Jobs started by hand (``create job --from=cronjob/X``) are children but not "unexpected".
+MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
 
 @dataclass(frozen=True)
@@ -180,7 +184,8 @@ def sync_decision(cj: Obj, jobs: Iterable[Obj], now: datetime,
         jmeta = job.get("metadata") or {}
         name, uid = jmeta.get("name", ""), jmeta.get("uid", "")
         finished = finished_type(job)
-        if uid not in active_uids and finished is None:
+        manual = (jmeta.get("annotations") or {}).get(MANUAL_ANNOTATION) == "manual"
+        if uid not in active_uids and finished is None and not manual:
             event(WARNING, "UnexpectedJob", f"Saw a job that the controller did not create or forgot: {name}")
         elif uid in active_uids and finished is not None:
             drop_active(uid)

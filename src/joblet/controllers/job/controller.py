@@ -28,6 +28,7 @@ from joblet.controllers.job.backoff import BackoffStore
 from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
+from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
 from joblet.objects import controller_ref, deep_copy, key_of, labels_of, split_key
 
 Obj = dict[str, Any]
@@ -247,10 +248,12 @@ class JobController(Controller):
         config: JobControllerConfig | None = None,
         recorder: EventRecorder | None = None,
         informers: InformerFactory | None = None,
+        metrics: JobletMetrics | None = None,
     ) -> None:
         self.client = client
         self.clock = clock
         self.config = config or JobControllerConfig()
+        self.metrics = metrics or metrics_for(client)  # joblet.metrics (§3.17 series)
         self.recorder: EventRecorder = recorder if recorder is not None else FakeRecorder()
         factory = informers or InformerFactory(client)
         self.jobs: Informer = factory.get("jobs")
@@ -308,6 +311,7 @@ class JobController(Controller):
     # -- pod events (addPod / updatePod / deletePod) ------------------------------------------
 
     def _on_pod_add(self, pod: Obj) -> None:
+        self.metrics.tracking_finalizer(None, pod)
         if podutil.deleting(pod):
             self._on_pod_delete(pod, final=False)
             return
@@ -329,6 +333,7 @@ class JobController(Controller):
     def _on_pod_update(self, old: Obj, cur: Obj) -> None:
         if _rv(old) == _rv(cur) and _rv(cur) != 0:
             return
+        self.metrics.tracking_finalizer(old, cur)
         if podutil.deleting(cur):
             self._on_pod_delete(cur, final=False)
             return
@@ -358,6 +363,8 @@ class JobController(Controller):
                 self.enqueue_batched(key_of(job))
 
     def _on_pod_delete(self, pod: Obj, final: bool = True) -> None:
+        if final:
+            self.metrics.tracking_finalizer(pod, None)
         ns = str(pod["metadata"].get("namespace") or "")
         ref = controller_ref(pod)
         has_finalizer = podutil.has_tracking_finalizer(pod)
@@ -443,6 +450,10 @@ class JobController(Controller):
         return cached
 
     async def sync(self, key: str) -> None:
+        with self.metrics.job_sync():  # job_sync_duration_seconds / job_syncs_total
+            await self._sync(key)
+
+    async def _sync(self, key: str) -> None:
         shared = self.jobs.get(key)
         if shared is None:
             self.expectations.delete(key)
@@ -460,6 +471,7 @@ class JobController(Controller):
         if not d.completion_mode_known(job):
             self.recorder.event(job, "Warning", "UnknownCompletionMode", "Skipped Job sync because completion mode is unknown")
             return
+        job_sync_mode(job)
         satisfied = self.expectations.satisfied(key)
         pods = await self._claim_pods(job)
         now = self.clock.now()
@@ -561,6 +573,7 @@ class JobController(Controller):
     async def _manage(self, key: str, ctx: d.SyncContext) -> Exception | None:
         job = ctx.job
         plan = d.plan_manage(ctx, self.clock.now(), self.config)
+        job_sync_action(plan.action)
         if plan.delete:
             self.expectations.expect_deletions(key, len(plan.delete))
             removed, removed_ready, err = await self._delete_job_pods(key, job, plan.delete)
@@ -600,7 +613,9 @@ class JobController(Controller):
     async def _create_pod(self, job: Obj, pod: Obj) -> None:
         try:
             await self.pod_control.create(job, pod)
+            self.metrics.pod_created(job, ok=True)
         except ApiError as err:
+            self.metrics.pod_created(job, ok=False)
             if _namespace_terminating(err):
                 return
             raise
@@ -639,6 +654,7 @@ class JobController(Controller):
     async def _write_status(self, key: str, ctx: d.SyncContext) -> None:
         job = d.status_for_write(ctx.job)
         result = await self.client.update("jobs", job, subresource="status")
+        self.metrics.job_pods_finished(self._written.get(key) or self.jobs.get(key), result)
         ctx.job["metadata"]["resourceVersion"] = (result.get("metadata") or {}).get("resourceVersion")
         self._written[key] = result
 
@@ -676,6 +692,7 @@ class JobController(Controller):
         if needs_flush:
             await self._write_status(key, ctx)
             self.backoff.put(key, ctx.new_backoff)
+            self.metrics.failure_policy_actions(plan.policy_actions)
             needs_flush = False
         rm_err: Exception | None = None
         uids_with_finalizer = set(plan.uids_with_finalizer)
@@ -694,6 +711,7 @@ class JobController(Controller):
         if needs_flush:
             await self._write_status(key, ctx)
             if finished and ctx.finished_condition is not None:
+                self.metrics.job_finished(ctx.job, ctx.finished_condition)
                 for ev in d.finished_events(ctx.job, ctx.finished_condition):
                     self.recorder.event(ctx.job, ev.type, ev.reason, ev.message)
 
