@@ -92,8 +92,8 @@ class ControlPlane:
         self.store.flush()
 
     async def _start_controllers(self) -> None:
-        from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.cronjob.controller import CronJobController
+        from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.gc import GarbageCollector
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController

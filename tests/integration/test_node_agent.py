@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import os
 import shutil
 import sys
 import time
@@ -192,7 +194,7 @@ class Env:
         end = time.monotonic() + timeout
         while True:
             try:
-                obj = await self.client.get("pods", name, "default")
+                obj: Obj = await self.client.get("pods", name, "default")
                 if check(obj):
                     return obj
             except NotFound:
@@ -203,7 +205,10 @@ class Env:
 
     async def until_log(self, name: str, text: bytes, timeout: float = 15) -> None:
         end = time.monotonic() + timeout
-        while text not in b"".join([c async for c in self.logs.read("default", name)]):
+        while True:
+            with contextlib.suppress(NotFound):
+                if text in b"".join([c async for c in self.logs.read("default", name)]):
+                    return
             if time.monotonic() > end:
                 raise AssertionError(f"pod {name} never logged {text!r}")
             await asyncio.sleep(0.02)
@@ -246,6 +251,7 @@ async def test_registers_node(env: Env) -> None:
     node = await env.client.get("nodes", "n1")
     assert node["metadata"]["labels"]["kubernetes.io/hostname"] == "n1"
     assert node["status"]["capacity"]["pods"] == "1000"
+    assert node["status"]["capacity"]["cpu"] == str(os.cpu_count())
     assert find_condition(node, "Ready")["status"] == "True"  # type: ignore[index]
 
 
@@ -280,6 +286,10 @@ async def test_on_failure_restarts_in_place(env: Env) -> None:
     assert cs["restartCount"] == 2
     assert cs["lastState"]["terminated"]["exitCode"] == 1
     assert env.logs.attempts("default", "retry", "main") == [0, 1, 2]
+    if REAL_STACK:
+        await env.agent.recorder.flush()  # type: ignore[attr-defined]
+        reasons = [reason for _, reason, _ in await env.events("retry")]
+        assert reasons.count("Started") == 1 and reasons.count("BackOff") == 1  # repeats are counted, not new
 
 
 @scenario
@@ -309,6 +319,9 @@ async def test_graceful_deletion_kills_and_removes(env: Env) -> None:
     await env.gone("victim")
     # logs outlive the pod
     assert b"".join([c async for c in env.logs.read("default", "victim")]) == b"up\n"
+    if REAL_STACK:
+        await env.agent.recorder.flush()  # type: ignore[attr-defined]
+        assert ("Normal", "Killing", "Stopping container main") in await env.events("victim")
 
 
 @scenario
@@ -512,3 +525,19 @@ async def test_in_pod_kubernetes_client_lists_its_pod(env: Env) -> None:
     await env.client.create("pods", p)
     done = await env.until("incluster", lambda o: (o.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
     assert await output(env, "incluster") == b"['incluster']\n", done["status"]
+
+
+@needs_bwrap
+@scenario
+async def test_sandboxed_container_gets_sigterm_and_memory_empty_dir(env: Env) -> None:
+    p = pod("sandboxed", "trap 'echo term; exit 0' TERM; df -P /cache | tail -1 | cut -d' ' -f1; "
+                         "dd if=/dev/zero of=/cache/big bs=1M count=4 2>/dev/null || echo full; echo up; "
+                         "while :; do sleep 0.05; done")
+    p["spec"]["containers"][0]["volumeMounts"] = [{"name": "cache", "mountPath": "/cache"}]
+    p["spec"]["volumes"] = [{"name": "cache", "emptyDir": {"medium": "Memory", "sizeLimit": "1Mi"}}]
+    await env.client.create("pods", p)
+    await env.until_log("sandboxed", b"up\n")
+    await env.client.delete("pods", "sandboxed", "default", grace_period_seconds=5)
+    await env.gone("sandboxed")
+    # the tmpfs is full at 1Mi; SIGTERM reached the trap through bwrap (the shell may add "Terminated")
+    assert (await output(env, "sandboxed")).startswith(b"tmpfs\nfull\nup\nterm\n")

@@ -452,6 +452,17 @@ def version() -> None:
     out.print(f"joblet {__version__}")
 
 
+def _register_subcommands() -> None:
+    from joblet.cli.cron import create_app, cron_app, cronjob_app
+
+    app.add_typer(cron_app, name="cron")  # joblet cron next "SCHEDULE" [--time-zone TZ] [--from T] [--count N]
+    app.add_typer(cronjob_app, name="cronjob")  # joblet cronjob next NAME [--count N]
+    app.add_typer(create_app, name="create")  # joblet create job NAME --from=cronjob/X
+
+
+_register_subcommands()
+
+
 def main(argv: list[str] | None = None) -> None:
     app(args=argv, prog_name="joblet")
 

@@ -103,7 +103,8 @@ def bwrap_argv(mounts: list[Mount], command: list[str], exec_helper: list[str], 
         if directory == "/":
             continue
         if directory == "/dev":
-            argv += ["--dev", "/dev"]
+            if "/" not in shadowed:  # else the root's rebinding already made a fresh /dev
+                argv += ["--dev", "/dev"]
             continue
         argv += ["--tmpfs", directory, *_rebind(directory, lister(directory))]
     for source, target, read_only in binds:
