@@ -32,3 +32,9 @@ class ControlPlaneConfig:
     #: how long logs of finished containers are kept.
     log_retention_days: float = 7.0
     log_retention_bytes: int = 1 << 30
+    #: how often the log store is pruned to the retention limits (seconds).
+    log_prune_interval: float = 3600.0
+    #: webhooks every alert goes to (``--alert-webhook``, repeatable); see joblet.controllers.alerts.
+    alert_webhooks: tuple[str, ...] = ()
+    #: the dashboard's base URL in alert payloads (default: the server's own URL).
+    dashboard_url: str | None = None

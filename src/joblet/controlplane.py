@@ -25,6 +25,8 @@ from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
 from joblet.errors import AlreadyExists
+from joblet.metrics import JobletMetrics, TimedStore
+from joblet.metrics import bind as bind_metrics
 from joblet.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -55,6 +57,7 @@ class ControlPlane:
         self._recorder: Any = None
         self._http: Any = None
         self._http_task: asyncio.Task[None] | None = None
+        self._prune_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         self.client: LocalClient
 
@@ -66,10 +69,13 @@ class ControlPlane:
         self._lock.acquire({"state": "starting"})
         try:
             self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
-            self.registry = Registry(self.store, self.clock)
+            self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
+            self.registry = Registry(TimedStore(self.store, self.metrics), self.clock)
             self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
                                       max_total_bytes=cfg.log_retention_bytes)
             self.client = LocalClient(self.registry, self.log_store)
+            bind_metrics(self.client, self.metrics)
+            self._prune_task = asyncio.create_task(self._prune_logs(), name="log-retention")
             self._bootstrap()
             if self.run_controllers:
                 await self._start_controllers()
@@ -92,6 +98,7 @@ class ControlPlane:
         self.store.flush()
 
     async def _start_controllers(self) -> None:
+        from joblet.controllers.alerts import AlertController
         from joblet.controllers.cronjob.controller import CronJobController
         from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.gc import GarbageCollector
@@ -111,15 +118,20 @@ class ControlPlane:
             pod_failure_backoff_max=cfg.pod_failure_backoff_max,
         )
         controllers: list[Controller] = [
-            JobController(self.client, self.clock, job_config, informers=informers, recorder=recorder),
+            JobController(self.client, self.clock, job_config, informers=informers, recorder=recorder,
+                          metrics=self.metrics),
             Scheduler(self.client, self.clock, informers, recorder),
             GarbageCollector(self.client, self.clock, informers),
             NamespaceController(self.client, self.clock, informers),
             CronJobController(self.client, self.clock, informers, recorder),
             TTLAfterFinishedController(self.client, self.clock, informers),
+            AlertController(self.client, self.clock, informers, list(cfg.alert_webhooks), self.dashboard_url(),
+                            recorder=recorder, log_store=self.log_store, metrics=self.metrics),
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
+        self.metrics.add_queue_source(
+            lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
         await self._manager.start()
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
         runtime = ProcessRuntime(cfg.data_dir, self.clock)
@@ -137,7 +149,8 @@ class ControlPlane:
         from joblet.kubeconfig import write_kubeconfig
 
         cfg = self.config
-        app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock)
+        app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock,
+                         metrics=self.metrics)
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,
@@ -165,7 +178,29 @@ class ControlPlane:
         self.url = f"{scheme}://{host}:{cfg.port}"
         write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=cfg.token, insecure=bool(cfg.tls_cert))
 
+    def dashboard_url(self) -> str:
+        """The dashboard's base URL for alert links (``--host``/``--port`` unless configured)."""
+        cfg = self.config
+        if cfg.dashboard_url:
+            return cfg.dashboard_url
+        host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+        return f"{'https' if cfg.tls_cert else 'http'}://{host}:{cfg.port}" if self.serve_http else ""
+
+    async def _prune_logs(self) -> None:
+        """Apply the log retention limits now and every ``log_prune_interval`` seconds."""
+        while True:
+            try:
+                self.metrics.logs_pruned(await asyncio.to_thread(self.log_store.prune))
+            except Exception:
+                log.exception("pruning logs failed")
+            await asyncio.sleep(max(1.0, self.config.log_prune_interval))
+
     async def stop(self) -> None:
+        if self._prune_task is not None:
+            self._prune_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._prune_task
+            self._prune_task = None
         if self._http is not None:
             self._http.should_exit = True
             if self._http_task is not None:

@@ -46,6 +46,18 @@ def _timeout_scale() -> float:
 
 @pytest.fixture(scope="session")
 def conformance_env(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """The server every scenario uses: pod-failure backoff base shortened to 1 s."""
+    yield from _env(request, SHORT_BACKOFF_BASE)
+
+
+@pytest.fixture(scope="session")
+def conformance_env_unscaled(request: pytest.FixtureRequest) -> Iterator[Env]:
+    """A second server with the real 10 s backoff base, started only if a scenario needs it
+    (``Scenario.needs_unscaled_backoff``); with --kubeconfig it is the same cluster."""
+    yield from _env(request, DEFAULT_BACKOFF_BASE)
+
+
+def _env(request: pytest.FixtureRequest, base: float) -> Iterator[Env]:
     run_prefix = secrets.token_hex(3)
     kubeconfig = _kubeconfig_option(request.config)
     if kubeconfig:
@@ -53,12 +65,11 @@ def conformance_env(request: pytest.FixtureRequest) -> Iterator[Env]:
         yield env
         return
     with tempfile.TemporaryDirectory(prefix="joblet-conformance-") as tmp:
-        base = SHORT_BACKOFF_BASE
         server = ServerProcess(
             Path(tmp) / "data",
             backoff_base=base,
             backoff_max=600.0 * base / DEFAULT_BACKOFF_BASE,
-            crash_loop_backoff=base,
+            crash_loop_backoff=SHORT_BACKOFF_BASE,
         )
         server.start()
         try:
@@ -70,4 +81,4 @@ def conformance_env(request: pytest.FixtureRequest) -> Iterator[Env]:
             server.stop()
             keep = os.environ.get("JOBLET_CONFORMANCE_KEEP_LOG")
             if keep:
-                Path(keep).write_text(server.log_tail(10_000_000))
+                Path(f"{keep}.base{base:g}").write_text(server.log_tail(10_000_000))

@@ -56,23 +56,23 @@ def test_scenario(scenario: Scenario, request: pytest.FixtureRequest) -> None:
             pytest.skip(str(e))
         assert not problems, "\n".join(problems)
         return
-    env: Env = request.getfixturevalue("conformance_env")
+    fixture = "conformance_env_unscaled" if scenario.needs_unscaled_backoff else "conformance_env"
+    env: Env = request.getfixturevalue(fixture)
     run_id = f"{env.run_prefix}{abs(hash(scenario.id)) % 10**6:06d}"
     started = time.monotonic()
-    outcome = "pass"
+    failure: str | None = None
     try:
         run_scenario(env, scenario, run_id)
     except UnsupportedFormat as e:
-        outcome = f"fail harness gap: {e}"
-        pytest.fail(f"harness gap: {e}")
+        failure = f"harness gap: {e}"
     except ScenarioFailed as e:
-        outcome = f"fail {e}"
-        pytest.fail(str(e), pytrace=False)
+        failure = str(e)
     except BaseException as e:
-        outcome = f"error {type(e).__name__}: {e}"
+        _report(scenario.id, f"error {type(e).__name__}: {e}", time.monotonic() - started)
         raise
-    finally:
-        _report(scenario.id, outcome, time.monotonic() - started)
+    _report(scenario.id, f"fail {failure}" if failure else "pass", time.monotonic() - started)
+    if failure:
+        pytest.fail(failure, pytrace=False)
 
 
 def _report(scenario_id: str, outcome: str, seconds: float) -> None:

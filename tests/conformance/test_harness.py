@@ -404,3 +404,36 @@ def test_pod_field_expectations_with_placeholders() -> None:
 
 def test_unknown_expectation_key_is_reported() -> None:
     assert unsupported_keys({"conditions": [], "frobnicate": 1, "notes": "x"}) == ["frobnicate"]
+
+
+def _job_with(command: str, **expect: Any) -> Scenario:
+    raw = {"id": "x", "job": {"kind": "Job", "spec": {"template": {"spec": {"containers": [
+        {"name": "c", "command": ["sh", "-c", command]}]}}}}}
+    return Scenario("x", "g", "f", raw, dict(expect))
+
+
+@pytest.mark.parametrize(
+    ("scenario", "unscaled"),
+    [
+        pytest.param(_job_with("sleep 3; exit 0", depends_on_backoff_base=True), True, id="finite-sleep-races-backoff"),
+        pytest.param(_job_with("exec sleep 3600", depends_on_backoff_base=True), False, id="forever-sleep"),
+        pytest.param(_job_with("sleep 3; exit 0"), False, id="not-backoff-dependent"),
+        pytest.param(_job_with("exit 1", depends_on_backoff_base=True), False, id="no-sleep"),
+    ],
+)
+def test_needs_unscaled_backoff(scenario: Scenario, unscaled: bool) -> None:
+    assert scenario.needs_unscaled_backoff is unscaled
+
+
+@pytest.mark.parametrize(
+    ("raw", "slow"),
+    [
+        ({"id": "c", "cronjob": {"kind": "CronJob"}, "expect": {"timeout_s": 300}}, True),
+        ({"id": "c", "cronjob": {"kind": "CronJob"}, "expect": {"timeout_s": 60, "steps_all_succeed": True}}, False),
+        ({"id": "c", "cronjob": {"kind": "CronJob"}, "expect": {"http_status": 422}}, False),
+        ({"id": "j", "job": {"kind": "Job"}, "expect": {"timeout_s": 300}}, False),
+    ],
+    ids=["cron-e2e-minutes", "cron-api-ops-short", "cron-create-invalid", "job-long"],
+)
+def test_slow_classification(raw: dict[str, Any], slow: bool) -> None:
+    assert Scenario("c", "g", "f", raw, dict(raw.get("expect") or {})).needs_real_minutes is slow

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ from joblet.clock import RealClock
 from joblet.node.cgroups import Cgroups, Limits, detect
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
 from joblet.node.runtimes.process import SH_SHIM, ProcessRuntime
+from joblet.node.volumes import Mount
 
 CGROUPS = detect()
 needs_cgroups = pytest.mark.skipif(not CGROUPS.available, reason="cgroup v1 hierarchies not writable here")
@@ -212,3 +214,46 @@ def test_memory_limit_is_oom_killed(tmp_path: Path) -> None:
     result = asyncio.run(run(rt, s))
     asyncio.run(rt.remove_pod(uid))
     assert (result.exit_code, result.reason) == (137, "OOMKilled")
+
+
+@needs_cgroups
+def test_cpu_quota_and_pids_limit_are_applied(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path, cgroups=CGROUPS)
+    uid = f"lim-{os.getpid()}"
+    s = spec(rt, uid, "main", "cat /proc/self/cgroup | grep -c joblet; for i in 1 2 3 4 5 6; do sleep 0.3 & done; wait",
+             limits=Limits(cpu_millis=250, pids=4))
+
+    async def go() -> tuple[str, str, ContainerExit]:
+        await rt.start(s)
+        quota = (CGROUPS.container_dir("cpu", uid, "main.0") / "cpu.cfs_quota_us").read_text().strip()
+        pids_max = (CGROUPS.container_dir("pids", uid, "main.0") / "pids.max").read_text().strip()
+        return quota, pids_max, await asyncio.wait_for(rt.wait(s.ref), 20)
+
+    quota, pids_max, _ = asyncio.run(go())
+    asyncio.run(rt.remove_pod(uid))
+    assert (quota, pids_max) == ("25000", "4")
+    assert b"fork" in s.log_path.read_bytes().lower()  # the 5th process could not be forked
+
+
+def test_run_as_user_and_group(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path)
+    s = spec(rt, "u10", "main", "id -u; id -g; id -G", run_as_user=4321, run_as_group=99)
+    assert asyncio.run(run(rt, s)).exit_code == 0
+    assert [line.split(b" ", 3)[3] for line in s.log_path.read_bytes().splitlines()] == [b"4321", b"99", b"99"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_sandboxed_attempt_is_adopted_with_its_termination_message(tmp_path: Path) -> None:
+    vol = tmp_path / "vol"
+    vol.mkdir()
+    (vol / "in").write_text("data")
+    rt = make_runtime(tmp_path, cgroups=CGROUPS)
+    s = spec(rt, "u11", "main", "cat /joblet-test-vol/in > /dev/termination-log; sleep 0.4; exit 3", sandbox=True,
+             mounts=[Mount(vol, "/joblet-test-vol", read_only=True)], termination_message_path="/dev/termination-log")
+    _start_all(rt, [s])
+    rt2 = make_runtime(tmp_path, cgroups=CGROUPS)  # the agent restarted while the sandbox runs
+    [rec] = rt2.recover("u11")
+    assert rec.state == "running"
+    result = asyncio.run(asyncio.wait_for(rt2.wait(s.ref), 10))
+    assert (result.exit_code, result.reason, result.message) == (3, "Error", "data")
+    assert not Path("/joblet-test-vol").exists()

@@ -250,12 +250,17 @@ class Registry:
         strategy.canonicalize(new)
 
         if subresource == "status":
-            # A status write changes status only; metadata and spec stay as stored.
+            # As upstream's status strategies: the spec stays as stored; metadata may change
+            # (annotations, labels), except a pod's ownerReferences.
             status = new.get("status")
-            new = {k: v for k, v in old.items() if k != "status"}
-            new["metadata"] = dict(old_meta)
+            new = {**{k: v for k, v in old.items() if k not in ("status", "metadata")}, "metadata": new_meta}
             if status is not None:
                 new["status"] = status
+            if r.plural == "pods":
+                if "ownerReferences" in old_meta:
+                    new_meta["ownerReferences"] = old_meta["ownerReferences"]
+                else:
+                    new_meta.pop("ownerReferences", None)
             causes = strategy.validate_status_update(new, old)
         elif subresource == "finalize" and r.plural == "namespaces":
             # Only spec.finalizers changes: the namespace controller's last word.

@@ -704,12 +704,25 @@ def create_app(
 
     ``log_store`` (a :class:`joblet.node.logs.LogStore`) serves ``pods/log`` even for deleted
     pods; without it logs come from ``client.read_log``. ``token`` requires a bearer token on
-    every path but ``/version`` and ``/healthz``. ``metrics`` is a prometheus
-    ``CollectorRegistry`` (or a callable returning the exposition bytes) served at ``/metrics``.
+    every path but ``/version`` and ``/healthz``. ``metrics`` is a :class:`joblet.metrics.JobletMetrics`
+    (its registry is served at ``/metrics`` and every request is timed), a prometheus
+    ``CollectorRegistry`` or a callable returning the exposition bytes. The dashboard is served
+    at ``/`` (HTML requests) and ``/ui``.
     """
-    server = ApiServer(client, log_store, version_minor, token, metrics, clock or RealClock(), bookmark_interval)
+    # -- joblet.metrics / joblet.dashboard wiring: a JobletMetrics brings its registry and the
+    # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
+    from starlette.middleware import Middleware
+
+    from joblet.dashboard import dashboard_routes
+    from joblet.metrics import ApiMetricsMiddleware, JobletMetrics
+
+    middleware = [Middleware(ApiMetricsMiddleware, metrics=metrics)] if isinstance(metrics, JobletMetrics) else []
+    registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
+    server = ApiServer(client, log_store, version_minor, token, registry, clock or RealClock(), bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    app = Starlette(routes=[Route("/{path:path}", server.handle, methods=methods)])
+    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=token, fallback=server.handle)
+    app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
+    # -- end joblet.metrics / joblet.dashboard wiring
     app.state.api_server = server
     return app
 

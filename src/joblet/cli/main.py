@@ -102,6 +102,9 @@ def server(
     crash_loop_backoff: CrashLoopBackoff = 10.0,
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
+    alert_webhook: Annotated[list[str] | None, typer.Option("--alert-webhook", help="POST a JSON alert here when a Job fails (repeatable).")] = None,
+    log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
+    log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -109,7 +112,10 @@ def server(
     cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=token,
                   pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
-                  node_heartbeat_timeout=node_heartbeat_timeout)
+                  node_heartbeat_timeout=node_heartbeat_timeout,
+                  # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
+                  alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
+                  log_retention_bytes=int(log_retention_mb * 1024 * 1024))
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -297,6 +303,7 @@ def logs(
     container: Annotated[str | None, typer.Option("--container", "-c")] = None,
     follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.")] = False,
     previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.")] = False,
+    all_attempts: Annotated[bool, typer.Option("--all-attempts", help="Every attempt of every pod of a Job, labelled [index/pod attempt N] (also after the Job was deleted).")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
     timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
     namespace: NamespaceOpt = "default",
@@ -304,6 +311,10 @@ def logs(
     kubeconfig: KubeconfigOpt = None,
 ) -> None:
     """Print a pod's logs, or all pods' logs of a Job (also after they were deleted)."""
+
+    if all_attempts:  # joblet.dashboard.history: straight from the log store in the data dir
+        run_async(_all_attempts(target, namespace, timestamps, data_dir, kubeconfig))
+        return
 
     async def go() -> None:
         async with connect(kubeconfig, _config(data_dir)) as client:
@@ -329,6 +340,40 @@ def logs(
                     sys.stdout.write(prefix + pending.decode(errors="replace") + "\n")
 
     run_async(go())
+
+
+async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir: Path | None,
+                        kubeconfig: str | None) -> None:
+    """``joblet logs job/X --all-attempts``: every container attempt of every pod, oldest first."""
+    from joblet.dashboard import history
+
+    if not target.startswith(("job/", "jobs/", "job.batch/")):
+        raise Fail("--all-attempts needs job/NAME", 2)
+    job_name = target.split("/", 1)[1]
+    cfg = _config(data_dir)
+    live: list[str] = []
+    indexes: dict[str, int] = {}
+    try:
+        async with connect(kubeconfig, cfg) as client:
+            listed = await client.list("pods", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
+            for p in listed.items:
+                live.append(p["metadata"]["name"])
+                ix = (p["metadata"].get("annotations") or {}).get("batch.kubernetes.io/job-completion-index")
+                if isinstance(ix, str) and ix.isdigit():
+                    indexes[p["metadata"]["name"]] = int(ix)
+    except (ApiError, DataDirBusy):
+        pass  # the log store alone still knows every attempt
+    attempts = history.job_attempts(cfg.data_dir / "logs", namespace, job_name, live)
+    if not attempts:
+        raise Fail(f"no logs found for job/{job_name}")
+    containers: dict[str, set[str]] = {}
+    for a in attempts:
+        containers.setdefault(a.pod, set()).add(a.container)
+    for a in attempts:
+        label = history.attempt_label(job_name, a, len(containers[a.pod]) > 1, indexes.get(a.pod))
+        for line in history.read_attempt(a.path, timestamps):
+            sys.stdout.write(f"{label} {line}\n")
+    sys.stdout.flush()
 
 
 async def _job_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:

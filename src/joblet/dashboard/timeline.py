@@ -10,7 +10,7 @@ in place that pod status no longer describes) and ``now``.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from joblet.clock import parse_time_or_none
@@ -115,6 +115,13 @@ def pod_bars(pod: Obj, now: datetime, logged: list[Attempt]) -> list[Bar]:
     elif state.get("running"):
         from_status[restarts] = Bar(name, uid, cname, restarts, _t(state["running"].get("startedAt")) or created,
                                     now, "running")
+    for a in logged:  # status times have 1 s precision; log timestamps are finer
+        bar = from_status.get(a.number)
+        if bar is not None and a.uid == uid and a.container == cname and a.start is not None:
+            if bar.start - timedelta(seconds=1) <= a.start <= bar.start + timedelta(seconds=2):
+                bar.start = a.start
+            if bar.outcome != "running" and a.end is not None and bar.start <= a.end <= bar.end + timedelta(seconds=2):
+                bar.end = a.end
     for a in logged:
         if a.uid == uid and a.container == cname and a.number not in from_status and a.start is not None:
             from_status[a.number] = Bar(name, uid, cname, a.number, a.start, a.end or a.start,
@@ -165,9 +172,7 @@ def job_timeline(job: Obj, pods: list[Obj], attempts: list[Attempt], now: dateti
     starts = [b.start for r in ordered for b in r.bars]
     ends = [b.end for r in ordered for b in r.bars]
     status = job.get("status") or {}
-    t0 = _t(status.get("startTime")) or (min(starts) if starts else None)
-    if starts and t0 is not None:
-        t0 = min(t0, min(starts))
+    t0 = min(starts) if starts else _t(status.get("startTime"))  # bars are finer than startTime's seconds
     finished = _t(status.get("completionTime"))
     t1 = max([*ends, *([finished] if finished else [])]) if ends or finished else None
     if t1 is None and t0 is not None:

@@ -18,8 +18,38 @@ Documented choices:
   so there is no image entrypoint): it terminates with exit 128, reason ``StartError``;
 * restart backoff follows the kubelet: the first restart is immediate, then base, 2*base, ...
   capped at the max (defaults 10 s and 300 s); the container waits in ``CrashLoopBackOff``;
-* a missing secret/configMap referenced by env keeps the container waiting with reason
-  ``CreateContainerConfigError`` and is retried.
+* a missing secret/configMap (or key) referenced by env keeps the container waiting with reason
+  ``CreateContainerConfigError`` (message as the kubelet's, e.g. ``secret "x" not found``, and a
+  Warning ``Failed`` event ``Error: ...``); a volume that cannot be set up keeps it in
+  ``ContainerCreating`` with a ``FailedMount`` event. Both are rechecked with backoff
+  (0.2 s doubling to 5 s), so the container starts soon after the object appears;
+* volumes (:mod:`joblet.node.volumes`) are bound at their ``mountPath`` in a private mount
+  namespace (bubblewrap, :mod:`joblet.node.sandbox`) only when a container needs it: some
+  bind is not the identity (a hostPath at its own path, writable, needs nothing) or a
+  non-default ``terminationMessagePath`` is set. Plain pods never pay for bwrap;
+* the termination message: a sandboxed container gets a per-attempt host file bound at
+  ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``).
+  An unsandboxed container has no such file (writing the host's ``/dev`` is not acceptable),
+  so set a non-default ``terminationMessagePath`` (or have a volume) to use it;
+  ``FallbackToLogsOnError`` works everywhere (last 80 lines / 2048 bytes of the log);
+* the service-account token volume (``/var/run/secrets/kubernetes.io/serviceaccount``:
+  ``token``, ``ca.crt``, ``namespace``) is mounted only when the pod sets
+  ``automountServiceAccountToken: true`` (upstream mounts it by default; joblet does not, to
+  keep plain pods sandbox-free). ``KUBERNETES_SERVICE_HOST``/``PORT`` are set in every pod
+  when the agent knows ``api_url``. The token is a fixed string (loopback HTTP needs no auth).
+  The kubernetes client's ``load_incluster_config()`` always builds ``https://host:port`` and
+  requires a non-empty ``ca.crt``: with TLS (``api_ca_file``) it works unmodified; with plain
+  HTTP ``ca.crt`` is a placeholder and in-pod code must call
+  ``load_incluster_config(try_refresh_token=False)`` and replace ``https://`` by ``http://``
+  in ``Configuration.get_default_copy().host`` (the refresh hook would reset the host);
+* ``runAsUser``/``runAsGroup`` (pod or container securityContext) are applied by the shim
+  (setgroups, setgid, setuid) right before exec; ``runAsNonRoot`` without ``runAsUser`` while
+  the agent runs as root is ``container has runAsNonRoot and image will run as root``;
+* sidecars (init containers with ``restartPolicy: Always``) start in init order, let init
+  progress once running, restart whenever they exit, get SIGTERM (reverse order) once every
+  main container has finished, and never decide the phase;
+* kubelet events through ``recorder`` (component ``kubelet``): ``Created``, ``Started``,
+  ``Killing``, ``BackOff``, ``Failed``, ``FailedMount``.
 """
 
 from __future__ import annotations

@@ -165,6 +165,32 @@ class Cgroups:
                         log.debug("cannot remove cgroup %s: %s", d, exc)
 
 
+    def remove_pod_if_empty(self, pod_uid: str) -> None:
+        """rmdir the pod's directories once its last container's are gone (harmless otherwise)."""
+        if not self.available:
+            return
+        for controller in CONTROLLERS:
+            with contextlib.suppress(OSError):
+                self.pod_dir(controller, pod_uid).rmdir()
+
+    def prune_empty(self) -> int:
+        """Remove every *empty* joblet cgroup directory (left by agents that died before cleaning
+        up). rmdir fails on a cgroup with processes or children, so this never touches a live
+        container, whichever data dir it belongs to. Returns how many were removed."""
+        removed = 0
+        if not self.available:
+            return removed
+        for controller in CONTROLLERS:
+            for pod in _subdirs(self.root / controller / self.prefix):
+                for d in [*_subdirs(pod), pod]:
+                    try:
+                        d.rmdir()
+                        removed += 1
+                    except OSError:
+                        pass
+        return removed
+
+
 def detect(root: Path = Path("/sys/fs/cgroup"), prefix: str = "joblet") -> Cgroups:
     """A :class:`Cgroups` whose ``available`` says whether every controller is writable here."""
     try:

@@ -32,6 +32,22 @@ BASE_TEMPLATE: Obj = {
 _INT_RANGE = re.compile(r"^<(-?\d+)\.\.(-?\d+)(?: \(\d+ ints\))?>$")
 _REPEAT = re.compile(r"^<(\d+) \w+ (\{.*\})>$", re.S)
 _INDEX_EXPR = re.compile(r"^i(?:\s*([+-])\s*(\d+))?$")
+_SLEEP = re.compile(r"\bsleep\s+(\d+)\b")
+
+
+def _command_strings(value: Any) -> list[str]:
+    """Every string under a ``command``/``args`` key of a manifest."""
+    found: list[str] = []
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if k in ("command", "args") and isinstance(v, list):
+                found += [str(x) for x in v]
+            else:
+                found += _command_strings(v)
+    elif isinstance(value, list):
+        for v in value:
+            found += _command_strings(v)
+    return found
 
 
 @dataclass
@@ -76,6 +92,16 @@ class Scenario:
     @property
     def depends_on_backoff_base(self) -> bool:
         return bool(self.expect.get("depends_on_backoff_base") or self.raw.get("depends_on_backoff_base"))
+
+    @property
+    def needs_unscaled_backoff(self) -> bool:
+        """Backoff-dependent timing that races a finite ``sleep N`` in a pod (N >= 2 s): the
+        ratio of the two is the point (README: unit-wq-complete-despite-one-failure needs a
+        base > 3 s), and metav1.Time's second precision makes a 1 s base effectively (0, 1],
+        so such a scenario runs against the real 10 s base instead of a shortened one."""
+        if not self.depends_on_backoff_base:
+            return False
+        return any(2 <= int(n) < 1000 for n in _SLEEP.findall(" ".join(_command_strings(self.manifest))))
 
     @property
     def needs_real_minutes(self) -> bool:

@@ -61,6 +61,7 @@ from joblet.node.volumes import unmount_all
 log = logging.getLogger(__name__)
 
 SIGTERM_GRACE_AFTER_KILL = 10.0
+_PRUNED = False
 MAX_TERMINATION_MESSAGE_BYTES = 4096
 FALLBACK_LOG_LINES = 80
 FALLBACK_LOG_BYTES = 2048
@@ -209,6 +210,10 @@ class ProcessRuntime:
         self._children: dict[ContainerRef, subprocess.Popen[bytes]] = {}
         self._waits: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
         self._killed: set[ContainerRef] = set()
+        global _PRUNED
+        if not _PRUNED:  # once per process: empty cgroups that crashed agents left behind
+            _PRUNED = True
+            self.cgroups.prune_empty()
 
     # -- paths ---------------------------------------------------------------------------
     def pod_dir(self, pod_uid: str) -> Path:
@@ -232,6 +237,7 @@ class ProcessRuntime:
         ref = spec.ref
         self.pod_dir(ref.pod_uid).mkdir(parents=True, exist_ok=True)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
+        spec.log_path.touch()  # readable (and followable) as soon as the status says it started
         started = self.clock.now()
         state: dict[str, Any] = {"startedAt": started.timestamp(), "log": str(spec.log_path)}
         # Intent first: a crash between spawn and the pid record must not run the attempt twice.
@@ -379,6 +385,7 @@ class ProcessRuntime:
         oom = self.cgroups.oom_kills(ref.pod_uid, cg) > 0
         self.cgroups.sweep(ref.pod_uid, cg)
         self.cgroups.remove(ref.pod_uid, cg)
+        self.cgroups.remove_pod_if_empty(ref.pod_uid)
         try:
             text = self._status_path(ref).read_text()
         except FileNotFoundError:

@@ -1,0 +1,202 @@
+"""The dashboard in real headless Chromium (Playwright), plus logs that outlive their Job.
+
+Chromium comes from Debian (``apt-get install chromium``) and Playwright's Python driver
+from pip; the browser is launched from /usr/bin/chromium (never ``playwright install``).
+The browser test is skipped when either is missing. It also refreshes docs/dashboard.png.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from joblet.client.interface import Client
+from joblet.config import ControlPlaneConfig
+from joblet.controlplane import ControlPlane
+from joblet.errors import NotFound
+
+Obj = dict[str, Any]
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+SCREENSHOT = Path(__file__).resolve().parents[2] / "docs" / "dashboard.png"
+
+
+def free_port() -> int:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = int(s.getsockname()[1])
+    s.close()
+    return port
+
+
+def job(name: str, command: str, **spec: Any) -> Obj:
+    volumes = spec.pop("volumes", None)
+    mounts = spec.pop("mounts", None)
+    pod: Obj = {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", command],
+                                **({"volumeMounts": mounts} if mounts else {})}]}
+    if volumes:
+        pod["volumes"] = volumes
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
+            "spec": {**spec, "template": {"spec": pod}}}
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.05)
+
+
+async def has_condition(client: Client, name: str, ctype: str) -> bool:
+    j = await client.get("jobs", name, "default")
+    return any(c.get("type") == ctype and c.get("status") == "True" for c in (j.get("status") or {}).get("conditions") or [])
+
+
+async def gone(client: Client, resource: str, name: str) -> bool:
+    try:
+        await client.get(resource, name, "default")
+    except NotFound:
+        return True
+    return False
+
+
+def browser_available() -> bool:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return False
+    return os.path.exists(CHROMIUM)
+
+
+@pytest.mark.skipif(not browser_available(), reason="needs playwright (pip) and chromium (apt)")
+def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
+    from playwright.async_api import async_playwright
+
+    state = tmp_path / "state"
+    state.mkdir()
+    retry_once = ('i=$JOB_COMPLETION_INDEX; echo "index $i starting"; sleep 0.$((i + 3)); '
+                  'if [ $((i % 2)) = 1 ] && [ ! -e /state/$i ]; then touch /state/$i; '
+                  'echo "index $i: transient failure, will retry" >&2; exit 1; fi; echo "index $i done"')
+
+    async def main() -> None:
+        port = free_port()
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, pod_failure_backoff=0.5,
+                                                pod_failure_backoff_max=1))
+        await plane.start()
+        base = f"http://127.0.0.1:{port}"
+        try:
+            c = plane.client
+            await c.create("jobs", job("render-frames", retry_once, completionMode="Indexed", completions=4,
+                                       parallelism=4, backoffLimit=6,
+                                       volumes=[{"name": "state", "hostPath": {"path": str(state)}}],
+                                       mounts=[{"name": "state", "mountPath": "/state"}]))
+            await c.create("jobs", job("nightly-report", "echo 'cannot reach the database' >&2; exit 3",
+                                       backoffLimit=0))
+            await eventually(lambda: has_condition(c, "render-frames", "Complete"), what="render-frames complete")
+            await eventually(lambda: has_condition(c, "nightly-report", "Failed"), what="nightly-report failed")
+            await c.create("jobs", job("long-train", "for i in $(seq 1 300); do echo step $i; sleep 0.1; done"))
+
+            async with async_playwright() as pw:
+                browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+                page = await browser.new_page(viewport={"width": 1200, "height": 900})
+                await page.goto(base + "/")
+                assert page.url.endswith("/ui")
+                rows = page.locator("#jobs-table tr.job-row")
+                await rows.first.wait_for()
+                assert await rows.count() == 3
+                assert await page.locator('tr[data-state="failed"] >> text=nightly-report').count() == 1
+                # Live: the running Job appears as running without a reload (watch → fragment refresh).
+                await page.locator('tr[data-state="running"] >> text=long-train').wait_for(timeout=10_000)
+
+                await page.click("text=render-frames")
+                await page.wait_for_url("**/ui/jobs/default/render-frames")
+                rows_tl = page.locator(".timeline .tl-row")
+                assert await rows_tl.count() == 4
+                assert await page.locator(".tl-row:has-text('index 1') .bar.failed").count() == 1
+                assert await page.locator(".tl-row:has-text('index 1') .bar.succeeded").count() == 1
+                assert await page.locator(".tl-row:has-text('index 0') .bar").count() == 1
+                await page.locator(".tl-row:has-text('index 1') .bar.failed").click()
+                await page.locator("#log", has_text="transient failure").wait_for()
+                await page.locator(".tl-row:has-text('index 2') .bar").click()
+                await page.locator("#log", has_text="index 2 done").wait_for()
+                assert await page.locator("table.events >> text=SuccessfulCreate").count() >= 1
+                assert "completionMode: Indexed" in (await page.locator("#yaml").text_content() or "")
+                SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
+                await page.screenshot(path=str(SCREENSHOT), full_page=True)
+
+                # Live logs of a running pod, then suspend and delete through the API from JS.
+                await page.goto(base + "/ui/jobs/default/long-train")
+                await page.locator("#log", has_text="step").wait_for(timeout=10_000)
+                await page.click("#suspend")
+                await eventually(lambda: _suspended(c, "long-train"), what="suspended")
+                page.on("dialog", lambda d: asyncio.ensure_future(d.accept()))
+                await page.click("#delete")
+                await page.wait_for_url("**/ui", timeout=10_000)
+                await eventually(lambda: gone(c, "jobs", "long-train"), what="long-train deleted")
+                await browser.close()
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())
+
+
+async def _suspended(client: Client, name: str) -> bool:
+    return bool(((await client.get("jobs", name, "default")).get("spec") or {}).get("suspend"))
+
+
+def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
+    """Foreground deletion (what the TTL controller does) removes Job and pods, not their logs."""
+    data = tmp_path / "data"
+
+    async def main() -> None:
+        port = free_port()
+        plane = ControlPlane(ControlPlaneConfig(data_dir=data, port=port, pod_failure_backoff=0.2,
+                                                pod_failure_backoff_max=0.4))
+        await plane.start()
+        try:
+            c = plane.client
+            await c.create("jobs", job("gone", 'echo "attempt of $JOB_COMPLETION_INDEX"; exit 1',
+                                       completionMode="Indexed", completions=2, parallelism=1, backoffLimit=1))
+            await eventually(lambda: has_condition(c, "gone", "Failed"), what="failed")
+            await c.delete("jobs", "gone", "default", propagation_policy="Foreground")
+            await eventually(lambda: gone(c, "jobs", "gone"), what="job deleted")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                # The Kubernetes paths are not shadowed by the dashboard.
+                root = await http.get("/", headers={"accept": "application/json"})
+                assert root.status_code == 404 and root.json()["kind"] == "Status"
+                assert (await http.get("/version")).json()["major"] == "1"
+                page = await http.get("/ui/jobs/default/gone")
+                assert page.status_code == 200 and "Deleted" in page.text and 'class="bar unknown"' in page.text
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())
+    env = {**os.environ, "KUBECONFIG": str(tmp_path / "none")}
+    out = subprocess.run([sys.executable, "-m", "joblet", "logs", "job/gone", "--all-attempts", "--data-dir",
+                          str(data)], capture_output=True, text=True, timeout=60, env=env)
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    # parallelism 1, backoffLimit 1: index 0 fails twice (two pods, one attempt each), then the Job fails.
+    assert len(lines) == 2, out.stdout
+    pods = {line.split("/")[1].split(" ")[0] for line in lines}
+    assert len(pods) == 2
+    assert all(line.startswith("[0/gone-0-") and line.endswith(" attempt 1] attempt of 0") for line in lines)
+
+
+def test_chromium_is_in_the_test_script() -> None:
+    script = (Path(__file__).resolve().parents[2] / "scripts" / "test").read_text()
+    assert "chromium" in script or shutil.which("chromium") is None
