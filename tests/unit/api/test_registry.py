@@ -66,7 +66,7 @@ def test_create_rejects(reg: Registry, body: Obj, error: type[Exception]) -> Non
 
 def test_create_twice_is_already_exists(reg: Registry) -> None:
     reg.create("jobs", job())
-    with pytest.raises(AlreadyExists, match='jobs.batch "j" already exists'):
+    with pytest.raises(AlreadyExists, match=r'jobs\.batch "j" already exists'):
         reg.create("jobs", job())
 
 
