@@ -26,6 +26,21 @@ class DataDirBusy(Exception):
     """Another joblet process owns the data directory."""
 
 
+def is_in_use(data_dir: Path) -> bool:
+    """Whether some process holds the data dir now (a server or an embedded run)."""
+    try:
+        f = open(data_dir / "lock")  # noqa: SIM115 - closed below
+    except OSError:
+        return False
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    finally:
+        f.close()
+    return False
+
+
 class DataDirLock:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir

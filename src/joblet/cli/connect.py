@@ -14,6 +14,7 @@ import httpx
 
 from joblet.client.interface import Client
 from joblet.config import ControlPlaneConfig
+from joblet.datadir import is_in_use
 
 
 @dataclass
@@ -32,7 +33,9 @@ def find_server(kubeconfig: str | None, data_dir: Path) -> Target | None:
     path: str | None = kubeconfig or os.environ.get("KUBECONFIG")
     if not path:
         candidate = data_dir / "kubeconfig"
-        if not candidate.exists():
+        # The data dir's kubeconfig names the last server of this data dir; trust it only
+        # while a process holds the data dir, or another joblet on that port could answer.
+        if not candidate.exists() or not is_in_use(data_dir):
             return None
         path = str(candidate)
     try:

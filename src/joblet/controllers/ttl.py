@@ -20,6 +20,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
+from joblet.metrics import metrics_for
 from joblet.objects import key_of, split_key
 
 Obj = dict[str, Any]
@@ -115,6 +116,7 @@ class TTLAfterFinishedController(Controller):
                                      preconditions={"uid": uid} if uid else None)
         except (NotFound, Conflict):
             return  # gone, or replaced by a new Job of the same name
+        metrics_for(self.client).ttl_deletion_duration(-left)
 
     def _left(self, job: Obj) -> float | None:
         try:

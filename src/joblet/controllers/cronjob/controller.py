@@ -17,12 +17,13 @@ import logging
 from typing import Any
 
 from joblet.client.interface import Client
-from joblet.clock import Clock
+from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
 from joblet.controllers.events import EventRecorder
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
+from joblet.metrics import metrics_for
 from joblet.objects import deep_copy, key_of, split_key
 
 Obj = dict[str, Any]
@@ -191,6 +192,10 @@ class CronJobController(Controller):
             self._event(cj, d.WARNING, "FailedCreate", f"Error creating job: {err}")
             raise
         self._event(cj, d.NORMAL, "SuccessfulCreate", f"Created job {created['metadata']['name']}")
+        scheduled = parse_time_or_none(
+            (created["metadata"].get("annotations") or {}).get("batch.kubernetes.io/cronjob-scheduled-timestamp"))
+        if scheduled is not None:
+            metrics_for(self.client).cronjob_creation_skew((self.clock.now() - scheduled).total_seconds())
         return created
 
     async def _write_status(self, key: str, cj: Obj, status: Obj) -> None:
