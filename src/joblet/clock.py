@@ -77,3 +77,50 @@ def parse_time_or_none(value: object) -> datetime | None:
         return parse_time(value)
     except ValueError:
         return None
+
+
+_MICRO_TIME_FIELDS = frozenset({"eventTime", "renewTime", "acquireTime"})
+
+
+def _is_time_field(key: str) -> bool:
+    return key.endswith(("Time", "Timestamp")) or key in ("startedAt", "finishedAt")
+
+
+def _canonical(key: str, value: str) -> str:
+    try:
+        parsed = parse_time(value)
+    except ValueError:
+        return value  # validation reports it
+    return rfc3339_micro(parsed) if key in _MICRO_TIME_FIELDS else rfc3339(parsed)
+
+
+def canonicalize_times(value: object, key: str = "") -> object:
+    """Rewrite timestamps the way the apiserver's decoding into metav1.Time does: any offset
+    becomes UTC ``Z``, second precision (microseconds for MicroTime fields). Clients such as
+    the Python one send ``+00:00``; stored objects must compare equal to what we wrote."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            if isinstance(v, str):
+                if _is_time_field(k):
+                    value[k] = _canonical(k, v)
+            elif isinstance(v, dict | list):
+                canonicalize_times(v, k)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            if isinstance(item, dict | list):
+                canonicalize_times(item, key)
+            elif isinstance(item, str) and _is_time_field(key):
+                value[i] = _canonical(key, item)
+    return value
+
+
+def canonicalize_json_patch_times(ops: list[object]) -> None:
+    """The same for the values of JSON patch operations whose path ends in a time field."""
+    for op in ops:
+        if not isinstance(op, dict):
+            continue
+        field = str(op.get("path", "")).rsplit("/", 1)[-1]
+        if isinstance(op.get("value"), str) and _is_time_field(field):
+            op["value"] = _canonical(field, op["value"])
+        elif isinstance(op.get("value"), dict | list):
+            canonicalize_times(op["value"], field)

@@ -15,7 +15,9 @@ from typing import Any
 import orjson
 import yaml
 
+from joblet.api.protobuf import decode_protobuf_object
 from joblet.client.interface import PatchType
+from joblet.clock import canonicalize_json_patch_times, canonicalize_times
 from joblet.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 
 MAX_BODY_BYTES = 3 * 1024 * 1024
@@ -56,15 +58,13 @@ def _parse(body: bytes, as_yaml: bool) -> Any:
 
 
 def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
-    """The object of a POST/PUT body (JSON or YAML). Protobuf → 415, not an object → 400."""
+    """The object of a POST/PUT body (JSON, YAML or Kubernetes protobuf); not an object → 400."""
     check_size(len(body))
     mt = media_type(content_type)
     if mt == PROTOBUF:
-        raise UnsupportedMediaType(
-            "the body of the request was in an unknown format - accepted media types include: "
-            "application/json, application/yaml (joblet does not decode protobuf; use kubectl create -f / "
-            "apply -f, which send JSON)"
-        )
+        if not body:
+            raise BadRequest("the request body is empty: an object is required")
+        return decode_protobuf_object(body)
     if mt not in ("application/json", "application/yaml", "text/yaml", "application/x-yaml", "*/*", "text/plain"):
         raise UnsupportedMediaType(
             "the body of the request was in an unknown format - accepted media types include: "
@@ -75,6 +75,7 @@ def decode_object(body: bytes, content_type: str | None) -> dict[str, Any]:
     value = _parse(body, as_yaml=mt != "application/json")
     if not isinstance(value, dict):
         raise BadRequest("the body of the request must be a JSON object")
+    canonicalize_times(value)
     return value
 
 
@@ -101,6 +102,10 @@ def decode_patch(body: bytes, content_type: str | None) -> tuple[Any, PatchType]
         raise BadRequest("json: cannot unmarshal object into Go value of type jsonpatch.Patch")
     if patch_type != "json" and not isinstance(value, dict):
         raise BadRequest("the body of the request must be a JSON object")
+    if isinstance(value, list):
+        canonicalize_json_patch_times(value)
+    else:
+        canonicalize_times(value)
     return value, patch_type
 
 

@@ -25,10 +25,10 @@ import base64
 import contextlib
 import os
 import re
+import secrets
 import shutil
 import stat
 import subprocess
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -373,7 +373,8 @@ def write_atomic(target: Path, files: Files) -> None:
     """The kubelet's atomic writer: files in a fresh ``..<stamp>`` dir, then swap ``..data``."""
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, 0o755)
-    stamp = target / f"..{time.strftime('%Y_%m_%d_%H_%M_%S')}.{time.time_ns() % 10**9}"
+    # The kubelet names these by time; any unique name works (and reads no wall clock).
+    stamp = target / f"..{secrets.token_hex(8)}"
     stamp.mkdir()
     os.chmod(stamp, 0o755)
     for rel, (data, mode) in files.items():

@@ -167,9 +167,58 @@ def table_scheduled_timestamp_annotation(scenario: Scenario) -> list[str]:
     return problems
 
 
+# The fixture times of TestControllerV2SyncCronJob, as the table's description states them.
+SYNC_NOW = {"before": "2016-05-19T09:59:00Z", "after": "2016-05-19T10:01:00Z",
+            "after+11m": "2016-05-19T10:12:00Z", "week": "2016-05-26T10:00:00Z"}
+SYNC_DEADLINES = {"short": 10, "medium": 7200, "long": 1000000}
+
+
+def _sync_cronjob(row: dict[str, Any]) -> Obj:
+    ran = row["history"] != "none"
+    cj = _cronjob({"schedule": row["schedule"],
+                   "creation": "2016-05-19T08:59:00Z" if ran else "2016-05-19T09:59:00Z"})
+    cj["spec"].update({"concurrencyPolicy": row["policy"], "suspend": bool(row["suspend"]),
+                       "successfulJobsHistoryLimit": 3, "failedJobsHistoryLimit": 1})
+    deadline = row.get("deadline")
+    if deadline is not None:
+        cj["spec"]["startingDeadlineSeconds"] = int(SYNC_DEADLINES.get(deadline, deadline))
+    if ran:
+        cj["status"]["lastScheduleTime"] = "2016-05-19T09:01:00Z"
+        cj["status"]["active"] = [{"kind": "Job", "name": "mycronjob-prev", "namespace": "default", "uid": "job-1"}]
+    return cj
+
+
+def _sync_jobs(history: str) -> list[Obj]:
+    """The one Job created at 09:01: still active, or Complete at 09:01:10."""
+    if history == "none":
+        return []
+    job: Obj = {"apiVersion": "batch/v1", "kind": "Job",
+                "metadata": {"name": "mycronjob-prev", "namespace": "default", "uid": "job-1",
+                             "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": "mycronjob",
+                                                  "uid": "1a2b3c", "controller": True}]},
+                "status": {"startTime": "2016-05-19T09:01:00Z"}}
+    if history == "done":
+        job["status"]["conditions"] = [{"type": "Complete", "status": "True",
+                                        "lastTransitionTime": "2016-05-19T09:01:10Z"}]
+        job["status"]["completionTime"] = "2016-05-19T09:01:10Z"
+    return [job]
+
+
 def table_cronjob_sync_decisions(scenario: Scenario) -> list[str]:
-    _cron_function("sync_cronjob", "sync_decision")
-    raise TableSkip("CronJob sync functions exist but the harness has no adapter for their signature yet")
+    fn = _cron_function("sync_decision", "sync_cronjob")
+    problems = []
+    for row in _rows(scenario):
+        now = _time(SYNC_NOW.get(row["now"], row["now"]))
+        plan = fn(_sync_cronjob(row), _sync_jobs(row["history"]), now)
+        created = plan.create is not None
+        deleted = bool(plan.replace_deletes or plan.history_deletes)
+        active = len((plan.status or {}).get("active") or []) + (1 if created else 0)
+        warnings = len(plan.warnings())
+        got = (created, deleted, active, warnings)
+        want = (bool(row["want_create"]), bool(row["want_delete"]), int(row["want_active"]), int(row["want_warnings"]))
+        if got != want:
+            problems.append(f"{row['name']}: (create, delete, active, warnings) = {got}, want {want}")
+    return problems
 
 
 TABLES: dict[str, Callable[[Scenario], list[str]]] = {

@@ -385,7 +385,6 @@ class ProcessRuntime:
         oom = self.cgroups.oom_kills(ref.pod_uid, cg) > 0
         self.cgroups.sweep(ref.pod_uid, cg)
         self.cgroups.remove(ref.pod_uid, cg)
-        self.cgroups.remove_pod_if_empty(ref.pod_uid)
         try:
             text = self._status_path(ref).read_text()
         except FileNotFoundError:
