@@ -17,6 +17,17 @@ from pathlib import Path
 import httpx
 
 
+def bench_root() -> str:
+    """Where benchmark data dirs go: $JOBLET_BENCH_DIR, else ~/.cache/joblet-bench.
+
+    Not /tmp: on the VM these figures come from, creating a directory under /tmp costs
+    ~200 µs against ~25 µs under $HOME (same ext4 device), and a data dir is normally under
+    $HOME (~/.local/share/joblet)."""
+    root = os.environ.get("JOBLET_BENCH_DIR") or os.path.expanduser("~/.cache/joblet-bench")
+    os.makedirs(root, exist_ok=True)
+    return root
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -32,7 +43,7 @@ class Server:
 
 @contextlib.contextmanager
 def joblet_server(*extra: str) -> Iterator[Server]:
-    with tempfile.TemporaryDirectory(prefix="joblet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         data = Path(tmp) / "data"
         port = free_port()
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port", str(port),

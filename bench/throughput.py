@@ -16,6 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from _server import bench_root
+
 
 def manifest(completions: int, parallelism: int) -> str:
     return json.dumps({
@@ -33,7 +35,7 @@ def time_xargs(completions: int, parallelism: int) -> float:
 
 
 def time_joblet(completions: int, parallelism: int) -> tuple[float, int]:
-    with tempfile.TemporaryDirectory(prefix="joblet-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         path = Path(tmp) / "job.json"
         path.write_text(manifest(completions, parallelism))
         env = {**os.environ, "JOBLET_DATA_DIR": str(Path(tmp) / "data")}

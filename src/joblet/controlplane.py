@@ -54,6 +54,7 @@ class ControlPlane:
         self._lock = DataDirLock(config.data_dir)
         self._manager: ControllerManager | None = None
         self._agent: Any = None
+        self._node_lock: Any = None
         self._recorder: Any = None
         self._http: Any = None
         self._http_task: asyncio.Task[None] | None = None
@@ -77,15 +78,20 @@ class ControlPlane:
             bind_metrics(self.client, self.metrics)
             self._prune_task = asyncio.create_task(self._prune_logs(), name="log-retention")
             self._bootstrap()
-            if self.run_controllers:
-                await self._start_controllers()
-            if self.serve_http:
+            if self.serve_http and "api" in cfg.components:
+                # Before the node agent: pods get the API's address (KUBERNETES_SERVICE_HOST/PORT).
                 try:
                     await self._start_http()
                 except PortInUse as err:
                     if not self.http_optional:
                         raise
                     log.info("no API server for this run: %s", err)
+            # -- split mode (``--components``): controllers and node agent only when asked for.
+            if self.run_controllers and "controllers" in cfg.components:
+                await self._start_controllers()
+            if self.run_controllers and "node" in cfg.components:
+                await self._start_node_agent()
+            # -- end split mode
             self._lock.update({"state": "running", "url": self.url})
         except BaseException:
             await self.stop()
@@ -105,10 +111,9 @@ class ControlPlane:
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController
         from joblet.controllers.namespace import NamespaceController
+        from joblet.controllers.nodelifecycle import NodeLifecycleController
         from joblet.controllers.scheduler import Scheduler
         from joblet.controllers.ttl import TTLAfterFinishedController
-        from joblet.node.agent import NodeAgent
-        from joblet.node.runtimes.process import ProcessRuntime
 
         cfg = self.config
         informers = InformerFactory(self.client)
@@ -127,18 +132,28 @@ class ControlPlane:
             TTLAfterFinishedController(self.client, self.clock, informers),
             AlertController(self.client, self.clock, informers, list(cfg.alert_webhooks), self.dashboard_url(),
                             recorder=recorder, log_store=self.log_store, metrics=self.metrics),
+            NodeLifecycleController(self.client, self.clock, informers, cfg.node_heartbeat_timeout, recorder),
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
         self.metrics.add_queue_source(
             lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
         await self._manager.start()
+
+    async def _start_node_agent(self) -> None:
+        from joblet.node.agent import NodeAgent
+        from joblet.node.runtimes.process import ProcessRuntime
+        from joblet.nodeprocess import NodeDirLock, heartbeat_interval
+
+        cfg = self.config
+        self._node_lock = NodeDirLock(cfg.data_dir)
+        self._node_lock.acquire()  # no `joblet node` may share this dir's runtime state
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
         runtime = ProcessRuntime(cfg.data_dir, self.clock)
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
-            logs=self.log_store,
+            logs=self.log_store, api_url=self.url, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
         )
         await self._agent.start()
 
@@ -210,6 +225,9 @@ class ControlPlane:
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
+            close = getattr(self._agent.runtime, "close", None)
+            if close is not None:
+                close()
             self._agent = None
         if self._manager is not None:
             await self._manager.stop()
@@ -217,6 +235,9 @@ class ControlPlane:
         if self._recorder is not None:
             await self._recorder.close()
             self._recorder = None
+        if self._node_lock is not None:
+            self._node_lock.release()
+            self._node_lock = None
         store = getattr(self, "store", None)
         if store is not None:
             store.close()
@@ -240,8 +261,11 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    console.print(f"joblet server listening on {plane.url} (data dir {config.data_dir}; "
-                  f"kubeconfig {config.data_dir / 'kubeconfig'})")
+    if plane.url is not None:
+        console.print(f"joblet server listening on {plane.url} (data dir {config.data_dir}; "
+                      f"kubeconfig {config.data_dir / 'kubeconfig'})")
+    else:  # split mode without the api component
+        console.print(f"joblet server running {', '.join(config.components)} (data dir {config.data_dir})")
     try:
         await stop.wait()
     finally:

@@ -226,7 +226,9 @@ def test_cpu_quota_and_pids_limit_are_applied(tmp_path: Path) -> None:
     async def go() -> tuple[str, str, ContainerExit]:
         await rt.start(s)
         quota = (CGROUPS.container_dir("cpu", uid, "main.0") / "cpu.cfs_quota_us").read_text().strip()
-        pids_max = (CGROUPS.container_dir("pids", uid, "main.0") / "pids.max").read_text().strip()
+        slot = CGROUPS.slot_of(uid, "main.0")
+        assert slot is not None
+        pids_max = (slot / "pids.max").read_text().strip()
         return quota, pids_max, await asyncio.wait_for(rt.wait(s.ref), 20)
 
     quota, pids_max, _ = asyncio.run(go())
@@ -257,3 +259,21 @@ def test_sandboxed_attempt_is_adopted_with_its_termination_message(tmp_path: Pat
     result = asyncio.run(asyncio.wait_for(rt2.wait(s.ref), 10))
     assert (result.exit_code, result.reason, result.message) == (3, "Error", "data")
     assert not Path("/joblet-test-vol").exists()
+
+
+@needs_cgroups
+def test_tracking_cgroups_are_reused_and_limits_reset(tmp_path: Path) -> None:
+    """Pooled tracking cgroups: an idle slot is reused, with a pids limit set before reset."""
+    cgroups = Cgroups()
+    try:
+        cgroups.create("pool-a", "main.0", Limits(pids=7))
+        first = cgroups.slot_of("pool-a", "main.0")
+        assert first is not None and (first / "pids.max").read_text().strip() == "7"
+        cgroups.remove("pool-a", "main.0")
+        cgroups.create("pool-b", "main.0", Limits())
+        assert cgroups.slot_of("pool-b", "main.0") == first
+        assert (first / "pids.max").read_text().strip() == "max"
+        cgroups.remove("pool-b", "main.0")
+    finally:
+        cgroups.close()
+    assert not first.exists()

@@ -60,10 +60,10 @@ class PatchError(Invalid):
 
 
 def _clone(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {k: _clone(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_clone(v) for v in value]
+    """A private copy of a JSON value. orjson round-trips a whole pod several times faster
+    than a recursive Python copy; a patch clones its target on every write."""
+    if isinstance(value, dict | list):
+        return orjson.loads(orjson.dumps(value))
     return value
 
 

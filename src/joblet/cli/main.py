@@ -105,9 +105,13 @@ def server(
     alert_webhook: Annotated[list[str] | None, typer.Option("--alert-webhook", help="POST a JSON alert here when a Job fails (repeatable).")] = None,
     log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
+    components: Annotated[str, typer.Option("--components", help="Comma-separated parts to run: api, controllers, node (run nodes elsewhere with `joblet node --server URL`).")] = "api,controllers,node",
+    node_name: Annotated[str | None, typer.Option("--node-name", help="Name of this process's node (default: the host name).")] = None,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
+
+    wanted = parse_components(components)  # split mode (joblet node)
 
     cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=token,
                   pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
@@ -115,13 +119,57 @@ def server(
                   node_heartbeat_timeout=node_heartbeat_timeout,
                   # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
                   alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
-                  log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+                  log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name)
     try:
         cfg_check(cfg)
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
     run_async(serve_forever(cfg, err))
+
+
+# ------------------------------------------------------------------ split mode: joblet node
+
+COMPONENTS = ("api", "controllers", "node")
+
+
+def parse_components(text: str) -> tuple[str, ...]:
+    """``--components api,controllers``: the named parts, in canonical order; unknown names exit 2."""
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    unknown = [n for n in names if n not in COMPONENTS]
+    if unknown or not names:
+        err.print(f"error: --components takes a comma-separated subset of {', '.join(COMPONENTS)}, "
+                  f"got {text!r}")
+        raise typer.Exit(2)
+    return tuple(c for c in COMPONENTS if c in names)
+
+
+@app.command()
+def node(
+    server_url: Annotated[str, typer.Option("--server", help="The joblet API server, e.g. http://10.0.0.1:6443.")],
+    token: Annotated[str | None, typer.Option("--token", help="Bearer token the server requires.")] = None,
+    node_name: Annotated[str | None, typer.Option("--node-name", help="Node name (default: the host name).")] = None,
+    data_dir: DataDirOpt = None,
+    insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.")] = False,
+    heartbeat_seconds: Annotated[float, typer.Option("--heartbeat-seconds", help="Seconds between node heartbeats (keep well under the server's --node-heartbeat-timeout).")] = 10.0,
+    crash_loop_backoff: CrashLoopBackoff = 10.0,
+    crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
+    log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
+    log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
+) -> None:
+    """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
+    this node run here, their logs stay in DATA_DIR/logs."""
+    from joblet.nodeprocess import NodeConfig, run_node
+
+    cfg = NodeConfig(server=server_url, data_dir=(data_dir or default_data_dir()).expanduser(), token=token,
+                     node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
+                     heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
+                     crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
+                     log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+    run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
+
+
+# ------------------------------------------------------------------ end split mode
 
 
 def cfg_check(cfg: ControlPlaneConfig) -> None:

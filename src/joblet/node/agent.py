@@ -70,6 +70,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
 from joblet.controllers.events import ClientEventRecorder, EventRecorder
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
+from joblet.metrics import metrics_for
 from joblet.node.cgroups import Limits
 from joblet.node.logs import LogStore
 from joblet.node.quantity import parse_quantity
@@ -454,6 +455,7 @@ class PodWorker:
                         137, "ContainerStatusUnknown", self.agent.clock.now(),
                         message="The container could not be located when the pod was terminated")
         await self.write_status()
+        metrics_for(self.agent.client).pod_finished(self.pod, self.agent.node_name)
 
     def _stopped(self, sidecar: bool) -> bool:
         return self.stopping or (sidecar and self.sidecar_stop.is_set())
@@ -530,6 +532,8 @@ class PodWorker:
             rec.waiting_reason = rec.waiting_message = ""
             if container_spec.argv:
                 rec.started_at = await agent.runtime.start(container_spec)
+                if rec.attempt == 0 and not sidecar:
+                    metrics_for(agent.client).pod_started(agent.node_name)
                 self.event("Normal", "Created", f"Created container {rec.name}")
                 self.event("Normal", "Started", f"Started container {rec.name}")
                 self.progress.set()
@@ -833,13 +837,14 @@ class NodeAgent:
         selector = f"spec.nodeName={self.node_name}"
         first = True
         while True:
-            listed = await self.client.list("pods", field_selector=selector)
-            for pod in listed.items:
-                self.on_pod(pod)
-            if first:
-                first = False
-                await self._forget_unknown(listed.items)
             try:
+                # Inside the try: over HTTP a list can fail too (server restarting); relist then.
+                listed = await self.client.list("pods", field_selector=selector)
+                for pod in listed.items:
+                    self.on_pod(pod)
+                if first:
+                    first = False
+                    await self._forget_unknown(listed.items)
                 async for batch in self.client.watch("pods", resource_version=listed.resource_version,
                                                      field_selector=selector):
                     for event in batch:

@@ -371,9 +371,15 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]
     """``ValidatePodUpdate``: the spec is frozen except images, a shrinking
     activeDeadlineSeconds, added tolerations, and a first ``nodeName``."""
     errs = metav.validate_object_meta_update(new, old)
-    errs.extend(validate_pod(new))
     nspec: dict[str, Any] = dict(new.get("spec") or {})
     ospec: dict[str, Any] = old.get("spec") or {}
+    if nspec == ospec or (not ospec.get("nodeName") and {**nspec, "nodeName": None} == {**ospec, "nodeName": None}):
+        # Most pod writes are status, finalizers or the binding: the stored spec was validated
+        # when the pod was created, so only the new metadata needs a look.
+        if new.get("metadata") != old.get("metadata"):
+            errs.extend(metav.validate_object_meta(new, namespaced=True))
+        return errs
+    errs.extend(validate_pod(new))
     for group in ("containers", "initContainers"):
         if len(nspec.get(group) or []) != len(ospec.get(group) or []):
             errs.append(field.forbidden(f"spec.{group}", "pod updates may not add or remove containers"))

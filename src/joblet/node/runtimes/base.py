@@ -62,6 +62,7 @@ class ContainerSpec:
     termination_message_path: str | None = None
     # terminationMessagePolicy FallbackToLogsOnError: an empty message on failure → log tail
     fallback_to_logs: bool = False
+    image: str = ""  # the container's image (podman runtime; the process runtime records it only)
 
 
 @dataclass(frozen=True)

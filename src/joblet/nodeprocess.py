@@ -1,0 +1,152 @@
+"""``joblet node --server URL``: a node agent alone, against a remote joblet server.
+
+Why: one machine is not always enough. The agent is the same :class:`joblet.node.agent.NodeAgent`
+the single-process server runs; only its client changes (HTTP instead of in-process). A node
+process has no store, so it does not take the data dir's store lock (``DATA_DIR/lock``);
+it takes ``DATA_DIR/node.lock`` instead, so two agents (a ``joblet node`` or a server running
+the ``node`` component) never share one dir's runtime state. Container logs are written to
+the node's own data dir (``DATA_DIR/logs``), as a kubelet keeps them on its machine.
+
+The heartbeat interval follows the server's ``--node-heartbeat-timeout`` the way the
+kubelet's 10 s relate to the node controller's 40 s grace (a quarter), see
+:func:`heartbeat_interval`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import json
+import logging
+import os
+import signal
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from rich.console import Console
+
+from joblet.datadir import DataDirBusy
+
+log = logging.getLogger(__name__)
+
+#: the kubelet's nodeStatusUpdateFrequency.
+DEFAULT_HEARTBEAT_SECONDS = 10.0
+NODE_LOCK_FILE = "node.lock"
+#: seconds before an agent that ended (server unreachable) is started again.
+RESTART_DELAY = 1.0
+
+
+def heartbeat_interval(heartbeat_timeout: float) -> float:
+    """How often an agent heartbeats so that a node controller with ``heartbeat_timeout``
+    never misses it: every 10 s, or a quarter of the timeout when that is shorter."""
+    return max(0.05, min(DEFAULT_HEARTBEAT_SECONDS, heartbeat_timeout / 4))
+
+
+class NodeDirBusy(DataDirBusy):
+    """Another node agent runs in this data dir (a DataDirBusy, so every CLI verb reports it)."""
+
+
+class NodeDirLock:
+    """An exclusive ``flock`` on ``DATA_DIR/node.lock`` held while an agent runs there."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir = data_dir
+        self._file: IO[str] | None = None
+
+    def acquire(self, info: dict[str, str] | None = None) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        f = open(self.data_dir / NODE_LOCK_FILE, "a+")  # noqa: SIM115 - held while the agent runs
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            owner = f.read().strip()
+            f.close()
+            raise NodeDirBusy(f"data dir {self.data_dir} is in use by another node agent ({owner or 'unknown'})") from None
+        f.seek(0)
+        f.truncate()
+        f.write(json.dumps({"pid": os.getpid(), **(info or {})}))
+        f.flush()
+        self._file = f
+
+    def release(self) -> None:
+        if self._file is not None:
+            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
+            self._file.close()
+            self._file = None
+
+
+@dataclass
+class NodeConfig:
+    server: str
+    data_dir: Path
+    token: str | None = None
+    node_name: str = ""
+    verify_tls: bool = True
+    heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
+    crash_loop_backoff: float = 10.0
+    crash_loop_backoff_max: float = 300.0
+    log_retention_days: float = 7.0
+    log_retention_bytes: int = 1 << 30
+
+    @property
+    def name(self) -> str:
+        return self.node_name or socket.gethostname().lower() or "joblet-node"
+
+
+async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | None = None) -> None:
+    """Register the node with the server and run its pods until SIGINT/SIGTERM (or ``stop``).
+
+    Containers keep running when the agent stops; the next agent in this dir adopts them."""
+    from joblet.client.http import HttpClient
+    from joblet.clock import RealClock
+    from joblet.node.agent import NodeAgent
+    from joblet.node.logs import LogStore
+    from joblet.node.runtimes.process import ProcessRuntime
+
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    lock = NodeDirLock(config.data_dir)
+    lock.acquire({"node": config.name, "server": config.server})
+    clock = RealClock()
+    client = HttpClient(config.server, token=config.token, verify=config.verify_tls)
+    logs = LogStore(config.data_dir, clock, retention_days=config.log_retention_days,
+                    max_total_bytes=config.log_retention_bytes)
+    stop = stop or asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    stopping = asyncio.ensure_future(stop.wait())
+    announced = False
+    try:
+        while not stop.is_set():
+            # One agent per attempt: when the server is unreachable (or a watch gives up) the
+            # agent ends; a fresh one re-registers and adopts the running containers.
+            runtime = ProcessRuntime(config.data_dir, clock)
+            agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
+                              crash_loop_backoff=config.crash_loop_backoff,
+                              crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
+                              heartbeat_seconds=config.heartbeat_seconds, api_url=config.server)
+            running = asyncio.ensure_future(agent.run())
+            if not announced:
+                console.print(f"joblet node {config.name}: serving pods for {config.server} "
+                              f"(data dir {config.data_dir})")
+                announced = True
+            await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)
+            if not running.done():
+                running.cancel()
+                await asyncio.gather(running, return_exceptions=True)
+                await agent.stop()
+            close = getattr(runtime, "close", None)  # give back idle cgroups (ProcessRuntime.close)
+            if close is not None:
+                close()
+            if not running.done() or stop.is_set():
+                break
+            error = running.exception()
+            log.warning("node agent ended (%s); restarting in %.0f s", error or "no error", RESTART_DELAY)
+            await asyncio.wait([stopping], timeout=RESTART_DELAY)
+    finally:
+        stopping.cancel()
+        await client.close()
+        lock.release()

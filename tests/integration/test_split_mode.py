@@ -1,0 +1,174 @@
+"""Split mode, as a user runs it on several machines: ``joblet server --components
+api,controllers`` in one process, ``joblet node --server URL`` in another with its own data
+dir. A Job runs to completion on the remote node; killing the node process fails its
+running pod with ``DisruptionTarget`` after the (shortened) heartbeat timeout, and the Job
+replaces it once a new node process starts."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from joblet.client.http import HttpClient
+from joblet.client.interface import Client
+
+Obj = dict[str, Any]
+HEARTBEAT_TIMEOUT = "3"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def joblet(*args: str, log: Path) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
+    with open(log, "ab") as out:
+        return subprocess.Popen([sys.executable, "-m", "joblet", *args], stdout=out, stderr=subprocess.STDOUT,
+                                env=env, start_new_session=True)
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[str]:
+    port = free_port()
+    proc = joblet("server", "--data-dir", str(tmp_path / "server"), "--port", str(port),
+                  "--components", "api,controllers", "--node-heartbeat-timeout", HEARTBEAT_TIMEOUT,
+                  "--pod-failure-backoff", "0.1", log=tmp_path / "server.log")
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            assert proc.poll() is None, (tmp_path / "server.log").read_text()
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/version", timeout=1).status_code == 200:
+                    break
+            assert time.monotonic() < deadline, "joblet server did not start: " + (tmp_path / "server.log").read_text()
+            time.sleep(0.1)  # waiting for a real process to listen, not for semantics
+        yield url
+    finally:
+        stop(proc)
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await check():
+        if loop.time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
+
+
+def job(name: str, command: str, **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name}, "spec": {
+        "template": {"spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
+                              "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", command]}]}},
+        **spec}}
+
+
+async def condition(client: Client, name: str, ctype: str) -> bool:
+    obj = await client.get("jobs", name, "default")
+    return any(c["type"] == ctype and c["status"] == "True" for c in obj["status"].get("conditions") or [])
+
+
+async def job_pods(client: Client, name: str) -> list[Obj]:
+    return (await client.list("pods", "default", label_selector=f"batch.kubernetes.io/job-name={name}")).items
+
+
+def test_remote_node_runs_jobs_and_its_loss_is_survived(tmp_path: Path, server: str) -> None:
+    node_dir = tmp_path / "node"
+    marker = tmp_path / "first-attempt-ran"
+    node_args = ("node", "--server", server, "--node-name", "worker-1", "--data-dir", str(node_dir),
+                 "--heartbeat-seconds", "0.5")
+    node = joblet(*node_args, log=tmp_path / "node.log")
+    second: subprocess.Popen[bytes] | None = None
+
+    async def body() -> None:
+        nonlocal node, second
+        client = HttpClient(server)
+        seen: list[Obj] = []
+
+        async def record() -> None:
+            async for batch in client.watch("pods", "default"):
+                seen.extend(e.object for e in batch)
+
+        recorder = asyncio.create_task(record())
+        try:
+            # 1. A Job runs to completion on the remote node; its logs stay on the node.
+            await client.create("jobs", job("hello", "echo hello from the node"), "default")
+            await eventually(lambda: condition(client, "hello", "Complete"), what="job hello to complete")
+            assert {p["spec"]["nodeName"] for p in await job_pods(client, "hello")} == {"worker-1"}
+            logs = [f for f in (node_dir / "logs").rglob("*") if f.is_file()]
+            assert any(b"hello from the node" in f.read_bytes() for f in logs)
+
+            # 2. The node dies while a pod runs: the pod fails with DisruptionTarget ...
+            await client.create("jobs", job(
+                "survivor", f"if [ -e {marker} ]; then echo second attempt; exit 0; fi; touch {marker}; sleep 60",
+                backoffLimit=0,
+                podFailurePolicy={"rules": [{"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+            ), "default")
+
+            async def running() -> bool:
+                return marker.exists() and any(p["status"].get("phase") == "Running"
+                                               for p in await job_pods(client, "survivor"))
+
+            await eventually(running, what="the survivor pod to run")
+            node.kill()  # no goodbye: the heartbeats just stop
+            node.wait(5)
+
+            def disrupted() -> list[Obj]:
+                return [p for p in seen if p["metadata"].get("labels", {}).get("batch.kubernetes.io/job-name")
+                        == "survivor" and p["status"].get("phase") == "Failed"
+                        and any(c["type"] == "DisruptionTarget" for c in p["status"].get("conditions") or [])]
+
+            async def failed_with_disruption() -> bool:
+                return bool(disrupted())
+
+            await eventually(failed_with_disruption, what="the pod on the dead node to fail")
+            cond = next(c for c in disrupted()[-1]["status"]["conditions"] if c["type"] == "DisruptionTarget")
+            assert cond["reason"] == "DeletionByTaintManager"
+            lost = await client.get("nodes", "worker-1")
+            assert next(c for c in lost["status"]["conditions"] if c["type"] == "Ready")["status"] == "Unknown"
+
+            # 3. ... and the Job replaces it, not counting a failure, once a node is back.
+            second = joblet(*node_args, log=tmp_path / "node2.log")
+            await eventually(lambda: condition(client, "survivor", "Complete"), what="job survivor to complete")
+            survivor = await client.get("jobs", "survivor", "default")
+            assert survivor["status"].get("succeeded") == 1
+            assert not survivor["status"].get("failed")
+            back = await client.get("nodes", "worker-1")
+            assert next(c for c in back["status"]["conditions"] if c["type"] == "Ready")["status"] == "True"
+        finally:
+            recorder.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await recorder
+            await client.close()
+
+    try:
+        asyncio.run(body())
+    finally:
+        stop(node)
+        if second is not None:
+            stop(second)
