@@ -142,6 +142,7 @@ class ControlPlane:
 
     async def _start_node_agent(self) -> None:
         from joblet.node.agent import NodeAgent
+        from joblet.node.runtimes.base import Runtime
         from joblet.node.runtimes.process import ProcessRuntime
         from joblet.nodeprocess import NodeDirLock, heartbeat_interval
 
@@ -149,7 +150,15 @@ class ControlPlane:
         self._node_lock = NodeDirLock(cfg.data_dir)
         self._node_lock.acquire()  # no `joblet node` may share this dir's runtime state
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
-        runtime = ProcessRuntime(cfg.data_dir, self.clock)
+        # -- runtime choice (joblet.node.runtimes.podman) --
+        runtime: Runtime
+        if cfg.runtime == "podman":
+            from joblet.node.runtimes.podman import PodmanRuntime
+
+            runtime = PodmanRuntime(cfg.data_dir, self.clock)
+        else:
+            runtime = ProcessRuntime(cfg.data_dir, self.clock)
+        # -- end runtime choice --
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,

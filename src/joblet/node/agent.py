@@ -72,6 +72,7 @@ from joblet.controllers.events import ClientEventRecorder, EventRecorder
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from joblet.metrics import metrics_for
 from joblet.node.cgroups import Limits
+from joblet.node.images import path_for_image
 from joblet.node.logs import LogStore
 from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
@@ -92,7 +93,6 @@ from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of,
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-DEFAULT_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
 POD_IP = "127.0.0.1"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 HEARTBEAT_SECONDS = 10.0
@@ -585,7 +585,8 @@ class PodWorker:
                              sandbox=sandbox and agent.sandbox_available, mounts=mounts,
                              run_as_user=user.user, run_as_group=user.group,
                              termination_message_path=term_path if sandbox else None,
-                             fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError")
+                             fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError",
+                             image=str(spec.get("image") or ""))
 
     def volume_root(self) -> Path:
         return self.agent.data_dir / "pods" / self.uid / "volumes"
@@ -906,7 +907,8 @@ class NodeAgent:
     # -- env -----------------------------------------------------------------------------------
     async def container_env(self, pod: Obj, container: Obj) -> dict[str, str]:
         spec = pod["spec"]
-        env: dict[str, str] = {"PATH": DEFAULT_PATH, "HOSTNAME": str(spec.get("hostname") or name_of(pod)),
+        env: dict[str, str] = {"PATH": path_for_image(container.get("image")),
+                               "HOSTNAME": str(spec.get("hostname") or name_of(pod)),
                                **self.service_env}
         ns = namespace_of(pod)
         for source in container.get("envFrom") or []:
