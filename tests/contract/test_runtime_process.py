@@ -277,3 +277,28 @@ def test_tracking_cgroups_are_reused_and_limits_reset(tmp_path: Path) -> None:
     finally:
         cgroups.close()
     assert not first.exists()
+
+
+@needs_cgroups
+def test_removing_a_finished_pod_never_touches_a_reused_tracking_cgroup(tmp_path: Path) -> None:
+    """A finished attempt's pooled cgroup goes to the next container; forgetting the old pod
+    (e.g. its namespace is deleted) must not sweep the new container."""
+    rt = make_runtime(tmp_path, cgroups=Cgroups())
+    done = spec(rt, "old-pod", "main", "exit 0")
+    running = spec(rt, "new-pod", "main", "sleep 30")
+
+    async def go() -> ContainerExit:
+        await rt.start(done)
+        await rt.wait(done.ref)
+        await rt.start(running)  # reuses the slot the first attempt gave back
+        await rt.remove_pod("old-pod")
+        await asyncio.sleep(0.2)
+        assert rt._live_pid(running.ref) is not None, "the other pod's container was killed"
+        await rt.kill(running.ref, 0)
+        return await rt.wait(running.ref)
+
+    try:
+        asyncio.run(go())
+    finally:
+        asyncio.run(rt.remove_pod("new-pod"))
+        rt.close()

@@ -118,8 +118,13 @@ class Cgroups:
         return self._slots.get((pod_uid, container))
 
     def adopt(self, pod_uid: str, container: str, tracking: str) -> None:
-        """Remember the tracking cgroup an earlier agent recorded for a container."""
-        self._slots.setdefault((pod_uid, container), Path(tracking))
+        """Remember the tracking cgroup an earlier agent recorded for a still-running container.
+
+        A slot of this process's own pool is never adopted: this process already knows whom
+        it tracks, and taking it back would double-book it."""
+        slot = Path(tracking)
+        if slot.parent != self._pool:
+            self._slots.setdefault((pod_uid, container), slot)
 
     def _release(self, pod_uid: str, container: str) -> None:
         slot = self._slots.pop((pod_uid, container), None)

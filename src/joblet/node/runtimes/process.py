@@ -352,12 +352,14 @@ class ProcessRuntime:
                 continue
             ref = ContainerRef(pod_uid, name, int(attempt_text))
             state = _read_json(path)
-            if isinstance(state.get("cgroup"), str):
-                self.cgroups.adopt(pod_uid, self._cgroup_name(ref), state["cgroup"])
             started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
             if self._status_path(ref).exists() or self._live_pid(ref) is None:
                 found.append(RecoveredContainer(ref, started, "exited", self._finish(ref)))
             else:
+                # Only a live attempt's tracking cgroup is taken back: a finished attempt's
+                # pooled cgroup may already track another pod's container.
+                if isinstance(state.get("cgroup"), str):
+                    self.cgroups.adopt(pod_uid, self._cgroup_name(ref), state["cgroup"])
                 found.append(RecoveredContainer(ref, started, "running"))
         found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
         return found
