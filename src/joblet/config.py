@@ -26,6 +26,10 @@ class ControlPlaneConfig:
     #: which components this process runs (``joblet server --components``).
     components: tuple[str, ...] = ("api", "controllers", "node")
     node_name: str = ""
+    #: what the local node offers pods (None: the machine's cpu count and memory).
+    node_cpu: str | None = None
+    node_memory: str | None = None
+    max_pods: int = 1000
     tls_cert: str | None = None
     tls_key: str | None = None
     token: str | None = None

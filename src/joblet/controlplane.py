@@ -163,6 +163,7 @@ class ControlPlane:
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
             logs=self.log_store, api_url=self.url, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
+            capacity_cpu=cfg.node_cpu, capacity_memory=cfg.node_memory, max_pods=cfg.max_pods,
         )
         await self._agent.start()
 

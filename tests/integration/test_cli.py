@@ -97,3 +97,11 @@ def test_unknown_resource_type_is_one_line(tmp_path: Path) -> None:
     result = joblet(tmp_path, "get", "gadgets")
     assert result.returncode == 2
     assert 'the server doesn\'t have a resource type "gadgets"' in result.stderr
+
+
+def test_error_text_with_brackets_is_printed_verbatim(tmp_path: Path) -> None:
+    """Messages are data, not rich markup: a regular expression's [...] must survive."""
+    result = subprocess.run([sys.executable, "-m", "joblet", "server", "--node-cpu", "banana",
+                             "--data-dir", str(tmp_path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "[eEinumkKMGTP]" in result.stderr

@@ -255,3 +255,24 @@ def default_node(node: Obj) -> None:
     capacity = status.get("capacity")
     if isinstance(capacity, dict) and not status.get("allocatable"):
         status["allocatable"] = dict(capacity)
+
+
+def qos_class(pod: Obj) -> str:
+    """``status.qosClass``: Guaranteed when every container's cpu and memory requests equal
+    its limits, BestEffort when no container sets any, else Burstable (upstream GetPodQOS)."""
+    from joblet.api.validation.core import parse_quantity
+
+    containers = [*(pod["spec"].get("initContainers") or []), *(pod["spec"].get("containers") or [])]
+    any_set = False
+    guaranteed = True
+    for c in containers:
+        res = c.get("resources") or {}
+        limits, requests = res.get("limits") or {}, res.get("requests") or {}
+        if limits or requests:
+            any_set = True
+        for r in ("cpu", "memory"):
+            if r not in limits or parse_quantity(requests.get(r, limits[r])) != parse_quantity(limits[r]):
+                guaranteed = False
+    if not any_set:
+        return "BestEffort"
+    return "Guaranteed" if guaranteed else "Burstable"

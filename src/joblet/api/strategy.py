@@ -111,7 +111,7 @@ class PodStrategy(Strategy):
 
     def prepare_for_create(self, obj: Obj) -> None:
         defaults.default_pod(obj)
-        obj["status"] = {"phase": "Pending", "qosClass": qos_class(obj)}
+        obj["status"] = {"phase": "Pending", "qosClass": defaults.qos_class(obj)}
 
     def validate(self, obj: Obj) -> list[Cause]:
         return validation.validate_pod(obj)
@@ -186,27 +186,6 @@ class ServiceAccountStrategy(Strategy):
 
     def validate(self, obj: Obj) -> list[Cause]:
         return validation.validate_service_account(obj)
-
-
-def qos_class(pod: Obj) -> str:
-    """Guaranteed when every container has equal cpu and memory requests and limits,
-    BestEffort when none has any, else Burstable (upstream's GetPodQOS, simplified)."""
-    spec = pod.get("spec") or {}
-    containers = list(spec.get("containers") or []) + list(spec.get("initContainers") or [])
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        requests, limits = res.get("requests") or {}, res.get("limits") or {}
-        if requests or limits:
-            any_set = True
-        for name in ("cpu", "memory"):
-            limit = limits.get(name)
-            if limit is None or str(requests.get(name, limit)) != str(limit):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 STRATEGIES: dict[str, Strategy] = {

@@ -38,8 +38,8 @@ from joblet.controllers.cronjob.schedule import (
 Obj = dict[str, Any]
 MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 cron_app = typer.Typer(name="cron", help="Cron schedule tools (no server needed).", no_args_is_help=True)
 cronjob_app = typer.Typer(name="cronjob", help="Inspect CronJobs.", no_args_is_help=True)

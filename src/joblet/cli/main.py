@@ -36,8 +36,8 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
+err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server (default: $KUBECONFIG, else the data dir's).")]
@@ -111,6 +111,9 @@ def server(
     components: Annotated[str, typer.Option("--components", help="Comma-separated parts to run: api, controllers, node (run nodes elsewhere with `joblet node --server URL`).")] = "api,controllers,node",
     node_name: Annotated[str | None, typer.Option("--node-name", help="Name of this process's node (default: the host name).")] = None,
     runtime: RuntimeOpt = "process",  # podman runtime
+    node_cpu: Annotated[str | None, typer.Option("--node-cpu", help="CPU the local node offers to pods, e.g. 2 or 1500m (default: the machine's).")] = None,
+    node_memory: Annotated[str | None, typer.Option("--node-memory", help="Memory the local node offers to pods, e.g. 8Gi (default: the machine's).")] = None,
+    max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -123,7 +126,8 @@ def server(
                   node_heartbeat_timeout=node_heartbeat_timeout,
                   # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
                   alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
-                  log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name)
+                  log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
+                  node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
     cfg.runtime = runtime  # podman runtime
     try:
         cfg_check(cfg)
@@ -183,6 +187,16 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
         raise Fail(f"refusing to listen on {cfg.host}: a non-loopback address needs --tls-cert, --tls-key and --token", 2)
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise Fail("--tls-cert and --tls-key go together", 2)
+    from joblet.api.validation import QuantityError, parse_quantity
+
+    for flag, value in (("--node-cpu", cfg.node_cpu), ("--node-memory", cfg.node_memory)):
+        try:
+            if value is not None and parse_quantity(value) <= 0:
+                raise QuantityError("must be positive")
+        except QuantityError as e:
+            raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
+    if cfg.max_pods < 1:
+        raise Fail("--max-pods must be at least 1", 2)
     # -- podman runtime --
     if cfg.runtime not in ("process", "podman"):
         raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)

@@ -16,8 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from joblet.clock import parse_time
-from joblet.node.logs import parse_cri_line, render
+from joblet.node.logs import line_time, render
 
 
 @dataclass(frozen=True)
@@ -53,16 +52,6 @@ def job_pods_in_logs(root: Path, namespace: str, job_name: str) -> list[str]:
     return sorted(n for n in names if pattern.match(n))
 
 
-def _line_time(line: bytes) -> datetime | None:
-    parsed = parse_cri_line(line)
-    if parsed is None:
-        return None
-    try:
-        return parse_time(parsed[0].decode())
-    except ValueError:
-        return None
-
-
 def time_span(path: Path) -> tuple[datetime | None, datetime | None]:
     """First and last line timestamps of a CRI log file (end: mtime when it has no lines)."""
     try:
@@ -77,8 +66,8 @@ def time_span(path: Path) -> tuple[datetime | None, datetime | None]:
         return None, None
     first = head.split(b"\n", 1)[0]
     lines = [ln for ln in tail.split(b"\n") if ln]
-    start = _line_time(first) if first else None
-    end = _line_time(lines[-1]) if lines else None
+    start = line_time(first) if first else None
+    end = line_time(lines[-1]) if lines else None
     return start or mtime, max(end, mtime) if end else mtime
 
 

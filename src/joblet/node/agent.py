@@ -66,6 +66,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from joblet.api.defaults import qos_class
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
 from joblet.controllers.events import ClientEventRecorder, EventRecorder
@@ -107,23 +108,6 @@ def container_limits(container: Obj) -> Limits:
     memory = int(parse_quantity(limits["memory"])) if "memory" in limits else None
     cpu = int(parse_quantity(limits["cpu"]) * 1000) if "cpu" in limits else None
     return Limits(memory_bytes=memory, cpu_millis=cpu)
-
-
-def qos_class(pod: Obj) -> str:
-    containers = [*(pod["spec"].get("initContainers") or []), *(pod["spec"].get("containers") or [])]
-    any_set = False
-    guaranteed = True
-    for c in containers:
-        res = c.get("resources") or {}
-        limits, requests = res.get("limits") or {}, res.get("requests") or {}
-        if limits or requests:
-            any_set = True
-        for r in ("cpu", "memory"):
-            if r not in limits or parse_quantity(requests.get(r, limits[r])) != parse_quantity(limits[r]):
-                guaranteed = False
-    if not any_set:
-        return "BestEffort"
-    return "Guaranteed" if guaranteed else "Burstable"
 
 
 def field_ref(pod: Obj, path: str, node_name: str) -> str:

@@ -61,7 +61,7 @@ import orjson
 
 from joblet.clock import Clock, parse_time
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.runtimes.process import lost_exit, proc_starttime, termination_message
+from joblet.node.runtimes.process import lost_exit, proc_starttime, termination_message, wait_pid
 
 log = logging.getLogger(__name__)
 
@@ -404,7 +404,7 @@ class PodmanRuntime:
             return known
         pid = self._live_conmon(ref)
         if pid is not None:
-            await _wait_pid(pid)
+            await wait_pid(pid)
         inspected = await self.cli.run(["inspect", "--format", "json", self._name(ref)])
         return self._finish(ref, inspected)
 
@@ -541,27 +541,6 @@ class PodmanRuntime:
         task = asyncio.ensure_future(self.cli.run(["rm", "--force", "--ignore", name]), loop=loop)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
-
-
-async def _wait_pid(pid: int) -> None:
-    """Until the process exits (child or not), via a pidfd on the event loop."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def ready() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, ready)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
 
 
 def _read_pid(path: Path) -> int | None:

@@ -303,7 +303,7 @@ class ProcessRuntime:
         if not self._status_path(ref).exists():
             pid = self._live_pid(ref)
             if pid is not None:
-                await _wait_pid(pid)
+                await wait_pid(pid)
             child = self._children.pop(ref, None)
             if child is not None:
                 _reap(child)
@@ -449,7 +449,7 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-async def _wait_pid(pid: int) -> None:
+async def wait_pid(pid: int) -> None:
     """Until the process exits (child or not), via a pidfd on the event loop."""
     try:
         fd = os.pidfd_open(pid)
