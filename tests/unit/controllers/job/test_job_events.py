@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
+import pytest
+
 from joblet.api.registry import Registry
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock
@@ -43,3 +45,24 @@ def test_fake_recorder_keeps_events() -> None:
     rec = FakeRecorder()
     rec.event(JOB, "Normal", "Completed", "Job completed")
     assert rec.reasons() == ["Completed"] and rec.events[0].object_key == "default/pi"
+
+
+def test_dedup_records_stay_bounded_and_recent_ones_still_dedup(monkeypatch: pytest.MonkeyPatch) -> None:
+    import joblet.controllers.events as events
+
+    async def main() -> None:
+        clock = FakeClock()
+        client = LocalClient(Registry(MemoryStore(), clock))
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        rec = ClientEventRecorder(client, clock, "job-controller")
+        for i in range(12):
+            rec.event(JOB, "Normal", "SuccessfulCreate", f"Created pod: pi-{i}")
+        rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-11")  # the newest: still remembered
+        await rec.flush()
+        assert len(rec._seen) == 5
+        counts = {e["message"]: e["count"] for e in (await client.list("events", "default")).items}
+        assert counts["Created pod: pi-11"] == 2 and len(counts) == 12
+        await rec.close()
+
+    monkeypatch.setattr(events, "MAX_SEEN", 5)
+    asyncio.run(main())
