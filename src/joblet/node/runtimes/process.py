@@ -248,13 +248,10 @@ class ProcessRuntime:
         _touch(spec.log_path)  # readable (and followable) as soon as the status says it started
         started = self.clock.now()
         state: dict[str, Any] = {"startedAt": started.timestamp(), "log": str(spec.log_path)}
-        # Intent first: a crash between spawn and the pid record must not run the attempt twice.
-        _write_json(self._state_path(ref), state)
         args = list(self.shim)
         argv = list(spec.argv)
         if spec.fallback_to_logs:
             state["fallbackToLogs"] = True
-            _write_json(self._state_path(ref), {"fallbackToLogs": True})
         if spec.sandbox:
             termination = None
             if spec.termination_message_path:
@@ -267,7 +264,6 @@ class ProcessRuntime:
             argv = bwrap_argv(spec.mounts, argv, helper, spec.working_dir, termination)
             if not self.sh_shim:
                 args.append("-I")
-            _write_json(self._state_path(ref), {k: state[k] for k in ("termlog", "fallbackToLogs") if k in state})
         else:
             args += self._user_args(spec)
         try:
@@ -279,7 +275,10 @@ class ProcessRuntime:
             args += ["-c", str(p)]
         tracking = self.cgroups.slot_of(ref.pod_uid, self._cgroup_name(ref))
         if tracking is not None:
-            _write_json(self._state_path(ref), {"cgroup": str(tracking)})
+            state["cgroup"] = str(tracking)
+        # Intent before the spawn, in one record: a crash between spawn and the pid record
+        # must not run the attempt twice (recovery then reports it lost instead).
+        _write_json(self._state_path(ref), state)
         if spec.working_dir and not spec.sandbox:
             args += ["-d", spec.working_dir]
         if not procs and spec.limits.memory_bytes:
