@@ -214,6 +214,22 @@ class PodControl:
 # -- the controller -------------------------------------------------------------------------------
 
 
+def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
+    """Deletions that went through, how many of those pods were ready, and the first error."""
+    done = ready = 0
+    first: Exception | None = None
+    for pod, res in zip(pods, results, strict=True):
+        if isinstance(res, BaseException):
+            if not isinstance(res, Exception):
+                raise res
+            first = first or res
+        else:
+            done += 1
+        if podutil.is_ready(pod):
+            ready += 1
+    return done, ready, first
+
+
 def _controller_uid_index(pod: Obj) -> list[str]:
     """Pods a Job sync must look at, by the Job's uid.
 
@@ -556,19 +572,7 @@ class JobController(Controller):
             except NotFound:
                 pass
 
-        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
-        deleted = ready = 0
-        first: Exception | None = None
-        for pod, res in zip(pods, results, strict=True):
-            if isinstance(res, BaseException):
-                if not isinstance(res, Exception):
-                    raise res
-                first = first or res
-            else:
-                deleted += 1
-            if podutil.is_ready(pod):
-                ready += 1
-        return deleted, ready, first
+        return _tally(pods, await asyncio.gather(*(one(p) for p in pods), return_exceptions=True))
 
     async def _manage(self, key: str, ctx: d.SyncContext) -> Exception | None:
         job = ctx.job
@@ -635,19 +639,7 @@ class JobController(Controller):
                 raise
             return True
 
-        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
-        removed = ready = 0
-        first: Exception | None = None
-        for pod, res in zip(pods, results, strict=True):
-            if isinstance(res, BaseException):
-                if not isinstance(res, Exception):
-                    raise res
-                first = first or res
-            else:
-                removed += 1
-            if podutil.is_ready(pod):
-                ready += 1
-        return removed, ready, first
+        return _tally(pods, await asyncio.gather(*(one(p) for p in pods), return_exceptions=True))
 
     # -- tracking ------------------------------------------------------------------------------------
 
