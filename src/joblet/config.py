@@ -42,7 +42,5 @@ class ControlPlaneConfig:
     alert_webhooks: tuple[str, ...] = ()
     #: the dashboard's base URL in alert payloads (default: the server's own URL).
     dashboard_url: str | None = None
-    # -- podman runtime (joblet.node.runtimes.podman) --
     #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).
     runtime: str = "process"
-    # -- end podman runtime --

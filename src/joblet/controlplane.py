@@ -86,12 +86,11 @@ class ControlPlane:
                     if not self.http_optional:
                         raise
                     log.info("no API server for this run: %s", err)
-            # -- split mode (``--components``): controllers and node agent only when asked for.
+            # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
             if self.run_controllers and "node" in cfg.components:
                 await self._start_node_agent()
-            # -- end split mode
             self._lock.update({"state": "running", "url": self.url})
         except BaseException:
             await self.stop()
@@ -150,7 +149,7 @@ class ControlPlane:
         self._node_lock = NodeDirLock(cfg.data_dir)
         self._node_lock.acquire()  # no `joblet node` may share this dir's runtime state
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
-        # -- runtime choice (joblet.node.runtimes.podman) --
+        # The runtime: process (default) or podman.
         runtime: Runtime
         if cfg.runtime == "podman":
             from joblet.node.runtimes.podman import PodmanRuntime
@@ -158,7 +157,6 @@ class ControlPlane:
             runtime = PodmanRuntime(cfg.data_dir, self.clock)
         else:
             runtime = ProcessRuntime(cfg.data_dir, self.clock)
-        # -- end runtime choice --
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,

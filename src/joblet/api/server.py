@@ -709,7 +709,7 @@ def create_app(
     ``CollectorRegistry`` or a callable returning the exposition bytes. The dashboard is served
     at ``/`` (HTML requests) and ``/ui``.
     """
-    # -- joblet.metrics / joblet.dashboard wiring: a JobletMetrics brings its registry and the
+    # Metrics and dashboard: a JobletMetrics brings its registry and the
     # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
     from starlette.middleware import Middleware
 
@@ -722,7 +722,6 @@ def create_app(
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=token, fallback=server.handle)
     app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
-    # -- end joblet.metrics / joblet.dashboard wiring
     app.state.api_server = server
     return app
 

@@ -87,9 +87,7 @@ PodFailureBackoffMax = Annotated[float, typer.Option("--pod-failure-backoff-max"
 CrashLoopBackoff = Annotated[float, typer.Option("--crash-loop-backoff", help="Container restart backoff base, seconds.")]
 CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", help="Container restart backoff cap, seconds.")]
 HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
-# -- podman runtime --
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
-# -- end podman runtime --
 
 
 @app.command()
@@ -110,7 +108,7 @@ def server(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     components: Annotated[str, typer.Option("--components", help="Comma-separated parts to run: api, controllers, node (run nodes elsewhere with `joblet node --server URL`).")] = "api,controllers,node",
     node_name: Annotated[str | None, typer.Option("--node-name", help="Name of this process's node (default: the host name).")] = None,
-    runtime: RuntimeOpt = "process",  # podman runtime
+    runtime: RuntimeOpt = "process",
     node_cpu: Annotated[str | None, typer.Option("--node-cpu", help="CPU the local node offers to pods, e.g. 2 or 1500m (default: the machine's).")] = None,
     node_memory: Annotated[str | None, typer.Option("--node-memory", help="Memory the local node offers to pods, e.g. 8Gi (default: the machine's).")] = None,
     max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
@@ -118,7 +116,7 @@ def server(
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
 
-    wanted = parse_components(components)  # split mode (joblet node)
+    wanted = parse_components(components)
 
     cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=token,
                   pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
@@ -128,7 +126,7 @@ def server(
                   alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
                   log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
                   node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
-    cfg.runtime = runtime  # podman runtime
+    cfg.runtime = runtime
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -197,7 +195,6 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
-    # -- podman runtime --
     if cfg.runtime not in ("process", "podman"):
         raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)
     if cfg.runtime == "podman":
@@ -206,7 +203,6 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
         why = podman_usable()
         if why:
             raise Fail(f"--runtime podman: {why}", 2)
-    # -- end podman runtime --
 
 
 @app.command()
@@ -220,7 +216,7 @@ def run(
     crash_loop_backoff: CrashLoopBackoff = 10.0,
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
-    runtime: RuntimeOpt = "process",  # podman runtime
+    runtime: RuntimeOpt = "process",
 ) -> None:
     """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
 
@@ -233,14 +229,12 @@ def run(
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout)
-    # -- podman runtime --
     cfg.runtime = runtime
     try:
         cfg_check(cfg)
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
-    # -- end podman runtime --
 
     async def go() -> int:
         async with connect(kubeconfig, cfg, controllers=True) as client:
