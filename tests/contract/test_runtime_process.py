@@ -302,3 +302,23 @@ def test_removing_a_finished_pod_never_touches_a_reused_tracking_cgroup(tmp_path
     finally:
         asyncio.run(rt.remove_pod("new-pod"))
         rt.close()
+
+
+def test_fast_containers_leave_no_zombie_shims(tmp_path: Path) -> None:
+    """A shim that finished before wait() looked at it must still be reaped."""
+    rt = make_runtime(tmp_path)
+    specs = [spec(rt, f"z{i}", "main", "true") for i in range(5)]
+
+    async def go() -> list[int]:
+        for s in specs:
+            await rt.start(s)
+        shims = list(rt._children.values())
+        await asyncio.sleep(0.3)  # let every shim finish and write its status first
+        for s in specs:
+            await rt.wait(s.ref)
+        return shims
+
+    shims = asyncio.run(go())
+    assert len(shims) == 5 and not rt._children
+    for pid in shims:  # reaped: gone from the process table, not a zombie
+        assert not Path(f"/proc/{pid}").exists() or "Z" not in Path(f"/proc/{pid}/stat").read_text().split()[2]

@@ -299,13 +299,18 @@ class ProcessRuntime:
         return await asyncio.shield(task)
 
     async def _wait(self, ref: ContainerRef) -> ContainerExit:
-        if not self._status_path(ref).exists():
-            pid = self._live_pid(ref)
+        child = self._children.get(ref)
+        if child is not None:
+            # Our own shim: always wait for it and reap it, even when its status file is
+            # already there (it writes the status just before exiting). Skipping that left
+            # every fast container's shim a zombie until fork failed with EAGAIN.
+            await wait_pid(child)
+            self._children.pop(ref, None)
+            _reap(child)
+        elif not self._status_path(ref).exists():
+            pid = self._live_pid(ref)  # a shim adopted from an earlier agent: not ours to reap
             if pid is not None:
                 await wait_pid(pid)
-            child = self._children.pop(ref, None)
-            if child is not None:
-                _reap(child)
         return self._finish(ref)
 
     async def kill(self, ref: ContainerRef, grace_seconds: float) -> None:
