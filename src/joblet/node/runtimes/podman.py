@@ -61,7 +61,14 @@ import orjson
 
 from joblet.clock import Clock, parse_time
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.runtimes.process import lost_exit, proc_starttime, termination_message, wait_pid
+from joblet.node.runtimes.process import (
+    append_record,
+    lost_exit,
+    proc_starttime,
+    read_records,
+    termination_message,
+    wait_pid,
+)
 
 log = logging.getLogger(__name__)
 
@@ -373,14 +380,14 @@ class PodmanRuntime:
             "image": image, "memoryLimited": bool(spec.limits.memory_bytes), "termlog": str(termlog),
             "fallbackToLogs": spec.fallback_to_logs,
         }
-        _write_json(self._path(ref, "json"), state)  # intent first: never start an attempt twice
+        append_record(self._path(ref, "json"), state)  # intent first: never start an attempt twice
         pidfile = self._path(ref, "conmon")
         args = run_argv(spec, image=image, network=self.network, conmon_pidfile=pidfile, termlog=termlog,
                         termination_path=spec.termination_message_path or DEFAULT_TERMINATION_MESSAGE_PATH)
         result = await self.cli.run(args, env=spec.env)
         if result.returncode != 0:
             failure = start_failure(result.stderr, image, self.clock.now())
-            _write_json(self._path(ref, "status"), exit_to_json(failure))
+            append_record(self._path(ref, "status"), exit_to_json(failure))
             self._remove_container_later(container_name(ref))
             _touch_done(spec.log_path)
             return started
@@ -388,7 +395,7 @@ class PodmanRuntime:
         pid = _read_pid(pidfile)
         if pid is not None:
             state.update(conmonPid=pid, conmonStart=proc_starttime(pid))
-        _write_json(self._path(ref, "json"), state)
+        append_record(self._path(ref, "json"), state)
         return started
 
     async def wait(self, ref: ContainerRef) -> ContainerExit:
@@ -432,7 +439,7 @@ class PodmanRuntime:
             if not attempt_text.isdigit():
                 continue
             ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = _read_json(path)
+            state = read_records(path)
             started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
             known = self._status(ref)
             if known is None and self._live_conmon(ref) is None:
@@ -473,11 +480,11 @@ class PodmanRuntime:
 
     # -- internals -----------------------------------------------------------------------
     def _name(self, ref: ContainerRef) -> str:
-        state = _read_json(self._path(ref, "json"))
+        state = read_records(self._path(ref, "json"))
         return str(state.get("id") or container_name(ref))
 
     def _status(self, ref: ContainerRef) -> ContainerExit | None:
-        value = _read_json(self._path(ref, "status"))
+        value = read_records(self._path(ref, "status"))
         if not value:
             return None
         try:
@@ -487,7 +494,7 @@ class PodmanRuntime:
 
     def _live_conmon(self, ref: ContainerRef) -> int | None:
         """conmon's pid if it still runs (same pid *and* start time as recorded)."""
-        state = _read_json(self._path(ref, "json"))
+        state = read_records(self._path(ref, "json"))
         pid = state.get("conmonPid")
         if not isinstance(pid, int):
             pid = _read_pid(self._path(ref, "conmon"))
@@ -502,7 +509,7 @@ class PodmanRuntime:
         known = self._status(ref)
         if known is not None:
             return known
-        state = _read_json(self._path(ref, "json"))
+        state = read_records(self._path(ref, "json"))
         now = self.clock.now()
         container_state: dict[str, Any] = {}
         if inspected.returncode == 0:
@@ -525,7 +532,7 @@ class PodmanRuntime:
                                       result.exit_code)
         if message and not result.message:
             result = ContainerExit(result.exit_code, result.reason, result.finished_at, result.signal, message)
-        _write_json(self._path(ref, "status"), exit_to_json(result))
+        append_record(self._path(ref, "status"), exit_to_json(result))
         log_path = state.get("log")
         if isinstance(log_path, str):
             _touch_done(Path(log_path))
@@ -563,20 +570,6 @@ def _write_if_changed(path: Path, text: str) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def _write_json(path: Path, value: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_bytes(orjson.dumps(value))
-    os.replace(tmp, path)
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = orjson.loads(path.read_bytes())
-    except (OSError, orjson.JSONDecodeError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

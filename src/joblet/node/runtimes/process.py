@@ -278,7 +278,7 @@ class ProcessRuntime:
             state["cgroup"] = str(tracking)
         # Intent before the spawn, in one record: a crash between spawn and the pid record
         # must not run the attempt twice (recovery then reports it lost instead).
-        _write_json(self._state_path(ref), state)
+        append_record(self._state_path(ref), state)
         if spec.working_dir and not spec.sandbox:
             args += ["-d", spec.working_dir]
         if not procs and spec.limits.memory_bytes:
@@ -288,7 +288,7 @@ class ProcessRuntime:
         # descriptors are all close-on-exec (PEP 446), so nothing leaks into the shim.
         pid = os.posix_spawnp(args[0], args, spec.env, setsid=True, file_actions=_DEVNULL_STDIO)
         self._children[ref] = pid
-        _write_json(self._state_path(ref), {"pid": pid, "starttime": proc_starttime(pid)})
+        append_record(self._state_path(ref), {"pid": pid, "starttime": proc_starttime(pid)})
         return started
 
     async def wait(self, ref: ContainerRef) -> ContainerExit:
@@ -355,7 +355,7 @@ class ProcessRuntime:
             if not attempt_text.isdigit():
                 continue
             ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = _read_json(path)
+            state = read_records(path)
             started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
             if self._status_path(ref).exists() or self._live_pid(ref) is None:
                 found.append(RecoveredContainer(ref, started, "exited", self._finish(ref)))
@@ -391,7 +391,7 @@ class ProcessRuntime:
                 return child
             self._children.pop(ref, None)
             return None
-        state = _read_json(self._state_path(ref))
+        state = read_records(self._state_path(ref))
         pid = state.get("pid")
         if not isinstance(pid, int):
             return None
@@ -415,7 +415,7 @@ class ProcessRuntime:
                       if ref in self._killed else lost_exit(self.clock.now()))
         else:
             result = exit_from_status(parse_status(text), oom, self.clock.now())
-        state = _read_json(self._state_path(ref))
+        state = read_records(self._state_path(ref))
         log_path = state.get("log")
         message = termination_message(state.get("termlog"), log_path, bool(state.get("fallbackToLogs")),
                                       result.exit_code)
@@ -474,7 +474,7 @@ async def wait_pid(pid: int) -> None:
         os.close(fd)
 
 
-def _write_json(path: Path, value: dict[str, Any]) -> None:
+def append_record(path: Path, value: dict[str, Any]) -> None:
     """Append one record to an attempt's state file (JSON lines, later lines win on read).
 
     An append is one write on an open file, where a temp file and rename cost a journaled
@@ -487,7 +487,7 @@ def _write_json(path: Path, value: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_records(path: Path) -> dict[str, Any]:
     try:
         with open(path, "rb") as f:
             data = f.read()
