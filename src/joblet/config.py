@@ -30,9 +30,24 @@ class ControlPlaneConfig:
     node_cpu: str | None = None
     node_memory: str | None = None
     max_pods: int = 1000
+    #: bring-your-own serving certificate; without them one is issued from the data dir's CA.
     tls_cert: str | None = None
     tls_key: str | None = None
+    #: extra subjectAltNames (names or IPs) of the generated serving certificate (``--tls-san``).
+    tls_sans: tuple[str, ...] = ()
+    #: the admin token, when the user fixes it (``--token-file``/``JOBLET_TOKEN``; never argv).
     token: str | None = None
+    #: CA bundle that verifies client certificates (CN = user, O = groups); None: no client certs.
+    client_ca: str | None = None
+    #: plain HTTP (loopback only, for debugging).
+    insecure_http: bool = False
+    #: audit log (audit.k8s.io/v1 Events, JSON lines) and access log (``-``: stdout) files.
+    audit_log: str | None = None
+    access_log: str | None = None
+    #: seconds a connection may take to send a complete request head.
+    head_timeout: float = 10.0
+    #: open connections accepted at once.
+    max_connections: int = 2048
     #: how long logs of finished containers are kept.
     log_retention_days: float = 7.0
     log_retention_bytes: int = 1 << 30

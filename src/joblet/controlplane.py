@@ -14,11 +14,15 @@ import contextlib
 import logging
 import signal
 import socket
+import sys
+from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 
 from joblet.api.registry import Registry
+from joblet.auth import SYSTEM_MASTERS, Attributes, Authenticator, Authorizer, Decision
+from joblet.client.interface import Client
 from joblet.client.local import LocalClient
 from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
@@ -58,6 +62,8 @@ class ControlPlane:
         self._recorder: Any = None
         self._http: Any = None
         self._http_task: asyncio.Task[None] | None = None
+        self._audit: Any = None
+        self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         self.client: LocalClient
@@ -166,18 +172,51 @@ class ControlPlane:
         await self._agent.start()
 
     async def _start_http(self) -> None:
+        import ssl
+
         import uvicorn
 
+        from joblet.api.guard import allowed_hosts
         from joblet.api.server import create_app
+        from joblet.api.serving import DEFAULT_MAX_HEADER_BYTES, protocol_factory, raise_fd_limit
+        from joblet.auth.audit import open_log
         from joblet.kubeconfig import write_kubeconfig
+        from joblet.security.pki import cert_sans, default_sans, ensure_serving_cert
 
         cfg = self.config
-        app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock,
-                         metrics=self.metrics)
+        raise_fd_limit()
+        sans = default_sans(cfg.host, cfg.tls_sans)
+        ca_data: bytes | None = None
+        cert_file, key_file = cfg.tls_cert, cfg.tls_key
+        if not cfg.insecure_http:
+            if cert_file and key_file:  # bring your own: serve the names it covers too
+                from cryptography import x509
+
+                dns, ips = cert_sans(x509.load_pem_x509_certificate(Path(cert_file).read_bytes()))
+                sans = [*sans, *dns, *(str(ip) for ip in ips)]
+                ca_data = Path(cert_file).read_bytes()
+            else:
+                paths = ensure_serving_cert(cfg.data_dir, sans, self.clock.now())
+                cert_file, key_file = str(paths.cert), str(paths.key)
+                ca_data = paths.ca.read_bytes()
+        else:
+            log.warning("SERVING THE API OVER PLAIN HTTP (--insecure-http): tokens travel unencrypted; "
+                        "use this for debugging on loopback only")
+        token = self.admin_token()
+        self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
+        self._access = open_log(cfg.access_log) if cfg.access_log else None
+        app = create_app(self.client, authenticator=build_authenticator(cfg, self.clock),
+                         authorizer=build_authorizer(self.client), log_store=self.log_store, clock=self.clock,
+                         metrics=self.metrics, allowed_hosts=allowed_hosts(sans, cfg.port),
+                         audit_log=self._audit, access_log=self._access, dashboard_token=token)
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
-            ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,
-            timeout_graceful_shutdown=1,
+            ssl_certfile=None if cfg.insecure_http else cert_file,
+            ssl_keyfile=None if cfg.insecure_http else key_file,
+            ssl_ca_certs=cfg.client_ca, ssl_cert_reqs=ssl.CERT_OPTIONAL if cfg.client_ca else ssl.CERT_NONE,
+            access_log=False, timeout_graceful_shutdown=1,
+            http=protocol_factory(head_timeout=cfg.head_timeout, max_connections=cfg.max_connections),
+            h11_max_incomplete_event_size=2 * DEFAULT_MAX_HEADER_BYTES,
         )
         server = uvicorn.Server(uv_config)
         try:
@@ -196,18 +235,40 @@ class ControlPlane:
                 self._http_task.result()
                 raise PortInUse(f"API server on {cfg.host}:{cfg.port} did not start")
             await asyncio.sleep(0.01)
-        scheme = "https" if cfg.tls_cert else "http"
-        host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-        self.url = f"{scheme}://{host}:{cfg.port}"
-        write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=cfg.token, insecure=bool(cfg.tls_cert))
+        self.url = f"{'http' if cfg.insecure_http else 'https'}://{url_host(cfg.host)}:{cfg.port}"
+        write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=token, ca_data=ca_data)
+
+    def admin_token(self) -> str:
+        """The admin token the kubeconfig carries: the user's (``--token-file``/``JOBLET_TOKEN``),
+        else the one the kubeconfig already holds while it is still valid, else a new one."""
+        from joblet.kubeconfig import load_access
+        from joblet.security.tokens import ADMIN_GROUPS, ADMIN_NAME, TokenStore
+
+        cfg = self.config
+        store = TokenStore(cfg.data_dir)
+        now = self.clock.now()
+
+        def is_admin(token: str | None) -> bool:
+            entry = store.lookup(token, now) if token else None
+            return entry is not None and entry.name == ADMIN_NAME
+
+        if cfg.token:
+            if not is_admin(cfg.token):
+                store.create(ADMIN_NAME, ADMIN_GROUPS, replace=True, token=cfg.token)
+            return cfg.token
+        previous: str | None = None
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            previous = load_access(cfg.data_dir / "kubeconfig").token
+        if previous and is_admin(previous):
+            return previous
+        return store.create(ADMIN_NAME, ADMIN_GROUPS, replace=True)
 
     def dashboard_url(self) -> str:
         """The dashboard's base URL for alert links (``--host``/``--port`` unless configured)."""
         cfg = self.config
         if cfg.dashboard_url:
             return cfg.dashboard_url
-        host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-        return f"{'https' if cfg.tls_cert else 'http'}://{host}:{cfg.port}" if self.serve_http else ""
+        return f"{'http' if cfg.insecure_http else 'https'}://{url_host(cfg.host)}:{cfg.port}" if self.serve_http else ""
 
     async def _prune_logs(self) -> None:
         """Apply the log retention limits now and every ``log_prune_interval`` seconds."""
@@ -230,6 +291,10 @@ class ControlPlane:
                 with contextlib.suppress(Exception):
                     await self._http_task
             self._http = None
+        for log_file in (self._audit, self._access):
+            if log_file is not None and log_file is not sys.stdout:
+                log_file.close()
+        self._audit = self._access = None
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
@@ -254,6 +319,38 @@ class ControlPlane:
 
 class PortInUse(Exception):
     pass
+
+
+def url_host(host: str) -> str:
+    """``host`` as it appears in a URL (IPv6 in brackets)."""
+    return f"[{host}]" if ":" in host else host
+
+
+def build_authenticator(config: ControlPlaneConfig, clock: Clock) -> Authenticator:
+    """Who may call the API: tokens of ``D/tokens.json`` (the admin's and ``joblet token
+    create``'s), and client certificates when ``--client-ca`` is set. Another kind of
+    credential is one more entry in the list."""
+    from joblet.auth.authn import ClientCertAuthenticator, TokenFileAuthenticator, Union
+    from joblet.security.tokens import TokenStore
+
+    authenticators: list[Authenticator] = [TokenFileAuthenticator(TokenStore(config.data_dir), clock)]
+    if config.client_ca:
+        authenticators.append(ClientCertAuthenticator())
+    return Union(authenticators)
+
+
+class MastersOnly:
+    """Until RBAC: members of ``system:masters`` may do everything, nobody else anything."""
+
+    async def authorize(self, attributes: Attributes) -> Decision:
+        if SYSTEM_MASTERS in attributes.user.groups:
+            return Decision(True, "")
+        return Decision(False, "")
+
+
+def build_authorizer(client: Client) -> Authorizer:
+    """What an authenticated user may do (the rbac engineer replaces this body with RBAC)."""
+    return MastersOnly()
 
 
 async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:

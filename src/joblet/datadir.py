@@ -3,6 +3,10 @@
 The SQLite store serves reads from memory, so two processes must never write one data
 directory at once: the owner holds an exclusive ``flock`` on ``DATA_DIR/lock`` and
 writes its pid and API address there for others to find.
+
+The data dir holds Secrets, logs and credentials, so it is private to its owner: processes
+that write it (server, run, node) call :func:`private_umask` first (files 0600, dirs 0700) and
+:func:`make_private` makes the dir itself 0700, also one an older joblet left at 0755.
 """
 
 from __future__ import annotations
@@ -20,6 +24,18 @@ def default_data_dir() -> Path:
         return Path(env).expanduser()
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
     return Path(base) / "joblet"
+
+
+def private_umask() -> None:
+    """Everything this process creates from now on is private to its user (umask 077)."""
+    os.umask(0o077)
+
+
+def make_private(data_dir: Path) -> None:
+    """Create ``data_dir`` as 0700, or take group/other access away from an existing one."""
+    data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    if data_dir.stat().st_mode & 0o077:
+        data_dir.chmod(0o700)
 
 
 class DataDirBusy(Exception):
@@ -47,7 +63,7 @@ class DataDirLock:
         self._file: IO[str] | None = None
 
     def acquire(self, info: dict[str, Any] | None = None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         f = open(self.data_dir / "lock", "a+")  # noqa: SIM115 - held for the process lifetime
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)

@@ -110,6 +110,18 @@ class UnsupportedMediaType(ApiError):
     reason = "UnsupportedMediaType"
 
 
+class MisdirectedRequest(ApiError):
+    """421: the request's Host is not a name this server answers for (DNS rebinding)."""
+
+    code = 421
+    reason = "MisdirectedRequest"
+
+
+class RequestHeaderFieldsTooLarge(ApiError):
+    code = 431
+    reason = "RequestHeaderFieldsTooLarge"
+
+
 class Invalid(ApiError):
     code = 422
     reason = "Invalid"
@@ -170,7 +182,8 @@ def invalid(kind: str, group: str, name: str, causes: list[Cause]) -> Invalid:
 
 _BY_CODE_REASON: dict[tuple[int, str], type[ApiError]] = {}
 for _cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
-             AlreadyExists, Conflict, Gone, RequestEntityTooLarge, UnsupportedMediaType,
+             AlreadyExists, Conflict, Gone, RequestEntityTooLarge, UnsupportedMediaType, MisdirectedRequest,
+             RequestHeaderFieldsTooLarge,
              Invalid, InternalError, ServiceUnavailable):
     _BY_CODE_REASON[(_cls.code, _cls.reason)] = _cls
 

@@ -4,13 +4,19 @@ Why: ``joblet server`` writes a kubeconfig so that kubectl, the official Python 
 joblet's own CLI reach it with no flags; the CLI then resolves the server exactly as kubectl
 does (``--kubeconfig``, else ``KUBECONFIG`` — a ``:``-separated list whose first file naming
 a value wins — else ``~/.kube/config``; current-context → context → cluster and user).
-Parsing is pure (:func:`server_from_config`) beside the thin file I/O.
+Parsing is pure (:func:`access_from_config`) beside the thin file I/O: the server, its CA
+(``certificate-authority``/``-data``), and the user's token (``token``/``tokenFile``) or client
+certificate (``client-certificate``/``client-key`` and their ``-data`` forms), which
+:meth:`Access.ssl_context` turns into the ``ssl.SSLContext`` every joblet client uses.
 """
 
 from __future__ import annotations
 
 import base64
 import os
+import ssl
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +102,56 @@ def merge_configs(configs: list[dict[str, Any]]) -> dict[str, Any]:
     return merged
 
 
-def server_from_config(config: dict[str, Any], context: str | None = None) -> tuple[str, str | None, bool]:
-    """(server URL, bearer token or None, verify TLS) of the current (or given) context."""
+@dataclass(frozen=True)
+class Access:
+    """How to reach and authenticate to one server, as a kubeconfig context describes it."""
+
+    server: str
+    token: str | None = None
+    ca_data: bytes | None = None
+    client_cert_data: bytes | None = None
+    client_key_data: bytes | None = None
+    insecure: bool = False
+
+    @property
+    def verify(self) -> bool:
+        return not self.insecure
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Verifies the server with the kubeconfig's CA (else the system's), presents the
+        client certificate if there is one."""
+        ctx = ssl.create_default_context(cadata=self.ca_data.decode() if self.ca_data else None)
+        if self.insecure:
+            ctx.check_hostname = False
+            ctx.verify_mode = ssl.CERT_NONE
+        if self.client_cert_data and self.client_key_data:
+            # ssl loads a certificate chain only from files: a private temp dir, removed at once.
+            with tempfile.TemporaryDirectory(prefix="joblet-cert-") as tmp:
+                cert, key = Path(tmp) / "tls.crt", Path(tmp) / "tls.key"
+                for path, data in ((cert, self.client_cert_data), (key, self.client_key_data)):
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    with os.fdopen(fd, "wb") as f:
+                        f.write(data)
+                ctx.load_cert_chain(str(cert), str(key))
+        return ctx
+
+
+def _data(entry: dict[str, Any], key: str, base: Path | None) -> bytes | None:
+    """``KEY-data`` (base64) or the file ``KEY`` names (relative to the kubeconfig's dir)."""
+    raw = entry.get(f"{key}-data")
+    if raw:
+        return base64.b64decode(str(raw))
+    name = entry.get(key)
+    if name:
+        path = Path(str(name)).expanduser()
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        return path.read_bytes()
+    return None
+
+
+def access_from_config(config: dict[str, Any], context: str | None = None, base: Path | None = None) -> Access:
+    """The :class:`Access` of the current (or given) context; ``base``: the dir relative paths are in."""
     ctx_name = context or config.get("current-context")
     if not ctx_name:
         raise ValueError("kubeconfig has no current-context")
@@ -107,6 +161,7 @@ def server_from_config(config: dict[str, Any], context: str | None = None) -> tu
     if not server:
         raise ValueError(f"cluster {ctx.get('cluster')!r} has no server")
     token: str | None = None
+    user: dict[str, Any] = {}
     if ctx.get("user"):
         try:
             user = _named(config.get("users"), str(ctx["user"]), "user")
@@ -114,9 +169,16 @@ def server_from_config(config: dict[str, Any], context: str | None = None) -> tu
             user = {}
         token = user.get("token") or None
         if token is None and user.get("tokenFile"):
-            token = Path(str(user["tokenFile"])).read_text().strip() or None
-    verify = not bool(cluster.get("insecure-skip-tls-verify"))
-    return str(server), token, verify
+            token = Path(str(user["tokenFile"])).expanduser().read_text().strip() or None
+    return Access(str(server), token, _data(cluster, "certificate-authority", base),
+                  _data(user, "client-certificate", base), _data(user, "client-key", base),
+                  bool(cluster.get("insecure-skip-tls-verify")))
+
+
+def server_from_config(config: dict[str, Any], context: str | None = None) -> tuple[str, str | None, bool]:
+    """(server URL, bearer token or None, verify TLS) of the current (or given) context."""
+    access = access_from_config(config, context)
+    return access.server, access.token, access.verify
 
 
 def kubeconfig_paths(path: str | Path | None = None) -> list[Path]:
@@ -132,7 +194,14 @@ def kubeconfig_paths(path: str | Path | None = None) -> list[Path]:
 def load_server_from_kubeconfig(path: str | Path | None = None,
                                 context: str | None = None) -> tuple[str, str | None, bool]:
     """(url, token, verify) as kubectl would resolve them. Raises OSError/ValueError/KeyError."""
+    access = load_access(path, context)
+    return access.server, access.token, access.verify
+
+
+def load_access(path: str | Path | None = None, context: str | None = None) -> Access:
+    """The server and credentials kubectl would use. Raises OSError/ValueError/KeyError."""
     configs = []
+    base: Path | None = None
     for p in kubeconfig_paths(path):
         if path is None and not p.exists():
             continue  # kubectl skips missing files in a KUBECONFIG list
@@ -140,6 +209,7 @@ def load_server_from_kubeconfig(path: str | Path | None = None,
         if not isinstance(loaded, dict):
             raise ValueError(f"{p}: not a kubeconfig")
         configs.append(loaded)
+        base = base or p.parent
     if not configs:
         raise FileNotFoundError("no kubeconfig found")
-    return server_from_config(merge_configs(configs), context)
+    return access_from_config(merge_configs(configs), context, base)

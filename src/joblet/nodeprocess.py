@@ -23,11 +23,11 @@ import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from rich.console import Console
 
-from joblet.datadir import DataDirBusy
+from joblet.datadir import DataDirBusy, make_private
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ class NodeDirLock:
         self._file: IO[str] | None = None
 
     def acquire(self, info: dict[str, str] | None = None) -> None:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        make_private(self.data_dir)
         f = open(self.data_dir / NODE_LOCK_FILE, "a+")  # noqa: SIM115 - held while the agent runs
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -83,6 +83,9 @@ class NodeConfig:
     server: str
     data_dir: Path
     token: str | None = None
+    #: a kubeconfig with the server's CA and this node's credentials (``--kubeconfig``);
+    #: ``server``, when set, overrides its server URL.
+    kubeconfig: str | None = None
     node_name: str = ""
     verify_tls: bool = True
     heartbeat_seconds: float = DEFAULT_HEARTBEAT_SECONDS
@@ -94,6 +97,22 @@ class NodeConfig:
     @property
     def name(self) -> str:
         return self.node_name or socket.gethostname().lower() or "joblet-node"
+
+
+def node_access(config: NodeConfig) -> Any:
+    """The server and credentials of a node: its kubeconfig, else ``--server`` and the token."""
+    import dataclasses
+
+    from joblet.kubeconfig import Access, load_access
+
+    if config.kubeconfig:
+        access = load_access(config.kubeconfig)
+        if config.server:
+            access = dataclasses.replace(access, server=config.server)
+        if config.token:
+            access = dataclasses.replace(access, token=config.token)
+        return access
+    return Access(config.server, config.token, insecure=not config.verify_tls)
 
 
 async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | None = None) -> None:
@@ -108,9 +127,10 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = NodeDirLock(config.data_dir)
-    lock.acquire({"node": config.name, "server": config.server})
+    lock.acquire({"node": config.name, "server": config.server or str(config.kubeconfig)})
     clock = RealClock()
-    client = HttpClient(config.server, token=config.token, verify=config.verify_tls)
+    access = node_access(config)
+    client = HttpClient.from_access(access)
     logs = LogStore(config.data_dir, clock, retention_days=config.log_retention_days,
                     max_total_bytes=config.log_retention_bytes)
     stop = stop or asyncio.Event()
@@ -127,10 +147,10 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
-                              heartbeat_seconds=config.heartbeat_seconds, api_url=config.server)
+                              heartbeat_seconds=config.heartbeat_seconds, api_url=access.server)
             running = asyncio.ensure_future(agent.run())
             if not announced:
-                console.print(f"joblet node {config.name}: serving pods for {config.server} "
+                console.print(f"joblet node {config.name}: serving pods for {access.server} "
                               f"(data dir {config.data_dir})")
                 announced = True
             await asyncio.wait([running, stopping], return_when=asyncio.FIRST_COMPLETED)

@@ -7,6 +7,12 @@ deletion semantics; :mod:`joblet.api.content` decodes bodies; :mod:`joblet.api.d
 :mod:`joblet.api.openapi` serve the static documents. Path parsing and query-option parsing
 are pure functions (:func:`parse_path`, :func:`delete_options`) beside the request handlers.
 
+Every request is authenticated (:class:`joblet.auth.Authenticator`; no credentials at all is
+``system:anonymous``, which only reaches :data:`PUBLIC_PATHS`, else 401) and then authorized
+(:class:`joblet.auth.Authorizer` on the request's :class:`joblet.auth.Attributes`; denied → the
+403 upstream answers). The user is left on ``request.state.user`` for handlers and the audit log.
+Browser checks (Host, Origin, content type) run before, in :mod:`joblet.api.guard`.
+
 Errors: every :class:`joblet.errors.ApiError` becomes its ``Status`` JSON; anything else is
 logged and answered with a 500 ``Status`` that carries no traceback.
 """
@@ -14,13 +20,12 @@ logged and answered with a 500 ``Status`` that carries no traceback.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import inspect
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import IO, Any
 
 import orjson
 from starlette.applications import Starlette
@@ -30,6 +35,8 @@ from starlette.routing import Route
 
 from joblet.api import content, discovery, openapi, tables
 from joblet.api.resources import Resource
+from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo
+from joblet.auth.request import forbidden, request_attributes
 from joblet.client.interface import Client, Event, PropagationPolicy
 from joblet.clock import Clock, RealClock, parse_time, rfc3339
 from joblet.errors import (
@@ -40,11 +47,13 @@ from joblet.errors import (
     NotFound,
     Unauthorized,
 )
+from joblet.security.pki import subject_user
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
-PUBLIC_PATHS = frozenset({"/version", "/healthz"})
+#: what anonymous users may read (upstream's system:public-info-viewer)
+PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
 LOG_SETTLE_SECONDS = 0.3
@@ -173,6 +182,21 @@ def supported_kwargs(fn: Any, wanted: dict[str, Any]) -> dict[str, Any]:
 
 # --------------------------------------------------------------------------- responses
 
+def request_credentials(request: Request) -> Credentials:
+    """The bearer token and the verified client certificate's subject of a request."""
+    token: str | None = None
+    header = request.headers.get("authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        token = value.strip()
+    client_cert: tuple[str, tuple[str, ...]] | None = None
+    tls = (request.scope.get("extensions") or {}).get("tls") or {}
+    chain = tls.get("client_cert_chain") or []
+    if chain:
+        client_cert = subject_user(str(chain[0]).encode())
+    return Credentials(token, client_cert)
+
+
 def json_response(value: Any, status_code: int = 200, warnings: list[str] | None = None) -> Response:
     headers = {"Warning": warning_header(warnings)} if warnings else None
     return Response(orjson.dumps(value), status_code=status_code, media_type="application/json", headers=headers)
@@ -191,12 +215,13 @@ def event_line(ev_type: str, obj: Obj) -> bytes:
 class ApiServer:
     """Request handlers; one instance per app, holding the client and options."""
 
-    def __init__(self, client: Client, log_store: Any, version_minor: str, token: str | None, metrics: Any,
-                 clock: Clock, bookmark_interval: float) -> None:
+    def __init__(self, client: Client, log_store: Any, version_minor: str, authenticator: Authenticator,
+                 authorizer: Authorizer, metrics: Any, clock: Clock, bookmark_interval: float) -> None:
         self.client = client
         self.log_store = log_store
         self.version_minor = version_minor
-        self.token = token
+        self.authenticator = authenticator
+        self.authorizer = authorizer
         self.metrics = metrics
         self.clock = clock
         self.bookmark_interval = bookmark_interval
@@ -205,7 +230,9 @@ class ApiServer:
 
     async def handle(self, request: Request) -> Response:
         try:
-            self.authorize(request)
+            user = await self.authenticate(request)
+            request.state.user = user
+            await self.authorize(request, user)
             return await self.dispatch(request)
         except ApiError as err:
             return error_response(err)
@@ -213,13 +240,26 @@ class ApiServer:
             log.exception("unhandled error serving %s %s", request.method, request.url.path)
             return error_response(InternalError("an error on the server prevented the request from succeeding"))
 
-    def authorize(self, request: Request) -> None:
-        if self.token is None or request.url.path in PUBLIC_PATHS:
-            return
-        header = request.headers.get("authorization", "")
-        scheme, _, value = header.partition(" ")
-        if scheme.lower() != "bearer" or not hmac.compare_digest(value.strip().encode(), self.token.encode()):
+    async def authenticate(self, request: Request) -> UserInfo:
+        """The requesting user; no credentials at all is anonymous, wrong ones are a 401."""
+        credentials = request_credentials(request)
+        if credentials.token is None and credentials.client_cert is None:
+            if request.url.path in PUBLIC_PATHS:
+                return ANONYMOUS
             raise Unauthorized("Unauthorized")
+        user = await self.authenticator.authenticate(credentials)
+        if user is None:
+            raise Unauthorized("Unauthorized")
+        return user
+
+    async def authorize(self, request: Request, user: UserInfo) -> Attributes:
+        attributes = request_attributes(user, request.method, request.url.path, request.url.query)
+        if request.url.path in PUBLIC_PATHS:
+            return attributes
+        decision = await self.authorizer.authorize(attributes)
+        if not decision.allowed:
+            raise forbidden(attributes, decision.reason)
+        return attributes
 
     async def dispatch(self, request: Request) -> Response:
         path = request.url.path.rstrip("/") or "/"
@@ -693,35 +733,50 @@ async def read_body(request: Request) -> bytes:
 def create_app(
     client: Client,
     *,
+    authenticator: Authenticator,
+    authorizer: Authorizer,
     log_store: Any = None,
     version_minor: str = "33",
-    token: str | None = None,
     metrics: Any = None,
     clock: Clock | None = None,
     bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+    allowed_hosts: frozenset[str] | None = None,
+    audit_log: IO[str] | None = None,
+    access_log: IO[str] | None = None,
+    dashboard_token: str | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
 
+    ``authenticator`` and ``authorizer`` guard every request (see the module docstring).
     ``log_store`` (a :class:`joblet.node.logs.LogStore`) serves ``pods/log`` even for deleted
-    pods; without it logs come from ``client.read_log``. ``token`` requires a bearer token on
-    every path but ``/version`` and ``/healthz``. ``metrics`` is a :class:`joblet.metrics.JobletMetrics`
+    pods; without it logs come from ``client.read_log``. ``metrics`` is a :class:`joblet.metrics.JobletMetrics`
     (its registry is served at ``/metrics`` and every request is timed), a prometheus
-    ``CollectorRegistry`` or a callable returning the exposition bytes. The dashboard is served
-    at ``/`` (HTML requests) and ``/ui``.
+    ``CollectorRegistry`` or a callable returning the exposition bytes. ``allowed_hosts``: the
+    ``Host`` values served (:func:`joblet.api.guard.allowed_hosts`; None: any). ``audit_log`` /
+    ``access_log``: open files for :class:`joblet.auth.audit.RequestLog`. The dashboard is served
+    at ``/`` (HTML requests) and ``/ui``; until it authenticates users itself it asks for
+    ``dashboard_token``.
     """
     # Metrics and dashboard: a JobletMetrics brings its registry and the
     # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
     from starlette.middleware import Middleware
 
+    from joblet.api.guard import BrowserGuard
+    from joblet.auth.audit import RequestLog
     from joblet.dashboard import dashboard_routes
     from joblet.metrics import ApiMetricsMiddleware, JobletMetrics
 
-    middleware = [Middleware(ApiMetricsMiddleware, metrics=metrics)] if isinstance(metrics, JobletMetrics) else []
+    clock = clock or RealClock()
+    middleware = [Middleware(RequestLog, clock=clock, audit=audit_log, access=access_log)]
+    if isinstance(metrics, JobletMetrics):
+        middleware.append(Middleware(ApiMetricsMiddleware, metrics=metrics))
+    middleware.append(Middleware(BrowserGuard, hosts=allowed_hosts))
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
-    server = ApiServer(client, log_store, version_minor, token, registry, clock or RealClock(), bookmark_interval)
+    server = ApiServer(client, log_store, version_minor, authenticator, authorizer, registry, clock,
+                       bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=token, fallback=server.handle)
+    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=dashboard_token,
+                          fallback=server.handle)
     app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
     app.state.api_server = server
     return app
-

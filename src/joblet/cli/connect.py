@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +24,13 @@ class Target:
 
     url: str
     token: str | None
-    verify: bool
+    #: the kubeconfig's CA (and client certificate), as an SSL context
+    verify: bool | ssl.SSLContext
 
 
 def find_server(kubeconfig: str | None, data_dir: Path) -> Target | None:
     """The server a kubeconfig names, if it answers /version within a moment."""
-    from joblet.kubeconfig import load_server_from_kubeconfig
+    from joblet.kubeconfig import load_access
 
     path: str | None = kubeconfig or os.environ.get("KUBECONFIG")
     if not path:
@@ -39,8 +41,9 @@ def find_server(kubeconfig: str | None, data_dir: Path) -> Target | None:
             return None
         path = str(candidate)
     try:
-        url, token, verify = load_server_from_kubeconfig(path)
-    except (OSError, ValueError, KeyError):
+        access = load_access(path)
+        url, token, verify = access.server, access.token, access.ssl_context()
+    except (OSError, ValueError, KeyError, ssl.SSLError):
         return None
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:

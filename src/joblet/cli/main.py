@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -23,7 +24,7 @@ from joblet.api.resources import lookup
 from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
-from joblet.datadir import DataDirBusy, default_data_dir
+from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid
 
 T = TypeVar("T")
@@ -87,17 +88,25 @@ PodFailureBackoffMax = Annotated[float, typer.Option("--pod-failure-backoff-max"
 CrashLoopBackoff = Annotated[float, typer.Option("--crash-loop-backoff", help="Container restart backoff base, seconds.")]
 CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", help="Container restart backoff cap, seconds.")]
 HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
+TokenFileOpt = Annotated[str | None, typer.Option("--token-file", help="File holding the admin bearer token (default: $JOBLET_TOKEN, else a generated one in DATA_DIR/kubeconfig).")]
+TokenArgvOpt = Annotated[str | None, typer.Option("--token", hidden=True, help="Refused: a token on the command line is visible to every local user.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
 @app.command()
 def server(
     data_dir: DataDirOpt = None,
-    host: Annotated[str, typer.Option(help="Address to listen on. Anything but loopback requires --tls-cert/--tls-key and --token.")] = "127.0.0.1",
+    host: Annotated[str, typer.Option(help="Address to listen on (HTTPS; add the names clients dial with --tls-san).")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 6443,
-    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="TLS certificate (PEM).")] = None,
-    tls_key: Annotated[str | None, typer.Option("--tls-key", help="TLS private key (PEM).")] = None,
-    token: Annotated[str | None, typer.Option("--token", help="Bearer token clients must send.")] = None,
+    tls_cert: Annotated[str | None, typer.Option("--tls-cert", help="Serving certificate (PEM; default: one issued by DATA_DIR/pki/ca.crt).")] = None,
+    tls_key: Annotated[str | None, typer.Option("--tls-key", help="Serving certificate's private key (PEM).")] = None,
+    tls_san: Annotated[list[str] | None, typer.Option("--tls-san", help="Extra name or IP of the generated serving certificate, also accepted as Host (repeatable).")] = None,
+    token_file: TokenFileOpt = None,
+    token: TokenArgvOpt = None,
+    client_ca: Annotated[str | None, typer.Option("--client-ca", help="CA bundle (PEM) verifying client certificates: CN is the user, O the groups.")] = None,
+    insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Serve plain HTTP (loopback only; for debugging).")] = False,
+    audit_log: Annotated[str | None, typer.Option("--audit-log", help="Write one audit.k8s.io/v1 Event (JSON line) per request to FILE.")] = None,
+    access_log: Annotated[str | None, typer.Option("--access-log", help="Write one line per request (time user verb path status bytes latency) to FILE, or - for stdout.")] = None,
     pod_failure_backoff: PodFailureBackoff = 10.0,
     pod_failure_backoff_max: PodFailureBackoffMax = 600.0,
     crash_loop_backoff: CrashLoopBackoff = 10.0,
@@ -117,8 +126,12 @@ def server(
     from joblet.controlplane import serve_forever
 
     wanted = parse_components(components)
+    private_umask()
+    admin_token = _token_from_file_or_env(token, token_file)
 
-    cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=token,
+    cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=admin_token,
+                  tls_sans=tuple(tls_san or ()), client_ca=client_ca, insecure_http=insecure_http,
+                  audit_log=audit_log, access_log=access_log,
                   pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout,
@@ -151,10 +164,31 @@ def parse_components(text: str) -> tuple[str, ...]:
     return tuple(c for c in COMPONENTS if c in names)
 
 
+def _token_from_file_or_env(argv_token: str | None, token_file: str | None) -> str | None:
+    """The token of ``--token-file`` or ``JOBLET_TOKEN``; ``--token`` on argv exits 2."""
+    if argv_token is not None:
+        err.print("error: --token is not accepted (every local user can read a process's arguments): "
+                  "put the token in a file and pass --token-file FILE, or set JOBLET_TOKEN")
+        raise typer.Exit(2)
+    if token_file:
+        try:
+            value = Path(token_file).expanduser().read_text().strip()
+        except OSError as e:
+            err.print(f"error: --token-file {token_file}: {e.strerror}")
+            raise typer.Exit(2) from None
+        if not value:
+            err.print(f"error: --token-file {token_file} is empty")
+            raise typer.Exit(2)
+        return value
+    return os.environ.get("JOBLET_TOKEN", "").strip() or None
+
+
 @app.command()
 def node(
-    server_url: Annotated[str, typer.Option("--server", help="The joblet API server, e.g. http://10.0.0.1:6443.")],
-    token: Annotated[str | None, typer.Option("--token", help="Bearer token the server requires.")] = None,
+    server_url: Annotated[str | None, typer.Option("--server", help="The joblet API server, e.g. https://10.0.0.1:6443 (default: the --kubeconfig's).")] = None,
+    kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig with the server's CA and this node's credentials.")] = None,
+    token_file: Annotated[str | None, typer.Option("--token-file", help="File holding the bearer token (default: $JOBLET_TOKEN, else the kubeconfig's).")] = None,
+    token: TokenArgvOpt = None,
     node_name: Annotated[str | None, typer.Option("--node-name", help="Node name (default: the host name).")] = None,
     data_dir: DataDirOpt = None,
     insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.")] = False,
@@ -168,7 +202,13 @@ def node(
     this node run here, their logs stay in DATA_DIR/logs."""
     from joblet.nodeprocess import NodeConfig, run_node
 
-    cfg = NodeConfig(server=server_url, data_dir=(data_dir or default_data_dir()).expanduser(), token=token,
+    private_umask()
+    node_token = _token_from_file_or_env(token, token_file)
+    if not server_url and not kubeconfig:
+        err.print("error: joblet node needs --kubeconfig FILE (or --server URL)")
+        raise typer.Exit(2)
+    cfg = NodeConfig(server=server_url or "", data_dir=(data_dir or default_data_dir()).expanduser(),
+                     token=node_token, kubeconfig=kubeconfig,
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
@@ -179,10 +219,25 @@ def node(
 # ------------------------------------------------------------------ end split mode
 
 
+def is_loopback(host: str) -> bool:
+    """Whether every address ``host`` resolves to is a loopback address (``127.example.com`` is
+    not loopback because of its name)."""
+    import ipaddress
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), None)
+    except (socket.gaierror, UnicodeError):
+        return False
+    addresses = {info[4][0] for info in infos}
+    return bool(addresses) and all(ipaddress.ip_address(str(a).split("%", 1)[0]).is_loopback for a in addresses)
+
+
 def cfg_check(cfg: ControlPlaneConfig) -> None:
-    loopback = cfg.host in ("127.0.0.1", "localhost", "::1") or cfg.host.startswith("127.")
-    if not loopback and not (cfg.tls_cert and cfg.tls_key and cfg.token):
-        raise Fail(f"refusing to listen on {cfg.host}: a non-loopback address needs --tls-cert, --tls-key and --token", 2)
+    if cfg.insecure_http and not is_loopback(cfg.host):
+        raise Fail(f"refusing to serve plain HTTP on {cfg.host}: --insecure-http is for loopback addresses only", 2)
+    if cfg.insecure_http and (cfg.tls_cert or cfg.client_ca):
+        raise Fail("--insecure-http does not go with --tls-cert or --client-ca", 2)
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise Fail("--tls-cert and --tls-key go together", 2)
     from joblet.api.validation import QuantityError, parse_quantity
@@ -226,6 +281,7 @@ def run(
     from joblet.cli.follow import follow_job, submit
 
     manifests = _load_or_exit(file)
+    private_umask()
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout)

@@ -6,12 +6,17 @@ module is the mirror image of :mod:`joblet.api.server`: each method is one reque
 ``Status`` answer becomes the :mod:`joblet.errors` class it came from
 (:func:`joblet.errors.from_status`), a watch is the newline-delimited event stream parsed
 into batches (one batch per received chunk), and logs are the raw byte stream.
+
+TLS: ``verify`` is an ``ssl.SSLContext`` carrying the kubeconfig's CA and client certificate
+(:meth:`joblet.kubeconfig.Access.ssl_context`; :meth:`HttpClient.from_access` builds the
+client from a kubeconfig's :class:`~joblet.kubeconfig.Access`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import ssl
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -84,7 +89,7 @@ def deleted_object(r: Resource, namespace: str, name: str, answer: Obj) -> Obj:
 class HttpClient:
     """A :class:`joblet.client.interface.Client` over a Kubernetes-compatible REST API."""
 
-    def __init__(self, base_url: str, token: str | None = None, verify: bool = True,
+    def __init__(self, base_url: str, token: str | None = None, verify: bool | ssl.SSLContext = True,
                  timeout: float = 30.0) -> None:
         headers = {"Accept": "application/json", "User-Agent": "joblet-client"}
         if token:
@@ -92,6 +97,11 @@ class HttpClient:
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, verify=verify,
                                        timeout=httpx.Timeout(timeout))
+
+    @classmethod
+    def from_access(cls, access: Any, timeout: float = 30.0) -> HttpClient:
+        """A client for a :class:`joblet.kubeconfig.Access` (server, CA, token or client cert)."""
+        return cls(access.server, token=access.token, verify=access.ssl_context(), timeout=timeout)
 
     # ---- plumbing
 

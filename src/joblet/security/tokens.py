@@ -87,14 +87,16 @@ class TokenStore:
     # ---- writing
 
     def create(self, name: str, groups: tuple[str, ...] = (), expires: datetime | None = None,
-               *, replace: bool = False) -> str:
-        """Issue a token for ``name``; returns the token itself (shown once, never stored)."""
+               *, replace: bool = False, token: str | None = None) -> str:
+        """Issue a token for ``name``; returns the token itself (shown once, never stored).
+
+        ``token`` stores the hash of a token the user chose (``--token-file``) instead of a new one."""
         entries = self.entries()
         if any(e.name == name for e in entries):
             if not replace:
                 raise AlreadyExists(f'token "{name}" already exists', {"name": name, "kind": "tokens"})
             entries = [e for e in entries if e.name != name]
-        token = new_token()
+        token = token or new_token()
         entries.append(TokenEntry(name, token_hash(token), tuple(groups), expires))
         self._write(entries)
         return token
