@@ -123,6 +123,8 @@ def pod_outcome(pod: Obj) -> tuple[str, str]:
     return phase, "Completed" if phase == "Succeeded" else "Unknown"
 
 
+VERBS = frozenset({"GET", "LIST", "WATCH", "CREATE", "POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION",
+                   "HEAD", "OPTIONS"})
 NON_RESOURCE = frozenset({"version", "healthz", "readyz", "livez", "openapi", "metrics", "ui", "api", "apis"})
 
 
@@ -136,9 +138,12 @@ class RequestClass:
 def classify_request(method: str, path: str, query: str = "") -> RequestClass:
     """Kubernetes-style ``verb`` (LIST, WATCH, GET, POST, ...) and ``resource`` of a request.
 
-    Non-resource paths are labelled by their first segment from a fixed set (bounded label
-    cardinality); anything else is ``other``.
+    Every label comes from a bounded set, so junk paths cannot grow the series (SEC-12):
+    non-resource paths are labelled by their first segment from a fixed set, resources and
+    subresources only when joblet serves them, verbs from :data:`VERBS`; anything else is ``other``.
     """
+    from joblet.api.resources import RESOURCES
+
     segs = [s for s in path.split("/") if s]
     rest: list[str] | None = None
     if len(segs) >= 3 and segs[0] == "api":
@@ -148,7 +153,8 @@ def classify_request(method: str, path: str, query: str = "") -> RequestClass:
     if rest is None:
         first = segs[0] if segs else ""
         name = first if first in NON_RESOURCE else ("ui" if not segs else "other")
-        return RequestClass(method.upper(), name, "")
+        verb = method.upper()
+        return RequestClass(verb if verb in VERBS else "other", name, "")
     if len(rest) >= 3 and rest[0] == "namespaces":
         rest = rest[2:]
     resource = rest[0] if rest else ""
@@ -162,7 +168,12 @@ def classify_request(method: str, path: str, query: str = "") -> RequestClass:
         verb = "DELETECOLLECTION"
     elif verb == "POST" and not has_name:
         verb = "CREATE"
-    return RequestClass(verb, resource[:40], sub[:40])
+    served = RESOURCES.get(resource)
+    if served is None:
+        resource, sub = "other", ""
+    elif sub and sub not in served.subresources:
+        sub = "other"
+    return RequestClass(verb if verb in VERBS else "other", resource, sub)
 
 
 # --------------------------------------------------------------------------- the metrics
@@ -477,7 +488,9 @@ class ApiMetricsMiddleware:
             if observed:
                 return
             observed = True
-            labels = (cls.verb, cls.resource, cls.subresource, str(code))
+            # An unauthenticated caller learns nothing and adds no series: no resource on a 401.
+            labels = (cls.verb, "", "", str(code)) if code == 401 else (cls.verb, cls.resource, cls.subresource,
+                                                                        str(code))
             self.metrics.api_request_duration_seconds.labels(*labels).observe(time.perf_counter() - start)
             self.metrics.api_requests_total.labels(*labels).inc()
 
