@@ -1,8 +1,9 @@
 """The Kubernetes HTTP API over the real in-process stack, driven with httpx and HttpClient.
 
 A real uvicorn server on a free loopback port (in a background thread with its own event
-loop) serves :func:`joblet.api.server.create_app` over LocalClient → Registry → MemoryStore;
-the tests speak HTTP only. The harness (:func:`running_server`) is imported by the kubectl
+loop) serves :func:`joblet.api.server.create_app` over LocalClient → Registry → MemoryStore,
+over HTTPS with the data dir's generated CA, authenticating and authorizing as ``joblet
+server`` does; the tests speak HTTPS with the admin token only. The harness (:func:`running_server`) is imported by the kubectl
 and python-client test files too.
 """
 
@@ -27,11 +28,15 @@ from joblet.api.server import create_app, parse_path, resolve_target
 from joblet.client.http import HttpClient
 from joblet.client.local import LocalClient
 from joblet.clock import RealClock
+from joblet.config import ControlPlaneConfig
+from joblet.controlplane import build_authenticator, build_authorizer
 from joblet.errors import AlreadyExists, Gone, Invalid, NotFound
 from joblet.kubeconfig import load_server_from_kubeconfig, write_kubeconfig
 from joblet.node.logs import LogStore
 from joblet.store.memory import MemoryStore
+from support.tls import ServerCredentials, api_client, http_client, make_credentials
 
+JSON = {"Content-Type": "application/json"}
 TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io,application/json"
 
 
@@ -41,10 +46,17 @@ TABLE_ACCEPT = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json;as
 class RunningServer:
     url: str
     log_store: LogStore
+    creds: ServerCredentials
+
+    def http(self, timeout: float = 10.0) -> httpx.Client:
+        return http_client(self.url, self.creds, timeout=timeout)
+
+    def client(self) -> HttpClient:
+        return api_client(self.url, self.creds)
 
 
 @contextlib.contextmanager
-def running_server(data_dir: Path, *, token: str | None = None, history_events: int | None = None,
+def running_server(data_dir: Path, *, history_events: int | None = None,
                    bookmark_interval: float = 30.0, version_minor: str = "33", namespaces: tuple[str, ...] = ("default", "other"),
                    ) -> Iterator[RunningServer]:
     """A real uvicorn serving the API over a fresh in-memory stack, until the block ends."""
@@ -53,6 +65,7 @@ def running_server(data_dir: Path, *, token: str | None = None, history_events: 
     port = sock.getsockname()[1]
     ready = threading.Event()
     state: dict[str, Any] = {}
+    creds = make_credentials(data_dir)
 
     async def main() -> None:
         store = MemoryStore(history_events=history_events) if history_events else MemoryStore()
@@ -62,10 +75,13 @@ def running_server(data_dir: Path, *, token: str | None = None, history_events: 
             registry.create("namespaces", {"metadata": {"name": ns}})
         store.flush()
         log_store = LogStore(data_dir, clock)
-        app = create_app(LocalClient(registry, log_store), log_store=log_store, token=token, clock=clock,
+        client = LocalClient(registry, log_store)
+        app = create_app(client, authenticator=build_authenticator(ControlPlaneConfig(data_dir=data_dir), clock),
+                         authorizer=build_authorizer(client), log_store=log_store, clock=clock,
                          bookmark_interval=bookmark_interval, version_minor=version_minor)
         server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
-                                               timeout_graceful_shutdown=1))
+                                               timeout_graceful_shutdown=1, ssl_certfile=creds.cert_file,
+                                               ssl_keyfile=creds.key_file))
         state.update(server=server, log_store=log_store)
         task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started and not task.done():
@@ -77,7 +93,7 @@ def running_server(data_dir: Path, *, token: str | None = None, history_events: 
     thread.start()
     assert ready.wait(15), "API server did not start"
     try:
-        yield RunningServer(f"http://127.0.0.1:{port}", state["log_store"])
+        yield RunningServer(f"https://127.0.0.1:{port}", state["log_store"], creds)
     finally:
         state["server"].should_exit = True
         thread.join(10)
@@ -106,7 +122,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 @pytest.fixture
 def http(server: RunningServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with server.http() as client:
         yield client
 
 
@@ -203,17 +219,18 @@ def test_openapi(http: httpx.Client) -> None:
 @pytest.mark.parametrize(("method", "path", "body", "headers", "code", "message"), [
     ("GET", "/nope", None, {}, 404, "the server could not find the requested resource"),
     ("GET", f"{JOBS}/missing", None, {}, 404, 'jobs.batch "missing" not found'),
-    ("POST", JOBS, b"{not json", {}, 400, "json parse error"),
+    ("POST", JOBS, b"{not json", JSON, 400, "json parse error"),
     ("POST", JOBS, b"k8s\x00\x0a", {"Content-Type": "application/vnd.kubernetes.protobuf"}, 400,
      "could not be decoded as protobuf"),
     ("PATCH", f"{JOBS}/x", b"{}", {"Content-Type": "application/json"}, 415,
      "accepted media types include: application/strategic-merge-patch+json"),
-    ("POST", JOBS, b" " * (3 * 1024 * 1024 + 1), {}, 413, "Request entity too large"),
-    ("POST", "/api/v1/namespaces/nons/configmaps", b'{"metadata":{"name":"c"}}', {}, 404,
+    ("POST", JOBS, b" " * (3 * 1024 * 1024 + 1), JSON, 413, "Request entity too large"),
+    ("POST", "/api/v1/namespaces/nons/configmaps", b'{"metadata":{"name":"c"}}', JSON, 404,
      'namespaces "nons" not found'),
-    ("PUT", "/apis/batch/v1/jobs", b"{}", {}, 405, "does not allow this method"),
+    ("PUT", "/apis/batch/v1/jobs", b"{}", JSON, 405, "does not allow this method"),
+    ("POST", JOBS, b"{}", {"Content-Type": "text/plain"}, 415, "accepted media types include: application/json"),
 ], ids=["unknown-path", "missing-object", "malformed-json", "protobuf", "bad-patch-type", "too-large",
-        "missing-namespace", "method"])
+        "missing-namespace", "method", "text-plain"])
 def test_error_statuses(http: httpx.Client, method: str, path: str, body: bytes | None, headers: dict[str, str],
                         code: int, message: str) -> None:
     response = http.request(method, path, content=body, headers=headers)
@@ -236,6 +253,7 @@ def test_invalid_object_carries_causes(http: httpx.Client) -> None:
 # --------------------------------------------------------------------------- CRUD
 
 def test_create_takes_kind_from_url_and_defaults_content_type(http: httpx.Client) -> None:
+    # as kube-apiserver: no Content-Type is JSON (the official client sends none) — with a token
     body = {"metadata": {"name": "nokind", "creationTimestamp": None}, "data": {"a": "b"}}
     response = http.post("/api/v1/namespaces/default/configmaps", content=orjson.dumps(body))
     assert response.status_code == 201, response.text
@@ -442,7 +460,7 @@ def test_watch_table_events(http: httpx.Client) -> None:
 
 
 def test_watch_too_old_resource_version_is_410(tmp_path: Path) -> None:
-    with running_server(tmp_path, history_events=3) as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
+    with running_server(tmp_path, history_events=3) as srv, srv.http() as http:
         for i in range(6):
             create(http, "/api/v1/namespaces/default/configmaps", {"metadata": {"name": f"c{i}"}})
         response = http.get("/api/v1/namespaces/default/configmaps?watch=true&resourceVersion=1")
@@ -452,7 +470,7 @@ def test_watch_too_old_resource_version_is_410(tmp_path: Path) -> None:
         assert event["object"]["code"] == 410 and event["object"]["reason"] == "Expired"
 
         async def http_client_watch() -> None:
-            client = HttpClient(srv.url)
+            client = srv.client()
             try:
                 with pytest.raises(Gone, match="too old resource version"):
                     async for _ in client.watch("configmaps", "default", "1", timeout_seconds=1):
@@ -493,20 +511,24 @@ def test_pod_logs_tail_timestamps_limit_and_deleted_pod(http: httpx.Client, serv
 
 # --------------------------------------------------------------------------- auth
 
-def test_token_required_except_version_and_healthz(tmp_path: Path) -> None:
-    with running_server(tmp_path, token="s3cret") as srv, httpx.Client(base_url=srv.url, timeout=10) as http:
-        assert http.get("/version").status_code == 200 and http.get("/healthz").status_code == 200
-        denied = http.get("/api/v1/namespaces")
-        assert denied.status_code == 401 and denied.json()["reason"] == "Unauthorized"
+def test_token_required_except_version_and_health(server: RunningServer) -> None:
+    with http_client(server.url, server.creds, token=False) as http:
+        for public in ("/version", "/healthz", "/livez", "/readyz"):
+            assert http.get(public).status_code == 200, public
+        for private in ("/api/v1/namespaces", "/api", "/apis", "/openapi/v2", "/metrics", "/api/v1/nosuch"):
+            denied = http.get(private)
+            assert denied.status_code == 401 and denied.json()["reason"] == "Unauthorized", private
         assert http.get("/api/v1/namespaces", headers={"Authorization": "Bearer wrong"}).status_code == 401
-        assert http.get("/api/v1/namespaces", headers={"Authorization": "Bearer s3cret"}).status_code == 200
+        assert http.get("/version", headers={"Authorization": "Bearer wrong"}).status_code == 401
+        ok = http.get("/api/v1/namespaces", headers={"Authorization": f"Bearer {server.creds.token}"})
+        assert ok.status_code == 200
 
 
 # --------------------------------------------------------------------------- HttpClient
 
 def test_http_client_round_trip(server: RunningServer) -> None:
     async def scenario() -> None:
-        client = HttpClient(server.url)
+        client = server.client()
         try:
             created = await client.create("jobs", job_manifest("hc"), "default")
             assert created["metadata"]["uid"]
@@ -547,7 +569,7 @@ def test_http_client_round_trip(server: RunningServer) -> None:
 
 def test_http_client_watch_without_resource_version_starts_now(server: RunningServer) -> None:
     async def scenario() -> None:
-        client = HttpClient(server.url)
+        client = server.client()
         try:
             await client.create("configmaps", {"metadata": {"name": "before", "labels": {"t": "now"}}}, "default")
             stream = client.watch("configmaps", "default", None, label_selector="t=now", timeout_seconds=5)

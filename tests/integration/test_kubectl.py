@@ -19,7 +19,7 @@ import orjson
 import pytest
 from test_api_http import RunningServer, running_server, write_log
 
-from joblet.kubeconfig import write_kubeconfig
+from support.tls import write_test_kubeconfig
 
 KUBECTL = shutil.which("kubectl")
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
@@ -60,11 +60,11 @@ class Kubectl:
         return result
 
     def api(self) -> httpx.Client:
-        return httpx.Client(base_url=self.server.url, timeout=10)
+        return self.server.http()
 
 
 def make_kubectl(tmp: Path, server: RunningServer) -> Kubectl:
-    kubeconfig = write_kubeconfig(tmp / "kubeconfig", server.url)
+    kubeconfig = write_test_kubeconfig(tmp / "kubeconfig", server.url, server.creds)
     return Kubectl(kubeconfig, tmp / "home", server)
 
 

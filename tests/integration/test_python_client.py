@@ -16,8 +16,11 @@ from test_api_http import RunningServer, running_server, write_log
 
 pytest.importorskip("kubernetes")
 import kubernetes.client
+import kubernetes.config
 import kubernetes.watch
 from kubernetes.client.exceptions import ApiException
+
+from support.tls import write_test_kubeconfig
 
 k8s: Any = kubernetes.client  # the generated models are loosely typed (Optional everywhere)
 k8s_watch: Any = kubernetes.watch
@@ -30,9 +33,11 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 
 
 @pytest.fixture(scope="module")
-def api_client(server: RunningServer) -> Iterator[Any]:
-    configuration = k8s.Configuration(host=server.url)
-    configuration.api_key = {"authorization": "Bearer unused"}  # sent, and ignored without --token
+def api_client(server: RunningServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    # Unmodified client, configured only by a kubeconfig as joblet writes it (CA data + token).
+    kubeconfig = write_test_kubeconfig(tmp_path_factory.mktemp("kc") / "kubeconfig", server.url, server.creds)
+    configuration = k8s.Configuration()
+    kubernetes.config.load_kube_config(config_file=str(kubeconfig), client_configuration=configuration)
     with k8s.ApiClient(configuration) as api:
         yield api
 

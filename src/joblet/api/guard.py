@@ -13,8 +13,11 @@ this order:
   ``Sec-Fetch-Site`` is ``cross-site``/``same-site``;
 * ``415`` for POST/PUT/PATCH (and DELETE with a body) whose ``Content-Type`` a browser sends
   without a preflight (``text/plain``, ``application/x-www-form-urlencoded``,
-  ``multipart/form-data``) or is missing. The dashboard's own ``/ui`` routes are exempt from
-  this one (they post forms and carry their own CSRF protection) but not from the others.
+  ``multipart/form-data``), or that has none and no ``Authorization`` header. (kube-apiserver
+  reads a missing content type as JSON and the official Python client relies on it; a page
+  cannot add ``Authorization`` to a cross-origin request without a preflight, so such a
+  request is not a browser's.) The dashboard's own ``/ui`` routes are exempt from this one
+  (they post forms and carry their own CSRF protection) but not from the others.
 """
 
 from __future__ import annotations
@@ -80,7 +83,7 @@ def check_request(scope: Scope, hosts: frozenset[str] | None) -> ApiError | None
         or _header(scope, b"transfer-encoding") is not None))
     if has_body:
         media = (_header(scope, b"content-type") or "").split(";", 1)[0].strip().lower()
-        if not media or media in SIMPLE_CONTENT_TYPES:
+        if media in SIMPLE_CONTENT_TYPES or (not media and _header(scope, b"authorization") is None):
             return UnsupportedMediaType("the body of the request was in an unknown format - accepted media types "
                                         "include: " + ", ".join(BODY_TYPES))
     return None

@@ -1,0 +1,1 @@
+"""Helpers shared by the integration, conformance and security tests (importable as ``support``)."""
