@@ -66,6 +66,8 @@ class ControlPlane:
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
         self.url: str | None = None
+        #: the CA that signed the serving certificate (pods' ca.crt), when joblet issued it
+        self.api_ca_file: Path | None = None
         self.client: LocalClient
 
     async def start(self) -> None:
@@ -166,7 +168,7 @@ class ControlPlane:
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
-            logs=self.log_store, api_url=self.url, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
+            logs=self.log_store, api_url=self.url, api_ca_file=self.api_ca_file, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
             capacity_cpu=cfg.node_cpu, capacity_memory=cfg.node_memory, max_pods=cfg.max_pods,
         )
         await self._agent.start()
@@ -199,6 +201,7 @@ class ControlPlane:
                 paths = ensure_serving_cert(cfg.data_dir, sans, self.clock.now())
                 cert_file, key_file = str(paths.cert), str(paths.key)
                 ca_data = paths.ca.read_bytes()
+                self.api_ca_file = paths.ca
         else:
             log.warning("SERVING THE API OVER PLAIN HTTP (--insecure-http): tokens travel unencrypted; "
                         "use this for debugging on loopback only")

@@ -23,6 +23,8 @@ from typing import Any
 import httpx
 import pytest
 
+from support.tls import kubeconfig_http
+
 Obj = dict[str, Any]
 INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 
@@ -36,7 +38,7 @@ class Server:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
-        self.url = f"http://127.0.0.1:{self.port}"
+        self.url = f"https://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -52,10 +54,17 @@ class Server:
         if self.proc.poll() is not None:
             raise AssertionError(f"server exited with {self.proc.returncode}: "
                                  f"{(self.data_dir.parent / 'server.err').read_text()[-2000:]}")
+        if not (self.data_dir / "kubeconfig").exists():
+            return False
         try:
-            return httpx.get(f"{self.url}/version", timeout=1).status_code == 200
+            with self.http(timeout=1) as http:
+                return http.get("/version").status_code == 200
         except httpx.HTTPError:
             return False
+
+    def http(self, timeout: float = 5) -> httpx.Client:
+        """HTTPS with the CA and admin token of the kubeconfig the server wrote."""
+        return kubeconfig_http(self.data_dir / "kubeconfig", timeout=timeout)
 
     def kill9(self) -> None:
         assert self.proc is not None
@@ -72,12 +81,14 @@ class Server:
                 self.proc.wait(5)
 
     def get(self, path: str) -> Obj:
-        r = httpx.get(self.url + path, timeout=5)
+        with self.http() as http:
+            r = http.get(path)
         r.raise_for_status()
         return r.json()  # type: ignore[no-any-return]
 
     def post(self, path: str, body: Obj) -> Obj:
-        r = httpx.post(self.url + path, json=body, timeout=5)
+        with self.http() as http:
+            r = http.post(path, json=body)
         assert r.status_code < 300, r.text
         return r.json()  # type: ignore[no-any-return]
 

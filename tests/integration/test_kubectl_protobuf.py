@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
 from joblet.api.protobuf import decode_protobuf_object
+from support.process import wait_until_serving
 
 DISPATCHER = Path("/usr/bin/kubectl")
 SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")
@@ -53,19 +53,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     proc = subprocess.Popen([sys.executable, "-m", "joblet.cli.main", "server", "--data-dir", str(data),
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                             env={**os.environ, "JOBLET_DATA_DIR": str(data)})
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url + "/version", timeout=1).raise_for_status()
-            if (data / "kubeconfig").exists():
-                break
-        except httpx.HTTPError:
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            pytest.fail("joblet server did not start")
-        time.sleep(0.05)
+    url = f"https://127.0.0.1:{port}"
+    try:
+        wait_until_serving(proc, data / "kubeconfig")
+    except AssertionError as e:
+        proc.kill()
+        pytest.fail(str(e))
     try:
         yield Server(url, data / "kubeconfig", tmp / "home")
     finally:

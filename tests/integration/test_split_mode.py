@@ -13,16 +13,16 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from joblet.client.http import HttpClient
 from joblet.client.interface import Client
+from joblet.kubeconfig import load_access
+from support.process import wait_until_serving
 
 Obj = dict[str, Any]
 HEARTBEAT_TIMEOUT = "3"
@@ -52,22 +52,16 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[str]:
+def server(tmp_path: Path) -> Iterator[Path]:
+    """The server's kubeconfig (its URL, CA and admin token)."""
     port = free_port()
     proc = joblet("server", "--data-dir", str(tmp_path / "server"), "--port", str(port),
                   "--components", "api,controllers", "--node-heartbeat-timeout", HEARTBEAT_TIMEOUT,
                   "--pod-failure-backoff", "0.1", log=tmp_path / "server.log")
-    url = f"http://127.0.0.1:{port}"
+    kubeconfig = tmp_path / "server" / "kubeconfig"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, (tmp_path / "server.log").read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/version", timeout=1).status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "joblet server did not start: " + (tmp_path / "server.log").read_text()
-            time.sleep(0.1)  # waiting for a real process to listen, not for semantics
-        yield url
+        wait_until_serving(proc, kubeconfig, log=tmp_path / "server.log")
+        yield kubeconfig
     finally:
         stop(proc)
 
@@ -97,17 +91,17 @@ async def job_pods(client: Client, name: str) -> list[Obj]:
     return (await client.list("pods", "default", label_selector=f"batch.kubernetes.io/job-name={name}")).items
 
 
-def test_remote_node_runs_jobs_and_its_loss_is_survived(tmp_path: Path, server: str) -> None:
+def test_remote_node_runs_jobs_and_its_loss_is_survived(tmp_path: Path, server: Path) -> None:
     node_dir = tmp_path / "node"
     marker = tmp_path / "first-attempt-ran"
-    node_args = ("node", "--server", server, "--node-name", "worker-1", "--data-dir", str(node_dir),
+    node_args = ("node", "--kubeconfig", str(server), "--node-name", "worker-1", "--data-dir", str(node_dir),
                  "--heartbeat-seconds", "0.5")
     node = joblet(*node_args, log=tmp_path / "node.log")
     second: subprocess.Popen[bytes] | None = None
 
     async def body() -> None:
         nonlocal node, second
-        client = HttpClient(server)
+        client = HttpClient.from_access(load_access(server))
         seen: list[Obj] = []
 
         async def record() -> None:
