@@ -18,13 +18,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 
 from joblet.client.interface import Client
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
 from joblet.errors import NotFound
+from joblet.kubeconfig import load_access
+from support.tls import kubeconfig_async_http
 
 Obj = dict[str, Any]
 CHROMIUM = "/usr/bin/chromium"
@@ -98,7 +99,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
         plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, pod_failure_backoff=0.5,
                                                 pod_failure_backoff_max=1))
         await plane.start()
-        base = f"http://127.0.0.1:{port}"
+        base = f"https://127.0.0.1:{port}"
+        token = load_access(tmp_path / "data" / "kubeconfig").token
         try:
             c = plane.client
             await c.create("jobs", job("render-frames", retry_once, completionMode="Indexed", completions=4,
@@ -113,7 +115,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
 
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                page = await browser.new_page(viewport={"width": 1200, "height": 900})
+                # the browser does not know the data dir's CA; the admin token signs the dashboard in
+                page = await browser.new_page(viewport={"width": 1200, "height": 900}, ignore_https_errors=True)
+                await page.goto(f"{base}/ui?token={token}")
                 await page.goto(base + "/")
                 assert page.url.endswith("/ui")
                 rows = page.locator("#jobs-table tr.job-row")
@@ -176,7 +180,7 @@ def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
             await eventually(lambda: has_condition(c, "gone", "Failed"), what="failed")
             await c.delete("jobs", "gone", "default", propagation_policy="Foreground")
             await eventually(lambda: gone(c, "jobs", "gone"), what="job deleted")
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            async with kubeconfig_async_http(data / "kubeconfig") as http:
                 # The Kubernetes paths are not shadowed by the dashboard.
                 root = await http.get("/", headers={"accept": "application/json"})
                 assert root.status_code == 404 and root.json()["kind"] == "Status"

@@ -7,11 +7,11 @@ import socket
 from pathlib import Path
 from typing import Any
 
-import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
+from support.tls import kubeconfig_async_http
 
 Obj = dict[str, Any]
 UPSTREAM = [
@@ -59,7 +59,7 @@ def test_metrics_move_after_jobs_run(tmp_path: Path) -> None:
         plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port))
         await plane.start()
         try:
-            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+            async with kubeconfig_async_http(tmp_path / "data" / "kubeconfig") as http:
                 before = await http.get("/metrics")
                 assert before.status_code == 200 and before.headers["content-type"].startswith("text/plain")
                 families, _ = scrape(before.text)
