@@ -17,7 +17,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,8 @@ from typing import Any
 
 from kubernetes import client, config, watch
 from kubernetes.client.exceptions import ApiException
+
+from support.process import serving
 
 Obj = dict[str, Any]
 
@@ -270,16 +271,11 @@ class ServerProcess:
         self.proc = subprocess.Popen(self.args, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
                                      preexec_fn=_die_with_parent)
         deadline = time.monotonic() + timeout
-        url = f"http://127.0.0.1:{self.port}/version"
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(f"joblet server exited with {self.proc.returncode}:\n{self.log_tail()}")
-            try:
-                with urllib.request.urlopen(url, timeout=1) as resp:
-                    if resp.status == 200 and self.kubeconfig.exists():
-                        return
-            except OSError:
-                pass
+            if serving(self.kubeconfig):  # HTTPS with the CA and admin token it wrote
+                return
             time.sleep(0.1)
         self.stop()
         raise RuntimeError(f"joblet server did not answer GET /version within {timeout}s:\n{self.log_tail()}")
