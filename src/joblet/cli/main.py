@@ -107,6 +107,8 @@ def server(
     insecure_http: Annotated[bool, typer.Option("--insecure-http", help="Serve plain HTTP (loopback only; for debugging).")] = False,
     audit_log: Annotated[str | None, typer.Option("--audit-log", help="Write one audit.k8s.io/v1 Event (JSON line) per request to FILE.")] = None,
     access_log: Annotated[str | None, typer.Option("--access-log", help="Write one line per request (time user verb path status bytes latency) to FILE, or - for stdout.")] = None,
+    head_timeout: Annotated[float, typer.Option("--head-timeout", help="Seconds a connection may take to send a complete request head before it is closed.")] = 10.0,
+    max_connections: Annotated[int, typer.Option("--max-connections", help="Open connections accepted at once; more are closed.")] = 2048,
     pod_failure_backoff: PodFailureBackoff = 10.0,
     pod_failure_backoff_max: PodFailureBackoffMax = 600.0,
     crash_loop_backoff: CrashLoopBackoff = 10.0,
@@ -131,7 +133,8 @@ def server(
 
     cfg = _config(data_dir, host=host, port=port, tls_cert=tls_cert, tls_key=tls_key, token=admin_token,
                   tls_sans=tuple(tls_san or ()), client_ca=client_ca, insecure_http=insecure_http,
-                  audit_log=audit_log, access_log=access_log,
+                  audit_log=audit_log, access_log=access_log, head_timeout=head_timeout,
+                  max_connections=max_connections,
                   pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout,
@@ -238,6 +241,8 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
         raise Fail(f"refusing to serve plain HTTP on {cfg.host}: --insecure-http is for loopback addresses only", 2)
     if cfg.insecure_http and (cfg.tls_cert or cfg.client_ca):
         raise Fail("--insecure-http does not go with --tls-cert or --client-ca", 2)
+    if cfg.head_timeout <= 0 or cfg.max_connections < 1:
+        raise Fail("--head-timeout must be positive and --max-connections at least 1", 2)
     if bool(cfg.tls_cert) != bool(cfg.tls_key):
         raise Fail("--tls-cert and --tls-key go together", 2)
     from joblet.api.validation import QuantityError, parse_quantity
