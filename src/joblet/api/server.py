@@ -347,7 +347,7 @@ class ApiServer:
         return pruned, rendered if mode == "Warn" else []
 
     async def create(self, request: Request, t: Target) -> Response:
-        body = content.decode_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, body)
@@ -371,7 +371,7 @@ class ApiServer:
         return obj
 
     async def update(self, request: Request, t: Target) -> Response:
-        body = content.decode_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
@@ -383,7 +383,7 @@ class ApiServer:
     async def patch(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         q = request.query_params
-        patch, patch_type = content.decode_patch(await read_body(request), request.headers.get("content-type"))
+        patch, patch_type = await content.decode_patch_async(await read_body(request), request.headers.get("content-type"))
         warnings: list[str] = []
         if patch_type != "json":
             patch, warnings = self.field_validation(request, t.resource, patch)
@@ -401,7 +401,7 @@ class ApiServer:
 
     async def delete(self, request: Request, t: Target) -> Response:
         assert t.name is not None
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, preconditions, dry_run = delete_options(body, dict(request.query_params))
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
         result = await self.client.delete(t.resource.plural, t.name, self.ns(t), policy, grace, preconditions,
@@ -413,7 +413,7 @@ class ApiServer:
 
     async def delete_collection(self, request: Request, t: Target) -> Response:
         q = request.query_params
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, _, dry_run = delete_options(body, dict(q))
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
         found = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
@@ -573,7 +573,7 @@ class ApiServer:
 
     async def evict(self, request: Request, t: Target) -> Response:
         assert t.name is not None and t.namespace is not None
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type")) or {}
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type")) or {}
         options = body.get("deleteOptions") or {}
         pod = await self.client.get("pods", t.name, t.namespace)
         phase = (pod.get("status") or {}).get("phase")
