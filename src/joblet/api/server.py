@@ -333,10 +333,14 @@ class ApiServer:
         return json_response(obj)
 
     def field_validation(self, request: Request, r: Resource, obj: Obj) -> tuple[Obj, list[str]]:
-        """Unknown fields dropped; Strict → 400, Warn (default) → warnings, Ignore → silent."""
+        """Unknown fields dropped; Strict → 400, Warn (default) → warnings, Ignore → silent.
+
+        Known fields of the wrong JSON type or out of range are a 400 in every mode, as
+        typed decoding makes them upstream."""
         mode = request.query_params.get("fieldValidation") or "Warn"
         if mode not in ("Ignore", "Warn", "Strict"):
             raise BadRequest(f"fieldValidation parameter unsupported: {mode}")
+        openapi.check_types(r.api_version, r.kind, obj)
         pruned, unknown = openapi.prune_unknown_fields(r.api_version, r.kind, obj)
         if not unknown:
             return obj, []
@@ -387,6 +391,8 @@ class ApiServer:
         warnings: list[str] = []
         if patch_type != "json":
             patch, warnings = self.field_validation(request, t.resource, patch)
+        else:
+            openapi.check_json_patch_types(t.resource.api_version, t.resource.kind, patch)
         created = False
         if patch_type == "apply":
             try:
