@@ -16,6 +16,7 @@ recursive walk far from Python's stack limit), and a YAML body must be represent
 from __future__ import annotations
 
 import asyncio
+import math
 from dataclasses import dataclass
 from typing import Any
 
@@ -69,27 +70,77 @@ class _BodyLoader(yaml.CSafeLoader if yaml.__with_libyaml__ else yaml.SafeLoader
     }
 
 
-def _check_yaml_events(text: str) -> None:
-    """Refuse aliases and over-deep nesting from the event stream, before any node is built."""
-    depth = 0
-    for event in yaml.parse(text, Loader=_BodyLoader):
-        if isinstance(event, yaml.AliasEvent):
-            raise BadRequest("error converting YAML to JSON: YAML aliases are not allowed in request bodies")
-        if isinstance(event, yaml.CollectionStartEvent):
-            depth += 1
-            if depth > MAX_DEPTH:
-                raise BadRequest(f"error converting YAML to JSON: nesting depth exceeds {MAX_DEPTH}")
-        elif isinstance(event, yaml.CollectionEndEvent):
-            depth -= 1
+_STANDARD_COLLECTION_TAGS = (None, "!", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq")
+
+
+def _yaml_value(text: str) -> Any:
+    """The single document of ``text``, built straight from the parser's event stream.
+
+    Aliases and nesting deeper than :data:`MAX_DEPTH` are refused as they are met, before any
+    node exists. Building here (not in ``yaml.load``) also means no long stretch of C code
+    holds the GIL: a big body decoded in a worker thread leaves the event loop responsive.
+    Scalars are resolved and constructed by PyYAML's safe rules (minus timestamps).
+    """
+    loader = _BodyLoader("")
+    stack: list[tuple[Any, list[Any]]] = []  # (container, pending mapping key as [key] or [])
+    root: list[Any] = []
+    documents = 0
+    try:
+        for event in yaml.parse(text, Loader=_BodyLoader):
+            if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+                raise BadRequest("error converting YAML to JSON: YAML aliases and anchors are not allowed "
+                                 "in request bodies")
+            if isinstance(event, yaml.ScalarEvent):
+                tag = event.tag
+                if tag is None or tag == "!":
+                    tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
+                if tag == "tag:yaml.org,2002:merge":
+                    raise BadRequest("error converting YAML to JSON: merge keys are not supported")
+                construct = loader.yaml_constructors.get(tag)
+                if construct is None:
+                    raise BadRequest(f"error converting YAML to JSON: unsupported YAML tag {tag!r}")
+                value: Any = construct(loader, yaml.ScalarNode(tag, event.value, style=event.style))
+                if isinstance(value, float) and not math.isfinite(value):
+                    raise BadRequest(f"error converting YAML to JSON: unsupported value: {event.value}")
+            elif isinstance(event, yaml.CollectionStartEvent):
+                if event.tag not in _STANDARD_COLLECTION_TAGS:
+                    raise BadRequest(f"error converting YAML to JSON: unsupported YAML tag {event.tag!r}")
+                if len(stack) >= MAX_DEPTH:
+                    raise BadRequest(f"error converting YAML to JSON: nesting depth exceeds {MAX_DEPTH}")
+                stack.append(({} if isinstance(event, yaml.MappingStartEvent) else [], []))
+                continue
+            elif isinstance(event, yaml.CollectionEndEvent):
+                value = stack.pop()[0]
+            elif isinstance(event, yaml.DocumentStartEvent):
+                documents += 1
+                if documents > 1:
+                    raise BadRequest("error converting YAML to JSON: a request body holds one document")
+                continue
+            else:
+                continue
+            if not stack:
+                root.append(value)
+                continue
+            container, pending = stack[-1]
+            if isinstance(container, list):
+                container.append(value)
+            elif pending:
+                container[pending.pop()] = value
+            elif isinstance(value, dict | list):
+                raise BadRequest("error converting YAML to JSON: a mapping key must be a scalar")
+            else:
+                pending.append(value)
+    except (yaml.YAMLError, ValueError, TypeError) as exc:
+        raise BadRequest(f"error converting YAML to JSON: {exc}") from None
+    return root[0] if root else None
 
 
 def _parse_yaml(body: bytes) -> Any:
     try:
         text = body.decode("utf-8")
-        _check_yaml_events(text)
-        value = yaml.load(text, Loader=_BodyLoader)
-    except (yaml.YAMLError, UnicodeDecodeError, RecursionError) as exc:
+    except UnicodeDecodeError as exc:
         raise BadRequest(f"error converting YAML to JSON: {exc}") from None
+    value = _yaml_value(text)
     try:
         # The JSON a client would have sent: fails on what JSON cannot carry (lone surrogates,
         # integers beyond 64 bits, binary, non-string keys); its size is the decoded size.

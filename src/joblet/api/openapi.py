@@ -429,3 +429,10 @@ def check_json_patch_types(api_version: str, kind: str, ops: list[Any]) -> None:
                       for c in _walk_types(probe, {"properties": {"x": schema}}))
     if errors:
         _raise_type_errors(api_version, kind, errors)
+
+
+def check_schema_types(schema_name: str, kind: str, obj: dict[str, Any]) -> None:
+    """:func:`check_types` for a body typed by schema name (options such as DeleteOptions)."""
+    errors = _walk_types(obj, {"$ref": REF_PREFIX + schema_name})
+    if errors:
+        _raise_type_errors("v1", kind, errors)
