@@ -43,7 +43,7 @@ def test_dry_run_param() -> None:
             dry_run_param(bad)
 
 
-@pytest.mark.parametrize("rv", ["abc", "1e5", "\x00", "99999999999999999999", "-1", "１"])
+@pytest.mark.parametrize("rv", ["abc", "1e5", "\x00", "99999999999999999999", "-1", "\uff11"])
 def test_resource_version_param_bad(rv: str) -> None:
     with pytest.raises(BadRequest, match="resourceVersion"):
         resource_version_param(rv)
