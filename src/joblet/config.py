@@ -40,6 +40,8 @@ class ControlPlaneConfig:
     log_prune_interval: float = 3600.0
     #: webhooks every alert goes to (``--alert-webhook``, repeatable); see joblet.controllers.alerts.
     alert_webhooks: tuple[str, ...] = ()
+    #: patterns annotation webhooks must match to be used (``--alert-webhook-allow``; none by default).
+    alert_webhook_allow: tuple[str, ...] = ()
     #: the dashboard's base URL in alert payloads (default: the server's own URL).
     dashboard_url: str | None = None
     #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).

@@ -130,7 +130,8 @@ class ControlPlane:
             CronJobController(self.client, self.clock, informers, recorder),
             TTLAfterFinishedController(self.client, self.clock, informers),
             AlertController(self.client, self.clock, informers, list(cfg.alert_webhooks), self.dashboard_url(),
-                            recorder=recorder, log_store=self.log_store, metrics=self.metrics),
+                            recorder=recorder, log_store=self.log_store, metrics=self.metrics,
+                            webhook_allow=cfg.alert_webhook_allow),
             NodeLifecycleController(self.client, self.clock, informers, cfg.node_heartbeat_timeout, recorder),
         ]
         self._recorder = recorder

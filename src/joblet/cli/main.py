@@ -87,6 +87,7 @@ PodFailureBackoffMax = Annotated[float, typer.Option("--pod-failure-backoff-max"
 CrashLoopBackoff = Annotated[float, typer.Option("--crash-loop-backoff", help="Container restart backoff base, seconds.")]
 CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", help="Container restart backoff cap, seconds.")]
 HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
+AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -104,6 +105,7 @@ def server(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     alert_webhook: Annotated[list[str] | None, typer.Option("--alert-webhook", help="POST a JSON alert here when a Job fails (repeatable).")] = None,
+    alert_webhook_allow: AlertWebhookAllow = None,
     log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     components: Annotated[str, typer.Option("--components", help="Comma-separated parts to run: api, controllers, node (run nodes elsewhere with `joblet node --server URL`).")] = "api,controllers,node",
@@ -123,7 +125,8 @@ def server(
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout,
                   # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
-                  alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
+                  alert_webhooks=tuple(alert_webhook or ()), alert_webhook_allow=tuple(alert_webhook_allow or ()),
+                  log_retention_days=log_retention_days,
                   log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
                   node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
     cfg.runtime = runtime
@@ -217,6 +220,7 @@ def run(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
+    alert_webhook_allow: AlertWebhookAllow = None,
 ) -> None:
     """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
 
@@ -228,7 +232,8 @@ def run(
     manifests = _load_or_exit(file)
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
-                  node_heartbeat_timeout=node_heartbeat_timeout)
+                  node_heartbeat_timeout=node_heartbeat_timeout,
+                  alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
     try:
         cfg_check(cfg)
