@@ -36,6 +36,10 @@ class ControlPlaneConfig:
     #: how long logs of finished containers are kept.
     log_retention_days: float = 7.0
     log_retention_bytes: int = 1 << 30
+    #: each container attempt's log is rotated at this size, keeping this many files
+    #: (``--container-log-max-size``/``--container-log-max-files``, the kubelet's defaults).
+    container_log_max_bytes: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
     #: how often the log store is pruned to the retention limits (seconds).
     log_prune_interval: float = 3600.0
     #: webhooks every alert goes to (``--alert-webhook``, repeatable); see joblet.controllers.alerts.

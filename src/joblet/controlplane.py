@@ -157,7 +157,8 @@ class ControlPlane:
 
             runtime = PodmanRuntime(cfg.data_dir, self.clock)
         else:
-            runtime = ProcessRuntime(cfg.data_dir, self.clock)
+            runtime = ProcessRuntime(cfg.data_dir, self.clock, log_max_bytes=cfg.container_log_max_bytes,
+                                     log_max_files=cfg.container_log_max_files)
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
