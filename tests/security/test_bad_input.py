@@ -128,6 +128,8 @@ CASES = [
     Case("nul-pod-log", "GET", f"{NS}/pods/%00/log"),
     Case("nul-namespace", "GET", "/api/v1/namespaces/%00/pods/x/log"),
     Case("nul-configmap-get", "GET", f"{NS}/configmaps/a%00b"),
+    Case("nul-container-deleted-pod", "GET", f"{NS}/pods/gone/log?container=%00"),
+    Case("traversal-container-deleted-pod", "GET", f"{NS}/pods/gone/log?container=../../../../etc"),
     # SEC-16: watch resourceVersion is a 400 before the stream starts.
     *[Case(f"watch-rv-{label}", "GET", f"{NS}/configmaps?watch=1&resourceVersion={rv}")
       for label, rv in (("abc", "abc"), ("1e5", "1e5"), ("nul", "%00"), ("huge", "99999999999999999999"))],

@@ -664,6 +664,8 @@ class ApiServer:
         assert t.name is not None and t.namespace is not None
         q = request.query_params
         container = q.get("container") or None
+        if container is not None:
+            check_path_segment("container", container)
         follow = truthy(q.get("follow"))
         tail_lines, limit_bytes, since_time = log_options(dict(q), self.clock.now())
         timestamps, previous = truthy(q.get("timestamps")), truthy(q.get("previous"))
