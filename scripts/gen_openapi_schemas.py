@@ -169,8 +169,44 @@ def build() -> dict[str, Any]:
     return dict(sorted(schemas.items()))
 
 
+PROTO = OUT.parent / "proto_schema.json"
+QUANTITY = "k8s.io.apimachinery.pkg.api.resource.Quantity"
+
+
+def proto_fields(messages: dict[str, Any], name: str) -> dict[str, str]:
+    """JSON name -> protobuf type of one message, inline (``i``) members flattened in."""
+    out: dict[str, str] = {}
+    for _num, (json_name, flags, ftype) in messages.get(name, {}).items():
+        if "i" in flags:
+            out.update(proto_fields(messages, ftype))
+        else:
+            out[json_name] = ftype
+    return out
+
+
+def apply_proto_types(schemas: dict[str, Any]) -> None:
+    """The Python models say ``int`` for int32 and int64 alike, and ``str`` for a Quantity;
+    the protobuf descriptors (``proto_schema.json``) know better, and typed decoding of
+    request bodies enforces the ranges, so copy ``int64`` and ``quantity`` formats over."""
+    messages: dict[str, Any] = json.loads(PROTO.read_text())["messages"]
+    for proto_name in messages:
+        schema = schemas.get("io." + proto_name.replace("k8s.io.", "k8s.", 1))
+        if schema is None:
+            continue
+        for json_name, ftype in proto_fields(messages, proto_name).items():
+            prop = schema["properties"].get(json_name)
+            if prop is None:
+                continue
+            target = prop.get("additionalProperties") or prop.get("items") or prop
+            if ftype == "int64" and target.get("type") == "integer":
+                target["format"] = "int64"
+            elif ftype == QUANTITY and target.get("type") == "string":
+                target["format"] = "quantity"
+
+
 def main() -> None:
     schemas = build()
+    apply_proto_types(schemas)
     OUT.write_text(json.dumps(schemas, separators=(",", ":"), sort_keys=True) + "\n")
     print(f"wrote {len(schemas)} schemas, {OUT.stat().st_size} bytes to {OUT}", file=sys.stderr)
 

@@ -75,7 +75,7 @@ def parse_time_or_none(value: object) -> datetime | None:
         return None
     try:
         return parse_time(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return None
 
 
@@ -89,32 +89,46 @@ def _is_time_field(key: str) -> bool:
 def _canonical(key: str, value: str) -> str:
     try:
         parsed = parse_time(value)
-    except ValueError:
+    except (ValueError, OverflowError):
         return value  # validation reports it
     return rfc3339_micro(parsed) if key in _MICRO_TIME_FIELDS else rfc3339(parsed)
 
 
-def canonicalize_times(value: object, key: str = "") -> object:
+class TooDeep(ValueError):
+    """A JSON value nested deeper than the caller allows."""
+
+
+def canonicalize_times(value: object, key: str = "", max_depth: int | None = None) -> object:
     """Rewrite timestamps the way the apiserver's decoding into metav1.Time does: any offset
     becomes UTC ``Z``, second precision (microseconds for MicroTime fields). Clients such as
-    the Python one send ``+00:00``; stored objects must compare equal to what we wrote."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            if isinstance(v, str):
-                if _is_time_field(k):
-                    value[k] = _canonical(k, v)
-            elif isinstance(v, dict | list):
-                canonicalize_times(v, k)
-    elif isinstance(value, list):
-        for i, item in enumerate(value):
-            if isinstance(item, dict | list):
-                canonicalize_times(item, key)
-            elif isinstance(item, str) and _is_time_field(key):
-                value[i] = _canonical(key, item)
+    the Python one send ``+00:00``; stored objects must compare equal to what we wrote.
+
+    Iterative, so no nesting depth can exhaust the Python stack; with ``max_depth`` a value
+    whose containers nest deeper (the top-level value is depth 1) raises :class:`TooDeep`.
+    """
+    stack: list[tuple[object, str, int]] = [(value, key, 1)]
+    while stack:
+        node, k, depth = stack.pop()
+        if max_depth is not None and depth > max_depth:
+            raise TooDeep(f"nesting depth exceeds {max_depth}")
+        if isinstance(node, dict):
+            for ck, cv in node.items():
+                if isinstance(cv, str):
+                    if _is_time_field(ck):
+                        node[ck] = _canonical(ck, cv)
+                elif isinstance(cv, dict | list):
+                    stack.append((cv, ck, depth + 1))
+        elif isinstance(node, list):
+            timed = _is_time_field(k)
+            for i, item in enumerate(node):
+                if isinstance(item, dict | list):
+                    stack.append((item, k, depth + 1))
+                elif timed and isinstance(item, str):
+                    node[i] = _canonical(k, item)
     return value
 
 
-def canonicalize_json_patch_times(ops: list[object]) -> None:
+def canonicalize_json_patch_times(ops: list[object], max_depth: int | None = None) -> None:
     """The same for the values of JSON patch operations whose path ends in a time field."""
     for op in ops:
         if not isinstance(op, dict):
@@ -123,4 +137,4 @@ def canonicalize_json_patch_times(ops: list[object]) -> None:
         if isinstance(op.get("value"), str) and _is_time_field(field):
             op["value"] = _canonical(field, op["value"])
         elif isinstance(op.get("value"), dict | list):
-            canonicalize_times(op["value"], field)
+            canonicalize_times(op["value"], field, max_depth)

@@ -51,10 +51,16 @@ class ControlPlaneConfig:
     #: how long logs of finished containers are kept.
     log_retention_days: float = 7.0
     log_retention_bytes: int = 1 << 30
+    #: each container attempt's log is rotated at this size, keeping this many files
+    #: (``--container-log-max-size``/``--container-log-max-files``, the kubelet's defaults).
+    container_log_max_bytes: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
     #: how often the log store is pruned to the retention limits (seconds).
     log_prune_interval: float = 3600.0
     #: webhooks every alert goes to (``--alert-webhook``, repeatable); see joblet.controllers.alerts.
     alert_webhooks: tuple[str, ...] = ()
+    #: patterns annotation webhooks must match to be used (``--alert-webhook-allow``; none by default).
+    alert_webhook_allow: tuple[str, ...] = ()
     #: the dashboard's base URL in alert payloads (default: the server's own URL).
     dashboard_url: str | None = None
     #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).

@@ -138,7 +138,8 @@ class ControlPlane:
             CronJobController(self.client, self.clock, informers, recorder),
             TTLAfterFinishedController(self.client, self.clock, informers),
             AlertController(self.client, self.clock, informers, list(cfg.alert_webhooks), self.dashboard_url(),
-                            recorder=recorder, log_store=self.log_store, metrics=self.metrics),
+                            recorder=recorder, log_store=self.log_store, metrics=self.metrics,
+                            webhook_allow=cfg.alert_webhook_allow),
             NodeLifecycleController(self.client, self.clock, informers, cfg.node_heartbeat_timeout, recorder),
         ]
         self._recorder = recorder
@@ -164,7 +165,8 @@ class ControlPlane:
 
             runtime = PodmanRuntime(cfg.data_dir, self.clock)
         else:
-            runtime = ProcessRuntime(cfg.data_dir, self.clock)
+            runtime = ProcessRuntime(cfg.data_dir, self.clock, log_max_bytes=cfg.container_log_max_bytes,
+                                     log_max_files=cfg.container_log_max_files)
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,

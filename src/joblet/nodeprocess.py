@@ -93,6 +93,8 @@ class NodeConfig:
     crash_loop_backoff_max: float = 300.0
     log_retention_days: float = 7.0
     log_retention_bytes: int = 1 << 30
+    container_log_max_bytes: int = 10 * 1024 * 1024
+    container_log_max_files: int = 5
 
     @property
     def name(self) -> str:
@@ -143,7 +145,8 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
         while not stop.is_set():
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
             # agent ends; a fresh one re-registers and adopts the running containers.
-            runtime = ProcessRuntime(config.data_dir, clock)
+            runtime = ProcessRuntime(config.data_dir, clock, log_max_bytes=config.container_log_max_bytes,
+                                     log_max_files=config.container_log_max_files)
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,

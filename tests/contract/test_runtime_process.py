@@ -13,6 +13,7 @@ import pytest
 
 from joblet.clock import RealClock
 from joblet.node.cgroups import Cgroups, Limits, detect
+from joblet.node.logs import log_files
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
 from joblet.node.runtimes.process import SH_SHIM, ProcessRuntime
 from joblet.node.volumes import Mount
@@ -101,6 +102,22 @@ def test_output_lines_are_cri_timestamped(tmp_path: Path) -> None:
         ["stdout", "F", "one"], ["stderr", "F", "two"], ["stdout", "F", "tail"]]
     assert all(line[:30].endswith("Z") and line[4] == "-" and line[10] == "T" for line in lines)
     assert s.log_path.with_suffix(".done").exists()
+
+
+def test_log_is_capped_and_rotated_as_the_shim_writes(tmp_path: Path) -> None:
+    """1.2 MB of output under a 64 KiB x 3 cap: three files, each within the cap, the newest kept."""
+    rt = ProcessRuntime(tmp_path / "data", RealClock(), cache_dir=tmp_path.parent / "shim-cache",
+                        log_max_bytes=64 * 1024, log_max_files=3)
+    if rt.sh_shim:
+        pytest.skip("the sh fallback shim does not rotate")
+    s = spec(rt, "u1", "main", 'i=0; while [ $i -lt 20000 ]; do echo "line $i"; i=$((i+1)); done')
+    assert asyncio.run(run(rt, s)).exit_code == 0
+    files = log_files(s.log_path)
+    assert [p.name for p in files[:-1]] == sorted((p.name for p in files[:-1]), key=lambda n: int(n.rsplit(".", 1)[1]))
+    assert len(files) == 3 and all(p.stat().st_size <= 64 * 1024 for p in files)
+    text = b"".join(p.read_bytes() for p in files).decode()
+    numbers = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
+    assert numbers[-1] == 19999 and numbers == list(range(numbers[0], 20000))  # contiguous, newest kept
 
 
 def test_env_and_working_dir(tmp_path: Path) -> None:

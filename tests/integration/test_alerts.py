@@ -113,13 +113,18 @@ def alert_controller(plane: ControlPlane) -> AlertController:
     return next(c for c in manager.controllers if isinstance(c, AlertController))
 
 
-def config(tmp_path: Path, webhooks: tuple[str, ...] = ()) -> ControlPlaneConfig:
-    return ControlPlaneConfig(data_dir=tmp_path / "data", alert_webhooks=webhooks, dashboard_url="http://dash:1")
+def config(tmp_path: Path, webhooks: tuple[str, ...] = (), allow: tuple[str, ...] = ()) -> ControlPlaneConfig:
+    return ControlPlaneConfig(data_dir=tmp_path / "data", alert_webhooks=webhooks, alert_webhook_allow=allow,
+                              dashboard_url="http://dash:1")
+
+
+def host_port(url: str) -> str:
+    return url.split("://", 1)[1].split("/", 1)[0]
 
 
 def test_failing_job_alert_reaches_webhook_once_with_logs_and_no_secrets(tmp_path: Path, listener: Listener) -> None:
     async def main() -> None:
-        plane = ControlPlane(config(tmp_path), serve_http=False)
+        plane = ControlPlane(config(tmp_path, allow=(host_port(listener.url),)), serve_http=False)
         await plane.start()
         try:
             c = plane.client
@@ -211,6 +216,37 @@ def test_dead_webhooks_do_not_slow_other_jobs(tmp_path: Path) -> None:
         asyncio.run(main())
     finally:
         hanging.close()
+
+
+def test_annotation_webhooks_only_when_allowed_and_without_transport_details(tmp_path: Path,
+                                                                           listener: Listener) -> None:
+    refused = f"http://127.0.0.1:{dead_port()}/hook"
+
+    async def main() -> None:
+        allow = (host_port(refused),)
+        plane = ControlPlane(config(tmp_path, allow=allow), serve_http=False)
+        await plane.start()
+        try:
+            ctrl = alert_controller(plane)
+            ctrl.timeout, ctrl.backoff_base, ctrl.max_attempts = 1.0, 0.05, 2
+            c = plane.client
+            # Not on the allow list: never contacted.
+            await c.create("jobs", job("not-allowed", "exit 1", {"joblet.dev/alert-webhook": listener.url}))
+            # Allowed, but nothing listens: the event says "delivery failed" and no more.
+            await c.create("jobs", job("refused", "exit 1", {"joblet.dev/alert-webhook": refused}))
+            await eventually(lambda: _nonempty(events_of(c, "refused", "AlertFailed")), timeout=20,
+                             what="AlertFailed refused")
+            message = (await events_of(c, "refused", "AlertFailed"))[0]["message"]
+            assert message.endswith(": delivery failed"), message
+            assert "Connect" not in message and "attempt" not in message
+            await eventually(lambda: finished(c, "not-allowed", "Failed"), what="not-allowed failed")
+            await eventually(lambda: _true(len(ctrl.queue) == 0 and ctrl.pending() == 0), what="alerts idle")
+            assert listener.bodies == []
+            assert await events_of(c, "not-allowed", "AlertFailed") == []
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())
 
 
 async def _true(value: bool) -> bool:

@@ -44,3 +44,25 @@ def test_fake_clock_moves_only_when_told() -> None:
     assert rfc3339(clock.now()) == "2024-01-01T00:01:30Z"
     assert clock.monotonic() - before == 90
     assert parse_time("2024-01-01T00:01:30Z") == clock.now()
+
+
+def test_canonicalize_times_is_iterative_and_depth_limited() -> None:
+    from joblet.clock import TooDeep
+
+    deep: object = {"startTime": "2024-01-02T03:04:05+00:00"}
+    for _ in range(5000):  # far past the recursion limit: must not raise RecursionError
+        deep = [deep]
+    canonicalize_times(deep)
+    inner = deep
+    while isinstance(inner, list):
+        inner = inner[0]
+    assert inner == {"startTime": "2024-01-02T03:04:05Z"}
+    with pytest.raises(TooDeep):
+        canonicalize_times(deep, max_depth=100)
+    canonicalize_times({"a": [[{"b": 1}]]}, max_depth=4)
+    with pytest.raises(TooDeep):
+        canonicalize_times({"a": [[{"b": 1}]]}, max_depth=3)
+
+
+def test_out_of_range_times_are_left_for_validation() -> None:
+    assert canonicalize_times({"startTime": "9999-12-31T23:59:59-23:00"}) == {"startTime": "9999-12-31T23:59:59-23:00"}

@@ -19,6 +19,8 @@ import orjson
 
 from joblet.api.discovery import group_versions
 from joblet.api.resources import Resource
+from joblet.clock import parse_time_or_none
+from joblet.errors import BadRequest, Cause
 
 Schemas = dict[str, Any]
 REF_PREFIX = "#/components/schemas/"
@@ -258,3 +260,179 @@ def find_unknown_fields(kind: str, obj: dict[str, Any], api_version: str | None 
     """Paths of the fields of ``obj`` unknown to the schema of ``kind`` (apiVersion from obj when omitted)."""
     av = api_version or str(obj.get("apiVersion") or "")
     return prune_unknown_fields(av, kind, obj)[1]
+
+
+# --- types and ranges (typed decoding) -----------------------------------------------------------
+
+_INT_RANGES = {"int32": (-(2**31), 2**31 - 1), "int64": (-(2**63), 2**63 - 1)}
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int | float):
+        return f"number {value}"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    return "object"
+
+
+def _base64_error(value: str) -> str | None:
+    """Go's ``base64.StdEncoding`` verdict (it ignores CR and LF), or None when valid."""
+    text = value.replace("\r", "").replace("\n", "")
+    for i, ch in enumerate(text):
+        if not (ch.isascii() and (ch.isalnum() or ch in "+/=")):
+            return f"illegal base64 data at input byte {i}"
+    if len(text) % 4:
+        return f"illegal base64 data at input byte {len(text) - len(text) % 4}"
+    stripped = text.rstrip("=")
+    if "=" in stripped or len(text) - len(stripped) > 2:
+        return f"illegal base64 data at input byte {stripped.find('=') if '=' in stripped else len(stripped)}"
+    return None
+
+
+def _scalar_error(value: Any, schema: dict[str, Any]) -> str | None:
+    """Why ``value`` cannot be decoded into a field of ``schema`` (None: it can)."""
+    kind, fmt = schema.get("type"), schema.get("format")
+    if kind == "integer":
+        want = fmt or "int64"
+        lo, hi = _INT_RANGES.get(want, _INT_RANGES["int64"])
+        if not isinstance(value, int) or isinstance(value, bool) or not lo <= value <= hi:
+            return f"cannot unmarshal {_json_kind(value)} into a field of type {want}"
+    elif kind == "number":
+        if not isinstance(value, int | float) or isinstance(value, bool):
+            return f"cannot unmarshal {_json_kind(value)} into a field of type float64"
+    elif kind == "boolean":
+        if not isinstance(value, bool):
+            return f"cannot unmarshal {_json_kind(value)} into a field of type bool"
+    elif kind == "string":
+        if fmt == "quantity":
+            if isinstance(value, bool) or not isinstance(value, str | int | float):
+                return f"cannot unmarshal {_json_kind(value)} into a field of type resource.Quantity"
+        elif not isinstance(value, str):
+            return f"cannot unmarshal {_json_kind(value)} into a field of type string"
+        elif fmt == "byte":
+            return _base64_error(value)
+        elif fmt == "date-time" and value and parse_time_or_none(value) is None:
+            return f'parsing time "{value}" as RFC 3339: cannot parse'
+    elif kind == "object" and not isinstance(value, dict):
+        return f"cannot unmarshal {_json_kind(value)} into a field of type object"
+    elif kind == "array" and not isinstance(value, list):
+        return f"cannot unmarshal {_json_kind(value)} into a field of type array"
+    return None
+
+
+def type_errors(api_version: str, kind: str, obj: dict[str, Any]) -> list[Cause]:
+    """Fields of ``obj`` whose JSON type or range does not fit the schema, as typed decoding
+    into Go structs reports them: strings for integers, floats for integers, int32/int64
+    overflow, non-booleans, invalid base64 for ``format: byte``, unparsable timestamps.
+    ``null`` fits every field (it decodes to the zero value). Unknown fields are not looked at
+    (:func:`prune_unknown_fields` reports them). Iterative: bodies are depth-limited, but
+    stored objects built by patches need not be."""
+    name = schema_name_for(api_version, kind)
+    if name is None:
+        return []
+    return _walk_types(obj, {"$ref": REF_PREFIX + name})
+
+
+def _walk_types(obj: Any, root: dict[str, Any]) -> list[Cause]:
+    all_schemas = schemas()
+    errors: list[Cause] = []
+    stack: list[tuple[Any, dict[str, Any], str]] = [(obj, root, "")]
+    while stack:
+        node, schema, path = stack.pop()
+        ref = _ref_of(schema)
+        if ref is not None:
+            schema = all_schemas.get(ref, {})
+        if node is None or schema.get("x-kubernetes-preserve-unknown-fields"):
+            continue
+        problem = _scalar_error(node, schema)
+        if problem is not None:
+            errors.append(Cause(path, problem, "FieldValueTypeInvalid"))
+            continue
+        if isinstance(node, dict):
+            props = schema.get("properties")
+            if props is not None:
+                for key, value in node.items():
+                    child = props.get(key)
+                    if child is not None and value is not None:
+                        stack.append((value, child, f"{path}.{key}" if path else key))
+            elif isinstance(schema.get("additionalProperties"), dict):
+                child = schema["additionalProperties"]
+                for key, value in node.items():
+                    if value is not None:
+                        stack.append((value, child, f"{path}[{key}]"))
+        elif isinstance(node, list) and isinstance(schema.get("items"), dict):
+            child = schema["items"]
+            for i, value in enumerate(node):
+                stack.append((value, child, f"{path}[{i}]"))
+    errors.sort(key=lambda c: c.field)
+    return errors
+
+
+def check_types(api_version: str, kind: str, obj: dict[str, Any]) -> None:
+    """Raise the 400 kube-apiserver answers when a body does not decode into its type."""
+    errors = type_errors(api_version, kind, obj)
+    if errors:
+        _raise_type_errors(api_version, kind, errors)
+
+
+def _raise_type_errors(api_version: str, kind: str, errors: list[Cause]) -> None:
+    if errors:
+        version = api_version.rsplit("/", 1)[-1]
+        raise BadRequest(f'{kind} in version "{version}" cannot be handled as a {kind}: '
+                         + "; ".join(c.render() for c in errors[:10]),
+                         {"kind": kind, "causes": [c.to_dict() for c in errors[:100]]})
+
+
+def _schema_at(schema: dict[str, Any], pointer: str) -> dict[str, Any] | None:
+    """The schema of the field a JSON pointer names (None: unknown or free-form)."""
+    all_schemas = schemas()
+    for raw in pointer.split("/")[1:]:
+        segment = raw.replace("~1", "/").replace("~0", "~")
+        ref = _ref_of(schema)
+        if ref is not None:
+            schema = all_schemas.get(ref, {})
+        if schema.get("x-kubernetes-preserve-unknown-fields"):
+            return None
+        if schema.get("type") == "array" and isinstance(schema.get("items"), dict):
+            schema = schema["items"]
+        elif isinstance(schema.get("properties"), dict):
+            nxt = schema["properties"].get(segment)
+            if nxt is None:
+                return None
+            schema = nxt
+        elif isinstance(schema.get("additionalProperties"), dict):
+            schema = schema["additionalProperties"]
+        else:
+            return None
+    return schema
+
+
+def check_json_patch_types(api_version: str, kind: str, ops: list[Any]) -> None:
+    """:func:`check_types` for the values of ``add``/``replace``/``test`` operations."""
+    name = schema_name_for(api_version, kind)
+    if name is None:
+        return
+    errors: list[Cause] = []
+    for op in ops:
+        if not isinstance(op, dict) or op.get("op") not in ("add", "replace") or op.get("value") is None:
+            continue
+        path = op.get("path")
+        schema = _schema_at({"$ref": REF_PREFIX + name}, path) if isinstance(path, str) else None
+        if schema is None:
+            continue
+        probe = {"x": op["value"]}
+        errors.extend(Cause(str(path) + c.field[1:], c.message, c.reason)
+                      for c in _walk_types(probe, {"properties": {"x": schema}}))
+    if errors:
+        _raise_type_errors(api_version, kind, errors)
+
+
+def check_schema_types(schema_name: str, kind: str, obj: dict[str, Any]) -> None:
+    """:func:`check_types` for a body typed by schema name (options such as DeleteOptions)."""
+    errors = _walk_types(obj, {"$ref": REF_PREFIX + schema_name})
+    if errors:
+        _raise_type_errors("v1", kind, errors)

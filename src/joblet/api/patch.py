@@ -46,6 +46,7 @@ from joblet.errors import BadRequest, Conflict, Invalid
 Obj = dict[str, Any]
 
 REJECTED_MESSAGE = "the server rejected our request due to an error in our request"
+MAX_POINTER_TOKENS = 100
 
 
 class PatchError(Invalid):
@@ -120,13 +121,18 @@ def _pointer(path: Any, op: str) -> list[str]:
         return []
     if not path.startswith("/"):
         raise PatchError(f"{op} operation does not apply: invalid JSON pointer: {path!r}")
-    return [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+    tokens = [t.replace("~1", "/").replace("~0", "~") for t in path[1:].split("/")]
+    if len(tokens) > MAX_POINTER_TOKENS:
+        # Bodies nest at most 100 deep; pointers as long keep every patched object well
+        # inside what the recursive copies and encoders can take.
+        raise PatchError(f"{op} operation does not apply: path has more than {MAX_POINTER_TOKENS} segments")
+    return tokens
 
 
 def _index(token: str, size: int, allow_end: bool) -> int | None:
     if token == "-" and allow_end:
         return size
-    if not token.isdigit() or (len(token) > 1 and token.startswith("0")):
+    if not (token.isascii() and token.isdigit()) or len(token) > 18 or (len(token) > 1 and token.startswith("0")):
         return None
     idx = int(token)
     limit = size if allow_end else size - 1

@@ -209,10 +209,16 @@ def time_text(buf: bytes, micro: bool) -> str | None:
     if stamp is None:
         return None
     seconds, nanos = stamp
-    moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    try:
+        moment = dt.datetime(1970, 1, 1, tzinfo=dt.UTC) + dt.timedelta(seconds=seconds)
+    except OverflowError:
+        moment = dt.datetime.max.replace(tzinfo=dt.UTC)  # out of range either way
+    if not 1 <= moment.year <= 9999 or moment == dt.datetime.max.replace(tzinfo=dt.UTC):
+        raise ProtobufError(f"Time.MarshalJSON: year outside of range [0,9999] (seconds={seconds})")
+    text = f"{moment.year:04d}" + moment.strftime("-%m-%dT%H:%M:%S")  # %Y does not pad years < 1000
     if micro:
-        return moment.strftime("%Y-%m-%dT%H:%M:%S") + f".{nanos // 1000:06d}Z"
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+        return text + f".{nanos // 1000:06d}Z"
+    return text + "Z"
 
 
 def go_duration(nanoseconds: int) -> str:

@@ -217,7 +217,8 @@ class Registry:
                 else:
                     raise BadRequest(f"unsupported patch type {patch_type!r}")
             except patches.PatchError as err:
-                raise Invalid(str(err), {"name": name, "group": r.group, "kind": r.kind}) from err
+                raise Invalid(str(err), {"name": name, "group": r.group, "kind": r.kind,
+                                         "causes": err.details.get("causes", [])}) from err
         if not isinstance(new, dict):
             raise BadRequest("patch result is not an object")
         new_meta = new.setdefault("metadata", {})

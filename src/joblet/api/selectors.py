@@ -565,7 +565,7 @@ def parse_field_selector(text: str | None, resource: str) -> FieldSelector:
     requirements: list[FieldRequirement] = []
     for term in _split_unescaped(text, ","):
         if not term.strip():
-            raise BadRequest(f"invalid selector: '{text}'; can't understand ''")
+            continue  # fields.ParseSelector skips empty terms (kr8s sends "metadata.name=x,")
         requirement = _parse_field_term(term)
         if requirement.field not in getters:
             raise BadRequest(f"field label not supported: {requirement.field}")

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -33,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from joblet.api import content, discovery, openapi, tables
+from joblet.api import content, discovery, openapi, selectors, tables
 from joblet.api.resources import Resource
 from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo
 from joblet.auth.request import forbidden, request_attributes
@@ -42,10 +43,12 @@ from joblet.clock import Clock, RealClock, parse_time, rfc3339
 from joblet.errors import (
     ApiError,
     BadRequest,
+    Cause,
     InternalError,
     MethodNotAllowed,
     NotFound,
     Unauthorized,
+    invalid,
 )
 from joblet.security.pki import subject_user
 
@@ -56,6 +59,15 @@ Obj = dict[str, Any]
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
+INT64_MAX = 2**63 - 1
+UINT64_MAX = 2**64 - 1
+# Warning headers: like the apiserver's recorder, at most 4 KiB in all, each message cut
+# to 256 characters once the total would be exceeded.
+MAX_WARNINGS_BYTES = 4096
+MAX_WARNING_CHARS = 256
+JOB_DELETE_WARNING = ("child pods are preserved by default when jobs are deleted; set propagationPolicy=Background "
+                      "to remove them or set propagationPolicy=Orphan to suppress this warning")
+_INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 LOG_SETTLE_SECONDS = 0.3
 
 
@@ -98,6 +110,9 @@ def resolve_target(group_version: str, rest: list[str]) -> Target:
         raise not_found_path()
     name = rest[1] if len(rest) >= 2 else None
     sub = rest[2] if len(rest) == 3 else None
+    for what, segment in (("namespace", namespace), ("name", name)):
+        if segment is not None:
+            check_path_segment(what, segment)
     if resource.namespaced and namespace is None and name is not None:
         raise not_found_path()
     if sub is not None and sub not in resource.subresources:
@@ -105,23 +120,62 @@ def resolve_target(group_version: str, rest: list[str]) -> Target:
     return Target(resource, namespace, name, sub)
 
 
+def check_path_segment(what: str, value: str) -> None:
+    """``path.IsValidPathSegmentName`` plus control characters: such a name can name nothing,
+    and must never reach a file path (a NUL makes every ``open`` raise)."""
+    if value in (".", ".."):
+        raise BadRequest(f"{what} may not be {value!r}")
+    if any(ord(ch) < 0x20 or ch == "\x7f" for ch in value) or "/" in value or "%" in value:
+        raise BadRequest(f"invalid {what} {value!a}: may not contain '/', '%' or control characters")
+
+
 def truthy(value: str | None) -> bool:
     return (value or "").lower() in ("1", "true", "yes")
 
 
-def int_param(value: str | None, name: str) -> int | None:
+def int_param(value: str | None, name: str, minimum: int | None = None) -> int | None:
+    """An int64 query parameter as Go's ``strconv.ParseInt`` reads it; anything else is a 400."""
     if value in (None, ""):
         return None
-    try:
-        return int(str(value))
-    except ValueError:
-        raise BadRequest(f'invalid value for {name}: "{value}"') from None
+    text = str(value)
+    if not _INTEGER.fullmatch(text) or not -INT64_MAX - 1 <= int(text) <= INT64_MAX:
+        raise BadRequest(f'invalid value for {name}: "{ascii(text)[1:-1]}": must be a 64-bit integer')
+    number = int(text)
+    if minimum is not None and number < minimum:
+        raise BadRequest(f"invalid value for {name}: {number}: must be greater than or equal to {minimum}")
+    return number
+
+
+def dry_run_param(values: Any) -> bool:
+    """``dryRun``: absent, or exactly ``All`` (a list in DeleteOptions, repeated in a query)."""
+    if values in (None, ""):
+        return False
+    items = values if isinstance(values, list) else [values]
+    for item in items:
+        if item != "All":
+            shown = item if isinstance(item, str) else orjson.dumps(item).decode()
+            raise BadRequest(f'dryRun: Unsupported value: {shown!a}: supported values: "All"')
+    return bool(items)
+
+
+def resource_version_param(value: str | None) -> str | None:
+    """A watch ``resourceVersion``: empty, or the decimal uint64 the store hands out."""
+    if value in (None, ""):
+        return None
+    text = str(value)
+    if not text.isascii() or not text.isdigit() or len(text) > 30 or int(text) > UINT64_MAX:
+        raise BadRequest(f'resourceVersion: Invalid value: "{ascii(text)[1:-1]}": invalid resource version')
+    return text
 
 
 def delete_options(body: Obj | None, query: dict[str, str]) -> tuple[PropagationPolicy | None, int | None,
                                                                       dict[str, str] | None, bool]:
-    """propagationPolicy, gracePeriodSeconds, preconditions and dryRun from a DELETE body and/or query."""
+    """propagationPolicy, gracePeriodSeconds, preconditions and dryRun from a DELETE body and/or query.
+
+    The body is typed as upstream's ``DeleteOptions`` (a string grace period or a numeric
+    dryRun is a 400, never an exception)."""
     body = body or {}
+    openapi.check_schema_types(openapi.DELETE_OPTIONS_SCHEMA, "DeleteOptions", body)
     policy: Any = body.get("propagationPolicy") or query.get("propagationPolicy")
     orphan = body.get("orphanDependents")
     if orphan is None and "orphanDependents" in query:
@@ -132,9 +186,47 @@ def delete_options(body: Obj | None, query: dict[str, str]) -> tuple[Propagation
     if grace is None:
         grace = int_param(query.get("gracePeriodSeconds"), "gracePeriodSeconds")
     preconditions = body.get("preconditions") or None
-    dry_run = "All" in (body.get("dryRun") or []) or query.get("dryRun") == "All"
+    dry_run = dry_run_param(body.get("dryRun")) or dry_run_param(query.get("dryRun"))
     chosen: PropagationPolicy | None = policy  # validated by the registry
-    return chosen, (int(grace) if grace is not None else None), preconditions, dry_run
+    return chosen, grace, preconditions, dry_run
+
+
+def propagation_unset(body: Obj | None, query: dict[str, str]) -> bool:
+    """Neither propagationPolicy nor orphanDependents given (upstream warns on a Job delete)."""
+    body = body or {}
+    return all(body.get(k) is None and k not in query for k in ("propagationPolicy", "orphanDependents"))
+
+
+def log_options(q: dict[str, str], now: Any) -> tuple[int | None, int | None, Any]:
+    """tailLines, limitBytes and the since-time of a ``pods/log`` request (``ValidatePodLogOptions``)."""
+    tail_lines = int_param(q.get("tailLines"), "tailLines")
+    limit_bytes = int_param(q.get("limitBytes"), "limitBytes")
+    since_seconds = int_param(q.get("sinceSeconds"), "sinceSeconds")
+    causes: list[Cause] = []
+    if tail_lines is not None and tail_lines < 0:
+        causes.append(Cause("tailLines", f"Invalid value: {tail_lines}: must be greater than or equal to 0"))
+    if limit_bytes is not None and limit_bytes < 1:
+        causes.append(Cause("limitBytes", f"Invalid value: {limit_bytes}: must be greater than 0"))
+    if since_seconds is not None and since_seconds < 1:
+        causes.append(Cause("sinceSeconds", f"Invalid value: {since_seconds}: must be greater than 0"))
+    if since_seconds is not None and q.get("sinceTime"):
+        causes.append(Cause("", "at most one of `sinceTime` or `sinceSeconds` may be specified",
+                            "FieldValueForbidden"))
+    if causes:
+        raise invalid("PodLogOptions", "", "", causes)
+    since_time = None
+    if q.get("sinceTime"):
+        try:
+            since_time = parse_time(q["sinceTime"])
+        except (ValueError, OverflowError):
+            raise BadRequest(f'invalid value for sinceTime: "{ascii(q["sinceTime"])[1:-1]}": '
+                             "must be an RFC 3339 time") from None
+    if since_seconds is not None:
+        try:
+            since_time = now - timedelta(seconds=since_seconds)
+        except OverflowError:
+            since_time = None  # further back than any log
+    return tail_lines, limit_bytes, since_time
 
 
 def with_type_meta(obj: Obj, r: Resource) -> Obj:
@@ -159,8 +251,32 @@ def still_present(r: Resource, obj: Obj) -> bool:
     return r.plural == "pods" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0
 
 
+def _header_text(text: str) -> str:
+    """Printable ASCII only: anything else as ``\\uXXXX`` (a header must be Latin-1 and a
+    client may show it on a terminal)."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if " " <= ch <= "~" else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF
+                   else f"\\U{ord(ch):08x}" for ch in text)
+
+
+def _warn_value(text: str) -> str:
+    return '299 - "' + _header_text(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
+
+
 def warning_header(warnings: list[str]) -> str:
-    return ", ".join('299 - "' + w.replace("\\", "\\\\").replace('"', '\\"') + '"' for w in warnings)
+    """RFC 7234 warn-values (``299 - "text"``), escaped to ASCII and bounded in size."""
+    values = [_warn_value(w) for w in warnings]
+    if sum(len(v) + 2 for v in values) > MAX_WARNINGS_BYTES:
+        values = [_warn_value(w[:MAX_WARNING_CHARS]) for w in warnings]
+    kept: list[str] = []
+    total = 0
+    for value in values:
+        total += len(value) + 2
+        if total > MAX_WARNINGS_BYTES:
+            break
+        kept.append(value)
+    return ", ".join(kept)
 
 
 def supported_kwargs(fn: Any, wanted: dict[str, Any]) -> dict[str, Any]:
@@ -373,10 +489,14 @@ class ApiServer:
         return json_response(obj)
 
     def field_validation(self, request: Request, r: Resource, obj: Obj) -> tuple[Obj, list[str]]:
-        """Unknown fields dropped; Strict → 400, Warn (default) → warnings, Ignore → silent."""
+        """Unknown fields dropped; Strict → 400, Warn (default) → warnings, Ignore → silent.
+
+        Known fields of the wrong JSON type or out of range are a 400 in every mode, as
+        typed decoding makes them upstream."""
         mode = request.query_params.get("fieldValidation") or "Warn"
         if mode not in ("Ignore", "Warn", "Strict"):
             raise BadRequest(f"fieldValidation parameter unsupported: {mode}")
+        openapi.check_types(r.api_version, r.kind, obj)
         pruned, unknown = openapi.prune_unknown_fields(r.api_version, r.kind, obj)
         if not unknown:
             return obj, []
@@ -387,11 +507,11 @@ class ApiServer:
         return pruned, rendered if mode == "Warn" else []
 
     async def create(self, request: Request, t: Target) -> Response:
-        body = content.decode_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, body)
-        dry_run = "All" in request.query_params.getlist("dryRun")
+        dry_run = dry_run_param(request.query_params.getlist("dryRun"))
         created = await self.client.create(t.resource.plural, obj, t.namespace if t.resource.namespaced else None,
                                            dry_run=dry_run)
         return json_response(with_type_meta(created, t.resource), 201, warnings)
@@ -411,29 +531,31 @@ class ApiServer:
         return obj
 
     async def update(self, request: Request, t: Target) -> Response:
-        body = content.decode_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
         extra = supported_kwargs(self.client.update,
-                                 {"dry_run": "All" in request.query_params.getlist("dryRun")})
+                                 {"dry_run": dry_run_param(request.query_params.getlist("dryRun"))})
         updated = await self.client.update(t.resource.plural, obj, t.subresource, **extra)
         return json_response(with_type_meta(updated, t.resource), 200, warnings)
 
     async def patch(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         q = request.query_params
-        patch, patch_type = content.decode_patch(await read_body(request), request.headers.get("content-type"))
+        patch, patch_type = await content.decode_patch_async(await read_body(request), request.headers.get("content-type"))
         warnings: list[str] = []
         if patch_type != "json":
             patch, warnings = self.field_validation(request, t.resource, patch)
+        else:
+            openapi.check_json_patch_types(t.resource.api_version, t.resource.kind, patch)
         created = False
         if patch_type == "apply":
             try:
                 await self.client.get(t.resource.plural, t.name, self.ns(t))
             except NotFound:
                 created = True
-        extra = supported_kwargs(self.client.patch, {"dry_run": "All" in q.getlist("dryRun"),
+        extra = supported_kwargs(self.client.patch, {"dry_run": dry_run_param(q.getlist("dryRun")),
                                                      "force": truthy(q.get("force"))})
         result = await self.client.patch(t.resource.plural, t.name, patch, self.ns(t), patch_type,
                                          t.subresource, q.get("fieldManager"), **extra)
@@ -441,20 +563,23 @@ class ApiServer:
 
     async def delete(self, request: Request, t: Target) -> Response:
         assert t.name is not None
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, preconditions, dry_run = delete_options(body, dict(request.query_params))
+        warnings = [JOB_DELETE_WARNING] if (t.resource.plural == "jobs"
+                                            and propagation_unset(body, dict(request.query_params))) else []
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
         result = await self.client.delete(t.resource.plural, t.name, self.ns(t), policy, grace, preconditions,
                                           **extra)
         result = with_type_meta(result, t.resource)
         if t.resource.plural == "pods" or still_present(t.resource, result):
-            return json_response(result)
-        return json_response(status_success(t.resource, result))
+            return json_response(result, warnings=warnings)
+        return json_response(status_success(t.resource, result), warnings=warnings)
 
     async def delete_collection(self, request: Request, t: Target) -> Response:
         q = request.query_params
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type"))
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, _, dry_run = delete_options(body, dict(q))
+        warnings = [JOB_DELETE_WARNING] if t.resource.plural == "jobs" and propagation_unset(body, dict(q)) else []
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
         found = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
                                        q.get("labelSelector") or None, q.get("fieldSelector") or None)
@@ -468,7 +593,8 @@ class ApiServer:
             except NotFound:
                 continue
         return json_response({"kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
-                              "metadata": {"resourceVersion": found.resource_version}, "items": deleted})
+                              "metadata": {"resourceVersion": found.resource_version}, "items": deleted},
+                             warnings=warnings)
 
     # ---- tables
 
@@ -482,9 +608,13 @@ class ApiServer:
     def watch(self, request: Request, t: Target) -> Response:
         q = request.query_params
         as_table = content.parse_accept(request.headers.get("accept")).table
-        timeout = int_param(q.get("timeoutSeconds"), "timeoutSeconds")
+        timeout = int_param(q.get("timeoutSeconds"), "timeoutSeconds", minimum=0)
+        resource_version = resource_version_param(q.get("resourceVersion"))
+        # Bad selectors are a 400 now, not an ERROR event inside a 200 stream.
+        selectors.parse_label_selector(q.get("labelSelector") or "")
+        selectors.parse_field_selector(q.get("fieldSelector") or None, t.resource.plural)
         stream = self.watch_stream(
-            t, q.get("resourceVersion") or None, q.get("labelSelector") or None, q.get("fieldSelector") or None,
+            t, resource_version, q.get("labelSelector") or None, q.get("fieldSelector") or None,
             timeout, truthy(q.get("allowWatchBookmarks")), as_table, q.get("includeObject") or "Metadata")
         return StreamingResponse(stream, media_type="application/json")
 
@@ -574,13 +704,10 @@ class ApiServer:
         assert t.name is not None and t.namespace is not None
         q = request.query_params
         container = q.get("container") or None
+        if container is not None:
+            check_path_segment("container", container)
         follow = truthy(q.get("follow"))
-        tail_lines = int_param(q.get("tailLines"), "tailLines")
-        limit_bytes = int_param(q.get("limitBytes"), "limitBytes")
-        since_seconds = int_param(q.get("sinceSeconds"), "sinceSeconds")
-        since_time = parse_time(q["sinceTime"]) if q.get("sinceTime") else None
-        if since_seconds is not None:
-            since_time = self.clock.now() - timedelta(seconds=since_seconds)
+        tail_lines, limit_bytes, since_time = log_options(dict(q), self.clock.now())
         timestamps, previous = truthy(q.get("timestamps")), truthy(q.get("previous"))
         pod: Obj | None
         try:
@@ -613,7 +740,7 @@ class ApiServer:
 
     async def evict(self, request: Request, t: Target) -> Response:
         assert t.name is not None and t.namespace is not None
-        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type")) or {}
+        body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type")) or {}
         options = body.get("deleteOptions") or {}
         pod = await self.client.get("pods", t.name, t.namespace)
         phase = (pod.get("status") or {}).get("phase")

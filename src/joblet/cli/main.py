@@ -90,6 +90,9 @@ CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", 
 HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
 TokenFileOpt = Annotated[str | None, typer.Option("--token-file", help="File holding the admin bearer token (default: $JOBLET_TOKEN, else a generated one in DATA_DIR/kubeconfig).")]
 TokenArgvOpt = Annotated[str | None, typer.Option("--token", hidden=True, help="Refused: a token on the command line is visible to every local user.")]
+LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotate each container's log at this size (a quantity, e.g. 10Mi), as the kubelet's containerLogMaxSize.")]
+LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
+AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -115,6 +118,7 @@ def server(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     alert_webhook: Annotated[list[str] | None, typer.Option("--alert-webhook", help="POST a JSON alert here when a Job fails (repeatable).")] = None,
+    alert_webhook_allow: AlertWebhookAllow = None,
     log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     components: Annotated[str, typer.Option("--components", help="Comma-separated parts to run: api, controllers, node (run nodes elsewhere with `joblet node --server URL`).")] = "api,controllers,node",
@@ -123,6 +127,8 @@ def server(
     node_cpu: Annotated[str | None, typer.Option("--node-cpu", help="CPU the local node offers to pods, e.g. 2 or 1500m (default: the machine's).")] = None,
     node_memory: Annotated[str | None, typer.Option("--node-memory", help="Memory the local node offers to pods, e.g. 8Gi (default: the machine's).")] = None,
     max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
+    container_log_max_size: LogMaxSize = "10Mi",
+    container_log_max_files: LogMaxFiles = 5,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -139,9 +145,12 @@ def server(
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout,
                   # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
-                  alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
+                  alert_webhooks=tuple(alert_webhook or ()), alert_webhook_allow=tuple(alert_webhook_allow or ()),
+                  log_retention_days=log_retention_days,
                   log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
                   node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
+    cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
+                                                                        container_log_max_files)
     cfg.runtime = runtime
     try:
         cfg_check(cfg)
@@ -200,6 +209,8 @@ def node(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     log_retention_days: Annotated[float, typer.Option("--log-retention-days", help="Keep container logs this many days.")] = 7.0,
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
+    container_log_max_size: LogMaxSize = "10Mi",
+    container_log_max_files: LogMaxFiles = 5,
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs."""
@@ -216,6 +227,8 @@ def node(
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
                      log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+    cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
+                                                                        container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
 
 
@@ -234,6 +247,21 @@ def is_loopback(host: str) -> bool:
         return False
     addresses = {info[4][0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(str(a).split("%", 1)[0]).is_loopback for a in addresses)
+def _log_cap(size: str, files: int) -> tuple[int, int]:
+    """``--container-log-max-size``/``--container-log-max-files`` as bytes and a count (exit 2 if bad)."""
+    from joblet.api.validation import QuantityError, parse_quantity
+
+    try:
+        value = int(parse_quantity(size))
+        if value < 1024:
+            raise QuantityError("must be at least 1Ki")
+    except QuantityError as e:
+        err.print(f"error: --container-log-max-size {size!r}: {e}")
+        raise typer.Exit(2) from None
+    if files < 2:
+        err.print("error: --container-log-max-files must be at least 2")
+        raise typer.Exit(2)
+    return value, files
 
 
 def cfg_check(cfg: ControlPlaneConfig) -> None:
@@ -277,6 +305,7 @@ def run(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
+    alert_webhook_allow: AlertWebhookAllow = None,
 ) -> None:
     """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
 
@@ -289,7 +318,8 @@ def run(
     private_umask()
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
-                  node_heartbeat_timeout=node_heartbeat_timeout)
+                  node_heartbeat_timeout=node_heartbeat_timeout,
+                  alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
     try:
         cfg_check(cfg)

@@ -6,7 +6,8 @@ Why: Kubernetes leaves failure notification to external adapters (kubernetes#222
 annotation, ``Complete=True``), or a CronJob records a ``MissSchedule`` /
 ``TooManyMissedTimes`` event, every webhook from ``--alert-webhook`` and from the
 ``joblet.dev/alert-webhook`` annotation (comma-separated; on the Job, its CronJob, or the
-CronJob for its events) receives one JSON document: what failed, the failed pods with exit
+CronJob for its events; used only when it matches a ``--alert-webhook-allow`` pattern, see
+:func:`url_allowed`) receives one JSON document: what failed, the failed pods with exit
 codes and the last 20 lines of their logs, a dashboard link, the time.
 
 Guarantees:
@@ -18,8 +19,14 @@ Guarantees:
   ``joblet.dev/alerted: <trigger>`` with a resourceVersion precondition (CronJob events:
   the Event is annotated). A claimed alert is never sent again, even if the process dies
   mid-delivery.
-* **No secrets leave.** Log lines and messages containing the value of any Secret the pod
-  references (env ``secretKeyRef``, ``envFrom``, secret volumes) are redacted.
+* **Not a request forgery tool.** Anyone who can create a Job can set the annotation, so
+  annotation URLs are ignored unless the server allows them, and their Events never carry
+  transport details (HTTP status, connection errors) that would turn alerts into a port
+  scanner. Delivery ignores ``HTTP(S)_PROXY`` and never follows redirects.
+* **Secrets redacted, best effort.** Log lines and messages containing the value of any
+  Secret the pod references (env ``secretKeyRef``, ``envFrom``, secret volumes), or its
+  base64 or hex encoding, are redacted. A program that transforms a value otherwise (splits,
+  reverses, re-encodes it) defeats this; values under 4 characters are never redacted.
 * **Every outcome is visible**: Event ``AlertSent`` (Normal) or ``AlertFailed`` (Warning)
   on the Job (or CronJob), with the webhook URL shortened to scheme and host.
 
@@ -119,11 +126,56 @@ def annotation_webhooks(obj: Obj | None) -> list[str]:
     return [u.strip() for u in raw.split(",") if u.strip()]
 
 
-def webhooks_for(global_hooks: Iterable[str], *objs: Obj | None) -> list[str]:
-    """``--alert-webhook`` URLs then each object's annotation URLs, without duplicates."""
-    seen: dict[str, None] = {}
-    for url in itertools.chain(global_hooks, *(annotation_webhooks(o) for o in objs)):
-        if url.startswith(("http://", "https://")):
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def url_allowed(url: str, patterns: Iterable[str]) -> bool:
+    """Whether an annotation webhook URL matches one of the ``--alert-webhook-allow`` patterns.
+
+    A pattern is ``[SCHEME://]HOST[:PORT][/PATH-PREFIX]``: the host compares exactly
+    (case-insensitive; ``*.example.com`` matches any subdomain), the port defaults to the
+    scheme's (any of 80/443 without a scheme), and the URL's path must start with the prefix
+    at a ``/`` boundary. URLs with credentials, a fragment or dot segments never match.
+    """
+    try:
+        parts = urlsplit(url)
+        port = parts.port or _DEFAULT_PORTS.get(parts.scheme)
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    if parts.scheme not in _DEFAULT_PORTS or not host or parts.username is not None or parts.password is not None \
+            or parts.fragment or any(seg in (".", "..") or "%2e" in seg.lower() for seg in parts.path.split("/")):
+        return False
+    for pattern in patterns:
+        text = pattern.strip()
+        if "://" not in text:
+            text = f"{parts.scheme}://{text}"
+        try:
+            want = urlsplit(text)
+            want_port = want.port or _DEFAULT_PORTS.get(want.scheme)
+        except ValueError:
+            continue
+        want_host = (want.hostname or "").lower()
+        if want.scheme != parts.scheme or not want_host or want_port != port:
+            continue
+        if want_host.startswith("*."):
+            if not host.endswith(want_host[1:]):
+                continue
+        elif host != want_host:
+            continue
+        prefix = want.path.rstrip("/")
+        if not prefix or parts.path == prefix or parts.path.startswith(prefix + "/"):
+            return True
+    return False
+
+
+def webhooks_for(global_hooks: Iterable[str], *objs: Obj | None, allow: Iterable[str] = ()) -> list[str]:
+    """``--alert-webhook`` URLs, then each object's annotation URLs that ``allow`` permits,
+    without duplicates."""
+    patterns = list(allow)
+    seen: dict[str, None] = {url: None for url in global_hooks if url.startswith(("http://", "https://"))}
+    for url in itertools.chain(*(annotation_webhooks(o) for o in objs)):
+        if url_allowed(url, patterns):
             seen.setdefault(url, None)
     return list(seen)
 
@@ -175,20 +227,28 @@ def secret_refs(pod: Obj) -> set[str]:
 
 
 def secret_values(secret: Obj) -> set[str]:
-    """Every value (and every line of a multi-line value) of a Secret worth redacting."""
-    values: list[str] = []
+    """Every value (and every line of a multi-line value) of a Secret worth redacting, with
+    the base64 (standard and URL-safe, padded or not) and hex spellings of each."""
+    raws: list[bytes] = []
     for raw in (secret.get("data") or {}).values():
         try:
-            values.append(base64.b64decode(str(raw)).decode("utf-8", errors="replace"))
+            raws.append(base64.b64decode(str(raw), validate=True))
         except (binascii.Error, ValueError):
             continue
-    values.extend(str(v) for v in (secret.get("stringData") or {}).values())
+    raws.extend(str(v).encode() for v in (secret.get("stringData") or {}).values())
     found: set[str] = set()
-    for v in values:
-        for piece in [v, *v.splitlines()]:
+    for value in raws:
+        text = value.decode("utf-8", errors="replace")
+        for piece in [text, *text.splitlines()]:
             piece = piece.strip()
-            if len(piece) >= MIN_SECRET_LENGTH:
-                found.add(piece)
+            if len(piece) < MIN_SECRET_LENGTH:
+                continue
+            found.add(piece)
+            data = piece.encode()
+            for encoded in (base64.b64encode(data), base64.urlsafe_b64encode(data)):
+                found.add(encoded.decode())
+                found.add(encoded.decode().rstrip("="))
+            found.update((data.hex(), data.hex().upper()))
     return found
 
 
@@ -316,7 +376,8 @@ class HttpxSender:
 
     async def post(self, url: str, payload: Obj, timeout: float) -> int:
         if self._client is None:
-            self._client = httpx.AsyncClient(follow_redirects=False, headers={"User-Agent": "joblet-alerts"})
+            self._client = httpx.AsyncClient(follow_redirects=False, trust_env=False,
+                                             headers={"User-Agent": "joblet-alerts"})
         response = await self._client.post(url, json=payload, timeout=httpx.Timeout(timeout))
         return response.status_code
 
@@ -366,10 +427,12 @@ class AlertController(Controller):
         backoff_max: float = 30.0,
         delivery_workers: int = 4,
         max_age: float = DEFAULT_MAX_AGE_SECONDS,
+        webhook_allow: Iterable[str] = (),
     ) -> None:
         self.client = client
         self.clock = clock
         self.webhooks = list(webhooks)
+        self.webhook_allow = list(webhook_allow)
         self.dashboard_url = dashboard_url
         self.recorder: EventRecorder = recorder or ClientEventRecorder(client, clock, COMPONENT)
         self.log_store = log_store if log_store is not None else getattr(client, "log_store", None)
@@ -453,7 +516,7 @@ class AlertController(Controller):
             else alert_on(cronjob)
         if not wants_alert(trigger.kind, policy):
             return
-        urls = webhooks_for(self.webhooks, job, cronjob)
+        urls = webhooks_for(self.webhooks, job, cronjob, allow=self.webhook_allow)
         if not urls or too_old(trigger, self.clock.now(), self.max_age):
             return
         if not await self._claim("jobs", job, trigger.kind):
@@ -473,7 +536,7 @@ class AlertController(Controller):
         cronjob = self.cronjobs.get(f"{involved.get('namespace', '')}/{involved.get('name', '')}")
         if not wants_alert("missed-schedule", alert_on(cronjob)):
             return
-        urls = webhooks_for(self.webhooks, cronjob)
+        urls = webhooks_for(self.webhooks, cronjob, allow=self.webhook_allow)
         last = str(event.get("lastTimestamp") or event.get("eventTime") or "")
         if not urls or too_old(Trigger("missed-schedule", "", "", last), self.clock.now(), self.max_age):
             return
@@ -556,11 +619,15 @@ class AlertController(Controller):
         except (httpx.HTTPError, OSError) as err:
             error, retry = f"{type(err).__name__}: {err}" if str(err) else type(err).__name__, True
             status = 0
+        # Server-configured webhooks belong to the operator: report what happened. Annotation
+        # URLs belong to whoever created the Job: say only whether it worked.
+        trusted = d.url in self.webhooks
         if error is None:
             self.deliveries.pop(key, None)
             self.metrics.alert(d.trigger, ok=True)
+            detail = f" (HTTP {status})" if trusted else ""
             self.recorder.event(d.subject, "Normal", "AlertSent",
-                                f"Alert ({d.trigger}) delivered to {safe_url(d.url)} (HTTP {status})",
+                                f"Alert ({d.trigger}) delivered to {safe_url(d.url)}{detail}",
                                 component=COMPONENT)
             return
         d.errors.append(error)
@@ -569,9 +636,9 @@ class AlertController(Controller):
             return
         self.deliveries.pop(key, None)
         self.metrics.alert(d.trigger, ok=False)
-        self.recorder.event(d.subject, "Warning", "AlertFailed",
-                            f"Alert ({d.trigger}) to {safe_url(d.url)} failed after {d.attempts} attempt(s): {error}",
-                            component=COMPONENT)
+        message = (f"Alert ({d.trigger}) to {safe_url(d.url)} failed after {d.attempts} attempt(s): {error}"
+                   if trusted else f"Alert ({d.trigger}) to {safe_url(d.url)}: delivery failed")
+        self.recorder.event(d.subject, "Warning", "AlertFailed", message, component=COMPONENT)
 
     def pending(self) -> int:
         """Deliveries not finished yet (tests)."""
@@ -579,4 +646,4 @@ class AlertController(Controller):
 
 
 __all__ = ["AlertController", "HttpxSender", "Sender", "Trigger", "build_job_payload", "job_trigger", "split_key",
-           "webhooks_for"]
+           "url_allowed", "webhooks_for"]

@@ -10,6 +10,7 @@ Kubernetes path is shadowed. With a bearer token configured the dashboard asks f
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 from pathlib import Path
 from typing import Any
@@ -138,7 +139,8 @@ class Dashboard:
                   and (not number.isdigit() or a.number == int(number))]
         if not chosen:
             return PlainTextResponse(f"no logs for pod {pod}", 404)
-        text = "\n".join(history.read_attempt(chosen[-1].path))
+        path = chosen[-1].path  # up to --container-log-max-size x files: read it off the event loop
+        text = await asyncio.to_thread(lambda: "\n".join(history.read_attempt(path)))
         return PlainTextResponse(text + ("\n" if text else ""))
 
     async def static(self, request: Request) -> Response:

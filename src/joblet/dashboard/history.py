@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from joblet.node.logs import line_time, render
+from joblet.node.logs import line_time, log_files, render
 
 
 @dataclass(frozen=True)
@@ -53,10 +53,12 @@ def job_pods_in_logs(root: Path, namespace: str, job_name: str) -> list[str]:
 
 
 def time_span(path: Path) -> tuple[datetime | None, datetime | None]:
-    """First and last line timestamps of a CRI log file (end: mtime when it has no lines)."""
+    """First and last line timestamps of a CRI log (rotated files included; end: mtime when it has no lines)."""
+    files = log_files(path)
     try:
-        with open(path, "rb") as f:
+        with open(files[0], "rb") as f:
             head = f.read(512)
+        with open(path, "rb") as f:
             f.seek(0, 2)
             size = f.tell()
             f.seek(max(0, size - 4096))
@@ -106,13 +108,15 @@ def attempt_label(job_name: str, a: Attempt, multi_container: bool, index: int |
 
 
 def read_attempt(path: Path, timestamps: bool = False) -> Iterator[str]:
-    """The lines of one attempt's log, as ``kubectl logs`` prints them."""
-    try:
-        data = path.read_bytes()
-    except OSError:
-        return
-    for line in data.splitlines():
-        yield render(line, timestamps).decode("utf-8", errors="replace").rstrip("\n")
+    """The lines of one attempt's log (rotated files first), as ``kubectl logs`` prints them."""
+    for part in log_files(path):
+        try:
+            f = open(part, "rb")  # noqa: SIM115 - a generator closes it below
+        except OSError:
+            continue
+        with f:
+            for line in f:
+                yield render(line.rstrip(b"\n"), timestamps).decode("utf-8", errors="replace").rstrip("\n")
 
 
 def _dirs(path: Path) -> list[Path]:

@@ -6,21 +6,32 @@ retention limit, so ``pods/log`` and ``joblet logs`` work after the pod (and its
 Files are in the CRI format the shim writes (``<RFC3339Nano> stdout|stderr F|P <text>``); this
 module turns them back into what ``kubectl logs`` prints. An attempt is over once the runtime
 wrote ``<attempt>.done`` beside its log, which is what ends ``follow``.
+
+The shim caps each attempt like the kubelet (``--container-log-max-size`` and
+``--container-log-max-files``): ``<attempt>.log`` is the live file, ``<attempt>.log.<seq>``
+the rotated ones, read oldest first. Reads never load a file whole: ``tailLines`` scans
+backwards from the end, ``limitBytes`` stops early, and all file I/O (and rendering) runs in
+worker threads so that a big log never stalls the event loop.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
 import shutil
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
+from typing import BinaryIO
 
 from joblet.clock import Clock, parse_time
 from joblet.errors import BadRequest, not_found
 
 FOLLOW_POLL_SECONDS = 0.1
+READ_BLOCK = 64 * 1024
+DEFAULT_MAX_SIZE = 10 * 1024 * 1024  # the kubelet's containerLogMaxSize
+DEFAULT_MAX_FILES = 5  # the kubelet's containerLogMaxFiles
 
 
 def parse_cri_line(line: bytes) -> tuple[bytes, bytes, bool, bytes] | None:
@@ -111,45 +122,73 @@ class LogStore:
                    uid: str | None = None) -> AsyncIterator[bytes]:
         path = self._resolve(namespace, pod, container, previous, uid)
         done_marker = path.with_suffix(".done")
+        files = log_files(path)
         budget = limit_bytes if limit_bytes is not None else -1
-        with open(path, "rb") as f:
-            data = f.read()
-            end = data.rfind(b"\n") + 1
-            lines = data[:end].splitlines()
-            pending = data[end:]
-            if since_time is not None:
-                lines = [ln for ln in lines if (t := line_time(ln)) is None or t >= since_time]
-            if tail_lines is not None:
-                lines = lines[-tail_lines:] if tail_lines > 0 else []
-            chunk = b"".join(render(ln, timestamps) for ln in lines)
-            chunk, budget = _cap(chunk, budget)
-            if chunk:
-                yield chunk
-            if not follow or budget == 0:
-                return
-            while True:
-                finished = done_marker.exists() or previous
-                more = f.read()
-                if more:
-                    data = pending + more
-                    end = data.rfind(b"\n") + 1
-                    pending = data[end:]
-                    chunk = b"".join(render(ln, timestamps) for ln in data[:end].splitlines())
+        first, offset = 0, 0
+        if tail_lines is not None:
+            first, offset = await asyncio.to_thread(tail_start, files, tail_lines)
+        pending = b""
+        live = None
+        try:
+            for i in range(first, len(files)):
+                f = await asyncio.to_thread(_open_log, files[i], offset if i == first else 0)
+                if f is None:
+                    continue  # rotated away meanwhile
+                while True:
+                    chunk, pending, eof = await asyncio.to_thread(_read_rendered, f, pending, since_time, timestamps)
                     chunk, budget = _cap(chunk, budget)
                     if chunk:
                         yield chunk
                     if budget == 0:
                         return
+                    if eof:
+                        break
+                if i == len(files) - 1:
+                    live = f
+                else:
+                    f.close()
+            if not follow or live is None:
+                return
+            while True:
+                finished = done_marker.exists() or previous
+                chunk, pending, eof = await asyncio.to_thread(_read_rendered, live, pending, since_time, timestamps)
+                chunk, budget = _cap(chunk, budget)
+                if chunk:
+                    yield chunk
+                if budget == 0:
+                    return
+                if not eof:
                     continue
+                if await asyncio.to_thread(_replaced, path, live):
+                    # Rotated: the old file is final once renamed; read what is left, then go on.
+                    while not eof:
+                        chunk, pending, eof = await asyncio.to_thread(
+                            _read_rendered, live, pending, since_time, timestamps)
+                        chunk, budget = _cap(chunk, budget)
+                        if chunk:
+                            yield chunk
+                    replacement = await asyncio.to_thread(_open_log, path, 0)
+                    if replacement is not None:
+                        live.close()
+                        live = replacement
+                        continue
                 if finished:
                     return
                 await asyncio.sleep(FOLLOW_POLL_SECONDS)
+        finally:
+            if live is not None:
+                live.close()
 
     # -- retention -------------------------------------------------------------------------
     def prune(self) -> int:
         """Delete attempts older than the retention period, then the oldest beyond the size cap."""
         now = self.clock.now().timestamp()
-        files = sorted((p.stat().st_mtime, p.stat().st_size, p) for p in self.root.glob("*/*/*/*/*.log"))
+        files = []
+        for p in [*self.root.glob("*/*/*/*/*.log"), *self.root.glob("*/*/*/*/*.log.*")]:
+            with contextlib.suppress(OSError):
+                st = p.stat()
+                files.append((st.st_mtime, st.st_size, p))
+        files.sort()
         removed = 0
         total = sum(size for _, size, _ in files)
         for mtime, size, path in files:
@@ -158,7 +197,8 @@ class LogStore:
             if not (too_old or too_big):
                 continue
             path.unlink(missing_ok=True)
-            path.with_suffix(".done").unlink(missing_ok=True)
+            if path.suffix == ".log":
+                path.with_suffix(".done").unlink(missing_ok=True)
             total -= size
             removed += 1
             _remove_empty_parents(path.parent, self.root)
@@ -166,6 +206,92 @@ class LogStore:
 
     def remove(self, namespace: str, pod: str) -> None:
         shutil.rmtree(self.root / namespace / pod, ignore_errors=True)
+
+
+def log_files(path: Path) -> list[Path]:
+    """The files of one attempt's log in order: rotated ``<n>.log.<seq>`` by seq, then the live one."""
+    prefix = path.name + "."
+    rotated: list[tuple[int, Path]] = []
+    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
+        for entry in entries:
+            suffix = entry.name[len(prefix):]
+            if entry.name.startswith(prefix) and suffix.isascii() and suffix.isdigit():
+                rotated.append((int(suffix), Path(entry.path)))
+    return [p for _, p in sorted(rotated)] + [path]
+
+
+def tail_start(files: list[Path], lines: int) -> tuple[int, int]:
+    """Where the last ``lines`` complete lines of ``files`` begin: (file index, byte offset).
+
+    Scans backwards block by block; a trailing unterminated line is not counted (it is
+    pending output). Before the first file when there are fewer lines."""
+    if lines <= 0:
+        last = len(files) - 1
+        with contextlib.suppress(OSError):
+            size = files[last].stat().st_size
+            with open(files[last], "rb") as f:  # start after the last newline
+                f.seek(max(0, size - READ_BLOCK))
+                block = f.read()
+                return last, size - len(block) + block.rfind(b"\n") + 1 if b"\n" in block else size
+        return last, 0
+    wanted = lines + 1  # the newline before the first wanted line
+    seen = 0
+    for index in range(len(files) - 1, -1, -1):
+        try:
+            f = open(files[index], "rb")  # noqa: SIM115 - closed below
+        except OSError:
+            continue
+        with f:
+            pos = f.seek(0, os.SEEK_END)
+            while pos > 0:
+                start = max(0, pos - READ_BLOCK)
+                f.seek(start)
+                block = f.read(pos - start)
+                end = len(block)
+                while True:
+                    nl = block.rfind(b"\n", 0, end)
+                    if nl < 0:
+                        break
+                    seen += 1
+                    if seen == wanted:
+                        return index, start + nl + 1
+                    end = nl
+                pos = start
+    return 0, 0
+
+
+def _open_log(path: Path, offset: int) -> BinaryIO | None:
+    """A log file opened for reading at ``offset`` (never through a symlink); None if gone."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except FileNotFoundError:
+        return None
+    f = os.fdopen(fd, "rb")
+    if offset:
+        f.seek(offset)
+    return f
+
+
+def _read_rendered(f: BinaryIO, pending: bytes, since_time: datetime | None,
+                   timestamps: bool) -> tuple[bytes, bytes, bool]:
+    """One block of ``f`` as ``kubectl logs`` prints it: (output, unterminated rest, at EOF)."""
+    block = f.read(READ_BLOCK)
+    if not block:
+        return b"", pending, True
+    data = pending + block
+    end = data.rfind(b"\n") + 1
+    lines = data[:end].split(b"\n")[:-1]  # not splitlines(): a CR inside a line is text
+    if since_time is not None:
+        lines = [ln for ln in lines if (t := line_time(ln)) is None or t >= since_time]
+    return b"".join(render(ln, timestamps) for ln in lines), data[end:], False
+
+
+def _replaced(path: Path, f: BinaryIO) -> bool:
+    """Whether ``path`` now names another file than the open ``f`` (the shim rotated it)."""
+    try:
+        return os.stat(path).st_ino != os.fstat(f.fileno()).st_ino
+    except OSError:
+        return False
 
 
 def _cap(chunk: bytes, budget: int) -> tuple[bytes, int]:

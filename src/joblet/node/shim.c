@@ -6,7 +6,7 @@
  * through Python. This shim is started by the agent (new session, no preexec_fn) and:
  *
  *   joblet-shim [-c PROCS_FILE]... [-d WORKDIR] [-m RLIMIT_AS_BYTES] [-u UID] [-g GID] [-I]
- *               STATUS LOG -- CMD ARGS...
+ *               [-s LOG_MAX_BYTES] [-n LOG_MAX_FILES] STATUS LOG -- CMD ARGS...
  *   joblet-shim -E [-u UID] [-g GID] -- CMD ARGS...     (exec helper, see below)
  *
  * 1. forks the container process, which joins every cgroup given with -c (writes "0" to each
@@ -18,7 +18,10 @@
  *    "kill the container now": SIGKILL to the group and to every pid in the cgroups;
  * 3. appends each output line to LOG in the CRI format
  *    `2024-01-01T00:00:00.123456789Z stdout F text` (`P` for a line split because it was
- *    longer than the buffer);
+ *    longer than the buffer). With -s, like the kubelet's containerLogMaxSize/MaxFiles: a
+ *    record that would take LOG past LOG_MAX_BYTES first rotates it (LOG becomes LOG.<seq>,
+ *    seq 1, 2, ...; a fresh LOG is opened) and only the newest LOG_MAX_FILES files, LOG
+ *    included, are kept (-n, default 5, at least 2). A pod cannot fill the disk with output;
  * 4. when the main process exits, kills what is left of the container (its process group and
  *    its cgroups: a container ends with its main process, as in Kubernetes), drains the
  *    pipes, and writes STATUS atomically (STATUS.tmp, fsync, rename):
@@ -62,6 +65,14 @@ static volatile sig_atomic_t pending_kill = 0;
 static int self_pipe[2] = {-1, -1};
 static const char *cgroup_procs[MAX_CGROUPS];
 static int n_cgroups = 0;
+
+/* The log file and its rotation (-s/-n). */
+static const char *log_path = NULL;
+static int log_fd = -1;
+static long long log_size = 0;
+static long long log_max = 0; /* 0: no cap */
+static int log_max_files = 5;
+static long rotate_seq = 0;
 
 static void die(const char *what) {
     fprintf(stderr, "joblet-shim: %s: %s\n", what, strerror(errno));
@@ -120,6 +131,37 @@ static void write_all(int fd, const char *buf, size_t len) {
     }
 }
 
+static void open_log(void) {
+    log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (log_fd < 0) die("open log");
+    struct stat st;
+    log_size = fstat(log_fd, &st) == 0 ? (long long)st.st_size : 0;
+}
+
+/* LOG -> LOG.<seq>, drop the rotated file that falls out of the window, reopen LOG. */
+static void rotate_log(void) {
+    char dst[4096];
+    fsync(log_fd);
+    close(log_fd);
+    rotate_seq++;
+    snprintf(dst, sizeof dst, "%s.%ld", log_path, rotate_seq);
+    if (rename(log_path, dst) != 0) unlink(log_path);
+    long oldest = rotate_seq - (log_max_files - 1);
+    if (oldest >= 1) {
+        snprintf(dst, sizeof dst, "%s.%ld", log_path, oldest);
+        unlink(dst);
+    }
+    open_log();
+}
+
+/* Append a buffer of whole CRI records, rotating first if it would pass the cap. */
+static void log_write(const char *buf, size_t len) {
+    if (len == 0) return;
+    if (log_max > 0 && log_size > 0 && log_size + (long long)len > log_max) rotate_log();
+    write_all(log_fd, buf, len);
+    log_size += (long long)len;
+}
+
 static int format_now(char *out) {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -136,8 +178,14 @@ struct stream {
     size_t len;
 };
 
+/* The records gathered in `out` go to the log before the next one would pass the cap, so that
+ * rotation happens at a record boundary and no file grows past the cap by more than one record. */
+static int must_flush(size_t o, size_t next) {
+    return log_max > 0 && o > 0 && log_size + (long long)(o + next) > log_max;
+}
+
 /* Emit one CRI record per complete line in s->buf; keep the trailing partial line. */
-static void flush_lines(struct stream *s, int log_fd, int at_eof) {
+static void flush_lines(struct stream *s, int at_eof) {
     static char out[LINE_MAX_BYTES * 2 + 4096];
     char ts[64];
     int tslen = format_now(ts);
@@ -145,8 +193,9 @@ static void flush_lines(struct stream *s, int log_fd, int at_eof) {
     for (size_t i = 0; i < s->len; i++) {
         if (s->buf[i] != '\n') continue;
         size_t n = i - start;
-        if (o + (size_t)tslen + n + 32 > sizeof(out)) {
-            write_all(log_fd, out, o);
+        size_t rec = (size_t)tslen + n + 32;
+        if (o + rec > sizeof(out) || must_flush(o, rec)) {
+            log_write(out, o);
             o = 0;
         }
         o += (size_t)sprintf(out + o, "%s %s F ", ts, s->name);
@@ -159,8 +208,9 @@ static void flush_lines(struct stream *s, int log_fd, int at_eof) {
     if (rest > 0 && (at_eof || (start == 0 && rest == sizeof(s->buf)))) {
         /* CRI: a line cut because the buffer is full is partial (P); the last unterminated
          * line at end of stream is full (F), as containerd writes it. */
-        if (o + (size_t)tslen + rest + 32 > sizeof(out)) {
-            write_all(log_fd, out, o);
+        size_t rec = (size_t)tslen + rest + 32;
+        if (o + rec > sizeof(out) || must_flush(o, rec)) {
+            log_write(out, o);
             o = 0;
         }
         o += (size_t)sprintf(out + o, "%s %s %s ", ts, s->name, at_eof ? "F" : "P");
@@ -170,23 +220,23 @@ static void flush_lines(struct stream *s, int log_fd, int at_eof) {
         start = s->len;
         rest = 0;
     }
-    if (o) write_all(log_fd, out, o);
+    log_write(out, o);
     if (start > 0 && rest > 0) memmove(s->buf, s->buf + start, rest);
     s->len = rest;
 }
 
 /* Read what is available; returns 0 on EOF/error (stream closed), 1 otherwise. */
-static int pump(struct stream *s, int log_fd) {
+static int pump(struct stream *s) {
     ssize_t r = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
     if (r < 0 && (errno == EINTR || errno == EAGAIN)) return 1;
     if (r <= 0) {
-        flush_lines(s, log_fd, 1);
+        flush_lines(s, 1);
         close(s->fd);
         s->fd = -1;
         return 0;
     }
     s->len += (size_t)r;
-    flush_lines(s, log_fd, 0);
+    flush_lines(s, 0);
     return 1;
 }
 
@@ -229,7 +279,7 @@ int main(int argc, char **argv) {
     long run_uid = -1, run_gid = -1;
     int launcher = 0, exec_only = 0;
     int opt;
-    while ((opt = getopt(argc, argv, "+c:d:m:u:g:IE")) != -1) {
+    while ((opt = getopt(argc, argv, "+c:d:m:u:g:s:n:IE")) != -1) {
         switch (opt) {
         case 'c':
             if (n_cgroups < MAX_CGROUPS) cgroup_procs[n_cgroups++] = optarg;
@@ -238,6 +288,8 @@ int main(int argc, char **argv) {
         case 'm': rlimit_as = atoll(optarg); break;
         case 'u': run_uid = atol(optarg); break;
         case 'g': run_gid = atol(optarg); break;
+        case 's': log_max = atoll(optarg); break;
+        case 'n': log_max_files = atoi(optarg); break;
         case 'I': launcher = 1; break;
         case 'E': exec_only = 1; break;
         default:
@@ -258,7 +310,8 @@ int main(int argc, char **argv) {
         return 1;
     }
     const char *status_path = argv[optind];
-    const char *log_path = argv[optind + 1];
+    log_path = argv[optind + 1];
+    if (log_max_files < 2) log_max_files = 2;
     int cmd_index = optind + 2;
     if (strcmp(argv[cmd_index], "--") == 0) cmd_index++;
     if (cmd_index >= argc) {
@@ -269,8 +322,7 @@ int main(int argc, char **argv) {
 
     if (getsid(0) != getpid()) setsid();
 
-    int log_fd = open(log_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (log_fd < 0) die("open log");
+    open_log();
     int out_pipe[2], err_pipe[2], exec_pipe[2];
     if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC) ||
         pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK))
@@ -379,8 +431,8 @@ int main(int argc, char **argv) {
         }
         for (int i = 1; i < n; i++) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (fds[i].fd == out.fd) pump(&out, log_fd);
-            else if (fds[i].fd == err.fd) pump(&err, log_fd);
+            if (fds[i].fd == out.fd) pump(&out);
+            else if (fds[i].fd == err.fd) pump(&err);
         }
         char drain[64];
         while (read(self_pipe[0], drain, sizeof drain) > 0) {
@@ -407,12 +459,12 @@ int main(int argc, char **argv) {
         if (r == 0) break; /* a setsid escapee outside any cgroup still holds the pipe */
         for (int i = 0; i < n; i++) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
-            if (fds[i].fd == out.fd) pump(&out, log_fd);
-            else if (fds[i].fd == err.fd) pump(&err, log_fd);
+            if (fds[i].fd == out.fd) pump(&out);
+            else if (fds[i].fd == err.fd) pump(&err);
         }
     }
-    if (out.fd >= 0) flush_lines(&out, log_fd, 1);
-    if (err.fd >= 0) flush_lines(&err, log_fd, 1);
+    if (out.fd >= 0) flush_lines(&out, 1);
+    if (err.fd >= 0) flush_lines(&err, 1);
     fsync(log_fd);
     close(log_fd);
 

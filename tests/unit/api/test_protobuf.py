@@ -241,3 +241,13 @@ def test_content_decode_object_accepts_protobuf() -> None:
     assert content.decode_object(CAPTURED_CONFIGMAP, "application/vnd.kubernetes.protobuf")["data"] == {"x": "y"}
     with pytest.raises(BadRequest):
         content.decode_object(b"", "application/vnd.kubernetes.protobuf")
+
+
+@pytest.mark.parametrize("seconds", [2**62, -(2**62), 2**40, 253402300800])
+def test_time_text_out_of_range_is_a_400(seconds: int) -> None:
+    with pytest.raises(BadRequest, match="year outside of range"):
+        time_text(vi(1, seconds), micro=False)
+
+
+def test_time_text_pads_early_years() -> None:
+    assert time_text(vi(1, -61_000_000_000), micro=False) == "0036-12-26T11:33:20Z"

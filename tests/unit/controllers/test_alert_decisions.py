@@ -22,6 +22,7 @@ from joblet.controllers.alerts import (
     secret_refs,
     secret_values,
     too_old,
+    url_allowed,
     wants_alert,
     webhooks_for,
 )
@@ -70,7 +71,37 @@ def test_alert_on_defaults_to_failure() -> None:
 def test_webhooks_merge_flags_and_annotations_without_duplicates() -> None:
     j = job(annotations={"joblet.dev/alert-webhook": "http://a/x, http://b/y,ftp://nope"})
     cj = {"metadata": {"annotations": {"joblet.dev/alert-webhook": "http://a/x,https://c"}}}
-    assert webhooks_for(["http://g"], j, cj, None) == ["http://g", "http://a/x", "http://b/y", "https://c"]
+    allow = ["a", "b", "https://c"]
+    assert webhooks_for(["http://g"], j, cj, None, allow=allow) == ["http://g", "http://a/x", "http://b/y", "https://c"]
+
+
+def test_annotation_webhooks_need_the_allow_list() -> None:
+    j = job(annotations={"joblet.dev/alert-webhook": "http://127.0.0.1:8080/x,http://169.254.169.254/latest"})
+    assert webhooks_for(["http://g"], j) == ["http://g"]  # none allowed by default
+    assert webhooks_for([], j, allow=["127.0.0.1:8080"]) == ["http://127.0.0.1:8080/x"]
+
+
+@pytest.mark.parametrize(("url", "pattern", "allowed"), [
+    ("https://hooks.slack.com/services/T0/B0", "hooks.slack.com", True),
+    ("https://hooks.slack.com/services/T0/B0", "https://hooks.slack.com/services", True),
+    ("https://hooks.slack.com/servicesX", "https://hooks.slack.com/services", False),
+    ("http://hooks.slack.com/services/T0", "https://hooks.slack.com", False),  # scheme
+    ("https://hooks.slack.com:8443/x", "hooks.slack.com", False),  # port
+    ("https://hooks.slack.com:443/x", "hooks.slack.com", True),
+    ("https://a.example.com/x", "*.example.com", True),
+    ("https://example.com/x", "*.example.com", False),
+    ("https://evilexample.com/x", "*.example.com", False),
+    ("http://hooks.slack.com@127.0.0.1/x", "hooks.slack.com", False),  # userinfo trick
+    ("http://user:pw@hooks.slack.com/x", "hooks.slack.com", False),  # credentials
+    ("https://hooks.slack.com/services/../admin", "hooks.slack.com/services", False),
+    ("https://hooks.slack.com/services/%2e%2e/admin", "hooks.slack.com/services", False),
+    ("ftp://hooks.slack.com/x", "hooks.slack.com", False),
+    ("http://127.0.0.1:9/hook", "127.0.0.1:9", True),
+    ("http://[::1]:9/hook", "[::1]:9", True),
+    ("http://127.0.0.1:99999/hook", "127.0.0.1", False),  # invalid port
+])
+def test_url_allowed(url: str, pattern: str, allowed: bool) -> None:
+    assert url_allowed(url, [pattern]) is allowed
 
 
 @pytest.mark.parametrize(("url", "expected"), [
@@ -118,6 +149,9 @@ def test_secret_values_decode_data_and_skip_short_values() -> None:
     values = secret_values(secret)
     assert "hunter22" in values and "MIIBsecretline" in values
     assert "ab" not in values
+    # encodings of a value are redacted too (best effort)
+    assert {base64.b64encode(b"hunter22").decode(), b"hunter22".hex(), b"hunter22".hex().upper(),
+            base64.b64encode(b"hunter22").decode().rstrip("=")} <= values
 
 
 def test_redaction_of_lines_and_messages() -> None:

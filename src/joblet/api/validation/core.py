@@ -12,6 +12,8 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import orjson
+
 from joblet.api.validation import field
 from joblet.api.validation import meta as metav
 from joblet.errors import Cause
@@ -459,7 +461,7 @@ def _validate_data_keys(obj: dict[str, Any], keys: tuple[str, ...], check_dup: b
             if check_dup and key in seen:
                 errs.append(field.invalid(p, key, "duplicate of key present in " + keys[0]))
             seen.add(key)
-            total += len(str(value))
+            total += len(value) if isinstance(value, str) else len(orjson.dumps(value))
     if total > MAX_SECRET_SIZE:
         errs.append(field.too_long(keys[0], MAX_SECRET_SIZE))
     return errs

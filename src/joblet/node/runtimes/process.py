@@ -53,7 +53,7 @@ import orjson
 
 from joblet.clock import Clock
 from joblet.node.cgroups import Cgroups, detect
-from joblet.node.logs import render
+from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, render
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.sandbox import bwrap_argv
 from joblet.node.volumes import unmount_all
@@ -73,6 +73,7 @@ while [ $# -gt 0 ]; do
     -c) cgs="$cgs $2"; shift 2;;
     -d) wd="$2"; shift 2;;
     -m) mem="$2"; shift 2;;
+    -s|-n) shift 2;;
     *) break;;
   esac
 done
@@ -204,7 +205,12 @@ def proc_starttime(pid: int) -> int | None:
 
 class ProcessRuntime:
     def __init__(self, data_dir: Path, clock: Clock, cgroups: Cgroups | None = None,
-                 shim: list[str] | None = None, cache_dir: Path | None = None) -> None:
+                 shim: list[str] | None = None, cache_dir: Path | None = None,
+                 log_max_bytes: int = DEFAULT_MAX_SIZE, log_max_files: int = DEFAULT_MAX_FILES) -> None:
+        """``log_max_bytes``/``log_max_files``: each attempt's log is rotated by the shim at that
+        size, keeping that many files (0 bytes: no cap; the ``sh`` fallback shim never rotates)."""
+        self.log_max_bytes = log_max_bytes
+        self.log_max_files = log_max_files
         self.pods_dir = data_dir / "pods"
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
@@ -283,6 +289,8 @@ class ProcessRuntime:
             args += ["-d", spec.working_dir]
         if not procs and spec.limits.memory_bytes:
             args += ["-m", str(spec.limits.memory_bytes)]
+        if self.log_max_bytes > 0 and not self.sh_shim:
+            args += ["-s", str(self.log_max_bytes), "-n", str(self.log_max_files)]
         args += [str(self._status_path(ref)), str(spec.log_path), "--", *argv]
         # posix_spawn (vfork) in a new session: no Python between fork and exec, and our
         # descriptors are all close-on-exec (PEP 446), so nothing leaks into the shim.
