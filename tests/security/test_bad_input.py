@@ -189,9 +189,14 @@ def sentinels(client: httpx.Client) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-def api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[httpx.Client]:
-    with running_server(tmp_path_factory.mktemp("bad-input")) as server, \
-            httpx.Client(base_url=server.url, timeout=30) as client:
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    with running_server(tmp_path_factory.mktemp("bad-input")) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def api(server: Any) -> Iterator[httpx.Client]:
+    with server.http(timeout=30) as client:
         for path, body in (
             (f"{NS}/configmaps", {"metadata": {"name": "sentinel"}, "data": {"k": "v"}}),
             (f"{NS}/secrets", {"metadata": {"name": "sentinel"}, "data": {"k": "c2VjcmV0"}}),
@@ -266,7 +271,7 @@ def test_job_delete_without_propagation_policy_warns(api: httpx.Client) -> None:
     assert quiet.status_code == 200 and "warning" not in quiet.headers
 
 
-def test_a_big_yaml_body_does_not_stall_the_loop(api: httpx.Client) -> None:
+def test_a_big_yaml_body_does_not_stall_the_loop(api: httpx.Client, server: Any) -> None:
     """A ~2.5 MiB YAML body takes seconds to decode; /healthz must answer meanwhile.
 
     (The unknown field keeps the registry's own per-key work, which runs on the loop, out of
@@ -275,7 +280,7 @@ def test_a_big_yaml_body_does_not_stall_the_loop(api: httpx.Client) -> None:
     result: dict[str, Any] = {}
 
     def post() -> None:
-        with httpx.Client(base_url=str(api.base_url), timeout=120) as other:
+        with server.http(timeout=120) as other:
             result["code"] = other.post(f"{NS}/configmaps?dryRun=All", content=body, headers=YAML).status_code
 
     thread = threading.Thread(target=post)
