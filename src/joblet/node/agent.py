@@ -23,14 +23,12 @@ Documented choices:
   Warning ``Failed`` event ``Error: ...``); a volume that cannot be set up keeps it in
   ``ContainerCreating`` with a ``FailedMount`` event. Both are rechecked with backoff
   (0.2 s doubling to 5 s), so the container starts soon after the object appears;
-* volumes (:mod:`joblet.node.volumes`) are bound at their ``mountPath`` in a private mount
-  namespace (bubblewrap, :mod:`joblet.node.sandbox`) only when a container needs it: some
-  bind is not the identity (a hostPath at its own path, writable, needs nothing) or a
-  non-default ``terminationMessagePath`` is set. Plain pods never pay for bwrap;
-* the termination message: a sandboxed container gets a per-attempt host file bound at
-  ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``).
-  An unsandboxed container has no such file (writing the host's ``/dev`` is not acceptable),
-  so set a non-default ``terminationMessagePath`` (or have a volume) to use it;
+* every container is contained by bubblewrap (:mod:`joblet.node.sandbox`: own PID, IPC and
+  mount namespaces, private ``/dev``, data dir hidden, capabilities as a container runtime
+  gives them); volumes (:mod:`joblet.node.volumes`) are bound at their ``mountPath``. Without
+  ``bwrap`` pods run uncontained (a loud warning at start-up);
+* the termination message: a per-attempt host file (0600, owned by the container's user)
+  bound at ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``);
   ``FallbackToLogsOnError`` works everywhere (last 80 lines / 2048 bytes of the log);
 * the service-account token volume (``/var/run/secrets/kubernetes.io/serviceaccount``:
   ``token``, ``ca.crt``, ``namespace``) is mounted only when the pod sets
@@ -77,7 +75,7 @@ from joblet.node.images import path_for_image
 from joblet.node.logs import LogStore
 from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
-from joblet.node.sandbox import bwrap_path
+from joblet.node.sandbox import bwrap_path, effective_capabilities
 from joblet.node.volumes import (
     PLACEHOLDER_CA,
     TokenContext,
@@ -86,7 +84,6 @@ from joblet.node.volumes import (
     container_mounts,
     container_volume_mounts,
     downward_field,
-    needs_sandbox,
     pod_volumes,
 )
 from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
@@ -563,11 +560,13 @@ class PodWorker:
         elif volume_mounts:
             raise VolumeError(f'unable to find volume "{volume_mounts[0].get("name")}"')
         term_path = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)
-        sandbox = needs_sandbox(mounts) or term_path != DEFAULT_TERMINATION_MESSAGE_PATH
+        sandbox = agent.sandbox_available
+        uid = user.user if user.user is not None else agent.agent_uid
         return ContainerSpec(ref, container_argv(spec, env), env, log_path,
                              working_dir=spec.get("workingDir") or None, limits=limits,
-                             sandbox=sandbox and agent.sandbox_available, mounts=mounts,
+                             sandbox=sandbox, mounts=mounts,
                              run_as_user=user.user, run_as_group=user.group,
+                             capabilities=effective_capabilities(spec.get("securityContext"), uid),
                              termination_message_path=term_path if sandbox else None,
                              fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError",
                              image=str(spec.get("image") or ""))
@@ -720,7 +719,8 @@ class NodeAgent:
         self.agent_uid = os.getuid()
         self.sandbox_available = bwrap_path() is not None
         if not self.sandbox_available:
-            log.warning("bubblewrap (bwrap) not found: volumes are not mounted at their mountPath")
+            log.warning("bubblewrap (bwrap) not found: pods are NOT contained (they see the data dir and every "
+                        "process) and volumes are not mounted at their mountPath; install bubblewrap")
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:

@@ -218,11 +218,6 @@ def container_mounts(volume_mounts: list[Obj], volume_paths: dict[str, Path], re
     return out
 
 
-def needs_sandbox(mounts: list[Mount]) -> bool:
-    """A bind that is the identity (hostPath at its own path, writable) needs no mount namespace."""
-    return any(m.read_only or os.path.realpath(m.target) != os.path.realpath(m.source) for m in mounts)
-
-
 # -- I/O: preparing volumes on the host ---------------------------------------------------------------
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from joblet.node.agent import ConfigError, resource_field, run_as, service_env
 from joblet.node.runtimes.process import log_tail
-from joblet.node.sandbox import HostEntry, bwrap_argv, shadows
+from joblet.node.sandbox import DEFAULT_CAPABILITIES, HostEntry, bwrap_argv, effective_capabilities, shadows
 from joblet.node.volumes import (
     Mount,
     VolumeError,
@@ -20,7 +20,6 @@ from joblet.node.volumes import (
     downward_field,
     format_map,
     keyed_files,
-    needs_sandbox,
     write_atomic,
 )
 
@@ -103,14 +102,6 @@ def test_container_mounts_sub_path_and_read_only(tmp_path: Path) -> None:
         container_mounts([{"name": "x", "mountPath": "/x"}], paths, set(), {})
 
 
-@pytest.mark.parametrize(("mounts", "want"), [
-    ([], False), ([Mount(Path("/srv/data"), "/srv/data")], False),
-    ([Mount(Path("/srv/data"), "/srv/data", read_only=True)], True), ([Mount(Path("/srv/data"), "/data")], True),
-], ids=["none", "identity-hostpath", "read-only", "elsewhere"])
-def test_needs_sandbox(mounts: list[Mount], want: bool) -> None:
-    assert needs_sandbox(mounts) is want
-
-
 HOST = {"/", "/etc", "/usr", "/dev", "/run", "/var", "/var/run"}
 
 
@@ -122,12 +113,17 @@ def test_shadows(targets: list[str], want: list[str]) -> None:
     assert shadows(targets, lambda p: p in HOST) == want
 
 
+CONTAINED = ["--unshare-pid", "--unshare-ipc"]
+FRESH = ["--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
+
+
 def test_bwrap_argv_rebinds_shadowed_root() -> None:
-    entries = {"/": [HostEntry("bin", "symlink", "usr/bin"), HostEntry("dev", "dir"), HostEntry("usr", "dir")]}
+    entries = {"/": [HostEntry("bin", "symlink", "usr/bin"), HostEntry("dev", "dir"), HostEntry("proc", "dir"),
+                     HostEntry("usr", "dir")]}
     argv = bwrap_argv([Mount(Path("/v/cfg"), "/config", read_only=True)], ["sh", "-c", "x"], ["shim", "-E"],
                       working_dir="/config", termination_log=(Path("/p/t"), "/dev/termination-log"),
                       resolve=lambda p: p, exists=lambda p: p in HOST, lister=lambda d: entries.get(d, []))
-    assert argv == ["bwrap", "--symlink", "usr/bin", "/bin", "--dev", "/dev", "--bind", "/usr", "/usr",
+    assert argv == ["bwrap", *CONTAINED, "--symlink", "usr/bin", "/bin", "--bind", "/usr", "/usr", *FRESH,
                     "--ro-bind", "/v/cfg", "/config", "--bind", "/p/t", "/dev/termination-log",
                     "--chdir", "/config", "--", "shim", "-E", "--", "sh", "-c", "x"]
 
@@ -135,7 +131,31 @@ def test_bwrap_argv_rebinds_shadowed_root() -> None:
 def test_bwrap_argv_binds_whole_root_when_targets_exist() -> None:
     argv = bwrap_argv([Mount(Path("/v"), "/etc")], ["true"], ["shim", "-E"], resolve=lambda p: p,
                       exists=lambda p: p in HOST, lister=lambda d: [])
-    assert argv == ["bwrap", "--bind", "/", "/", "--bind", "/v", "/etc", "--", "shim", "-E", "--", "true"]
+    assert argv == ["bwrap", *CONTAINED, "--bind", "/", "/", *FRESH, "--bind", "/v", "/etc",
+                    "--", "shim", "-E", "--", "true"]
+
+
+def test_bwrap_argv_never_binds_the_host_dev_hides_the_data_dir_and_drops_capabilities() -> None:
+    # the host's /dev under `--bind / /` is remounted nodev: /dev/null would be EACCES
+    argv = bwrap_argv([Mount(Path("/d/pods/u/volumes/s"), "/etc/creds")], ["true"], ["shim", "-E"],
+                      resolve=lambda p: p, exists=lambda p: p in HOST, lister=lambda d: [],
+                      hidden=["/d"], capabilities=["CHOWN", "KILL"])
+    assert argv[:8] == ["bwrap", *CONTAINED, "--cap-drop", "ALL", "--cap-add", "CAP_CHOWN", "--cap-add"]
+    assert argv.index("--dev") < argv.index("/etc/creds")
+    assert "/dev" not in [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert argv[argv.index("/d") - 1] == "--tmpfs" and argv.index("/d") < argv.index("/etc/creds")
+
+
+@pytest.mark.parametrize(("sc", "uid", "want"), [
+    (None, 0, DEFAULT_CAPABILITIES),
+    ({"capabilities": {"drop": ["ALL"]}}, 0, ()),
+    ({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "CAP_NET_ADMIN", "BOGUS"]}}, 0,
+     ("NET_ADMIN", "NET_BIND_SERVICE")),
+    ({"capabilities": {"drop": ["KILL", "chown"]}}, 0, tuple(c for c in DEFAULT_CAPABILITIES if c not in ("KILL", "CHOWN"))),
+    ({"capabilities": {"add": ["SYS_ADMIN"]}}, 1000, ()),
+], ids=["root-default", "drop-all", "drop-all-add", "drop-some", "non-root"])
+def test_effective_capabilities(sc: Any, uid: int, want: tuple[str, ...]) -> None:
+    assert effective_capabilities(sc, uid) == tuple(sorted(want))
 
 
 @pytest.mark.parametrize(("resources", "ref", "want"), [
