@@ -78,6 +78,8 @@ from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
 from joblet.node.sandbox import bwrap_path, effective_capabilities
 from joblet.node.volumes import (
     PLACEHOLDER_CA,
+    Pin,
+    SubPathError,
     TokenContext,
     VolumeError,
     VolumeManager,
@@ -313,6 +315,7 @@ class PodWorker:
         self.deleting = asyncio.Event()
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
+        self.pinned: dict[str, list[int]] = {}  # container → open subPath fds (see _pin)
         self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
 
     # -- entry -------------------------------------------------------------------------------
@@ -328,6 +331,25 @@ class PodWorker:
             raise
         except Exception:
             log.exception("pod worker %s/%s failed", namespace_of(self.pod), name_of(self.pod))
+        finally:
+            for name in list(self.pinned):
+                self._unpin(name)
+
+    def _unpin(self, container: str) -> None:
+        for fd in self.pinned.pop(container, []):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _pin(self, container: str) -> Pin:
+        """Keep each checked subPath open while its container runs; bwrap binds ``/proc/<pid>/fd/N``
+        (the object that was checked, whatever the path names meanwhile)."""
+        self._unpin(container)  # the previous attempt's binds are long done
+        fds = self.pinned.setdefault(container, [])
+
+        def pin(fd: int) -> Path:
+            fds.append(fd)
+            return Path(f"/proc/{os.getpid()}/fd/{fd}")
+        return pin
 
     async def _run(self) -> None:
         agent = self.agent
@@ -556,7 +578,11 @@ class PodWorker:
         volume_mounts = container_volume_mounts(pod, spec)
         if pod_volumes(pod):
             paths, read_only = await agent.volumes.prepare(pod, self.volume_root())
-            mounts = container_mounts(volume_mounts, paths, read_only, env)
+            try:
+                mounts = container_mounts(volume_mounts, paths, read_only, env, self._pin(spec["name"]),
+                                          spec["name"])
+            except SubPathError as exc:
+                raise ConfigError(str(exc)) from exc
         elif volume_mounts:
             raise VolumeError(f'unable to find volume "{volume_mounts[0].get("name")}"')
         term_path = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)

@@ -4,6 +4,8 @@ command line, env sources, runAsUser checks and termination messages."""
 from __future__ import annotations
 
 import base64
+import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -94,12 +96,48 @@ def test_host_path_types(tmp_path: Path, kind: str, make: str | None, ok: bool) 
 
 def test_container_mounts_sub_path_and_read_only(tmp_path: Path) -> None:
     paths = {"data": tmp_path / "data", "cfg": tmp_path / "cfg"}
+    paths["data"].mkdir()
     mounts = container_mounts([{"name": "data", "mountPath": "/d", "subPathExpr": "$(POD)"},
                                {"name": "cfg", "mountPath": "/c"}], paths, {"cfg"}, {"POD": "p1"})
     assert mounts == [Mount((tmp_path / "data" / "p1").resolve(), "/d", False), Mount(paths["cfg"], "/c", True)]
     assert (tmp_path / "data" / "p1").is_dir()
     with pytest.raises(VolumeError, match='unable to find volume "x"'):
         container_mounts([{"name": "x", "mountPath": "/x"}], paths, set(), {})
+
+
+def test_sub_path_never_follows_a_symlink_out_of_the_volume(tmp_path: Path) -> None:
+    """CVE-2017-1002101 (SEC-13): a symlink planted in an emptyDir must not become the bind."""
+    vol = tmp_path / "vol"
+    (vol / "in").mkdir(parents=True)
+    (vol / "link").symlink_to("/etc")
+    (vol / "inner").symlink_to("in")  # a symlink that stays inside is fine (configMap keys are)
+    (vol / "in" / "deep").symlink_to("../../..")
+    for sub in ("link", "link/ssh", "in/deep", "in/deep/etc"):
+        with pytest.raises(VolumeError, match='failed to prepare subPath for volumeMount "v" of container "c"'):
+            container_mounts([{"name": "v", "mountPath": "/m", "subPath": sub}], {"v": vol}, set(), {},
+                             container="c")
+    assert not (tmp_path.parent / "etc").exists()
+    [mount] = container_mounts([{"name": "v", "mountPath": "/m", "subPath": "inner"}], {"v": vol}, set(), {})
+    assert mount.source == (vol / "in").resolve()
+    opened: list[int] = []
+    [mount] = container_mounts([{"name": "v", "mountPath": "/m", "subPath": "in"}], {"v": vol}, set(), {},
+                               pin=lambda fd: opened.append(fd) or Path(f"/proc/self/fd/{fd}"))
+    assert os.path.samefile(mount.source, vol / "in")
+    os.close(opened[0])
+
+
+@pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../../x", "..data", "..", ""])
+def test_atomic_writer_rechecks_paths(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(VolumeError, match=re.escape("must be a relative path without '..'")):
+        write_atomic(tmp_path / "v", {"ok": (b"1", 0o644), rel: (b"x", 0o644)})
+    assert not (tmp_path / "x").exists() and not (tmp_path / "v" / "ok").exists()
+
+
+def test_atomic_writer_does_not_follow_a_planted_directory_symlink(tmp_path: Path) -> None:
+    vol = tmp_path / "v"
+    write_atomic(vol, {"d/a": (b"1", 0o644)})
+    write_atomic(vol, {"d/a": (b"2", 0o644), "d/b": (b"3", 0o644)})  # a fresh stamp dir each time
+    assert (vol / "d" / "b").read_bytes() == b"3"
 
 
 HOST = {"/", "/etc", "/usr", "/dev", "/run", "/var", "/var/run"}
