@@ -87,6 +87,7 @@ from joblet.node.volumes import (
     container_volume_mounts,
     downward_field,
     pod_volumes,
+    unmount_all,
 )
 from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
 
@@ -458,6 +459,8 @@ class PodWorker:
                         137, "ContainerStatusUnknown", self.agent.clock.now(),
                         message="The container could not be located when the pod was terminated")
         await self.write_status()
+        # as the kubelet tears down a terminated pod's volumes: its secret tmpfs goes now
+        await asyncio.to_thread(unmount_all, self.volume_root())
         metrics_for(self.agent.client).pod_finished(self.pod, self.agent.node_name)
 
     def _stopped(self, sidecar: bool) -> bool:
