@@ -62,8 +62,8 @@ class Plane:
             return any((s.get("waiting") or {}).get("reason") == reason for s in states)
         return await self.until(name, check)
 
-    async def output(self, name: str, namespace: str = "default") -> str:
-        return b"".join([c async for c in self.plane.log_store.read(namespace, name)]).decode()
+    async def output(self, name: str, namespace: str = "default", container: str | None = None) -> str:
+        return b"".join([c async for c in self.plane.log_store.read(namespace, name, container)]).decode()
 
     async def until_output(self, name: str, text: str, timeout: float = 30) -> str:
         end = time.monotonic() + timeout
