@@ -460,7 +460,8 @@ class PodWorker:
                         message="The container could not be located when the pod was terminated")
         await self.write_status()
         # as the kubelet tears down a terminated pod's volumes: its secret tmpfs goes now
-        await asyncio.to_thread(unmount_all, self.volume_root())
+        if pod_volumes(self.pod):
+            await asyncio.to_thread(unmount_all, self.volume_root())
         metrics_for(self.agent.client).pod_finished(self.pod, self.agent.node_name)
 
     def _stopped(self, sidecar: bool) -> bool:
