@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from joblet.node.agent import ConfigError, resource_field, run_as, service_env
-from joblet.node.runtimes.process import log_tail
+from joblet.node.runtimes.process import hidden_dirs, log_tail
 from joblet.node.sandbox import DEFAULT_CAPABILITIES, HostEntry, bwrap_argv, effective_capabilities, shadows
 from joblet.node.volumes import (
     Mount,
@@ -240,3 +240,9 @@ def test_log_tail_limits() -> None:
     lines = b"".join(b"2024-01-01T00:00:00Z stdout F line%d\n" % i for i in range(100))
     assert log_tail(lines).splitlines()[0] == "line20" and len(log_tail(lines).splitlines()) == 80
     assert len(log_tail(b"2024-01-01T00:00:00Z stdout F " + b"x" * 5000 + b"\n")) == 2048
+
+
+def test_hidden_dirs_are_existing_and_distinct(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    assert hidden_dirs(tmp_path, tmp_path / "missing", tmp_path / "server", Path(str(tmp_path) + "/.")) == [
+        tmp_path, tmp_path / "server"]

@@ -128,6 +128,15 @@ def ensure_shim(cache_dir: Path | None = None) -> list[str]:
     return [str(binary)]
 
 
+def hidden_dirs(*dirs: Path) -> list[Path]:
+    """The existing, distinct directories among ``dirs`` (bwrap would create a missing one on the host)."""
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and all(not os.path.samefile(d, o) for o in out):
+            out.append(d)
+    return out
+
+
 # -- pure helpers ---------------------------------------------------------------------------
 
 
