@@ -66,6 +66,9 @@ class NamespaceStrategy(Strategy):
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         return validation.validate_namespace_update(new, old)
 
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        admission.admit_namespace(obj, old)
+
 
 class JobStrategy(Strategy):
     has_status = True

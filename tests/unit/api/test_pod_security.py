@@ -8,7 +8,7 @@ import pytest
 
 from joblet.api import admission
 from joblet.api.admission import pod_security
-from joblet.errors import Forbidden
+from joblet.errors import Forbidden, Invalid
 
 RESTRICTED_SC = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}, "runAsNonRoot": True,
                  "seccompProfile": {"type": "RuntimeDefault"}}
@@ -95,3 +95,16 @@ def test_bad_level_is_restricted_and_insignificant_updates_pass() -> None:
     admission.admit_pod(bound, plain, ns(enforce="restricted"))  # binding an existing pod: not re-checked
     with pytest.raises(Forbidden):
         admission.admit_pod(pod(spec(container={"image": "other"})), plain, ns(enforce="restricted"))
+
+
+def test_namespace_labels_must_name_a_level_and_version() -> None:
+    with pytest.raises(Invalid) as err:
+        admission.admit_namespace(ns(enforce="strict", warn_version="1.30"), None)
+    assert [(c.field, c.message) for c in err.value.causes] == [
+        ("metadata.labels[pod-security.kubernetes.io/enforce]",
+         'Invalid value: "strict": must be one of privileged, baseline, restricted'),
+        ("metadata.labels[pod-security.kubernetes.io/warn-version]", 'Invalid value: "1.30": must be "latest" or "v1.x"'),
+    ]
+    admission.admit_namespace(ns(enforce="baseline", enforce_version="v1.30", audit="restricted"), None)
+    bad = ns(enforce="strict")
+    admission.admit_namespace(bad, bad)  # an unchanged (old) bad value does not block other updates

@@ -10,7 +10,8 @@ matters for a machine that runs pods as local processes, Pod Security admission
   rejected (their pods are, when the controller creates them), as upstream;
 * ``warn`` adds ``would violate PodSecurity "restricted:latest": ...`` as a ``Warning``
   header, for Pods and for the pod templates of Jobs and CronJobs;
-* ``audit`` is accepted; joblet has no audit annotations yet, so it is evaluated nowhere.
+* ``audit`` is accepted; joblet has no audit annotations yet, so it is evaluated nowhere;
+* a namespace whose labels name an unknown level or version is Invalid (422), as upstream.
 
 An unknown level is treated as ``restricted`` (upstream's choice for a bad label). Warnings
 reach the HTTP response through :func:`collect_warnings` (a context variable the API server
@@ -21,11 +22,12 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
+import re
 from collections.abc import Iterator
 from typing import Any
 
 from joblet.api.admission import pod_security
-from joblet.errors import Forbidden
+from joblet.errors import Cause, Forbidden, invalid
 
 Obj = dict[str, Any]
 LABEL_PREFIX = "pod-security.kubernetes.io/"
@@ -59,6 +61,34 @@ def policy(namespace: Obj | None, mode: str) -> tuple[str, str]:
     if level is None:
         return "privileged", version
     return (level if level in pod_security.LEVELS else "restricted"), version
+
+
+_VERSION = re.compile(r"^v1\.(0|[1-9][0-9]*)$")
+
+
+def _valid_level(value: str) -> bool:
+    return value in pod_security.LEVELS
+
+
+def _valid_version(value: str) -> bool:
+    return value == "latest" or bool(_VERSION.match(value))
+
+
+def admit_namespace(namespace: Obj, old: Obj | None) -> None:
+    """Pod Security labels must name a level and a version (422 as upstream) when they change."""
+    labels = (namespace.get("metadata") or {}).get("labels") or {}
+    old_labels = ((old or {}).get("metadata") or {}).get("labels") or {}
+    causes: list[Cause] = []
+    for mode in ("enforce", "audit", "warn"):
+        for key, valid, why in ((f"{LABEL_PREFIX}{mode}", _valid_level,
+                                 "must be one of privileged, baseline, restricted"),
+                                (f"{LABEL_PREFIX}{mode}-version", _valid_version, 'must be "latest" or "v1.x"')):
+            value = labels.get(key)
+            if value is not None and value != old_labels.get(key) and not valid(str(value)):
+                causes.append(Cause(f"metadata.labels[{key}]", f'Invalid value: "{value}": {why}',
+                                    "FieldValueInvalid"))
+    if causes:
+        raise invalid("Namespace", "", str((namespace.get("metadata") or {}).get("name") or ""), causes)
 
 
 def _violations(level: str, pod_meta: Obj, pod_spec: Obj) -> list[tuple[str, str]]:
