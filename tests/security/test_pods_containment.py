@@ -90,7 +90,7 @@ def test_secret_volume_is_on_tmpfs_and_private_and_termlog_is_0600(tmp_path: Pat
         assert (vol / "password").read_bytes() == b"Sup3rS3cret"
         assert os.stat(vol / "..data" / "password").st_uid == 1234
         volumes = p.pod_dir(uid) / "volumes"
-        assert volumes.stat().st_mode & 0o777 == 0o700 and volumes.stat().st_uid == 1234
+        assert volumes.stat().st_mode & 0o777 == 0o700 and volumes.stat().st_uid == 0
         nobody = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "cat",
                                  str(vol / "password")], capture_output=True, text=True)
         assert nobody.returncode != 0 and "Sup3rS3cret" not in nobody.stdout

@@ -310,8 +310,8 @@ class VolumeManager:
     async def prepare(self, pod: Obj, root: Path) -> tuple[dict[str, Path], set[str]]:
         """Create/refresh every volume; returns name → host path and the names that are read-only.
 
-        ``root`` is 0700 and owned by the pod's user: other host users cannot reach the pod's
-        volumes (emptyDirs are 0777 inside, as upstream). Any OSError becomes a VolumeError
+        ``root`` is 0700 and the agent's: other host users cannot reach the pod's volumes
+        (emptyDirs are 0777 inside, as upstream; secret/projected files are the pod user's). Any OSError becomes a VolumeError
         (a ``FailedMount`` event, retried with backoff)."""
         paths: dict[str, Path] = {}
         read_only: set[str] = set()
@@ -322,7 +322,7 @@ class VolumeManager:
                 if "hostPath" in volume:
                     paths[name] = check_host_path(volume["hostPath"])
                     continue
-                _private_dir(root, owner)
+                _private_dir(root)
                 target = root / name
                 if "emptyDir" in volume:
                     prepare_empty_dir(target, volume["emptyDir"] or {})
@@ -381,11 +381,11 @@ class VolumeManager:
         return lambda container, ref: self.resource_value(pod, container, ref)
 
 
-def _private_dir(path: Path, owner: Owner) -> None:
+def _private_dir(path: Path) -> None:
+    """The pod's volumes dir: 0700 and the agent's. bwrap binds each volume as root, so nobody
+    else (not even the pod's uid, which could swap a volume for a symlink) needs to enter it."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
     os.chmod(path, 0o700)
-    if os.getuid() == 0:
-        os.chown(path, owner[0], owner[1])
 
 
 def check_host_path(src: Obj) -> Path:
