@@ -22,6 +22,7 @@ from joblet.client.local import LocalClient
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
 from joblet.errors import ApiError, NotFound
+from joblet.node.volumes import unmount_all
 
 Obj = dict[str, Any]
 
@@ -99,5 +100,6 @@ def run(tmp_path: Path, body: Callable[[Plane], Awaitable[None]]) -> None:
             await body(Plane(plane))
         finally:
             await plane.stop()
+            unmount_all(tmp_path)  # a failed test must not leave a pod's tmpfs mounted
 
     asyncio.run(main())
