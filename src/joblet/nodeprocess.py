@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from rich.console import Console
 
-from joblet.datadir import DataDirBusy, make_private
+from joblet.datadir import DataDirBusy, default_data_dir, make_private
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
     from joblet.clock import RealClock
     from joblet.node.agent import NodeAgent
     from joblet.node.logs import LogStore
-    from joblet.node.runtimes.process import ProcessRuntime
+    from joblet.node.runtimes.process import ProcessRuntime, hidden_dirs
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = NodeDirLock(config.data_dir)
@@ -145,8 +145,10 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
         while not stop.is_set():
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
             # agent ends; a fresh one re-registers and adopts the running containers.
+            # pods see neither this node's dir nor a server's default data dir on the same machine
             runtime = ProcessRuntime(config.data_dir, clock, log_max_bytes=config.container_log_max_bytes,
-                                     log_max_files=config.container_log_max_files)
+                                     log_max_files=config.container_log_max_files,
+                                     hidden=hidden_dirs(config.data_dir, default_data_dir()))
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,

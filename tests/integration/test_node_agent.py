@@ -145,6 +145,9 @@ class Env:
         else:
             self.client = TinyClient(self.clock)
         self.data = tmp_path
+        # pods cannot see the data dir: files they share with the test live beside it
+        self.scratch = tmp_path.parent / f"{tmp_path.name}.scratch"
+        self.scratch.mkdir(exist_ok=True)
         self.agent = self.new_agent()
 
     async def setup(self) -> None:
@@ -285,7 +288,7 @@ async def test_failed_pod_with_never(env: Env) -> None:
 
 @scenario
 async def test_on_failure_restarts_in_place(env: Env) -> None:
-    marker = env.data / "count"
+    marker = env.scratch / "count"
     script = f'echo x >> {marker}; [ $(wc -l < {marker}) -ge 3 ]'
     await env.client.create("pods", pod("retry", script, policy="OnFailure"))
     done = await env.until("retry", phase("Succeeded"))
@@ -333,7 +336,7 @@ async def test_graceful_deletion_kills_and_removes(env: Env) -> None:
 
 @scenario
 async def test_restarted_agent_adopts_and_never_reruns(env: Env) -> None:
-    marker = env.data / "runs"
+    marker = env.scratch / "runs"
     await env.client.create("pods", pod("long", f"echo run >> {marker}; sleep 1; exit 4"))
     await env.until("long", phase("Running"))
     await env.agent.stop()  # "kill -9": the shim keeps running
@@ -495,20 +498,34 @@ async def test_run_as_user_and_non_root_check(env: Env) -> None:
 @needs_cgroups
 @scenario
 async def test_deletion_kills_setsid_escapee(env: Env) -> None:
-    pidfile = env.data / "escapee.pid"
-    await env.client.create("pods", pod("esc", f"setsid sh -c 'echo $$$$ > {pidfile}; exec sleep 60' & sleep 60"))
+    # the pod has its own PID namespace, so the escapee is found by its unique argv on the host
+    mark = f"{61 + (hash(str(env.data)) % 1000) / 1000:.3f}"
+    await env.client.create("pods", pod("esc", f"setsid sh -c 'exec sleep {mark}' & sleep 60"))
     await env.until("esc", phase("Running"))
     end = time.monotonic() + 10
-    while not pidfile.exists() or not pidfile.read_text().strip():
+    while not (found := _pids_with_argv(["sleep", mark])):
         assert time.monotonic() < end
         await asyncio.sleep(0.02)
-    escapee = int(pidfile.read_text())
+    escapee = found[0]
     await env.client.delete("pods", "esc", "default", grace_period_seconds=1)
     await env.gone("esc")
     end = time.monotonic() + 5
     while Path(f"/proc/{escapee}").exists() and "Z" not in Path(f"/proc/{escapee}/stat").read_text().split(")")[-1][:3]:
         assert time.monotonic() < end, "the setsid escapee survived its pod"
         await asyncio.sleep(0.02)
+
+
+def _pids_with_argv(argv: list[str]) -> list[int]:
+    want = "\0".join(argv).encode() + b"\0"
+    out = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "cmdline").read_bytes() == want:
+                    out.append(int(entry.name))
+            except OSError:
+                pass
+    return out
 
 
 @needs_real_stack

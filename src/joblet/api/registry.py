@@ -123,6 +123,7 @@ class Registry:
                 causes = [*self._validate_meta(r, obj, strategy), *strategy.validate(obj)]
                 if causes:
                     raise invalid(r.kind, r.group, str(meta.get("name") or ""), causes)
+                strategy.admit(obj, None, self._namespace_object(ns))
             key = Key(r.plural, ns, str(meta["name"]))
             if dry_run:
                 try:
@@ -289,6 +290,8 @@ class Registry:
             causes = [*self._validate_meta(r, new, strategy), *strategy.validate_update(new, old)]
         if causes:
             raise invalid(r.kind, r.group, key.name, causes)
+        if subresource in (None, ""):
+            strategy.admit(new, old, self._namespace_object(key.namespace))
         if new == old:
             return old  # a no-op write is not a write: no new resourceVersion, no watch event
         if dry_run:
@@ -296,6 +299,15 @@ class Registry:
         if self._ready_to_remove(r, new):
             return self.store.delete(key)
         return self.store.update(key, new, int(old_meta["resourceVersion"]))
+
+    def _namespace_object(self, namespace: str) -> Obj | None:
+        """The namespace an object lives in (admission reads its labels); None if cluster-scoped."""
+        if not namespace:
+            return None
+        try:
+            return self.store.get(Key("namespaces", "", namespace))
+        except NotFound:
+            return None
 
     # ----------------------------------------------------------------- delete
 

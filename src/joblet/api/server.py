@@ -34,7 +34,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from joblet.api import content, discovery, openapi, selectors, tables
+from joblet.api import admission, content, discovery, openapi, selectors, tables
 from joblet.api.resources import Resource
 from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo
 from joblet.auth.request import forbidden, request_attributes
@@ -512,9 +512,10 @@ class ApiServer:
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, body)
         dry_run = dry_run_param(request.query_params.getlist("dryRun"))
-        created = await self.client.create(t.resource.plural, obj, t.namespace if t.resource.namespaced else None,
-                                           dry_run=dry_run)
-        return json_response(with_type_meta(created, t.resource), 201, warnings)
+        with admission.collect_warnings() as admitted:
+            created = await self.client.create(t.resource.plural, obj,
+                                               t.namespace if t.resource.namespaced else None, dry_run=dry_run)
+        return json_response(with_type_meta(created, t.resource), 201, warnings + admitted)
 
     def check_identity(self, t: Target, obj: Obj) -> Obj:
         meta = obj.get("metadata")
@@ -537,8 +538,9 @@ class ApiServer:
         obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
         extra = supported_kwargs(self.client.update,
                                  {"dry_run": dry_run_param(request.query_params.getlist("dryRun"))})
-        updated = await self.client.update(t.resource.plural, obj, t.subresource, **extra)
-        return json_response(with_type_meta(updated, t.resource), 200, warnings)
+        with admission.collect_warnings() as admitted:
+            updated = await self.client.update(t.resource.plural, obj, t.subresource, **extra)
+        return json_response(with_type_meta(updated, t.resource), 200, warnings + admitted)
 
     async def patch(self, request: Request, t: Target) -> Response:
         assert t.name is not None
@@ -557,9 +559,10 @@ class ApiServer:
                 created = True
         extra = supported_kwargs(self.client.patch, {"dry_run": dry_run_param(q.getlist("dryRun")),
                                                      "force": truthy(q.get("force"))})
-        result = await self.client.patch(t.resource.plural, t.name, patch, self.ns(t), patch_type,
-                                         t.subresource, q.get("fieldManager"), **extra)
-        return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings)
+        with admission.collect_warnings() as admitted:
+            result = await self.client.patch(t.resource.plural, t.name, patch, self.ns(t), patch_type,
+                                             t.subresource, q.get("fieldManager"), **extra)
+        return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings + admitted)
 
     async def delete(self, request: Request, t: Target) -> Response:
         assert t.name is not None

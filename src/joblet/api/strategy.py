@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from joblet.api import defaults, validation
+from joblet.api import admission, defaults, validation
 from joblet.errors import Cause
 
 Obj = dict[str, Any]
@@ -47,6 +47,10 @@ class Strategy:
     def prepare_for_update(self, new: Obj, old: Obj, now: str) -> None:
         """Server-side consequences of a main-resource update (in place, after status was restored)."""
 
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        """Admission after validation (create, or main-resource update): raise to reject, and
+        :func:`joblet.api.admission.warn` to add a ``Warning``. ``namespace``: the object's namespace."""
+
 
 class NamespaceStrategy(Strategy):
     has_status = True
@@ -61,6 +65,9 @@ class NamespaceStrategy(Strategy):
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         return validation.validate_namespace_update(new, old)
+
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        admission.admit_namespace(obj, old)
 
 
 class JobStrategy(Strategy):
@@ -84,6 +91,9 @@ class JobStrategy(Strategy):
     def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
         return validation.validate_job_status_update(new, old)
 
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        admission.admit_template((obj.get("spec") or {}).get("template"), namespace)
+
 
 class CronJobStrategy(Strategy):
     has_status = True
@@ -104,6 +114,10 @@ class CronJobStrategy(Strategy):
     def validate_status_update(self, new: Obj, old: Obj) -> list[Cause]:
         return validation.validate_cronjob_status_update(new, old)
 
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        job = ((obj.get("spec") or {}).get("jobTemplate") or {}).get("spec") or {}
+        admission.admit_template(job.get("template"), namespace)
+
 
 class PodStrategy(Strategy):
     has_status = True
@@ -118,6 +132,9 @@ class PodStrategy(Strategy):
 
     def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
         return validation.validate_pod_update(new, old)
+
+    def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
+        admission.admit_pod(obj, old, namespace)
 
     def prepare_for_update(self, new: Obj, old: Obj, now: str) -> None:
         # Setting spec.nodeName is a binding: it also records PodScheduled, in the same write.

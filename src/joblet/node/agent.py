@@ -23,14 +23,12 @@ Documented choices:
   Warning ``Failed`` event ``Error: ...``); a volume that cannot be set up keeps it in
   ``ContainerCreating`` with a ``FailedMount`` event. Both are rechecked with backoff
   (0.2 s doubling to 5 s), so the container starts soon after the object appears;
-* volumes (:mod:`joblet.node.volumes`) are bound at their ``mountPath`` in a private mount
-  namespace (bubblewrap, :mod:`joblet.node.sandbox`) only when a container needs it: some
-  bind is not the identity (a hostPath at its own path, writable, needs nothing) or a
-  non-default ``terminationMessagePath`` is set. Plain pods never pay for bwrap;
-* the termination message: a sandboxed container gets a per-attempt host file bound at
-  ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``).
-  An unsandboxed container has no such file (writing the host's ``/dev`` is not acceptable),
-  so set a non-default ``terminationMessagePath`` (or have a volume) to use it;
+* every container is contained by bubblewrap (:mod:`joblet.node.sandbox`: own PID, IPC and
+  mount namespaces, private ``/dev``, data dir hidden, capabilities as a container runtime
+  gives them); volumes (:mod:`joblet.node.volumes`) are bound at their ``mountPath``. Without
+  ``bwrap`` pods run uncontained (a loud warning at start-up);
+* the termination message: a per-attempt host file (0600, owned by the container's user)
+  bound at ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``);
   ``FallbackToLogsOnError`` works everywhere (last 80 lines / 2048 bytes of the log);
 * the service-account token volume (``/var/run/secrets/kubernetes.io/serviceaccount``:
   ``token``, ``ca.crt``, ``namespace``) is mounted only when the pod sets
@@ -77,17 +75,19 @@ from joblet.node.images import path_for_image
 from joblet.node.logs import LogStore
 from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
-from joblet.node.sandbox import bwrap_path
+from joblet.node.sandbox import bwrap_path, effective_capabilities
 from joblet.node.volumes import (
     PLACEHOLDER_CA,
+    Pin,
+    SubPathError,
     TokenContext,
     VolumeError,
     VolumeManager,
     container_mounts,
     container_volume_mounts,
     downward_field,
-    needs_sandbox,
     pod_volumes,
+    unmount_all,
 )
 from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
 
@@ -316,6 +316,7 @@ class PodWorker:
         self.deleting = asyncio.Event()
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
+        self.pinned: dict[str, list[int]] = {}  # container → open subPath fds (see _pin)
         self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
 
     # -- entry -------------------------------------------------------------------------------
@@ -331,6 +332,25 @@ class PodWorker:
             raise
         except Exception:
             log.exception("pod worker %s/%s failed", namespace_of(self.pod), name_of(self.pod))
+        finally:
+            for name in list(self.pinned):
+                self._unpin(name)
+
+    def _unpin(self, container: str) -> None:
+        for fd in self.pinned.pop(container, []):
+            with contextlib.suppress(OSError):
+                os.close(fd)
+
+    def _pin(self, container: str) -> Pin:
+        """Keep each checked subPath open while its container runs; bwrap binds ``/proc/<pid>/fd/N``
+        (the object that was checked, whatever the path names meanwhile)."""
+        self._unpin(container)  # the previous attempt's binds are long done
+        fds = self.pinned.setdefault(container, [])
+
+        def pin(fd: int) -> Path:
+            fds.append(fd)
+            return Path(f"/proc/{os.getpid()}/fd/{fd}")
+        return pin
 
     async def _run(self) -> None:
         agent = self.agent
@@ -439,6 +459,9 @@ class PodWorker:
                         137, "ContainerStatusUnknown", self.agent.clock.now(),
                         message="The container could not be located when the pod was terminated")
         await self.write_status()
+        # as the kubelet tears down a terminated pod's volumes: its secret tmpfs goes now
+        if pod_volumes(self.pod):
+            await asyncio.to_thread(unmount_all, self.volume_root())
         metrics_for(self.agent.client).pod_finished(self.pod, self.agent.node_name)
 
     def _stopped(self, sidecar: bool) -> bool:
@@ -559,15 +582,21 @@ class PodWorker:
         volume_mounts = container_volume_mounts(pod, spec)
         if pod_volumes(pod):
             paths, read_only = await agent.volumes.prepare(pod, self.volume_root())
-            mounts = container_mounts(volume_mounts, paths, read_only, env)
+            try:
+                mounts = container_mounts(volume_mounts, paths, read_only, env, self._pin(spec["name"]),
+                                          spec["name"])
+            except SubPathError as exc:
+                raise ConfigError(str(exc)) from exc
         elif volume_mounts:
             raise VolumeError(f'unable to find volume "{volume_mounts[0].get("name")}"')
         term_path = str(spec.get("terminationMessagePath") or DEFAULT_TERMINATION_MESSAGE_PATH)
-        sandbox = needs_sandbox(mounts) or term_path != DEFAULT_TERMINATION_MESSAGE_PATH
+        sandbox = agent.sandbox_available
+        uid = user.user if user.user is not None else agent.agent_uid
         return ContainerSpec(ref, container_argv(spec, env), env, log_path,
                              working_dir=spec.get("workingDir") or None, limits=limits,
-                             sandbox=sandbox and agent.sandbox_available, mounts=mounts,
+                             sandbox=sandbox, mounts=mounts,
                              run_as_user=user.user, run_as_group=user.group,
+                             capabilities=effective_capabilities(spec.get("securityContext"), uid),
                              termination_message_path=term_path if sandbox else None,
                              fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError",
                              image=str(spec.get("image") or ""))
@@ -720,7 +749,8 @@ class NodeAgent:
         self.agent_uid = os.getuid()
         self.sandbox_available = bwrap_path() is not None
         if not self.sandbox_available:
-            log.warning("bubblewrap (bwrap) not found: volumes are not mounted at their mountPath")
+            log.warning("bubblewrap (bwrap) not found: pods are NOT contained (they see the data dir and every "
+                        "process) and volumes are not mounted at their mountPath; install bubblewrap")
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:

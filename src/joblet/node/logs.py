@@ -12,6 +12,8 @@ The shim caps each attempt like the kubelet (``--container-log-max-size`` and
 the rotated ones, read oldest first. Reads never load a file whole: ``tailLines`` scans
 backwards from the end, ``limitBytes`` stops early, and all file I/O (and rendering) runs in
 worker threads so that a big log never stalls the event loop.
+Reads never leave ``logs/`` (SEC-05): namespace and pod must be a DNS label/subdomain, the
+container one of the real (non-symlink) directories of the pod, and the log a regular file.
 """
 
 from __future__ import annotations
@@ -19,12 +21,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
+import stat
 from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 from typing import BinaryIO
 
+from joblet.api.validation.meta import is_dns1123_label, is_dns1123_subdomain
 from joblet.clock import Clock, parse_time
 from joblet.errors import BadRequest, not_found
 
@@ -76,12 +81,16 @@ class LogStore:
         return self.root / namespace / pod / uid / container / f"{attempt}.log"
 
     def pods(self, namespace: str) -> list[str]:
-        return _names(self.root / namespace)
+        return _names(self.root / namespace) if not is_dns1123_label(namespace) else []
 
     def _uid_dir(self, namespace: str, pod: str, uid: str | None) -> Path | None:
+        if not _valid_names(namespace, pod) or (uid and not _UID.match(uid)):
+            return None  # no pod has such a name: nothing under logs/ can match (SEC-05)
         base = self.root / namespace / pod
+        if not _real_dirs_below(self.root, base):
+            return None
         if uid:
-            return base / uid if (base / uid).is_dir() else None
+            return base / uid if _real_dirs_below(self.root, base / uid) else None
         dirs = [d for d in _dirs(base)]
         return max(dirs, key=lambda d: d.stat().st_mtime_ns) if dirs else None
 
@@ -91,7 +100,7 @@ class LogStore:
 
     def attempts(self, namespace: str, pod: str, container: str, uid: str | None = None) -> list[int]:
         uid_dir = self._uid_dir(namespace, pod, uid)
-        if uid_dir is None:
+        if uid_dir is None or container not in _names(uid_dir):
             return []
         return sorted(int(p.stem) for p in (uid_dir / container).glob("*.log") if p.stem.isdigit())
 
@@ -106,14 +115,16 @@ class LogStore:
                 raise BadRequest(
                     f"a container name must be specified for pod {pod}, choose one of: [{' '.join(names)}]")
             container = names[0]
+        if container not in names:  # a DNS label that exists as a real directory: no "..", no symlink
+            raise BadRequest(f"container {container} is not valid for pod {pod}")
         attempts = self.attempts(namespace, pod, container, uid_dir.name)
         if not attempts:
             raise BadRequest(f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating')
         if previous:
             if len(attempts) < 2:
                 raise BadRequest(f'previous terminated container "{container}" in pod "{pod}" not found')
-            return uid_dir / container / f"{attempts[-2]}.log"
-        return uid_dir / container / f"{attempts[-1]}.log"
+            return _regular(uid_dir / container / f"{attempts[-2]}.log", pod)
+        return _regular(uid_dir / container / f"{attempts[-1]}.log", pod)
 
     # -- reading ---------------------------------------------------------------------------
     async def read(self, namespace: str, pod: str, container: str | None = None, follow: bool = False,
@@ -301,10 +312,42 @@ def _cap(chunk: bytes, budget: int) -> tuple[bytes, int]:
     return chunk, budget - len(chunk)
 
 
-def _dirs(path: Path) -> list[Path]:
+_UID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,127}$")
+
+
+def _valid_names(namespace: str, pod: str) -> bool:
+    return not is_dns1123_label(namespace) and not is_dns1123_subdomain(pod)
+
+
+def _real_dirs_below(root: Path, path: Path) -> bool:
+    """Every component of ``path`` below ``root`` is a directory, none a symlink."""
+    current = root
+    for part in path.relative_to(root).parts:
+        current = current / part
+        try:
+            if not stat.S_ISDIR(os.lstat(current).st_mode):
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _regular(path: Path, pod: str) -> Path:
+    """A log file that is a regular file, not a symlink planted in the log store."""
     try:
-        return [p for p in path.iterdir() if p.is_dir()]
+        if stat.S_ISREG(os.lstat(path).st_mode):
+            return path
     except OSError:
+        pass
+    raise not_found("pods", "", pod)
+
+
+def _dirs(path: Path) -> list[Path]:
+    """Real subdirectories (a symlink to a directory is not followed)."""
+    try:
+        with os.scandir(path) as entries:
+            return [Path(e.path) for e in entries if e.is_dir(follow_symlinks=False)]
+    except (OSError, ValueError):
         return []
 
 

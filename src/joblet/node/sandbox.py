@@ -1,30 +1,47 @@
-"""The bubblewrap command line that gives one container its private mount namespace.
+"""The bubblewrap command line that contains one container.
 
-Why: volumes must appear at their ``mountPath`` without touching the host's filesystem tree
-and without a container image. bubblewrap (Debian's ``bwrap``, ~5 ms per start, measured in
-research/runtime-experiments.md §2) builds a mount namespace from the host's root plus the
-pod's binds. Only the mount namespace is private: the network (pods reach the API on
-127.0.0.1), PIDs (kill by cgroup, ``/proc`` as on the host) and the rest of the host's root
-(read-write, like an unsandboxed joblet pod) stay shared.
+Why: a pod is untrusted code running on the machine that holds the API server's keys. Every
+container therefore runs under bubblewrap (Debian's ``bwrap``, a few ms per start, measured in
+research/runtime-experiments.md §2 and bench/isolation.py) with:
 
-The catch is mount points that do not exist on the host: bwrap would ``mkdir`` them in the
-bound host root. So for each such target the deepest existing ancestor is *shadowed*: a
-tmpfs goes over it inside the sandbox and its host entries are bound back one by one (for the
-root itself the entries are bound onto bwrap's own tmpfs root; for ``/dev`` bwrap's minimal
-``--dev`` is used instead). The missing directories are then created in the tmpfs.
+* its own PID namespace (``--unshare-pid`` + a fresh ``--proc /proc``): it sees and signals only
+  its own processes, not the server, the agent or other pods;
+* its own IPC namespace (``--unshare-ipc``) and a private ``/dev`` (bwrap's minimal ``--dev``
+  with null, zero, random, tty... and a private 1777 ``/dev/shm``). The host's ``/dev`` is
+  never bound: ``--bind / /`` remounts every submount ``nodev``, so the host's ``/dev/null``
+  would answer EACCES ("cannot create /dev/null: Permission denied");
+* the data dir (and any other ``hidden`` path) covered by an empty tmpfs, so the API server's
+  ``pki/``, ``tokens.json``, ``kubeconfig``, ``joblet.db*``, the log store and other pods'
+  volumes are out of sight; the pod's own volumes are bound back at their ``mountPath``
+  (bwrap takes bind sources from the outer root, so hiding first does not hide the sources);
+* capabilities: ``--cap-drop ALL`` and only ``capabilities`` kept (the runtime-default set of
+  container runtimes for root, nothing for a non-root user; see :func:`effective_capabilities`).
+  bwrap always sets ``no_new_privs``.
+
+What is still shared: the network (pods reach the API on 127.0.0.1), the rest of the host's
+root file system (read-write, with the permissions of the container's uid) and the uid itself
+unless ``runAsUser`` is set. A root pod can still do what root with the default capabilities
+can do to host files; that is what Pod Security admission is for.
+
+Mount points that do not exist on the host: bwrap would ``mkdir`` them in the bound host
+root. So for each such target the deepest existing ancestor is *shadowed*: a tmpfs goes over
+it inside the sandbox and its host entries are bound back one by one (for the root itself the
+entries are bound onto bwrap's own tmpfs root). The missing directories are then created in
+the tmpfs.
 
 How it runs (see shim.c): the shim starts ``bwrap ... -- <shim> -E [-u UID] [-g GID] -- CMD``
 with ``-I``: bwrap's monitor ignores SIGTERM, so a forwarded SIGTERM reaches the container
 command, and ``-E`` resets the signals, drops to ``runAsUser``/``runAsGroup`` and execs the
 command. bwrap is the container's main process; its exit status is the command's (a signal
-becomes 128+n). The shim, the status file and the CRI log stay outside the sandbox.
+becomes 128+n); when the command exits, the PID namespace ends and the kernel kills whatever
+it left behind. The shim, the status file and the CRI log stay outside the sandbox.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,30 +100,66 @@ def shadows(targets: list[str], exists: Callable[[str], bool]) -> list[str]:
     return sorted(out, key=lambda p: (p.count("/") if p != "/" else 0, p))
 
 
+# The capabilities container runtimes (containerd, CRI-O, Docker) give a root container by default.
+DEFAULT_CAPABILITIES = ("CHOWN", "DAC_OVERRIDE", "FSETID", "FOWNER", "MKNOD", "NET_RAW", "SETGID", "SETUID",
+                        "SETFCAP", "SETPCAP", "NET_BIND_SERVICE", "SYS_CHROOT", "KILL", "AUDIT_WRITE")
+KNOWN_CAPABILITIES = frozenset((
+    "CHOWN", "DAC_OVERRIDE", "DAC_READ_SEARCH", "FOWNER", "FSETID", "KILL", "SETGID", "SETUID", "SETPCAP",
+    "LINUX_IMMUTABLE", "NET_BIND_SERVICE", "NET_BROADCAST", "NET_ADMIN", "NET_RAW", "IPC_LOCK", "IPC_OWNER",
+    "SYS_MODULE", "SYS_RAWIO", "SYS_CHROOT", "SYS_PTRACE", "SYS_PACCT", "SYS_ADMIN", "SYS_BOOT", "SYS_NICE",
+    "SYS_RESOURCE", "SYS_TIME", "SYS_TTY_CONFIG", "MKNOD", "LEASE", "AUDIT_WRITE", "AUDIT_CONTROL", "SETFCAP",
+    "MAC_OVERRIDE", "MAC_ADMIN", "SYSLOG", "WAKE_ALARM", "BLOCK_SUSPEND", "AUDIT_READ", "PERFMON", "BPF",
+    "CHECKPOINT_RESTORE"))
+
+
+def effective_capabilities(security_context: dict[str, object] | None, uid: int) -> tuple[str, ...]:
+    """The capabilities a container keeps: the runtime default set for root, plus
+    ``securityContext.capabilities.add``, minus ``drop`` (``ALL`` drops the defaults); none for a
+    non-root uid (Kubernetes sets no ambient capabilities, so a non-root process has none)."""
+    if uid != 0:
+        return ()
+    caps = (security_context or {}).get("capabilities")
+    caps = caps if isinstance(caps, dict) else {}
+
+    def names(key: str) -> set[str]:
+        return {str(c).upper().removeprefix("CAP_") for c in caps.get(key) or []}
+
+    drop, add = names("drop"), names("add")
+    keep = set() if "ALL" in drop else set(DEFAULT_CAPABILITIES) - drop
+    keep |= KNOWN_CAPABILITIES if "ALL" in add else add & KNOWN_CAPABILITIES
+    return tuple(sorted(keep))
+
+
 def bwrap_argv(mounts: list[Mount], command: list[str], exec_helper: list[str], working_dir: str | None = None,
                termination_log: tuple[Path, str] | None = None, bwrap: str = BWRAP,
                resolve: Callable[[str], str] = os.path.realpath,
-               exists: Callable[[str], bool] = os.path.lexists, lister: Lister = list_host_dir) -> list[str]:
-    """``bwrap`` argv running ``exec_helper + ['--'] + command`` with the binds of ``mounts``."""
+               exists: Callable[[str], bool] = os.path.lexists, lister: Lister = list_host_dir,
+               hidden: Sequence[str] = (), capabilities: Sequence[str] | None = None) -> list[str]:
+    """``bwrap`` argv running ``exec_helper + ['--'] + command`` contained, with the binds of ``mounts``.
+
+    ``hidden``: host directories covered by an empty tmpfs (the data dir); ``capabilities``: the
+    only ones kept (``None``: bwrap's default, for an unprivileged agent that cannot set them)."""
     binds = [(str(m.source), resolve(m.target), m.read_only) for m in mounts]
     if termination_log is not None:
         binds.append((str(termination_log[0]), resolve(termination_log[1]), False))
     binds.sort(key=lambda b: b[1].count("/"))
     targets = [b[1] for b in binds]
-    shadowed = shadows(targets, exists)
-    argv = [bwrap]
+    shadowed = [d for d in shadows(targets, exists) if not _under(d, "/dev") and not _under(d, "/proc")]
+    argv = [bwrap, "--unshare-pid", "--unshare-ipc"]
+    if capabilities is not None:
+        argv += ["--cap-drop", "ALL"]
+        for cap in capabilities:
+            argv += ["--cap-add", f"CAP_{cap}"]
     if "/" in shadowed:
         argv += _rebind("/", lister("/"))
     else:
         argv += ["--bind", "/", "/"]
+    argv += ["--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
     for directory in shadowed:
-        if directory == "/":
-            continue
-        if directory == "/dev":
-            if "/" not in shadowed:  # else the root's rebinding already made a fresh /dev
-                argv += ["--dev", "/dev"]
-            continue
-        argv += ["--tmpfs", directory, *_rebind(directory, lister(directory))]
+        if directory != "/":
+            argv += ["--tmpfs", directory, *_rebind(directory, lister(directory))]
+    for directory in hidden:
+        argv += ["--tmpfs", resolve(directory)]
     for source, target, read_only in binds:
         argv += ["--ro-bind" if read_only else "--bind", source, target]
     if working_dir:
@@ -118,11 +171,9 @@ def _rebind(directory: str, entries: list[HostEntry]) -> list[str]:
     argv: list[str] = []
     for e in entries:
         path = os.path.join(directory, e.name)
-        if directory == "/" and e.name == "dev":
-            argv += ["--dev", "/dev"]
-        elif directory == "/" and e.name == "proc":
-            argv += ["--bind", "/proc", "/proc"]
-        elif e.kind == "symlink":
+        if directory == "/" and e.name in ("dev", "proc"):
+            continue  # bwrap's own /dev and /proc follow
+        if e.kind == "symlink":
             argv += ["--symlink", e.link, path]
         else:
             argv += ["--bind", path, path]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import errno
 import os
 import re
 import secrets
@@ -39,6 +40,7 @@ from joblet.node.quantity import parse_quantity
 Obj = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]
 Fetch = Callable[[str, str, str], Awaitable[Obj | None]]  # (resource, namespace, name) → object or None
+Owner = tuple[int, int]  # (uid, gid) owning a pod's volume files
 
 SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 SERVICE_ACCOUNT_VOLUME = "kube-api-access-joblet"
@@ -196,9 +198,26 @@ def expand_subpath(text: str, env: dict[str, str]) -> str:
     return re.sub(r"\$\(([A-Za-z_][A-Za-z0-9_.-]*)\)", lambda m: env.get(m.group(1), ""), text)
 
 
+class SubPathError(VolumeError):
+    """A subPath that escapes its volume (the kubelet reports it as CreateContainerConfigError)."""
+
+
+Pin = Callable[[int], Path]  # an open O_PATH fd → a path that names exactly that object
+
+
+def _close_and_name(fd: int, resolved: Path) -> Path:
+    os.close(fd)
+    return resolved
+
+
 def container_mounts(volume_mounts: list[Obj], volume_paths: dict[str, Path], read_only_volumes: set[str],
-                     env: dict[str, str]) -> list[Mount]:
-    """The binds of one container, from its ``volumeMounts`` and the prepared volume paths."""
+                     env: dict[str, str], pin: Pin | None = None, container: str = "") -> list[Mount]:
+    """The binds of one container, from its ``volumeMounts`` and the prepared volume paths.
+
+    A ``subPath`` is opened with :func:`open_sub_path` (never following a symlink out of the
+    volume, CVE-2017-1002101); ``pin`` turns the open fd into the bind source (the agent's
+    ``/proc/<pid>/fd/N``, so a symlink swapped in after the check cannot redirect the bind).
+    Without ``pin`` the checked real path is used."""
     out: list[Mount] = []
     for vm in volume_mounts:
         name = str(vm.get("name"))
@@ -207,20 +226,71 @@ def container_mounts(volume_mounts: list[Obj], volume_paths: dict[str, Path], re
         source = volume_paths[name]
         sub = str(vm.get("subPath") or "") or expand_subpath(str(vm.get("subPathExpr") or ""), env)
         if sub:
-            if sub.startswith("/") or ".." in Path(sub).parts:
-                raise VolumeError(f"subPath {sub!r} must be a relative path without '..'")
-            source = source / sub
-            if not os.path.lexists(source) and name not in read_only_volumes:
-                source.mkdir(parents=True, exist_ok=True, mode=0o777)
-            source = Path(os.path.realpath(source))
+            try:
+                fd, resolved = open_sub_path(source, sub, create=name not in read_only_volumes)
+            except OSError as exc:
+                raise SubPathError(f'failed to prepare subPath for volumeMount "{name}" of container '
+                                   f'"{container}": {exc.strerror or exc}') from exc
+            source = pin(fd) if pin is not None else _close_and_name(fd, resolved)
         read_only = bool(vm.get("readOnly")) or name in read_only_volumes
         out.append(Mount(source, str(vm["mountPath"]), read_only))
     return out
 
 
-def needs_sandbox(mounts: list[Mount]) -> bool:
-    """A bind that is the identity (hostPath at its own path, writable) needs no mount namespace."""
-    return any(m.read_only or os.path.realpath(m.target) != os.path.realpath(m.source) for m in mounts)
+def open_sub_path(volume: Path, sub: str, create: bool) -> tuple[int, Path]:
+    """An ``O_PATH`` fd of ``volume/sub`` and its real path, refusing anything outside the volume.
+
+    Symlinks inside the volume are resolved first (a configMap key is a symlink into ``..data``)
+    and the result must stay under the volume; then every component of the resolved path is
+    opened with ``O_NOFOLLOW`` from the volume's fd, so a symlink planted meanwhile fails with
+    ELOOP/ENOTDIR instead of being followed. Missing directories are created (0777, like the
+    kubelet) when the volume is writable."""
+    parts = [p for p in sub.split("/") if p not in ("", ".")]
+    if sub.startswith("/") or ".." in parts:
+        raise OSError(errno.EINVAL, f"subPath {sub!r} must be a relative path without '..'")
+    root = os.path.realpath(volume)
+    if create:
+        _make_dirs_beneath(root, parts)
+    resolved = os.path.realpath(os.path.join(root, *parts))
+    if resolved != root and not resolved.startswith(root.rstrip("/") + "/"):
+        raise OSError(errno.EACCES, f"subpath {str(volume / sub)!r} not within volume path {str(volume)!r}")
+    rel = [p for p in resolved[len(root):].split("/") if p]
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for i, part in enumerate(rel):
+            last = i == len(rel) - 1
+            flags = os.O_PATH | os.O_NOFOLLOW | os.O_CLOEXEC | (0 if last else os.O_DIRECTORY)
+            nxt = os.open(part, flags, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+        if stat.S_ISLNK(os.fstat(fd).st_mode):
+            raise OSError(errno.ELOOP, "subPath is a symlink")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd, Path(resolved)
+
+
+def _make_dirs_beneath(root: str, parts: list[str]) -> None:
+    """mkdir -p of ``parts`` under ``root`` without following symlinks (an existing symlink stops it)."""
+    fd = os.open(root, os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        for part in parts:
+            created = True
+            try:
+                os.mkdir(part, 0o777, dir_fd=fd)
+            except FileExistsError:
+                created = False
+            try:
+                nxt = os.open(part, os.O_RDONLY | os.O_NOFOLLOW | os.O_DIRECTORY | os.O_CLOEXEC, dir_fd=fd)
+            except OSError:
+                return  # a file or a symlink: leave it to the resolution check
+            if created:
+                os.fchmod(nxt, 0o777)  # not the umask's 0755: any container user may write there
+            os.close(fd)
+            fd = nxt
+    finally:
+        os.close(fd)
 
 
 # -- I/O: preparing volumes on the host ---------------------------------------------------------------
@@ -238,25 +308,36 @@ class VolumeManager:
         self.resource_value = resource_value
 
     async def prepare(self, pod: Obj, root: Path) -> tuple[dict[str, Path], set[str]]:
-        """Create/refresh every volume; returns name → host path and the names that are read-only."""
+        """Create/refresh every volume; returns name → host path and the names that are read-only.
+
+        ``root`` is 0700 and the agent's: other host users cannot reach the pod's volumes
+        (emptyDirs are 0777 inside, as upstream; secret/projected files are the pod user's). Any OSError becomes a VolumeError
+        (a ``FailedMount`` event, retried with backoff)."""
         paths: dict[str, Path] = {}
         read_only: set[str] = set()
+        owner = volume_owner(pod, os.getuid())
         for volume in pod_volumes(pod):
             name = str(volume["name"])
-            if "hostPath" in volume:
-                paths[name] = check_host_path(volume["hostPath"])
-                continue
-            target = root / name
-            if "emptyDir" in volume:
-                prepare_empty_dir(target, volume["emptyDir"] or {})
-            else:
-                files = await self.files(pod, volume)
-                if files is None:
-                    target.mkdir(parents=True, exist_ok=True, mode=0o777)
+            try:
+                if "hostPath" in volume:
+                    paths[name] = check_host_path(volume["hostPath"])
                     continue
-                write_atomic(target, files)
-                read_only.add(name)
-            paths[name] = target
+                _private_dir(root)
+                target = root / name
+                if "emptyDir" in volume:
+                    prepare_empty_dir(target, volume["emptyDir"] or {})
+                else:
+                    files = await self.files(pod, volume)
+                    if files is None:
+                        target.mkdir(parents=True, exist_ok=True, mode=0o777)
+                        continue
+                    if "secret" in volume or "projected" in volume:
+                        prepare_memory_dir(target, owner)
+                    write_atomic(target, files, owner)
+                    read_only.add(name)
+                paths[name] = target
+            except OSError as exc:
+                raise VolumeError(f'for volume "{name}" : {exc}') from exc
         return paths, read_only
 
     async def files(self, pod: Obj, volume: Obj) -> Files | None:
@@ -300,6 +381,13 @@ class VolumeManager:
         return lambda container, ref: self.resource_value(pod, container, ref)
 
 
+def _private_dir(path: Path) -> None:
+    """The pod's volumes dir: 0700 and the agent's. bwrap binds each volume as root, so nobody
+    else (not even the pod's uid, which could swap a volume for a symlink) needs to enter it."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    os.chmod(path, 0o700)
+
+
 def check_host_path(src: Obj) -> Path:
     """Apply the hostPath ``type`` check (creating for the ``*OrCreate`` types); the kubelet's messages."""
     path = Path(str(src.get("path")))
@@ -341,10 +429,39 @@ def prepare_empty_dir(target: Path, src: Obj) -> None:
         options = "mode=0777"
         if src.get("sizeLimit"):
             options += f",size={int(parse_quantity(src['sizeLimit']))}"
-        result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
-                                capture_output=True, text=True)
-        if result.returncode != 0:
-            raise VolumeError(f"mount of tmpfs emptyDir failed: {result.stderr.strip()}")
+        mount_tmpfs(target, options, "emptyDir")
+
+
+def mount_tmpfs(target: Path, options: str, what: str) -> None:
+    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
+                            capture_output=True, text=True)
+    if result.returncode != 0:
+        raise VolumeError(f"mount of tmpfs {what} failed: {result.stderr.strip()}")
+
+
+def prepare_memory_dir(target: Path, owner: Owner) -> None:
+    """A per-pod tmpfs for credentials (secret and projected volumes), as the kubelet does: the
+    files never reach the disk and disappear with the pod. Only root can mount; otherwise a
+    plain directory under the pod's 0700 volume dir."""
+    target.mkdir(parents=True, exist_ok=True)
+    if os.getuid() == 0 and not is_mount_point(target):
+        mount_tmpfs(target, f"mode=0755,uid={owner[0]},gid={owner[1]},nodev,nosuid", "secret volume")
+
+
+def volume_owner(pod: Obj, agent_uid: int) -> Owner:
+    """Who owns a pod's volume files: the pod's ``runAsUser`` (else every container's common
+    one, else the agent's uid) and ``fsGroup``/``runAsGroup`` (else the uid's own group 0 / agent gid)."""
+    spec = pod.get("spec") or {}
+    psc = spec.get("securityContext") or {}
+    uid = psc.get("runAsUser")
+    if uid is None:
+        users = {(c.get("securityContext") or {}).get("runAsUser")
+                 for c in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]}
+        uid = users.pop() if len(users) == 1 else None
+    gid = psc.get("fsGroup") if psc.get("fsGroup") is not None else psc.get("runAsGroup")
+    if uid is None:
+        return agent_uid, os.getgid() if gid is None else int(gid)
+    return int(uid), 0 if gid is None else int(gid)
 
 
 def is_mount_point(path: Path) -> bool:
@@ -369,19 +486,63 @@ def unmount_all(path: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
 
 
-def write_atomic(target: Path, files: Files) -> None:
-    """The kubelet's atomic writer: files in a fresh ``..<stamp>`` dir, then swap ``..data``."""
+def file_parts(rel: str) -> list[str]:
+    """The components of a volume item path, re-checked on the node as the API server checks them
+    (``ValidateLocalNonReservedPath``): relative, no ``..`` element, not starting with ``..``."""
+    parts = [p for p in rel.split("/") if p not in ("", ".")]
+    if not parts or rel.startswith("/") or ".." in parts or parts[0].startswith(".."):
+        raise VolumeError(f"invalid file path {rel!r}: must be a relative path without '..'")
+    return parts
+
+
+def _chown(fd: int, owner: Owner | None) -> None:
+    if owner is not None and os.getuid() == 0:
+        os.fchown(fd, owner[0], owner[1])
+
+
+def _write_beneath(dir_fd: int, parts: list[str], data: bytes, mode: int, owner: Owner | None) -> None:
+    """Create ``parts`` under ``dir_fd`` (a fresh stamp dir) without following any symlink."""
+    fd = os.dup(dir_fd)
+    try:
+        for part in parts[:-1]:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(part, 0o755, dir_fd=fd)
+            nxt = os.open(part, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC, dir_fd=fd)
+            os.close(fd)
+            fd = nxt
+            _chown(fd, owner)
+        out = os.open(parts[-1], os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600,
+                      dir_fd=fd)
+        try:
+            _chown(out, owner)
+            os.fchmod(out, mode & 0o7777)
+            os.write(out, data)  # one write: tmpfs and regular files take it whole
+        finally:
+            os.close(out)
+    finally:
+        os.close(fd)
+
+
+def write_atomic(target: Path, files: Files, owner: Owner | None = None) -> None:
+    """The kubelet's atomic writer: files in a fresh ``..<stamp>`` dir, then swap ``..data``.
+
+    Every item path is re-checked (:func:`file_parts`) and written beneath the stamp dir with
+    ``O_NOFOLLOW``, so nothing lands outside the volume whatever the API let through.
+    ``owner`` (uid, gid) owns the files (the pod's user)."""
+    checked = {rel: file_parts(rel) for rel in files}
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, 0o755)
     # The kubelet names these by time; any unique name works (and reads no wall clock).
     stamp = target / f"..{secrets.token_hex(8)}"
     stamp.mkdir()
-    os.chmod(stamp, 0o755)
-    for rel, (data, mode) in files.items():
-        path = stamp / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-        os.chmod(path, mode & 0o7777)
+    stamp_fd = os.open(stamp, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    try:
+        os.fchmod(stamp_fd, 0o755)
+        _chown(stamp_fd, owner)
+        for rel, (data, mode) in files.items():
+            _write_beneath(stamp_fd, checked[rel], data, mode, owner)
+    finally:
+        os.close(stamp_fd)
     link = target / "..data"
     tmp_link = target / "..data_tmp"
     with contextlib.suppress(FileNotFoundError):
@@ -389,7 +550,7 @@ def write_atomic(target: Path, files: Files) -> None:
     tmp_link.symlink_to(stamp.name)
     old = os.readlink(link) if link.is_symlink() else None
     os.replace(tmp_link, link)
-    tops = {Path(rel).parts[0] for rel in files}
+    tops = {parts[0] for parts in checked.values()}
     for top in tops:
         entry = target / top
         if not entry.is_symlink():

@@ -4,14 +4,16 @@ command line, env sources, runAsUser checks and termination messages."""
 from __future__ import annotations
 
 import base64
+import os
+import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from joblet.node.agent import ConfigError, resource_field, run_as, service_env
-from joblet.node.runtimes.process import log_tail
-from joblet.node.sandbox import HostEntry, bwrap_argv, shadows
+from joblet.node.runtimes.process import hidden_dirs, log_tail
+from joblet.node.sandbox import DEFAULT_CAPABILITIES, HostEntry, bwrap_argv, effective_capabilities, shadows
 from joblet.node.volumes import (
     Mount,
     VolumeError,
@@ -20,7 +22,6 @@ from joblet.node.volumes import (
     downward_field,
     format_map,
     keyed_files,
-    needs_sandbox,
     write_atomic,
 )
 
@@ -95,6 +96,7 @@ def test_host_path_types(tmp_path: Path, kind: str, make: str | None, ok: bool) 
 
 def test_container_mounts_sub_path_and_read_only(tmp_path: Path) -> None:
     paths = {"data": tmp_path / "data", "cfg": tmp_path / "cfg"}
+    paths["data"].mkdir()
     mounts = container_mounts([{"name": "data", "mountPath": "/d", "subPathExpr": "$(POD)"},
                                {"name": "cfg", "mountPath": "/c"}], paths, {"cfg"}, {"POD": "p1"})
     assert mounts == [Mount((tmp_path / "data" / "p1").resolve(), "/d", False), Mount(paths["cfg"], "/c", True)]
@@ -103,12 +105,39 @@ def test_container_mounts_sub_path_and_read_only(tmp_path: Path) -> None:
         container_mounts([{"name": "x", "mountPath": "/x"}], paths, set(), {})
 
 
-@pytest.mark.parametrize(("mounts", "want"), [
-    ([], False), ([Mount(Path("/srv/data"), "/srv/data")], False),
-    ([Mount(Path("/srv/data"), "/srv/data", read_only=True)], True), ([Mount(Path("/srv/data"), "/data")], True),
-], ids=["none", "identity-hostpath", "read-only", "elsewhere"])
-def test_needs_sandbox(mounts: list[Mount], want: bool) -> None:
-    assert needs_sandbox(mounts) is want
+def test_sub_path_never_follows_a_symlink_out_of_the_volume(tmp_path: Path) -> None:
+    """CVE-2017-1002101 (SEC-13): a symlink planted in an emptyDir must not become the bind."""
+    vol = tmp_path / "vol"
+    (vol / "in").mkdir(parents=True)
+    (vol / "link").symlink_to("/etc")
+    (vol / "inner").symlink_to("in")  # a symlink that stays inside is fine (configMap keys are)
+    (vol / "in" / "deep").symlink_to("../../..")
+    for sub in ("link", "link/ssh", "in/deep", "in/deep/etc"):
+        with pytest.raises(VolumeError, match='failed to prepare subPath for volumeMount "v" of container "c"'):
+            container_mounts([{"name": "v", "mountPath": "/m", "subPath": sub}], {"v": vol}, set(), {},
+                             container="c")
+    assert not (tmp_path.parent / "etc").exists()
+    [mount] = container_mounts([{"name": "v", "mountPath": "/m", "subPath": "inner"}], {"v": vol}, set(), {})
+    assert mount.source == (vol / "in").resolve()
+    opened: list[int] = []
+    [mount] = container_mounts([{"name": "v", "mountPath": "/m", "subPath": "in"}], {"v": vol}, set(), {},
+                               pin=lambda fd: opened.append(fd) or Path(f"/proc/self/fd/{fd}"))
+    assert os.path.samefile(mount.source, vol / "in")
+    os.close(opened[0])
+
+
+@pytest.mark.parametrize("rel", ["../x", "/etc/passwd", "a/../../x", "..data", "..", ""])
+def test_atomic_writer_rechecks_paths(tmp_path: Path, rel: str) -> None:
+    with pytest.raises(VolumeError, match=re.escape("must be a relative path without '..'")):
+        write_atomic(tmp_path / "v", {"ok": (b"1", 0o644), rel: (b"x", 0o644)})
+    assert not (tmp_path / "x").exists() and not (tmp_path / "v" / "ok").exists()
+
+
+def test_atomic_writer_does_not_follow_a_planted_directory_symlink(tmp_path: Path) -> None:
+    vol = tmp_path / "v"
+    write_atomic(vol, {"d/a": (b"1", 0o644)})
+    write_atomic(vol, {"d/a": (b"2", 0o644), "d/b": (b"3", 0o644)})  # a fresh stamp dir each time
+    assert (vol / "d" / "b").read_bytes() == b"3"
 
 
 HOST = {"/", "/etc", "/usr", "/dev", "/run", "/var", "/var/run"}
@@ -122,12 +151,17 @@ def test_shadows(targets: list[str], want: list[str]) -> None:
     assert shadows(targets, lambda p: p in HOST) == want
 
 
+CONTAINED = ["--unshare-pid", "--unshare-ipc"]
+FRESH = ["--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
+
+
 def test_bwrap_argv_rebinds_shadowed_root() -> None:
-    entries = {"/": [HostEntry("bin", "symlink", "usr/bin"), HostEntry("dev", "dir"), HostEntry("usr", "dir")]}
+    entries = {"/": [HostEntry("bin", "symlink", "usr/bin"), HostEntry("dev", "dir"), HostEntry("proc", "dir"),
+                     HostEntry("usr", "dir")]}
     argv = bwrap_argv([Mount(Path("/v/cfg"), "/config", read_only=True)], ["sh", "-c", "x"], ["shim", "-E"],
                       working_dir="/config", termination_log=(Path("/p/t"), "/dev/termination-log"),
                       resolve=lambda p: p, exists=lambda p: p in HOST, lister=lambda d: entries.get(d, []))
-    assert argv == ["bwrap", "--symlink", "usr/bin", "/bin", "--dev", "/dev", "--bind", "/usr", "/usr",
+    assert argv == ["bwrap", *CONTAINED, "--symlink", "usr/bin", "/bin", "--bind", "/usr", "/usr", *FRESH,
                     "--ro-bind", "/v/cfg", "/config", "--bind", "/p/t", "/dev/termination-log",
                     "--chdir", "/config", "--", "shim", "-E", "--", "sh", "-c", "x"]
 
@@ -135,7 +169,31 @@ def test_bwrap_argv_rebinds_shadowed_root() -> None:
 def test_bwrap_argv_binds_whole_root_when_targets_exist() -> None:
     argv = bwrap_argv([Mount(Path("/v"), "/etc")], ["true"], ["shim", "-E"], resolve=lambda p: p,
                       exists=lambda p: p in HOST, lister=lambda d: [])
-    assert argv == ["bwrap", "--bind", "/", "/", "--bind", "/v", "/etc", "--", "shim", "-E", "--", "true"]
+    assert argv == ["bwrap", *CONTAINED, "--bind", "/", "/", *FRESH, "--bind", "/v", "/etc",
+                    "--", "shim", "-E", "--", "true"]
+
+
+def test_bwrap_argv_never_binds_the_host_dev_hides_the_data_dir_and_drops_capabilities() -> None:
+    # the host's /dev under `--bind / /` is remounted nodev: /dev/null would be EACCES
+    argv = bwrap_argv([Mount(Path("/d/pods/u/volumes/s"), "/etc/creds")], ["true"], ["shim", "-E"],
+                      resolve=lambda p: p, exists=lambda p: p in HOST, lister=lambda d: [],
+                      hidden=["/d"], capabilities=["CHOWN", "KILL"])
+    assert argv[:8] == ["bwrap", *CONTAINED, "--cap-drop", "ALL", "--cap-add", "CAP_CHOWN", "--cap-add"]
+    assert argv.index("--dev") < argv.index("/etc/creds")
+    assert "/dev" not in [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert argv[argv.index("/d") - 1] == "--tmpfs" and argv.index("/d") < argv.index("/etc/creds")
+
+
+@pytest.mark.parametrize(("sc", "uid", "want"), [
+    (None, 0, DEFAULT_CAPABILITIES),
+    ({"capabilities": {"drop": ["ALL"]}}, 0, ()),
+    ({"capabilities": {"drop": ["ALL"], "add": ["NET_BIND_SERVICE", "CAP_NET_ADMIN", "BOGUS"]}}, 0,
+     ("NET_ADMIN", "NET_BIND_SERVICE")),
+    ({"capabilities": {"drop": ["KILL", "chown"]}}, 0, tuple(c for c in DEFAULT_CAPABILITIES if c not in ("KILL", "CHOWN"))),
+    ({"capabilities": {"add": ["SYS_ADMIN"]}}, 1000, ()),
+], ids=["root-default", "drop-all", "drop-all-add", "drop-some", "non-root"])
+def test_effective_capabilities(sc: Any, uid: int, want: tuple[str, ...]) -> None:
+    assert effective_capabilities(sc, uid) == tuple(sorted(want))
 
 
 @pytest.mark.parametrize(("resources", "ref", "want"), [
@@ -182,3 +240,9 @@ def test_log_tail_limits() -> None:
     lines = b"".join(b"2024-01-01T00:00:00Z stdout F line%d\n" % i for i in range(100))
     assert log_tail(lines).splitlines()[0] == "line20" and len(log_tail(lines).splitlines()) == 80
     assert len(log_tail(b"2024-01-01T00:00:00Z stdout F " + b"x" * 5000 + b"\n")) == 2048
+
+
+def test_hidden_dirs_are_existing_and_distinct(tmp_path: Path) -> None:
+    (tmp_path / "server").mkdir()
+    assert hidden_dirs(tmp_path, tmp_path / "missing", tmp_path / "server", Path(str(tmp_path) + "/.")) == [
+        tmp_path, tmp_path / "server"]

@@ -212,9 +212,8 @@ def _validate_container(ctr: Any, path: str, volumes: set[str]) -> list[Cause]:
         elif mpath in mount_paths:
             errs.append(field.invalid(f"{p}.mountPath", mpath, "must be unique"))
         mount_paths.add(mpath)
-        if mount.get("subPath") and (mount["subPath"].startswith("/") or ".." in mount["subPath"].split("/")):
-            errs.append(field.invalid(f"{p}.subPath", mount["subPath"],
-                                      "must be a relative path without '..'"))
+        if isinstance(mount.get("subPath"), str) and mount["subPath"]:
+            errs.extend(validate_local_descending_path(mount["subPath"], f"{p}.subPath"))
     errs.extend(validate_resources(ctr.get("resources"), f"{path}.resources"))
     return errs
 
@@ -252,7 +251,96 @@ def _validate_volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
         pvc = vol.get("persistentVolumeClaim")
         if isinstance(pvc, dict) and not pvc.get("claimName"):
             errs.append(field.required(f"{p}.persistentVolumeClaim.claimName"))
+        errs.extend(_validate_volume_files(vol, p))
     return names, errs
+
+
+# ------------------------------------------------- paths and modes of volume files (SEC-04)
+
+FILE_MODE_ERROR = "must be a number between 0 and 0777 (octal), both inclusive"
+
+
+def validate_local_descending_path(target: str, path: str) -> list[Cause]:
+    """Upstream ``validateLocalDescendingPath``: relative, no ``..`` element."""
+    errs: list[Cause] = []
+    if target.startswith("/"):
+        errs.append(field.invalid(path, target, "must be a relative path"))
+    if ".." in target.split("/"):
+        errs.append(field.invalid(path, target, "must not contain '..'"))
+    return errs
+
+
+def validate_local_non_reserved_path(target: str, path: str) -> list[Cause]:
+    """Upstream ``ValidateLocalNonReservedPath``: also no leading ``..`` (``..data`` is the writer's)."""
+    errs = validate_local_descending_path(target, path)
+    if target.startswith("..") and not target.startswith("../"):
+        errs.append(field.invalid(path, target, "must not start with '..'"))
+    return errs
+
+
+def _validate_mode(mode: Any, path: str) -> list[Cause]:
+    if mode is None or not _is_int(mode):
+        return []
+    return [field.invalid(path, mode, FILE_MODE_ERROR)] if not 0 <= mode <= 0o777 else []
+
+
+def _validate_item_path(item: dict[str, Any], path: str) -> list[Cause]:
+    target = item.get("path")
+    if not target:
+        return [field.required(f"{path}.path")]
+    return validate_local_non_reserved_path(str(target), f"{path}.path") + _validate_mode(item.get("mode"),
+                                                                                         f"{path}.mode")
+
+
+def _validate_key_to_paths(items: Any, path: str) -> list[Cause]:
+    """Upstream ``validateKeyToPath`` for each of ``items``."""
+    errs: list[Cause] = []
+    for i, item in enumerate(items if isinstance(items, list) else []):
+        if isinstance(item, dict):
+            if not item.get("key"):
+                errs.append(field.required(f"{path}[{i}].key"))
+            errs.extend(_validate_item_path(item, f"{path}[{i}]"))
+    return errs
+
+
+def _validate_downward_items(items: Any, path: str) -> list[Cause]:
+    return [e for i, item in enumerate(items if isinstance(items, list) else []) if isinstance(item, dict)
+            for e in _validate_item_path(item, f"{path}[{i}]")]
+
+
+def _validate_volume_files(vol: dict[str, Any], p: str) -> list[Cause]:
+    """Item paths and modes of configMap/secret/downwardAPI/projected volumes, hostPath ``..``."""
+    errs: list[Cause] = []
+    hp = vol.get("hostPath")
+    if isinstance(hp, dict) and isinstance(hp.get("path"), str) and ".." in hp["path"].split("/"):
+        errs.append(field.invalid(f"{p}.hostPath.path", hp["path"], "must not contain '..'"))
+    for key in ("configMap", "secret", "downwardAPI", "projected"):
+        src = vol.get(key)
+        if not isinstance(src, dict):
+            continue
+        errs.extend(_validate_mode(src.get("defaultMode"), f"{p}.{key}.defaultMode"))
+        if key == "downwardAPI":
+            errs.extend(_validate_downward_items(src.get("items"), f"{p}.{key}.items"))
+        elif key != "projected":
+            errs.extend(_validate_key_to_paths(src.get("items"), f"{p}.{key}.items"))
+    projected = vol.get("projected")
+    sources = projected.get("sources") if isinstance(projected, dict) else None
+    for i, source in enumerate(sources if isinstance(sources, list) else []):
+        sp = f"{p}.projected.sources[{i}]"
+        if not isinstance(source, dict):
+            continue
+        for key in ("configMap", "secret"):
+            if isinstance(source.get(key), dict):
+                errs.extend(_validate_key_to_paths(source[key].get("items"), f"{sp}.{key}.items"))
+        if isinstance(source.get("downwardAPI"), dict):
+            errs.extend(_validate_downward_items(source["downwardAPI"].get("items"), f"{sp}.downwardAPI.items"))
+        token = source.get("serviceAccountToken")
+        if isinstance(token, dict):
+            if not token.get("path"):
+                errs.append(field.required(f"{sp}.serviceAccountToken.path"))
+            else:
+                errs.extend(validate_local_non_reserved_path(str(token["path"]), f"{sp}.serviceAccountToken.path"))
+    return errs
 
 
 def _validate_tolerations(tolerations: Any, path: str) -> list[Cause]:

@@ -57,6 +57,8 @@ class ContainerSpec:
     mounts: list[Mount] = field(default_factory=list)
     run_as_user: int | None = None
     run_as_group: int | None = None
+    # capabilities kept in the sandbox (names without CAP_); None: the runtime default for the uid
+    capabilities: tuple[str, ...] | None = None
     # in-container path of the termination message file (bound to a per-attempt host file
     # when sandboxed); ``state.terminated.message`` is read from it
     termination_message_path: str | None = None

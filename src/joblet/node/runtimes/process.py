@@ -19,7 +19,7 @@ time, log path) and ``c.<name>.<attempt>.status`` (written by the shim). Next to
 file the runtime writes ``<attempt>.done`` once the attempt has ended, which ends
 ``logs -f``.
 
-Sandboxed containers (``ContainerSpec.sandbox``: the pod has volumes to bind) run as
+Sandboxed containers (``ContainerSpec.sandbox``: every pod when bwrap is installed) run as
 ``shim -I ... -- bwrap <binds> -- shim -E [-u UID] [-g GID] -- CMD`` (see :mod:`joblet.node.sandbox`):
 the shim stays outside, so the status file, the CRI log, kill-by-cgroup and adoption work
 exactly as for plain containers. The termination message file is a per-attempt host file
@@ -55,7 +55,7 @@ from joblet.clock import Clock
 from joblet.node.cgroups import Cgroups, detect
 from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, render
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.sandbox import bwrap_argv
+from joblet.node.sandbox import bwrap_argv, effective_capabilities
 from joblet.node.volumes import unmount_all
 
 log = logging.getLogger(__name__)
@@ -127,6 +127,15 @@ def ensure_shim(cache_dir: Path | None = None) -> list[str]:
         subprocess.run([compiler, "-O2", "-o", str(out), str(src)], check=True, capture_output=True)
         os.replace(out, binary)  # atomic: concurrent builders race harmlessly
     return [str(binary)]
+
+
+def hidden_dirs(*dirs: Path) -> list[Path]:
+    """The existing, distinct directories among ``dirs`` (bwrap would create a missing one on the host)."""
+    out: list[Path] = []
+    for d in dirs:
+        if d.is_dir() and all(not os.path.samefile(d, o) for o in out):
+            out.append(d)
+    return out
 
 
 # -- pure helpers ---------------------------------------------------------------------------
@@ -206,17 +215,24 @@ def proc_starttime(pid: int) -> int | None:
 class ProcessRuntime:
     def __init__(self, data_dir: Path, clock: Clock, cgroups: Cgroups | None = None,
                  shim: list[str] | None = None, cache_dir: Path | None = None,
-                 log_max_bytes: int = DEFAULT_MAX_SIZE, log_max_files: int = DEFAULT_MAX_FILES) -> None:
+                 log_max_bytes: int = DEFAULT_MAX_SIZE, log_max_files: int = DEFAULT_MAX_FILES,
+                 hidden: list[Path] | None = None) -> None:
         """``log_max_bytes``/``log_max_files``: each attempt's log is rotated by the shim at that
-        size, keeping that many files (0 bytes: no cap; the ``sh`` fallback shim never rotates)."""
+        size, keeping that many files (0 bytes: no cap; the ``sh`` fallback shim never rotates).
+        ``hidden``: directories a sandboxed container must not see (default: the data dir,
+        which holds the server's keys, tokens, database, logs and every pod's volumes)."""
         self.log_max_bytes = log_max_bytes
         self.log_max_files = log_max_files
         self.pods_dir = data_dir / "pods"
+        self.hidden = hidden if hidden is not None else [data_dir]
         self.pods_dir.mkdir(parents=True, exist_ok=True)
         self.clock = clock
         self.cgroups = cgroups if cgroups is not None else detect()
         self.shim = shim or ensure_shim(cache_dir)
         self.sh_shim = self.shim[0] == "sh"
+        # the exec helper (the shim binary) must stay visible inside the sandbox
+        shim_dir = os.path.realpath(self.shim[0]) if not self.sh_shim else ""
+        self.hidden = [h for h in self.hidden if not shim_dir.startswith(os.path.realpath(h).rstrip("/") + "/")]
         self._children: dict[ContainerRef, int] = {}
         self._waits: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
         self._killed: set[ContainerRef] = set()
@@ -262,12 +278,12 @@ class ProcessRuntime:
             termination = None
             if spec.termination_message_path:
                 termlog = self._termlog_path(ref)
-                termlog.touch(mode=0o666)
-                os.chmod(termlog, 0o666)
+                _private_file(termlog, spec.run_as_user, spec.run_as_group)
                 state["termlog"] = str(termlog)
                 termination = (termlog, spec.termination_message_path)
             helper = ["env"] if self.sh_shim else [*self.shim, "-E", *self._user_args(spec)]
-            argv = bwrap_argv(spec.mounts, argv, helper, spec.working_dir, termination)
+            argv = bwrap_argv(spec.mounts, argv, helper, spec.working_dir, termination,
+                              hidden=[str(p) for p in self.hidden], capabilities=self._capabilities(spec))
             if not self.sh_shim:
                 args.append("-I")
         else:
@@ -337,6 +353,22 @@ class ProcessRuntime:
                     with contextlib.suppress(ProcessLookupError):
                         os.kill(pid, signal.SIGKILL)
         await wait_task
+
+    @staticmethod
+    def _capabilities(spec: ContainerSpec) -> list[str] | None:
+        """What bwrap keeps: ``spec.capabilities`` (default: the runtime set for the uid), plus
+        SETUID/SETGID while the exec helper still has to switch to runAsUser/runAsGroup (a
+        switch to a non-zero uid clears them again). None when we are not root: an
+        unprivileged bwrap cannot add capabilities."""
+        if os.getuid() != 0:
+            return None
+        uid = spec.run_as_user if spec.run_as_user is not None else 0
+        caps = set(spec.capabilities if spec.capabilities is not None else effective_capabilities(None, uid))
+        if spec.run_as_group is not None:
+            caps.add("SETGID")
+        if spec.run_as_user is not None:
+            caps |= {"SETUID", "SETGID"}
+        return sorted(caps)
 
     @staticmethod
     def _user_args(spec: ContainerSpec) -> list[str]:
@@ -440,6 +472,17 @@ _DEVNULL_STDIO = [
     (os.POSIX_SPAWN_OPEN, 1, os.devnull, os.O_WRONLY, 0),
     (os.POSIX_SPAWN_OPEN, 2, os.devnull, os.O_WRONLY, 0),
 ]
+
+
+def _private_file(path: Path, uid: int | None, gid: int | None) -> None:
+    """An empty 0600 file owned by the container's user (the termination log)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        if os.getuid() == 0 and (uid is not None or gid is not None):
+            os.fchown(fd, -1 if uid is None else uid, -1 if gid is None else gid)
+    finally:
+        os.close(fd)
 
 
 def _touch(path: Path) -> None:
