@@ -19,6 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from joblet.api.registry import Registry
+from joblet.auth import Authorizer
+from joblet.client.interface import Client
 from joblet.client.local import LocalClient
 from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
@@ -57,6 +59,7 @@ class ControlPlane:
         self._node_lock: Any = None
         self._recorder: Any = None
         self._http: Any = None
+        self._authorizer: Authorizer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._prune_task: asyncio.Task[None] | None = None
         self.url: str | None = None
@@ -97,9 +100,14 @@ class ControlPlane:
             raise
 
     def _bootstrap(self) -> None:
+        from joblet.auth.bootstrap import default_rbac_objects
+
         for ns in BOOTSTRAP_NAMESPACES:
             with contextlib.suppress(AlreadyExists):
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
+        for plural, obj in default_rbac_objects():  # missing defaults only; changed ones are kept
+            with contextlib.suppress(AlreadyExists):
+                self.registry.create(plural, obj)
         self.store.flush()
 
     async def _start_controllers(self) -> None:
@@ -174,6 +182,8 @@ class ControlPlane:
         cfg = self.config
         app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock,
                          metrics=self.metrics)
+        self._authorizer = build_authorizer(self.client)
+        app.state.api_server.authorizer = self._authorizer
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,
@@ -230,6 +240,11 @@ class ControlPlane:
                 with contextlib.suppress(Exception):
                     await self._http_task
             self._http = None
+        close_authorizer = getattr(self._authorizer, "close", None)
+        if close_authorizer is not None:
+            with contextlib.suppress(Exception):
+                await close_authorizer()
+            self._authorizer = None
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
@@ -250,6 +265,15 @@ class ControlPlane:
         if store is not None:
             store.close()
         self._lock.release()
+
+
+def build_authorizer(client: Client) -> Authorizer:
+    """The authorizer of the HTTP API: RBAC over the cluster's Roles and bindings, read through
+    watch-fed informers (started on the first request)."""
+    from joblet.auth.rbac import RBACAuthorizer
+    from joblet.controllers.runtime import Informer
+
+    return RBACAuthorizer(client, lambda c, plural: Informer(c, plural))
 
 
 class PortInUse(Exception):
