@@ -20,6 +20,7 @@ relist backoff, 1 s).
 from __future__ import annotations
 
 import asyncio
+import builtins
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -242,12 +243,17 @@ class Cache(Protocol):
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def add_index(self, name: str, func: Callable[[dict[str, Any]], Iterable[str]]) -> None: ...
+
+    def by_index(self, name: str, value: str) -> builtins.list[dict[str, Any]]: ...
+
     def start(self) -> asyncio.Task[None]: ...
 
     async def stop(self) -> None: ...
 
 
 CacheFactory = Callable[[Client, str], Cache]
+NAMESPACE_INDEX = "namespace"
 
 
 class CachedState:
@@ -260,7 +266,7 @@ class CachedState:
         return self.caches["clusterrolebindings"].list()
 
     def role_bindings(self, namespace: str) -> Iterable[Obj]:
-        return [b for b in self.caches["rolebindings"].list() if _meta(b).get("namespace") == namespace]
+        return self.caches["rolebindings"].by_index(NAMESPACE_INDEX, namespace)
 
     def cluster_role(self, name: str) -> Obj | None:
         return self.caches["clusterroles"].get(name)
@@ -292,6 +298,7 @@ class RBACAuthorizer:
             async with self._starting:
                 if self._caches is None:
                     caches = {plural: self._factory(self.client, plural) for plural in RBAC_RESOURCES}
+                    caches["rolebindings"].add_index(NAMESPACE_INDEX, lambda o: (str(_meta(o).get("namespace") or ""),))
                     for cache in caches.values():
                         cache.start()
                     await asyncio.gather(*(c.synced.wait() for c in caches.values()))
