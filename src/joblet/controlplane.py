@@ -184,6 +184,7 @@ class ControlPlane:
                          metrics=self.metrics)
         self._authorizer = build_authorizer(self.client)
         app.state.api_server.authorizer = self._authorizer
+        app.state.api_server.admission.update(build_admission(self._authorizer))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,
@@ -274,6 +275,16 @@ def build_authorizer(client: Client) -> Authorizer:
     from joblet.controllers.runtime import Informer
 
     return RBACAuthorizer(client, lambda c, plural: Informer(c, plural))
+
+
+def build_admission(authorizer: Authorizer) -> dict[str, Any]:
+    """Write admission by resource: RBAC's escalation check on Roles and bindings."""
+    from joblet.auth.rbac import EscalationCheck, RBACAuthorizer
+
+    if not isinstance(authorizer, RBACAuthorizer):
+        return {}
+    check = EscalationCheck(authorizer)
+    return dict.fromkeys(EscalationCheck.RESOURCES, check)
 
 
 class PortInUse(Exception):

@@ -17,7 +17,7 @@ import asyncio
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -47,6 +47,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 #: who a request is before the authenticating pipeline exists: the holder of the one token
 LEGACY_ADMIN = UserInfo("admin", (SYSTEM_MASTERS, AUTHENTICATED))
+#: a write admission: (user, resource plural, the object as it would be stored) → raises to refuse
+Admission = Callable[[UserInfo, str, Obj], Awaitable[None]]
 PUBLIC_PATHS = frozenset({"/version", "/healthz"})
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
@@ -204,6 +206,9 @@ class ApiServer:
         self.clock = clock
         self.bookmark_interval = bookmark_interval
         self.authorizer: Authorizer = AlwaysAllow()
+        #: write admission by resource (RBAC's escalation check): sees the user and the object as it
+        #: would be stored (a dry run of the write) before the write
+        self.admission: dict[str, Admission] = {}
 
     # ---- entry point
 
@@ -362,14 +367,23 @@ class ApiServer:
                              f"strict decoding error: {', '.join(rendered)}")
         return pruned, rendered if mode == "Warn" else []
 
+    async def admitted(self, request: Request, t: Target, write: Callable[[bool], Awaitable[Obj]],
+                       dry_run: bool) -> Obj:
+        """``write(dry_run)``, after the resource's admission (if any) accepted its dry-run result."""
+        admit = self.admission.get(t.resource.plural)
+        if admit is not None and t.subresource is None:
+            await admit(getattr(request.state, "user", None) or ANONYMOUS, t.resource.plural, await write(True))
+        return await write(dry_run)
+
     async def create(self, request: Request, t: Target) -> Response:
         body = content.decode_object(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, body)
         dry_run = "All" in request.query_params.getlist("dryRun")
-        created = await self.client.create(t.resource.plural, obj, t.namespace if t.resource.namespaced else None,
-                                           dry_run=dry_run)
+        namespace = t.namespace if t.resource.namespaced else None
+        created = await self.admitted(request, t, lambda dry: self.client.create(
+            t.resource.plural, obj, namespace, dry_run=dry), dry_run)
         return json_response(with_type_meta(created, t.resource), 201, warnings)
 
     def check_identity(self, t: Target, obj: Obj) -> Obj:
@@ -391,9 +405,9 @@ class ApiServer:
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
-        extra = supported_kwargs(self.client.update,
-                                 {"dry_run": "All" in request.query_params.getlist("dryRun")})
-        updated = await self.client.update(t.resource.plural, obj, t.subresource, **extra)
+        updated = await self.admitted(request, t, lambda dry: self.client.update(
+            t.resource.plural, obj, t.subresource, **supported_kwargs(self.client.update, {"dry_run": dry})),
+            "All" in request.query_params.getlist("dryRun"))
         return json_response(with_type_meta(updated, t.resource), 200, warnings)
 
     async def patch(self, request: Request, t: Target) -> Response:
@@ -409,10 +423,11 @@ class ApiServer:
                 await self.client.get(t.resource.plural, t.name, self.ns(t))
             except NotFound:
                 created = True
-        extra = supported_kwargs(self.client.patch, {"dry_run": "All" in q.getlist("dryRun"),
-                                                     "force": truthy(q.get("force"))})
-        result = await self.client.patch(t.resource.plural, t.name, patch, self.ns(t), patch_type,
-                                         t.subresource, q.get("fieldManager"), **extra)
+        name = t.name
+        result = await self.admitted(request, t, lambda dry: self.client.patch(
+            t.resource.plural, name, patch, self.ns(t), patch_type, t.subresource, q.get("fieldManager"),
+            **supported_kwargs(self.client.patch, {"dry_run": dry, "force": truthy(q.get("force"))})),
+            "All" in q.getlist("dryRun"))
         return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings)
 
     async def delete(self, request: Request, t: Target) -> Response:

@@ -25,8 +25,10 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from joblet.auth import SYSTEM_MASTERS as SYSTEM_MASTERS_GROUP
 from joblet.auth import Attributes, Decision, UserInfo
 from joblet.client.interface import Client
+from joblet.errors import Forbidden
 
 Obj = Mapping[str, Any]
 
@@ -332,3 +334,136 @@ class RBACAuthorizer:
         caches, self._caches = self._caches, None
         for cache in (caches or {}).values():
             await cache.stop()
+
+
+# ------------------------------------------------------------------ escalation prevention
+# upstream pkg/registry/rbac: a user may only write a Role, or bind a role, whose permissions
+# they already hold (in that namespace), unless they may "escalate" (roles) or "bind" (bindings)
+# or are in system:masters. Without this, namespace "admin" could bind itself to cluster-admin.
+
+
+def breakdown_rule(rule: Obj) -> list[Obj]:
+    """upstream ``BreakdownRule``: one verb x group x resource (x name), or verb x URL, per rule."""
+    out: list[Obj] = []
+    verbs = list(rule.get("verbs") or ())
+    names = list(rule.get("resourceNames") or ())
+    for group in rule.get("apiGroups") or ():
+        for resource in rule.get("resources") or ():
+            for verb in verbs:
+                base = {"apiGroups": [group], "resources": [resource], "verbs": [verb]}
+                out.extend([{**base, "resourceNames": [n]} for n in names] if names else [base])
+    for path in rule.get("nonResourceURLs") or ():
+        out.extend({"nonResourceURLs": [path], "verbs": [verb]} for verb in verbs)
+    return out
+
+
+def _covers_all(owned: Sequence[str], wanted: Sequence[str]) -> bool:
+    return ALL in owned or all(w in owned for w in wanted)
+
+
+def _resources_cover(owned: Sequence[str], wanted: Sequence[str]) -> bool:
+    if _covers_all(owned, wanted):
+        return True
+    for path in wanted:
+        if path in owned:
+            continue
+        if "/" not in path or f"*/{path.split('/', 1)[1]}" not in owned:
+            return False
+    return True
+
+
+def _url_covers(owner: str, sub: str) -> bool:
+    return owner == sub or (owner.endswith("*") and sub.startswith(owner.rstrip("*")))
+
+
+def rule_covers(owner: Obj, sub: Obj) -> bool:
+    """upstream ``ruleCovers``: does ``owner`` grant everything ``sub`` grants?"""
+    o_names, s_names = list(owner.get("resourceNames") or ()), list(sub.get("resourceNames") or ())
+    names_ok = not o_names if not s_names else (not o_names or all(n in o_names for n in s_names))
+    return (_covers_all(list(owner.get("verbs") or ()), list(sub.get("verbs") or ()))
+            and _covers_all(list(owner.get("apiGroups") or ()), list(sub.get("apiGroups") or ()))
+            and _resources_cover(list(owner.get("resources") or ()), list(sub.get("resources") or ()))
+            and all(any(_url_covers(o, s) for o in owner.get("nonResourceURLs") or ())
+                    for s in sub.get("nonResourceURLs") or ())
+            and names_ok)
+
+
+def uncovered(owner_rules: Sequence[Obj], rules: Sequence[Obj]) -> list[Obj]:
+    """upstream ``Covers``: the atoms of ``rules`` that no owner rule covers."""
+    return [atom for rule in rules for atom in breakdown_rule(rule)
+            if not any(rule_covers(o, atom) for o in owner_rules)]
+
+
+def _go_strings(values: Sequence[str]) -> str:
+    return "[" + " ".join('"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"' for v in values) + "]"
+
+
+def compact_string(rule: Obj) -> str:
+    """upstream ``CompactString``: ``{APIGroups:["batch"], Resources:["jobs"], Verbs:["create"]}``."""
+    parts = [f"{label}:{_go_strings(rule[key])}" for label, key in (
+        ("APIGroups", "apiGroups"), ("Resources", "resources"), ("NonResourceURLs", "nonResourceURLs"),
+        ("ResourceNames", "resourceNames"), ("Verbs", "verbs")) if rule.get(key)]
+    return "{" + ", ".join(parts) + "}"
+
+
+def compact_rules(atoms: Sequence[Obj]) -> list[Obj]:
+    """upstream ``CompactRules``: atoms differing only in their verb become one rule."""
+    merged: dict[tuple[tuple[str, ...], ...], Obj] = {}
+    for atom in atoms:
+        key = tuple(tuple(atom.get(k) or ()) for k in ("apiGroups", "resources", "resourceNames", "nonResourceURLs"))
+        if key in merged:
+            if atom["verbs"][0] not in merged[key]["verbs"]:
+                merged[key]["verbs"].append(atom["verbs"][0])
+        else:
+            merged[key] = {k: list(v) for k, v in atom.items()}
+    return list(merged.values())
+
+
+def escalation_message(user: UserInfo, missing: Sequence[Obj], errors: Sequence[str]) -> str:
+    """upstream ``ConfirmNoEscalation``'s error."""
+    lines = sorted({compact_string(r) for r in compact_rules(missing)})
+    msg = (f'user "{user.name}" (groups={_go_strings(user.groups)}) is attempting to grant RBAC permissions '
+           f"not currently held:\n" + "\n".join(lines))
+    if errors:
+        msg += f"; resolution errors: [{', '.join(errors)}]"
+    return msg
+
+
+class EscalationCheck:
+    """The write admission of the four RBAC resources (upstream's ``policybased`` storages).
+
+    ``await check(user, plural, obj)`` before ``obj`` (the object as it would be stored) is
+    written; raises :class:`joblet.errors.Forbidden` worded as upstream.
+    """
+
+    RESOURCES = RBAC_RESOURCES
+
+    def __init__(self, authorizer: RBACAuthorizer) -> None:
+        self.authorizer = authorizer
+
+    async def __call__(self, user: UserInfo, plural: str, obj: Obj) -> None:
+        if SYSTEM_MASTERS_GROUP in user.groups:
+            return
+        meta = _meta(obj)
+        name, namespace = str(meta.get("name") or ""), str(meta.get("namespace") or "")
+        state = await self.authorizer.fresh_state()
+        if plural in ("roles", "clusterroles"):
+            verb, rules, err = "escalate", list(obj.get("rules") or ()), None
+            target, target_name = plural, name
+        else:
+            ref = obj.get("roleRef") or {}
+            target = "roles" if ref.get("kind") == "Role" else "clusterroles"
+            verb, target_name = "bind", str(ref.get("name") or "")
+            rules, err = role_rules(state, ref, namespace)
+        if authorize(state, Attributes(user, verb, True, namespace, RBAC_GROUP, "v1", target, "",
+                                       target_name)).allowed:
+            return
+        qualified = f"{plural}.{RBAC_GROUP}"
+        details: dict[str, Any] = {"name": name, "group": RBAC_GROUP, "kind": plural}
+        if err is not None:
+            raise Forbidden(f'{qualified} "{name}" is forbidden: {err}', details)
+        owner_rules, errors = rules_for(state, user, namespace)
+        missing = uncovered(owner_rules, rules)
+        if missing:
+            raise Forbidden(f'{qualified} "{name}" is forbidden: {escalation_message(user, missing, errors)}',
+                            details)

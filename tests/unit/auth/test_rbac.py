@@ -244,3 +244,78 @@ def test_authorizer_sees_a_binding_created_a_moment_ago_and_forgets_a_deleted_on
             await authz.close()
 
     asyncio.run(main())
+
+
+# ---------------------------------------------------------------------- escalation prevention
+
+
+@pytest.mark.parametrize(("owner", "sub", "covers"), [
+    (rule(["*"], ["*"], ["*"]), rule(["get"], ["batch"], ["jobs"]), True),
+    (rule(["get", "list"], ["batch"], ["jobs"]), rule(["get"], ["batch"], ["jobs"]), True),
+    (rule(["get"], ["batch"], ["jobs"]), rule(["list"], ["batch"], ["jobs"]), False),
+    (rule(["get"], [""], ["pods"]), rule(["get"], ["batch"], ["pods"]), False),
+    (rule(["get"], [""], ["*/log"]), rule(["get"], [""], ["pods/log"]), True),
+    (rule(["get"], [""], ["pods"]), rule(["get"], [""], ["pods/log"]), False),
+    (rule(["get"], [""], ["pods"], ["a"]), rule(["get"], [""], ["pods"]), False),  # named cannot cover all
+    (rule(["get"], [""], ["pods"]), rule(["get"], [""], ["pods"], ["a"]), True),
+    (rule(["get"], [""], ["pods"], ["a", "b"]), rule(["get"], [""], ["pods"], ["a"]), True),
+    (rule(["get"], urls=["/logs/*"]), rule(["get"], urls=["/logs/app"]), True),
+    (rule(["get"], urls=["/logs"]), rule(["get"], urls=["/logs/app"]), False),
+])
+def test_rule_covers(owner: Obj, sub: Obj, covers: bool) -> None:
+    from joblet.auth.rbac import breakdown_rule, rule_covers
+
+    assert all(rule_covers(owner, atom) for atom in breakdown_rule(sub)) is covers
+
+
+def test_escalation_message_is_compact_as_upstream() -> None:
+    from joblet.auth.rbac import escalation_message, uncovered
+
+    missing = uncovered([rule(["get"], ["batch"], ["jobs"])],
+                        [rule(["get", "create", "delete"], ["batch"], ["jobs", "cronjobs"]),
+                         rule(["get"], urls=["/metrics"])])
+    assert escalation_message(ALICE, missing, []) == (
+        'user "alice" (groups=["devs" "system:authenticated"]) is attempting to grant RBAC permissions not '
+        "currently held:\n"
+        '{APIGroups:["batch"], Resources:["cronjobs"], Verbs:["get" "create" "delete"]}\n'
+        '{APIGroups:["batch"], Resources:["jobs"], Verbs:["create" "delete"]}\n'
+        '{NonResourceURLs:["/metrics"], Verbs:["get"]}')
+
+
+def test_escalation_check_on_roles_and_bindings() -> None:
+    from joblet.auth.rbac import EscalationCheck
+    from joblet.errors import Forbidden
+
+    async def main() -> None:
+        client = setup_client()
+        await client.create("rolebindings", rolebinding("alice-admin", "admin", "alice", "dev"))
+        check = EscalationCheck(RBACAuthorizer(client))
+        # admin in dev: may bind edit/view there and write roles within her rights ...
+        await check(ALICE, "rolebindings", rolebinding("bob-edit", "edit", "bob", "dev"))
+        await check(ALICE, "roles", {"metadata": {"name": "r", "namespace": "dev"},
+                                     "rules": [rule(["get", "create"], ["batch"], ["jobs"])]})
+        # ... but not bind cluster-admin, nor write a role granting more, nor act in another namespace
+        with pytest.raises(Forbidden) as err:
+            await check(ALICE, "rolebindings", rolebinding("me-root", "cluster-admin", "alice", "dev"))
+        assert err.value.message.startswith(
+            'rolebindings.rbac.authorization.k8s.io "me-root" is forbidden: user "alice" (groups=["devs" '
+            '"system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+            '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}')
+        assert err.value.details == {"name": "me-root", "group": "rbac.authorization.k8s.io",
+                                     "kind": "rolebindings"}
+        with pytest.raises(Forbidden, match=r'Resources:\["pods/status"\], Verbs:\["update"\]'):
+            await check(ALICE, "roles", {"metadata": {"name": "r", "namespace": "dev"},
+                                         "rules": [rule(["update"], [""], ["pods/status"])]})
+        with pytest.raises(Forbidden):
+            await check(ALICE, "rolebindings", rolebinding("bob-edit", "edit", "bob", "prod"))
+        with pytest.raises(Forbidden, match=r'clusterrole\.rbac\.authorization\.k8s\.io "nope" not found'):
+            await check(ALICE, "rolebindings", rolebinding("x", "nope", "bob", "dev"))
+        # the "bind" verb on a role allows binding it without holding it; system:masters may do anything
+        await client.create("clusterroles", {"metadata": {"name": "binder"}, "rules": [
+            rule(["bind"], ["rbac.authorization.k8s.io"], ["clusterroles"], ["cluster-admin"])]})
+        await client.create("rolebindings", rolebinding("alice-binder", "binder", "alice", "dev"))
+        await check(ALICE, "rolebindings", rolebinding("me-root", "cluster-admin", "alice", "dev"))
+        await check(UserInfo("root", ("system:masters",)), "clusterrolebindings",
+                    {"metadata": {"name": "x"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}})
+
+    asyncio.run(main())

@@ -167,3 +167,38 @@ def test_reviews_over_http_are_created_never_stored() -> None:
     asyncio.run(main())
     with pytest.raises(MethodNotAllowed):
         asyncio.run(client.create("selfsubjectaccessreviews", access("get", "pods")))
+
+
+def test_write_admission_sees_the_would_be_object_and_can_refuse() -> None:
+    from joblet.errors import Forbidden
+
+    client = client_with_policy()
+    app = create_app(client)
+    seen: list[tuple[str, str, Obj]] = []
+
+    async def admit(user: UserInfo, plural: str, obj: Obj) -> None:
+        seen.append((user.name, plural, obj))
+        if obj["roleRef"]["name"] == "cluster-admin":
+            raise Forbidden("no")
+
+    app.state.api_server.admission["rolebindings"] = admit
+
+    async def main() -> None:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as http:
+            base = "/apis/rbac.authorization.k8s.io/v1/namespaces/dev/rolebindings"
+            ref = {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "view"}
+            body: Obj = {"metadata": {"name": "b"}, "subjects": [{"kind": "User", "name": "x"}], "roleRef": ref}
+            assert (await http.post(base, json=body)).status_code == 201
+            refused = await http.post(base, json={**body, "metadata": {"name": "c"},
+                                                  "roleRef": {**ref, "name": "cluster-admin"}})
+            assert refused.status_code == 403
+            patched = await http.patch(f"{base}/b", json={"subjects": [{"kind": "User", "name": "y"}]},
+                                       headers={"content-type": "application/merge-patch+json"})
+            assert patched.status_code == 200
+        assert [(u, p, o["metadata"]["name"]) for u, p, o in seen] == [
+            ("admin", "rolebindings", "b"), ("admin", "rolebindings", "c"), ("admin", "rolebindings", "b")]
+        assert seen[2][2]["subjects"] == [{"kind": "User", "name": "y", "apiGroup": "rbac.authorization.k8s.io"}]
+        names = [o["metadata"]["name"] for o in (await client.list("rolebindings", "dev")).items]
+        assert sorted(names) == ["alice-view", "b"]  # the refused one was never written
+
+    asyncio.run(main())
