@@ -157,3 +157,18 @@ def test_edit_in_one_namespace_applies_at_once_and_only_there(server: Server) ->
     assert server.joblet("token", "revoke", "editor").returncode == 0
     gone = server.kubectl(editor, "get", "jobs", "-n", "dev", check=False)
     assert gone.returncode == 1 and "Unauthorized" in gone.stderr
+
+
+def test_a_namespace_admin_cannot_bind_more_than_they_hold(server: Server) -> None:
+    owner = server.user("owner")
+    server.kubectl(server.admin, "create", "rolebinding", "owner-admin", "--clusterrole=admin", "--user=owner",
+                   "-n", "dev")
+    made = server.kubectl(owner, "create", "rolebinding", "helper-edit", "--clusterrole=edit", "--user=helper",
+                          "-n", "dev")
+    assert "rolebinding.rbac.authorization.k8s.io/helper-edit created" in made.stdout
+    root = server.kubectl(owner, "create", "rolebinding", "owner-root", "--clusterrole=cluster-admin",
+                          "--user=owner", "-n", "dev", check=False)
+    assert root.returncode == 1
+    assert ('rolebindings.rbac.authorization.k8s.io "owner-root" is forbidden: user "owner" '
+            '(groups=["system:authenticated"]) is attempting to grant RBAC permissions not currently held:\n'
+            '{APIGroups:["*"], Resources:["*"], Verbs:["*"]}') in root.stderr
