@@ -281,30 +281,27 @@ class RBACAuthorizer:
     """:class:`joblet.auth.Authorizer` over the cluster's RBAC objects, read through ``client``.
 
     ``cache_factory(client, plural)`` makes the watch-fed caches (the control plane passes the
-    controllers' ``Informer``); they start on the first request. Without a factory every
-    decision reads afresh (tests, tools).
+    controllers' ``Informer``); they start on the first request, which like every request
+    before they have synced (or without a factory) is decided from a fresh read.
     """
 
     def __init__(self, client: Client, cache_factory: CacheFactory | None = None) -> None:
         self.client = client
         self._factory = cache_factory
         self._caches: dict[str, Cache] | None = None
-        self._starting: asyncio.Lock | None = None
 
-    async def _cached_state(self) -> CachedState | None:
+    def _cached_state(self) -> CachedState | None:
+        """The caches once they have synced (started by the first call); None until then."""
         if self._factory is None:
             return None
         if self._caches is None:
-            if self._starting is None:
-                self._starting = asyncio.Lock()
-            async with self._starting:
-                if self._caches is None:
-                    caches = {plural: self._factory(self.client, plural) for plural in RBAC_RESOURCES}
-                    caches["rolebindings"].add_index(NAMESPACE_INDEX, lambda o: (str(_meta(o).get("namespace") or ""),))
-                    for cache in caches.values():
-                        cache.start()
-                    await asyncio.gather(*(c.synced.wait() for c in caches.values()))
-                    self._caches = caches
+            caches = {plural: self._factory(self.client, plural) for plural in RBAC_RESOURCES}
+            caches["rolebindings"].add_index(NAMESPACE_INDEX, lambda o: (str(_meta(o).get("namespace") or ""),))
+            for cache in caches.values():
+                cache.start()
+            self._caches = caches
+        if not all(c.synced.is_set() for c in self._caches.values()):
+            return None
         return CachedState(self._caches)
 
     async def fresh_state(self) -> Snapshot:
@@ -313,13 +310,8 @@ class RBACAuthorizer:
             *(self.client.list(plural) for plural in RBAC_RESOURCES))
         return Snapshot(roles.items, cluster_roles.items, bindings.items, cluster_bindings.items)
 
-    async def state(self) -> RBACState:
-        """The cached state, or a fresh read without caches."""
-        cached = await self._cached_state()
-        return cached if cached is not None else await self.fresh_state()
-
     async def authorize(self, attributes: Attributes) -> Decision:
-        cached = await self._cached_state()
+        cached = self._cached_state()
         if cached is not None:
             decision = authorize(cached, attributes)
             if decision.allowed:

@@ -226,7 +226,17 @@ def test_authorizer_sees_a_binding_created_a_moment_ago_and_forgets_a_deleted_on
         try:
             create = res("create", "jobs", "batch", "dev")
             assert not (await authz.authorize(create)).allowed
+            if cached:  # the first request started the informers; let them list
+                for _ in range(50):
+                    if authz._cached_state() is not None:
+                        break
+                    await asyncio.sleep(0)
+                state = authz._cached_state()
+                assert state is not None and len(list(state.cluster_role_bindings())) == 4
             await client.create("rolebindings", rolebinding("alice-edit", "edit", "alice", "dev"))
+            if cached:
+                state = authz._cached_state()
+                assert state is not None and list(state.role_bindings("dev")) == []  # the cache lags ...
             # no yield to the event loop in between: a cache could not have seen the watch event
             decision = await authz.authorize(create)
             assert decision == (True, 'RBAC: allowed by RoleBinding "alice-edit/dev" of ClusterRole "edit" '
