@@ -26,7 +26,7 @@ from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
-from joblet.errors import AlreadyExists
+from joblet.errors import AlreadyExists, NotFound
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.store.interface import Store
@@ -100,14 +100,19 @@ class ControlPlane:
             raise
 
     def _bootstrap(self) -> None:
-        from joblet.auth.bootstrap import default_rbac_objects
+        from joblet.auth.bootstrap import default_rbac_objects, reconcile_default
 
         for ns in BOOTSTRAP_NAMESPACES:
             with contextlib.suppress(AlreadyExists):
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
-        for plural, obj in default_rbac_objects():  # missing defaults only; changed ones are kept
-            with contextlib.suppress(AlreadyExists):
+        for plural, obj in default_rbac_objects():  # create what is missing, add what a default gained
+            try:
+                wanted = reconcile_default(self.registry.get(plural, "", obj["metadata"]["name"]), obj)
+            except NotFound:
                 self.registry.create(plural, obj)
+                continue
+            if wanted is not None:
+                self.registry.update(plural, wanted)
         self.store.flush()
 
     async def _start_controllers(self) -> None:

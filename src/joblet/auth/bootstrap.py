@@ -6,7 +6,8 @@ so that ``kubectl create rolebinding --clusterrole=view`` works as documented, a
 authenticated user may discover the API and ask ``kubectl auth can-i``/``whoami``.
 Upstream builds ``admin``/``edit``/``view`` by aggregation; here their rules are flattened to
 the resources joblet serves. The control plane creates each object that is missing at start-up
-(objects a user changed are left alone, as upstream does for ``rbac.authorization.kubernetes.io/autoupdate: "false"``).
+and adds to an existing one what a newer default gained, unless it is annotated
+``rbac.authorization.kubernetes.io/autoupdate: "false"`` (as upstream reconciles them).
 """
 
 from __future__ import annotations
@@ -107,3 +108,23 @@ def default_rbac_objects() -> list[tuple[str, Obj]]:
                              (AUTHENTICATED, UNAUTHENTICATED)),
     ]
     return [*(("clusterroles", r) for r in roles), *(("clusterrolebindings", b) for b in bindings)]
+
+
+def reconcile_default(current: Obj, default: Obj) -> Obj | None:
+    """The stored default object with what this version's default adds (upstream's reconciliation:
+    missing rules, subjects, labels and annotations are added, nothing is removed), or None when
+    nothing is missing or the object says ``rbac.authorization.kubernetes.io/autoupdate: "false"``."""
+    meta = current.get("metadata") or {}
+    if (meta.get("annotations") or {}).get("rbac.authorization.kubernetes.io/autoupdate") == "false":
+        return None
+    wanted = {**current, "metadata": {**meta}}
+    for key in ("labels", "annotations"):
+        merged = {**(default["metadata"].get(key) or {}), **(meta.get(key) or {})}
+        if merged != (meta.get(key) or {}):
+            wanted["metadata"][key] = merged
+    field = "rules" if default["kind"] == "ClusterRole" else "subjects"
+    have = list(current.get(field) or [])
+    missing = [x for x in default.get(field) or [] if x not in have]
+    if missing:
+        wanted[field] = have + missing
+    return wanted if wanted != current else None

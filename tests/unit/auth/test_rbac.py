@@ -329,3 +329,24 @@ def test_escalation_check_on_roles_and_bindings() -> None:
                     {"metadata": {"name": "x"}, "roleRef": {"kind": "ClusterRole", "name": "cluster-admin"}})
 
     asyncio.run(main())
+
+
+def test_defaults_are_reconciled_additively_unless_autoupdate_is_false() -> None:
+    from joblet.auth.bootstrap import reconcile_default
+
+    view = next(o for p, o in default_rbac_objects() if o["metadata"]["name"] == "view")
+    assert reconcile_default(view, view) is None
+    old = {**view, "rules": [*view["rules"][:1], rule(["get"], ["example.com"], ["widgets"])],
+           "metadata": {"name": "view", "labels": {"mine": "1"}}}
+    new = reconcile_default(old, view)
+    assert new is not None
+    assert new["rules"][:2] == old["rules"] and all(r in new["rules"] for r in view["rules"])
+    assert new["metadata"]["labels"] == {**view["metadata"]["labels"], "mine": "1"}
+    pinned = {**old, "metadata": {"name": "view", "annotations": {
+        "rbac.authorization.kubernetes.io/autoupdate": "false"}}}
+    assert reconcile_default(pinned, view) is None
+    binding_ = next(o for p, o in default_rbac_objects() if p == "clusterrolebindings"
+                    and o["metadata"]["name"] == "system:public-info-viewer")
+    trimmed = {**binding_, "subjects": binding_["subjects"][:1]}
+    again = reconcile_default(trimmed, binding_)
+    assert again is not None and again["subjects"] == binding_["subjects"]
