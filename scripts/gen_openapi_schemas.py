@@ -24,8 +24,16 @@ META = "io.k8s.apimachinery.pkg.apis.meta.v1"
 META_NAMES = {
     "ObjectMeta", "ListMeta", "LabelSelector", "LabelSelectorRequirement", "OwnerReference",
     "ManagedFieldsEntry", "Condition", "Status", "StatusDetails", "StatusCause", "DeleteOptions",
-    "Preconditions",
+    "Preconditions", "FieldSelectorRequirement",
 }
+RBAC_NAMES = {"Role", "RoleList", "ClusterRole", "ClusterRoleList", "RoleBinding", "RoleBindingList",
+              "ClusterRoleBinding", "ClusterRoleBindingList", "RoleRef", "PolicyRule", "AggregationRule",
+              "RbacV1Subject"}
+AUTHORIZATION_NAMES = {"SelfSubjectAccessReview", "SelfSubjectAccessReviewSpec", "SubjectAccessReviewStatus",
+                       "SelfSubjectRulesReview", "SelfSubjectRulesReviewSpec", "SubjectRulesReviewStatus",
+                       "ResourceAttributes", "NonResourceAttributes", "ResourceRule", "NonResourceRule",
+                       "FieldSelectorAttributes", "LabelSelectorAttributes"}
+AUTHENTICATION_NAMES = {"SelfSubjectReview", "SelfSubjectReviewStatus", "UserInfo"}
 BATCH_PREFIXES = ("Job", "CronJob", "PodFailurePolicy", "SuccessPolicy", "UncountedTerminatedPods")
 
 # Root kinds served by joblet: python class name -> (group, version, kind).
@@ -51,8 +59,25 @@ ROOTS: dict[str, tuple[str, str, str]] = {
     "V1Lease": ("coordination.k8s.io", "v1", "Lease"),
     "V1LeaseList": ("coordination.k8s.io", "v1", "LeaseList"),
     "V1Eviction": ("policy", "v1", "Eviction"),
+    "V1Role": ("rbac.authorization.k8s.io", "v1", "Role"),
+    "V1RoleList": ("rbac.authorization.k8s.io", "v1", "RoleList"),
+    "V1ClusterRole": ("rbac.authorization.k8s.io", "v1", "ClusterRole"),
+    "V1ClusterRoleList": ("rbac.authorization.k8s.io", "v1", "ClusterRoleList"),
+    "V1RoleBinding": ("rbac.authorization.k8s.io", "v1", "RoleBinding"),
+    "V1RoleBindingList": ("rbac.authorization.k8s.io", "v1", "RoleBindingList"),
+    "V1ClusterRoleBinding": ("rbac.authorization.k8s.io", "v1", "ClusterRoleBinding"),
+    "V1ClusterRoleBindingList": ("rbac.authorization.k8s.io", "v1", "ClusterRoleBindingList"),
+    "V1SelfSubjectAccessReview": ("authorization.k8s.io", "v1", "SelfSubjectAccessReview"),
+    "V1SelfSubjectRulesReview": ("authorization.k8s.io", "v1", "SelfSubjectRulesReview"),
+    "V1SelfSubjectReview": ("authentication.k8s.io", "v1", "SelfSubjectReview"),
     "V1Status": ("", "v1", "Status"),
     "V1DeleteOptions": ("", "v1", "DeleteOptions"),
+}
+
+# Further group-version-kinds a schema serves (the python client has no v1beta1 SelfSubjectReview;
+# its v1beta1 shape is the v1 one, which kubectl 1.27's `auth whoami` posts).
+EXTRA_GVKS: dict[str, list[tuple[str, str, str]]] = {
+    "V1SelfSubjectReview": [("authentication.k8s.io", "v1beta1", "SelfSubjectReview")],
 }
 
 # Strategic-merge-patch directives of list fields (the Go struct tags patchStrategy/patchMergeKey).
@@ -97,6 +122,12 @@ def schema_name(py_name: str) -> str:
         return f"{META}.{name}"
     if name.startswith(BATCH_PREFIXES):
         return f"io.k8s.api.batch.v1.{name}"
+    if name in RBAC_NAMES:
+        return f"io.k8s.api.rbac.v1.{name.removeprefix('RbacV1')}"
+    if name in AUTHORIZATION_NAMES:
+        return f"io.k8s.api.authorization.v1.{name}"
+    if name in AUTHENTICATION_NAMES:
+        return f"io.k8s.api.authentication.v1.{name}"
     if name.startswith("Lease"):
         return f"io.k8s.api.coordination.v1.{name}"
     if name == "Eviction":
@@ -164,7 +195,8 @@ def build() -> dict[str, Any]:
             schema["required"] = sorted(required)
         if py_name in ROOTS:
             group, version, kind = ROOTS[py_name]
-            schema["x-kubernetes-group-version-kind"] = [{"group": group, "kind": kind, "version": version}]
+            schema["x-kubernetes-group-version-kind"] = [
+                {"group": g, "kind": k, "version": v} for g, v, k in [(group, version, kind), *EXTRA_GVKS.get(py_name, [])]]
         schemas[schema_name(py_name)] = schema
     return dict(sorted(schemas.items()))
 

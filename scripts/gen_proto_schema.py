@@ -1,7 +1,8 @@
 """Generate ``src/joblet/api/proto_schema.json`` from the upstream ``generated.proto`` files.
 
 Why: kubectl ≥1.27 sends ``application/vnd.kubernetes.protobuf`` bodies for its imperative
-create verbs (``create secret|configmap|serviceaccount|namespace|job|cronjob``). Decoding
+create verbs (``create secret|configmap|serviceaccount|namespace|job|cronjob|role|rolebinding``...)
+and for ``auth can-i``/``auth whoami``. Decoding
 them needs, per message, field number → (JSON name, type, repeated/map/inline). That table
 is derived here once from the Kubernetes ``generated.proto`` files saved under
 ``scripts/proto/`` (trimmed copies: comments dropped, fields verbatim) and committed as
@@ -37,6 +38,9 @@ OUT = ROOT / "src" / "joblet" / "api" / "proto_schema.json"
 CORE = "k8s.io.api.core.v1"
 BATCH = "k8s.io.api.batch.v1"
 META = "k8s.io.apimachinery.pkg.apis.meta.v1"
+RBAC = "k8s.io.api.rbac.v1"
+AUTHZ = "k8s.io.api.authorization.v1"
+AUTHN = "k8s.io.api.authentication.v1"
 
 # apiVersion/kind → message, for the kinds a protobuf body may carry.
 KINDS: dict[str, str] = {
@@ -46,6 +50,14 @@ KINDS: dict[str, str] = {
     "v1/Namespace": f"{CORE}.Namespace",
     "batch/v1/Job": f"{BATCH}.Job",
     "batch/v1/CronJob": f"{BATCH}.CronJob",
+    "rbac.authorization.k8s.io/v1/Role": f"{RBAC}.Role",
+    "rbac.authorization.k8s.io/v1/ClusterRole": f"{RBAC}.ClusterRole",
+    "rbac.authorization.k8s.io/v1/RoleBinding": f"{RBAC}.RoleBinding",
+    "rbac.authorization.k8s.io/v1/ClusterRoleBinding": f"{RBAC}.ClusterRoleBinding",
+    "authorization.k8s.io/v1/SelfSubjectAccessReview": f"{AUTHZ}.SelfSubjectAccessReview",
+    "authorization.k8s.io/v1/SelfSubjectRulesReview": f"{AUTHZ}.SelfSubjectRulesReview",
+    "authentication.k8s.io/v1/SelfSubjectReview": f"{AUTHN}.SelfSubjectReview",
+    "authentication.k8s.io/v1beta1/SelfSubjectReview": f"{AUTHN}.SelfSubjectReview",  # same fields
 }
 
 # Messages decoded by hand (well-known k8s wrappers); their own fields are still emitted.

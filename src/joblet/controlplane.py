@@ -21,14 +21,14 @@ from typing import Any
 from rich.console import Console
 
 from joblet.api.registry import Registry
-from joblet.auth import SYSTEM_MASTERS, Attributes, Authenticator, Authorizer, Decision
+from joblet.auth import Authenticator, Authorizer
 from joblet.client.interface import Client
 from joblet.client.local import LocalClient
 from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
-from joblet.errors import AlreadyExists
+from joblet.errors import AlreadyExists, NotFound
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.store.interface import Store
@@ -61,6 +61,7 @@ class ControlPlane:
         self._node_lock: Any = None
         self._recorder: Any = None
         self._http: Any = None
+        self._authorizer: Authorizer | None = None
         self._http_task: asyncio.Task[None] | None = None
         self._audit: Any = None
         self._access: Any = None
@@ -105,9 +106,19 @@ class ControlPlane:
             raise
 
     def _bootstrap(self) -> None:
+        from joblet.auth.bootstrap import default_rbac_objects, reconcile_default
+
         for ns in BOOTSTRAP_NAMESPACES:
             with contextlib.suppress(AlreadyExists):
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
+        for plural, obj in default_rbac_objects():  # create what is missing, add what a default gained
+            try:
+                wanted = reconcile_default(self.registry.get(plural, "", obj["metadata"]["name"]), obj)
+            except NotFound:
+                self.registry.create(plural, obj)
+                continue
+            if wanted is not None:
+                self.registry.update(plural, wanted)
         self.store.flush()
 
     async def _start_controllers(self) -> None:
@@ -210,10 +221,12 @@ class ControlPlane:
         token = self.admin_token()
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
+        self._authorizer = build_authorizer(self.client)
         app = create_app(self.client, authenticator=build_authenticator(cfg, self.clock),
-                         authorizer=build_authorizer(self.client), log_store=self.log_store, clock=self.clock,
+                         authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, cfg.port),
                          audit_log=self._audit, access_log=self._access, dashboard_token=token)
+        app.state.api_server.admission.update(build_admission(self._authorizer))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=None if cfg.insecure_http else cert_file,
@@ -300,6 +313,11 @@ class ControlPlane:
             if log_file is not None and log_file is not sys.stdout:
                 log_file.close()
         self._audit = self._access = None
+        close_authorizer = getattr(self._authorizer, "close", None)
+        if close_authorizer is not None:
+            with contextlib.suppress(Exception):
+                await close_authorizer()
+            self._authorizer = None
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
@@ -322,6 +340,25 @@ class ControlPlane:
         self._lock.release()
 
 
+def build_authorizer(client: Client) -> Authorizer:
+    """The authorizer of the HTTP API: RBAC over the cluster's Roles and bindings, read through
+    watch-fed informers (started on the first request)."""
+    from joblet.auth.rbac import RBACAuthorizer
+    from joblet.controllers.runtime import Informer
+
+    return RBACAuthorizer(client, lambda c, plural: Informer(c, plural))
+
+
+def build_admission(authorizer: Authorizer) -> dict[str, Any]:
+    """Write admission by resource: RBAC's escalation check on Roles and bindings."""
+    from joblet.auth.rbac import EscalationCheck, RBACAuthorizer
+
+    if not isinstance(authorizer, RBACAuthorizer):
+        return {}
+    check = EscalationCheck(authorizer)
+    return dict.fromkeys(EscalationCheck.RESOURCES, check)
+
+
 class PortInUse(Exception):
     pass
 
@@ -342,20 +379,6 @@ def build_authenticator(config: ControlPlaneConfig, clock: Clock) -> Authenticat
     if config.client_ca:
         authenticators.append(ClientCertAuthenticator())
     return Union(authenticators)
-
-
-class MastersOnly:
-    """Until RBAC: members of ``system:masters`` may do everything, nobody else anything."""
-
-    async def authorize(self, attributes: Attributes) -> Decision:
-        if SYSTEM_MASTERS in attributes.user.groups:
-            return Decision(True, "")
-        return Decision(False, "")
-
-
-def build_authorizer(client: Client) -> Authorizer:
-    """What an authenticated user may do (the rbac engineer replaces this body with RBAC)."""
-    return MastersOnly()
 
 
 async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:

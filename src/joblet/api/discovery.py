@@ -2,7 +2,7 @@
 
 Why: every kubectl command starts with ``/api``, ``/apis`` and one ``APIResourceList`` per
 group-version; kubectl falls back from aggregated discovery to these plain JSON documents, so
-serving them from :data:`joblet.api.resources.RESOURCES` keeps discovery in step with what the
+serving them from :data:`joblet.api.resources.SERVED` keeps discovery in step with what the
 server actually routes.
 """
 
@@ -10,9 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from joblet.api.resources import RESOURCES, Resource
+from joblet.api.resources import SERVED, Resource
 
-VERBS = ["create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"]
 SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "status": ["get", "patch", "update"],
     "log": ["get"],
@@ -27,7 +26,7 @@ SUBRESOURCE_KIND: dict[str, tuple[str, str, str]] = {
 def group_versions() -> dict[str, list[Resource]]:
     """``"v1"``/``"batch/v1"`` → the resources served in it, in table order."""
     out: dict[str, list[Resource]] = {}
-    for r in RESOURCES.values():
+    for r in SERVED:
         out.setdefault(r.api_version, []).append(r)
     return out
 
@@ -87,7 +86,7 @@ def _resource_entry(r: Resource) -> dict[str, Any]:
         "singularName": r.singular or r.kind.lower(),
         "namespaced": r.namespaced,
         "kind": r.kind,
-        "verbs": VERBS,
+        "verbs": list(r.verbs),
     }
     if r.short_names:
         entry["shortNames"] = list(r.short_names)

@@ -192,6 +192,9 @@ def openapi_v3_document(group_version: str) -> dict[str, Any]:
         prefix = f"/{_doc_path(group_version)}"
         base = f"{prefix}/namespaces/{{namespace}}/{r.plural}" if r.namespaced else f"{prefix}/{r.plural}"
         coll_params = [ns_param] if r.namespaced else []
+        if not r.stored:  # create-only (the reviews)
+            paths[base] = {"post": _operations(r, item=False)["post"], "parameters": coll_params}
+            continue
         paths[base] = {**_operations(r, item=False), "parameters": coll_params}
         paths[f"{base}/{{name}}"] = {**_operations(r, item=True), "parameters": [*coll_params, name_param]}
         if "status" in r.subresources:

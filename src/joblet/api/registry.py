@@ -28,6 +28,7 @@ from joblet.errors import (
     Conflict,
     Forbidden,
     Invalid,
+    MethodNotAllowed,
     NotFound,
     conflict,
     invalid,
@@ -51,6 +52,8 @@ def resource_or_404(resource: str) -> Resource:
     r = RESOURCES.get(resource)
     if r is None:
         raise NotFound("the server could not find the requested resource")
+    if not r.stored:  # the reviews are answered per request (joblet.auth.reviews), never stored
+        raise MethodNotAllowed("the server does not allow this method on the requested resource")
     return r
 
 

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+#: the verbs of a stored resource (discovery's ``verbs``)
+CRUD_VERBS = ("create", "delete", "deletecollection", "get", "list", "patch", "update", "watch")
+
 
 @dataclass(frozen=True)
 class Resource:
@@ -17,6 +20,12 @@ class Resource:
     categories: tuple[str, ...] = ()
     subresources: tuple[str, ...] = ()
     singular: str = ""
+    #: the verbs served; create-only resources (the reviews) are computed per request, never stored
+    verbs: tuple[str, ...] = CRUD_VERBS
+
+    @property
+    def stored(self) -> bool:
+        return "get" in self.verbs
 
     @property
     def api_version(self) -> str:
@@ -38,6 +47,8 @@ class Resource:
         return f"{prefix}/{self.plural}"
 
 
+_RBAC = "rbac.authorization.k8s.io"
+
 _ALL = (
     Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
     Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
@@ -51,9 +62,28 @@ _ALL = (
     Resource("cronjobs", "CronJob", group="batch", short_names=("cj",), categories=("all",),
              subresources=("status",)),
     Resource("leases", "Lease", group="coordination.k8s.io"),
+    Resource("roles", "Role", group=_RBAC),
+    Resource("rolebindings", "RoleBinding", group=_RBAC),
+    Resource("clusterroles", "ClusterRole", group=_RBAC, namespaced=False),
+    Resource("clusterrolebindings", "ClusterRoleBinding", group=_RBAC, namespaced=False),
+    # Reviews: POST-only questions about the requesting user, answered by joblet.auth.reviews.
+    Resource("selfsubjectaccessreviews", "SelfSubjectAccessReview", group="authorization.k8s.io",
+             namespaced=False, verbs=("create",)),
+    Resource("selfsubjectrulesreviews", "SelfSubjectRulesReview", group="authorization.k8s.io",
+             namespaced=False, verbs=("create",)),
+    Resource("selfsubjectreviews", "SelfSubjectReview", group="authentication.k8s.io",
+             namespaced=False, verbs=("create",)),
+    # kubectl 1.27 asks v1beta1 for `auth whoami` (1.28+ ask v1 first, then v1beta1).
+    Resource("selfsubjectreviews", "SelfSubjectReview", group="authentication.k8s.io", version="v1beta1",
+             namespaced=False, verbs=("create",)),
 )
 
-RESOURCES: dict[str, Resource] = {r.plural: r for r in _ALL}
+#: plural → its resource (the preferred, first listed, version of a plural served in several)
+RESOURCES: dict[str, Resource] = {}
+for _r in _ALL:
+    RESOURCES.setdefault(_r.plural, _r)
+#: every served (group-version, plural): what discovery and the routes use
+SERVED: tuple[Resource, ...] = _ALL
 BY_KIND: dict[tuple[str, str], Resource] = {(r.api_version, r.kind): r for r in _ALL}
 
 PODS = RESOURCES["pods"]

@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
@@ -36,7 +36,7 @@ from starlette.routing import Route
 
 from joblet.api import admission, content, discovery, openapi, selectors, tables
 from joblet.api.resources import Resource
-from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo
+from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo, reviews
 from joblet.auth.request import forbidden, request_attributes
 from joblet.client.interface import Client, Event, PropagationPolicy
 from joblet.clock import Clock, RealClock, parse_time, rfc3339
@@ -55,6 +55,8 @@ from joblet.security.pki import subject_user
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+#: a write admission: (user, resource plural, the object as it would be stored) → raises to refuse
+Admission = Callable[[UserInfo, str, Obj], Awaitable[None]]
 #: what anonymous users may read (upstream's system:public-info-viewer)
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
@@ -341,6 +343,9 @@ class ApiServer:
         self.metrics = metrics
         self.clock = clock
         self.bookmark_interval = bookmark_interval
+        #: write admission by resource (RBAC's escalation check): sees the user and the object as it
+        #: would be stored (a dry run of the write) before the write
+        self.admission: dict[str, Admission] = {}
 
     # ---- entry point
 
@@ -437,6 +442,10 @@ class ApiServer:
 
     async def resource_request(self, request: Request, t: Target) -> Response:
         method = request.method
+        if not t.resource.stored:  # create-only and computed: the self reviews
+            if method == "POST" and t.name is None:
+                return await self.review(request, t)
+            raise MethodNotAllowed("the server does not allow this method on the requested resource")
         if t.name is None:
             if method == "GET":
                 if truthy(request.query_params.get("watch")):
@@ -462,6 +471,12 @@ class ApiServer:
         elif t.subresource == "eviction" and method == "POST":
             return await self.evict(request, t)
         raise MethodNotAllowed("the server does not allow this method on the requested resource")
+
+    async def review(self, request: Request, t: Target) -> Response:
+        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type")) or {}
+        user: UserInfo = getattr(request.state, "user", None) or ANONYMOUS
+        answer = await reviews.review(t.resource.kind, t.resource.api_version, body, user, self.authorizer)
+        return json_response(answer, 201)
 
     def ns(self, t: Target) -> str:
         return t.namespace or "" if t.resource.namespaced else ""
@@ -506,15 +521,24 @@ class ApiServer:
                              f"strict decoding error: {', '.join(rendered)}")
         return pruned, rendered if mode == "Warn" else []
 
+    async def admitted(self, request: Request, t: Target, write: Callable[[bool], Awaitable[Obj]],
+                       dry_run: bool) -> Obj:
+        """``write(dry_run)``, after the resource's admission (if any) accepted its dry-run result."""
+        admit = self.admission.get(t.resource.plural)
+        if admit is not None and t.subresource is None:
+            await admit(getattr(request.state, "user", None) or ANONYMOUS, t.resource.plural, await write(True))
+        return await write(dry_run)
+
     async def create(self, request: Request, t: Target) -> Response:
         body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, body)
         dry_run = dry_run_param(request.query_params.getlist("dryRun"))
+        namespace = t.namespace if t.resource.namespaced else None
         with admission.collect_warnings() as admitted:
-            created = await self.client.create(t.resource.plural, obj,
-                                               t.namespace if t.resource.namespaced else None, dry_run=dry_run)
+            created = await self.admitted(request, t, lambda dry: self.client.create(
+                t.resource.plural, obj, namespace, dry_run=dry), dry_run)
         return json_response(with_type_meta(created, t.resource), 201, warnings + admitted)
 
     def check_identity(self, t: Target, obj: Obj) -> Obj:
@@ -536,10 +560,10 @@ class ApiServer:
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
         obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
-        extra = supported_kwargs(self.client.update,
-                                 {"dry_run": dry_run_param(request.query_params.getlist("dryRun"))})
         with admission.collect_warnings() as admitted:
-            updated = await self.client.update(t.resource.plural, obj, t.subresource, **extra)
+            updated = await self.admitted(request, t, lambda dry: self.client.update(
+                t.resource.plural, obj, t.subresource, **supported_kwargs(self.client.update, {"dry_run": dry})),
+                dry_run_param(request.query_params.getlist("dryRun")))
         return json_response(with_type_meta(updated, t.resource), 200, warnings + admitted)
 
     async def patch(self, request: Request, t: Target) -> Response:
@@ -557,11 +581,12 @@ class ApiServer:
                 await self.client.get(t.resource.plural, t.name, self.ns(t))
             except NotFound:
                 created = True
-        extra = supported_kwargs(self.client.patch, {"dry_run": dry_run_param(q.getlist("dryRun")),
-                                                     "force": truthy(q.get("force"))})
+        name = t.name
         with admission.collect_warnings() as admitted:
-            result = await self.client.patch(t.resource.plural, t.name, patch, self.ns(t), patch_type,
-                                             t.subresource, q.get("fieldManager"), **extra)
+            result = await self.admitted(request, t, lambda dry: self.client.patch(
+                t.resource.plural, name, patch, self.ns(t), patch_type, t.subresource, q.get("fieldManager"),
+                **supported_kwargs(self.client.patch, {"dry_run": dry, "force": truthy(q.get("force"))})),
+                dry_run_param(q.getlist("dryRun")))
         return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings + admitted)
 
     async def delete(self, request: Request, t: Target) -> Response:

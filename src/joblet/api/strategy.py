@@ -11,6 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from joblet.api import admission, defaults, validation
+from joblet.api.validation import meta as metav
+from joblet.api.validation import rbac
 from joblet.errors import Cause
 
 Obj = dict[str, Any]
@@ -205,7 +207,45 @@ class ServiceAccountStrategy(Strategy):
         return validation.validate_service_account(obj)
 
 
+class RoleStrategy(Strategy):
+    """Role and ClusterRole: rules only, names are path segments (``system:basic-user``)."""
+
+    validates_meta = True
+
+    def __init__(self, namespaced: bool) -> None:
+        self.namespaced = namespaced
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return rbac.validate_role(obj) if self.namespaced else rbac.validate_cluster_role(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return [*self.validate(new), *metav.validate_object_meta_update(new, old)]
+
+
+class RoleBindingStrategy(Strategy):
+    """RoleBinding and ClusterRoleBinding: subjects defaulted, roleRef immutable."""
+
+    validates_meta = True
+
+    def __init__(self, namespaced: bool) -> None:
+        self.namespaced = namespaced
+
+    def prepare_for_create(self, obj: Obj) -> None:
+        rbac.default_subjects(obj)
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return rbac.validate_role_binding(obj) if self.namespaced else rbac.validate_cluster_role_binding(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        rbac.default_subjects(new)
+        return rbac.validate_binding_update(new, old, self.namespaced)
+
+
 STRATEGIES: dict[str, Strategy] = {
+    "roles": RoleStrategy(namespaced=True),
+    "clusterroles": RoleStrategy(namespaced=False),
+    "rolebindings": RoleBindingStrategy(namespaced=True),
+    "clusterrolebindings": RoleBindingStrategy(namespaced=False),
     "namespaces": NamespaceStrategy(),
     "jobs": JobStrategy(),
     "cronjobs": CronJobStrategy(),

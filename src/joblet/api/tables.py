@@ -176,6 +176,24 @@ COLUMNS: dict[str, list[dict[str, Any]]] = {
              "using this ServiceAccount are allowed to use."),
         _AGE,
     ],
+    "roles": [_NAME, _col("Created At", _AGE_DOC, "date")],
+    "clusterroles": [_NAME, _col("Created At", _AGE_DOC, "date")],
+    "rolebindings": [
+        _NAME,
+        _col("Role", "Role refers to the Role or ClusterRole being bound."),
+        _AGE,
+        _col("Users", "Users in the roleBinding", priority=1),
+        _col("Groups", "Groups in the roleBinding", priority=1),
+        _col("ServiceAccounts", "ServiceAccounts in the roleBinding", priority=1),
+    ],
+    "clusterrolebindings": [
+        _NAME,
+        _col("Role", "ClusterRole refers to the ClusterRole being bound."),
+        _AGE,
+        _col("Users", "Users in the clusterRoleBinding", priority=1),
+        _col("Groups", "Groups in the clusterRoleBinding", priority=1),
+        _col("ServiceAccounts", "ServiceAccounts in the clusterRoleBinding", priority=1),
+    ],
 }
 DEFAULT_COLUMNS = [_NAME, _AGE]
 
@@ -528,6 +546,29 @@ def _print_serviceaccount(sa: Obj, now: datetime) -> tuple[list[Cell], list[dict
     return [_name(sa), len(sa.get("secrets") or []), _age(sa, now)], []
 
 
+def _print_role(role: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """printRole/printClusterRole: CREATED AT is the RFC 3339 creation time, not an age."""
+    return [_name(role), str(_meta(role).get("creationTimestamp") or "")], []
+
+
+def _print_binding(binding: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """printRoleBinding/printClusterRoleBinding: ROLE is ``Kind/name``; wide lists the subjects."""
+    ref = binding.get("roleRef") or {}
+    users: list[str] = []
+    groups: list[str] = []
+    accounts: list[str] = []
+    for s in binding.get("subjects") or []:
+        kind, name = s.get("kind"), str(s.get("name") or "")
+        if kind == "User":
+            users.append(name)
+        elif kind == "Group":
+            groups.append(name)
+        elif kind == "ServiceAccount":
+            accounts.append(f"{s.get('namespace') or ''}/{name}")
+    return [_name(binding), f"{ref.get('kind', '')}/{ref.get('name', '')}", _age(binding, now),
+            ", ".join(users), ", ".join(groups), ", ".join(accounts)], []
+
+
 def _print_default(obj: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, Any]]]:
     return [_name(obj), _age(obj, now)], []
 
@@ -544,6 +585,10 @@ PRINTERS: dict[str, Printer] = {
     "secrets": _print_secret,
     "configmaps": _print_configmap,
     "serviceaccounts": _print_serviceaccount,
+    "roles": _print_role,
+    "clusterroles": _print_role,
+    "rolebindings": _print_binding,
+    "clusterrolebindings": _print_binding,
 }
 
 

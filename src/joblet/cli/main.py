@@ -670,10 +670,12 @@ def version() -> None:
 
 def _register_subcommands() -> None:
     from joblet.cli.cron import create_app, cron_app, cronjob_app
+    from joblet.cli.tokens import token_app
 
     app.add_typer(cron_app, name="cron")  # joblet cron next "SCHEDULE" [--time-zone TZ] [--from T] [--count N]
     app.add_typer(cronjob_app, name="cronjob")  # joblet cronjob next NAME [--count N]
     app.add_typer(create_app, name="create")  # joblet create job NAME --from=cronjob/X
+    app.add_typer(token_app, name="token")  # joblet token create NAME [--group G]... [--expires 24h] | revoke | list
 
 
 _register_subcommands()
