@@ -28,7 +28,7 @@ from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
-from joblet.errors import AlreadyExists, NotFound
+from joblet.errors import AlreadyExists
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.store.interface import Store
@@ -106,19 +106,12 @@ class ControlPlane:
             raise
 
     def _bootstrap(self) -> None:
-        from joblet.auth.bootstrap import default_rbac_objects, reconcile_default
+        from joblet.auth.bootstrap import ensure_default_policy
 
         for ns in BOOTSTRAP_NAMESPACES:
             with contextlib.suppress(AlreadyExists):
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
-        for plural, obj in default_rbac_objects():  # create what is missing, add what a default gained
-            try:
-                wanted = reconcile_default(self.registry.get(plural, "", obj["metadata"]["name"]), obj)
-            except NotFound:
-                self.registry.create(plural, obj)
-                continue
-            if wanted is not None:
-                self.registry.update(plural, wanted)
+        ensure_default_policy(self.registry)
         self.store.flush()
 
     async def _start_controllers(self) -> None:

@@ -25,6 +25,7 @@ import uvicorn
 
 from joblet.api.registry import Registry
 from joblet.api.server import create_app, parse_path, resolve_target
+from joblet.auth.bootstrap import ensure_default_policy
 from joblet.client.http import HttpClient
 from joblet.client.local import LocalClient
 from joblet.clock import RealClock
@@ -73,6 +74,7 @@ def running_server(data_dir: Path, *, history_events: int | None = None,
         registry = Registry(store, clock)
         for ns in namespaces:
             registry.create("namespaces", {"metadata": {"name": ns}})
+        ensure_default_policy(registry)
         store.flush()
         log_store = LogStore(data_dir, clock)
         client = LocalClient(registry, log_store)

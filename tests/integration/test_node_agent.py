@@ -168,11 +168,13 @@ class Env:
         import uvicorn
 
         from joblet.api.server import create_app
+        from joblet.auth.bootstrap import ensure_default_policy
         from joblet.config import ControlPlaneConfig
         from joblet.controlplane import build_authenticator, build_authorizer
         from support.tls import make_credentials
 
         creds = make_credentials(self.data)
+        ensure_default_policy(self.client.registry)
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.bind(("127.0.0.1", 0))
         url = f"https://127.0.0.1:{sock.getsockname()[1]}"

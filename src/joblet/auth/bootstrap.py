@@ -14,7 +14,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from joblet.api.registry import Registry
 from joblet.auth import AUTHENTICATED, SYSTEM_MASTERS, UNAUTHENTICATED
+from joblet.errors import NotFound
 
 Obj = dict[str, Any]
 
@@ -128,3 +130,15 @@ def reconcile_default(current: Obj, default: Obj) -> Obj | None:
     if missing:
         wanted[field] = have + missing
     return wanted if wanted != current else None
+
+
+def ensure_default_policy(registry: Registry) -> None:
+    """Create each default object that is missing and add to an existing one what it gained."""
+    for plural, obj in default_rbac_objects():
+        try:
+            wanted = reconcile_default(registry.get(plural, "", obj["metadata"]["name"]), obj)
+        except NotFound:
+            registry.create(plural, obj)
+            continue
+        if wanted is not None:
+            registry.update(plural, wanted)
