@@ -173,7 +173,8 @@ class ControlPlane:
 
         cfg = self.config
         app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock,
-                         metrics=self.metrics)
+                         metrics=self.metrics,
+                         pod_failure_backoff=(cfg.pod_failure_backoff, cfg.pod_failure_backoff_max))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -83,6 +84,34 @@ def browser_available() -> bool:
     return os.path.exists(CHROMIUM)
 
 
+TOKEN = "dashboard-test-token-3f9c"
+
+
+async def log_in(page: Any, base: str, token: str = TOKEN) -> None:
+    """Sign in through the login form, as a person would (the token is typed, never in a URL)."""
+    await page.goto(base + "/ui")
+    await page.fill("#token", token)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_url("**/ui")
+
+
+async def http_log_in(http: httpx.AsyncClient, token: str = TOKEN) -> str:
+    """The login form flow without a browser; returns the session's CSRF token."""
+    form = await http.get("/ui/login")
+    field = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert field is not None, form.text
+    done = await http.post("/ui/login", data={"token": token, "csrf": field.group(1), "next": "/ui"})
+    assert done.status_code == 303, done.text
+    meta = re.search(r'name="joblet-csrf" content="([^"]+)"', (await http.get("/ui")).text)
+    assert meta is not None
+    return meta.group(1)
+
+
+def cronjob(name: str, command: str, schedule: str = "0 3 * * *", **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
+            "spec": {"schedule": schedule, **spec, "jobTemplate": {"spec": job(name, command)["spec"]}}}
+
+
 @pytest.mark.skipif(not browser_available(), reason="needs playwright (pip) and chromium (apt)")
 def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
@@ -95,8 +124,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
 
     async def main() -> None:
         port = free_port()
-        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, pod_failure_backoff=0.5,
-                                                pod_failure_backoff_max=1))
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, token=TOKEN,
+                                                pod_failure_backoff=0.5, pod_failure_backoff_max=1))
         await plane.start()
         base = f"http://127.0.0.1:{port}"
         try:
@@ -105,8 +134,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                                        parallelism=4, backoffLimit=6,
                                        volumes=[{"name": "state", "hostPath": {"path": str(state)}}],
                                        mounts=[{"name": "state", "mountPath": "/state"}]))
-            await c.create("jobs", job("nightly-report", "echo 'cannot reach the database' >&2; exit 3",
-                                       backoffLimit=0))
+            await c.create("jobs", job("nightly-report", "echo 'connecting to db'; echo 'cannot reach the database'"
+                                       " >&2; exit 3", backoffLimit=0))
+            await c.create("cronjobs", cronjob("backup", "echo backing up", timeZone="Europe/Berlin"))
             await eventually(lambda: has_condition(c, "render-frames", "Complete"), what="render-frames complete")
             await eventually(lambda: has_condition(c, "nightly-report", "Failed"), what="nightly-report failed")
             await c.create("jobs", job("long-train", "for i in $(seq 1 300); do echo step $i; sleep 0.1; done"))
@@ -116,6 +146,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 page = await browser.new_page(viewport={"width": 1200, "height": 900})
                 await page.goto(base + "/")
                 assert page.url.endswith("/ui")
+                await page.locator("#login-form").wait_for()  # no session yet: the login form
+                await log_in(page, base)
                 rows = page.locator("#jobs-table tr.job-row")
                 await rows.first.wait_for()
                 assert await rows.count() == 3
@@ -130,6 +162,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 assert await page.locator(".tl-row:has-text('index 1') .bar.failed").count() == 1
                 assert await page.locator(".tl-row:has-text('index 1') .bar.succeeded").count() == 1
                 assert await page.locator(".tl-row:has-text('index 0') .bar").count() == 1
+                # The CSP allows no inline styles: app.js positions the bars from data attributes.
+                width = await page.locator(".tl-row:has-text('index 0') .bar").evaluate("b => b.style.width")
+                assert width.endswith("%") and float(width[:-1]) > 0
                 await page.locator(".tl-row:has-text('index 1') .bar.failed").click()
                 await page.locator("#log", has_text="transient failure").wait_for()
                 await page.locator(".tl-row:has-text('index 2') .bar").click()
@@ -140,7 +175,17 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                     await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-                # Live logs of a running pod, then suspend and delete through the API from JS.
+                # A failed Job: the Failures box, above the events, says why without a click.
+                await page.goto(base + "/ui/jobs/default/nightly-report")
+                failure = page.locator("#failures li.failure")
+                assert await failure.count() == 1
+                text = await failure.text_content() or ""
+                assert "main: exit 3 (Error)" in text and "cannot reach the database" in text, text
+                boxes = await page.evaluate(
+                    "() => [...document.querySelectorAll('#failures, table.events')].map(e => e.tagName)")
+                assert boxes == ["SECTION", "TABLE"]  # Failures comes before the events
+
+                # Live logs of a running pod, then suspend and delete, all through /ui routes.
                 await page.goto(base + "/ui/jobs/default/long-train")
                 await page.locator("#log", has_text="step").wait_for(timeout=10_000)
                 await page.click("#suspend")
@@ -149,6 +194,25 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 await page.click("#delete")
                 await page.wait_for_url("**/ui", timeout=10_000)
                 await eventually(lambda: gone(c, "jobs", "long-train"), what="long-train deleted")
+
+                # The CronJob page: schedule in its zone, next runs, Run now, Suspend.
+                await page.click("text=backup")
+                await page.wait_for_url("**/ui/cronjobs/default/backup")
+                assert await page.locator("#next-runs li").count() == 5
+                first_run = await page.locator("#next-runs li").first.text_content() or ""
+                assert first_run.endswith(("+01:00", "+02:00")), first_run  # Europe/Berlin
+                await page.click("#run")
+                await page.wait_for_url("**/ui/jobs/default/backup-manual-*", timeout=10_000)
+                manual = page.url.rsplit("/", 1)[1]
+                created = await c.get("jobs", manual, "default")
+                assert created["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+                assert created["metadata"]["ownerReferences"][0]["name"] == "backup"
+                await eventually(lambda: has_condition(c, manual, "Complete"), what="manual run complete")
+                await page.goto(base + "/ui/cronjobs/default/backup")
+                assert await page.locator(f"#cronjob-jobs >> text={manual}").count() == 1
+                await page.click("#suspend")
+                await eventually(lambda: _suspended(c, "backup", "cronjobs"), what="cronjob suspended")
+                await page.locator("#resume:not([disabled])").wait_for()
                 await browser.close()
         finally:
             await plane.stop()
@@ -156,8 +220,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-async def _suspended(client: Client, name: str) -> bool:
-    return bool(((await client.get("jobs", name, "default")).get("spec") or {}).get("suspend"))
+async def _suspended(client: Client, name: str, resource: str = "jobs") -> bool:
+    return bool(((await client.get(resource, name, "default")).get("spec") or {}).get("suspend"))
 
 
 def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
@@ -181,6 +245,7 @@ def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
                 root = await http.get("/", headers={"accept": "application/json"})
                 assert root.status_code == 404 and root.json()["kind"] == "Status"
                 assert (await http.get("/version")).json()["major"] == "1"
+                await http_log_in(http, "any-token")  # this server has no --token: any token signs in
                 page = await http.get("/ui/jobs/default/gone")
                 assert page.status_code == 200 and "Deleted" in page.text and 'class="bar unknown"' in page.text
         finally:

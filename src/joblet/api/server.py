@@ -699,6 +699,7 @@ def create_app(
     metrics: Any = None,
     clock: Clock | None = None,
     bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+    pod_failure_backoff: tuple[float, float] | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
 
@@ -707,20 +708,26 @@ def create_app(
     every path but ``/version`` and ``/healthz``. ``metrics`` is a :class:`joblet.metrics.JobletMetrics`
     (its registry is served at ``/metrics`` and every request is timed), a prometheus
     ``CollectorRegistry`` or a callable returning the exposition bytes. The dashboard is served
-    at ``/`` (HTML requests) and ``/ui``.
+    at ``/`` (HTML requests) and ``/ui``; ``pod_failure_backoff`` is the Job controller's
+    (base, cap), for its "Backoff, next retry" line.
     """
     # Metrics and dashboard: a JobletMetrics brings its registry and the
     # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
     from starlette.middleware import Middleware
 
+    from joblet.auth import AlwaysAllow
     from joblet.dashboard import dashboard_routes
+    from joblet.dashboard.session import SharedTokenAuthenticator
     from joblet.metrics import ApiMetricsMiddleware, JobletMetrics
 
     middleware = [Middleware(ApiMetricsMiddleware, metrics=metrics)] if isinstance(metrics, JobletMetrics) else []
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
     server = ApiServer(client, log_store, version_minor, token, registry, clock or RealClock(), bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=token, fallback=server.handle)
+    # Interim until the request pipeline passes its authenticator/authorizer: the --token.
+    ui = dashboard_routes(client, log_store=log_store, clock=server.clock,
+                          authenticator=SharedTokenAuthenticator(token), authorizer=AlwaysAllow(),
+                          fallback=server.handle, secure_cookies=False, pod_failure_backoff=pod_failure_backoff)
     app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
     app.state.api_server = server
     return app
