@@ -267,3 +267,38 @@ def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
 def test_chromium_is_in_the_test_script() -> None:
     script = (Path(__file__).resolve().parents[2] / "scripts" / "test").read_text()
     assert "chromium" in script or shutil.which("chromium") is None
+
+
+def test_a_job_in_backoff_says_when_it_retries(tmp_path: Path) -> None:
+    """Not "Pending": between a failure and its replacement the Job page shows Backoff and
+    the next retry time (the controller's --pod-failure-backoff, here 30 s)."""
+
+    async def main() -> None:
+        port = free_port()
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, token=TOKEN,
+                                                pod_failure_backoff=30, pod_failure_backoff_max=60))
+        await plane.start()
+        try:
+            c = plane.client
+            await c.create("jobs", job("flaky", "echo 'disk full' >&2; exit 4", backoffLimit=3))
+
+            async def failed_once() -> bool:
+                return int(((await c.get("jobs", "flaky", "default")).get("status") or {}).get("failed") or 0) >= 1
+            await eventually(failed_once, what="first failure")
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}") as http:
+                await http_log_in(http)
+
+                async def backoff_shown() -> bool:
+                    page = await http.get("/ui/jobs/default/flaky")
+                    return 'class="badge backoff"' in page.text and "next retry in" in page.text
+                await eventually(backoff_shown, what="Backoff on the Job page")
+                page = await http.get("/ui/jobs/default/flaky")
+                retry = re.search(r"next retry in (\d+)s", page.text)
+                assert retry is not None and 20 <= int(retry.group(1)) <= 30, page.text
+                assert "disk full" in page.text and "exit 4" in page.text  # the Failures box
+                listing = await http.get("/ui/partials/jobs")
+                assert 'data-state="backoff"' in listing.text
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())
