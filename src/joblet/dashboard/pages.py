@@ -76,21 +76,23 @@ def badge(state: str) -> str:
 
 
 def progress(job: Obj) -> str:
-    """A stacked bar of succeeded / failed / active against the completions."""
+    """A bar of succeeded and active against the completions; failed attempts are counted
+    beside it, not in it, so a Job that succeeded after retries reads as a success."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
     succeeded, failed, active = (int(status.get(k) or 0) for k in ("succeeded", "failed", "active"))
     completions = spec.get("completions")
     want = int(completions) if completions is not None else max(1, int(spec.get("parallelism") or 1))
-    total = max(want, succeeded + failed + active, 1)
+    total = max(want, succeeded + active, 1)
     parts = []
-    for cls, n in (("succeeded", succeeded), ("failed", failed), ("active", active)):
+    for cls, n in (("succeeded", succeeded), ("active", active)):
         if n:
             parts.append(f'<span class="seg {cls}" data-width="{n / total * 100:.2f}"></span>')
     label = f"{succeeded}/{completions if completions is not None else '-'}"
-    extra = f", {failed} failed" if failed else ""
-    extra += f", {active} active" if active else ""
-    return (f'<div class="progress" title="{esc(label + extra)}">{"".join(parts)}</div>'
-            f'<span class="progress-label">{esc(label)}{esc(extra)}</span>')
+    extra = f", {active} active" if active else ""
+    failures = f'<span class="failed-count">{failed} failed</span>' if failed else ""
+    title = label + extra + (f", {failed} failed" if failed else "")
+    return (f'<div class="progress" title="{esc(title)}">{"".join(parts)}</div>'
+            f'<span class="progress-label">{esc(label)}{esc(extra)}</span>{failures}')
 
 
 def job_duration(job: Obj, now: datetime) -> str:
@@ -221,19 +223,38 @@ def latest_bar(tl: Timeline) -> Bar | None:
     return max(bars, key=lambda b: b.start) if bars else None
 
 
+#: Normal events shown before the rest fold away (Warnings always show)
+NORMAL_EVENTS_SHOWN = 10
+
+
 def events_html(events: list[Obj], now: datetime) -> str:
+    """Newest first; every Warning, the newest Normal events, the rest folded."""
     if not events:
         return '<p class="empty">No events.</p>'
-    events = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-    rows = "".join(
-        f'<tr class="{esc(str(e.get("type") or "").lower())}"><td>{esc(e.get("type"))}</td>'
-        f"<td>{esc(e.get('reason'))}</td><td>{esc((e.get('involvedObject') or {}).get('kind'))}/"
-        f"{esc((e.get('involvedObject') or {}).get('name'))}</td><td>{esc(age(e.get('lastTimestamp'), now))}"
-        f"{' (x' + esc(e.get('count')) + ')' if int(e.get('count') or 1) > 1 else ''}</td>"
-        f"<td>{esc(e.get('message'))}</td></tr>"
-        for e in events[-100:])
-    return ('<table class="list events"><thead><tr><th>Type</th><th>Reason</th><th>Object</th><th>Age</th>'
-            f"<th>Message</th></tr></thead><tbody>{rows}</tbody></table>")
+    events = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""), reverse=True)
+    events = events[:100]
+    shown, folded, normal = [], [], 0
+    for e in events:
+        if e.get("type") == "Warning" or normal < NORMAL_EVENTS_SHOWN:
+            shown.append(e)
+            normal += e.get("type") != "Warning"
+        else:
+            folded.append(e)
+
+    def table(rows: list[Obj], extra: str = "") -> str:
+        body = "".join(
+            f'<tr class="{esc(str(e.get("type") or "").lower())}"><td>{esc(e.get("type"))}</td>'
+            f"<td>{esc(e.get('reason'))}</td><td>{esc((e.get('involvedObject') or {}).get('kind'))}/"
+            f"{esc((e.get('involvedObject') or {}).get('name'))}</td><td>{esc(age(e.get('lastTimestamp'), now))}"
+            f"{' (x' + esc(e.get('count')) + ')' if int(e.get('count') or 1) > 1 else ''}</td>"
+            f"<td>{esc(e.get('message'))}</td></tr>"
+            for e in rows)
+        return (f'<table class="list events{extra}"><thead><tr><th>Type</th><th>Reason</th><th>Object</th>'
+                f"<th>Age</th><th>Message</th></tr></thead><tbody>{body}</tbody></table>")
+
+    more = (f'<details class="older-events"><summary>{len(folded)} older events</summary>'
+            f'{table(folded, " older")}</details>') if folded else ""
+    return table(shown) + more
 
 
 def when(t: datetime, now: datetime) -> str:
@@ -241,7 +262,7 @@ def when(t: datetime, now: datetime) -> str:
     return f"in {duration((t - now).total_seconds())} ({t.strftime('%H:%M:%SZ')})"
 
 
-def failures_html(namespace: str, failures: list[Obj]) -> str:
+def failures_html(namespace: str, failures: list[Obj], retried: bool = False) -> str:
     """The failed pods of a Job (newest first): index, pod, reason, exit code, message, last lines.
 
     ``failures`` are :func:`joblet.controllers.alerts.pod_entry` documents, the same ones an
@@ -268,6 +289,9 @@ def failures_html(namespace: str, failures: list[Obj]) -> str:
                      f'<b>{esc(who)}</b> <span class="exit">{esc(codes)}</span></div>'
                      + (f'<div class="failure-reason">{esc(reason)}</div>' if reason else "")
                      + "".join(tails) + "</li>")
+    if retried:  # the Job succeeded anyway: keep them at hand, folded
+        return (f'<details class="failures retried" id="failures"><summary>{len(failures)} failed attempt'
+                f'{"s" if len(failures) != 1 else ""}, retried</summary><ul>{"".join(items)}</ul></details>')
     return f'<section class="failures" id="failures"><h2>Failures</h2><ul>{"".join(items)}</ul></section>'
 
 
@@ -289,7 +313,8 @@ def job_fragment(namespace: str, name: str, job: Obj | None, tl: Timeline, event
                 f"<span>duration {esc(job_duration(job, now))}</span>{backoff}"
                 f"{('<span>failed indexes ' + esc(status.get('failedIndexes')) + '</span>') if status.get('failedIndexes') else ''}"
                 f"</div>{msg}")
-    return (f"{head}{failures_html(namespace, failures or [])}<h2>Timeline</h2>{timeline_html(tl, namespace)}"
+    retried = job is not None and job_state(job) == "Complete"
+    return (f"{head}{failures_html(namespace, failures or [], retried)}<h2>Timeline</h2>{timeline_html(tl, namespace)}"
             f"<h2>Events</h2>{events_html(events, now)}")
 
 
