@@ -297,3 +297,19 @@ def test_bad_names_answer_4xx_and_every_answer_has_the_headers(tmp_path: Path) -
             await plane.stop()
 
     asyncio.run(main())
+
+
+def test_following_the_log_of_a_missing_pod_ends_with_the_reason(tmp_path: Path) -> None:
+    async def main() -> None:
+        plane = await start_plane(tmp_path)
+        try:
+            async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{plane.config.port}") as http:
+                await http_log_in(http)
+                r = await http.get("/ui/logs/default/no-such-pod", params={"follow": "true", "container": "main"})
+                assert r.status_code == 200 and "no-such-pod" in r.text and "not found" in r.text, r.text
+                assert r.headers["cache-control"] == "no-store"
+                assert_headers(r)
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())

@@ -159,6 +159,7 @@ class Dashboard:
                                                                user=session.user.name), code)
                 else:
                     response = PlainTextResponse(message, code)
+            response.headers.setdefault("Cache-Control", "no-store")  # pages carry the CSRF token
             return add_security_headers(response)
 
         return handle
@@ -339,7 +340,7 @@ class Dashboard:
                 stream = self.log_store.read(ns, pod, container=container, follow=True)
             else:
                 stream = self.client.read_log(ns, pod, container, follow=True)
-            return StreamingResponse(stream, media_type="text/plain; charset=utf-8")
+            return StreamingResponse(reported(stream), media_type="text/plain; charset=utf-8")
         root = getattr(self.log_store, "root", None)
         if root is None:
             raise NotFound("no log store")
@@ -447,6 +448,16 @@ class Dashboard:
             return add_security_headers(PlainTextResponse("not found", 404))
         return add_security_headers(FileResponse(STATIC / name, media_type=STATIC_FILES[name],
                                                  headers={"Cache-Control": "no-cache"}))
+
+
+async def reported(stream: AsyncIterator[bytes]) -> AsyncIterator[bytes]:
+    """A log stream whose failure (no such pod or container yet...) ends it with the reason
+    as its last line: the status line has gone out already, and a traceback helps nobody."""
+    try:
+        async for chunk in stream:
+            yield chunk
+    except (ApiError, ValueError, OSError) as err:
+        yield f"\n({err})\n".encode()
 
 
 def manual_job_name(cronjob: str) -> str:
