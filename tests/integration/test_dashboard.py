@@ -182,8 +182,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 text = await failure.text_content() or ""
                 assert "main: exit 3 (Error)" in text and "cannot reach the database" in text, text
                 boxes = await page.evaluate(
-                    "() => [...document.querySelectorAll('#failures, table.events')].map(e => e.tagName)")
-                assert boxes == ["SECTION", "TABLE"]  # Failures comes before the events
+                    "() => [...document.querySelectorAll('#failures, #log, table.events')].map(e => e.tagName)")
+                assert boxes == ["SECTION", "PRE", "TABLE"]  # Failures, then logs, then the events
+                await page.locator("#log", has_text="cannot reach the database").wait_for()  # latest attempt
 
                 # Live logs of a running pod, then suspend and delete, all through /ui routes.
                 await page.goto(base + "/ui/jobs/default/long-train")

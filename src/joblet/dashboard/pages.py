@@ -295,8 +295,26 @@ def failures_html(namespace: str, failures: list[Obj], retried: bool = False) ->
     return f'<section class="failures" id="failures"><h2>Failures</h2><ul>{"".join(items)}</ul></section>'
 
 
+def job_buttons(namespace: str, name: str, job: Obj | None) -> str:
+    if job is None:
+        return ""
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    finished = job_state(job) in ("Complete", "Failed")
+    return action_buttons("jobs", namespace, name, [
+        ("suspend", "Suspend", not suspended and not finished, ""),
+        ("resume", "Resume", suspended and not finished, ""),
+        ("delete", "Delete", True, "danger")])
+
+
 def job_fragment(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime,
                  retry: datetime | None = None, failures: list[Obj] | None = None) -> str:
+    """The live parts of a Job page: ``#part-main`` (buttons, summary, failures, timeline) and
+    ``#part-events``; ``app.js`` swaps each into the element of the same id."""
+    return "".join(job_parts(namespace, name, job, tl, events, now, retry, failures))
+
+
+def job_parts(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime,
+              retry: datetime | None = None, failures: list[Obj] | None = None) -> tuple[str, str]:
     if job is None:
         head = (f'<div class="summary"><span class="badge deleted">Deleted</span> The Job {esc(namespace)}/{esc(name)}'
                 " no longer exists; joblet kept its logs.</div>")
@@ -314,8 +332,9 @@ def job_fragment(namespace: str, name: str, job: Obj | None, tl: Timeline, event
                 f"{('<span>failed indexes ' + esc(status.get('failedIndexes')) + '</span>') if status.get('failedIndexes') else ''}"
                 f"</div>{msg}")
     retried = job is not None and job_state(job) == "Complete"
-    return (f"{head}{failures_html(namespace, failures or [], retried)}<h2>Timeline</h2>{timeline_html(tl, namespace)}"
-            f"<h2>Events</h2>{events_html(events, now)}")
+    main = (f'<div id="part-main">{job_buttons(namespace, name, job)}{head}'
+            f"{failures_html(namespace, failures or [], retried)}<h2>Timeline</h2>{timeline_html(tl, namespace)}</div>")
+    return main, f'<div id="part-events"><h2>Events</h2>{events_html(events, now)}</div>'
 
 
 def action_buttons(kind: str, namespace: str, name: str, buttons: list[tuple[str, str, bool, str]]) -> str:
@@ -333,14 +352,7 @@ def job_page(namespace: str, name: str, job: Obj | None, tl: Timeline, events: l
     ns_q, name_q = q(namespace), q(name)
     partial = f"/ui/partials/jobs/{ns_q}/{name_q}"
     watch = f"/ui/watch/jobs/{ns_q}/{name_q}"
-    buttons = ""
-    if job is not None:
-        suspended = bool((job.get("spec") or {}).get("suspend"))
-        finished = job_state(job) in ("Complete", "Failed")
-        buttons = action_buttons("jobs", namespace, name, [
-            ("suspend", "Suspend", not suspended and not finished, ""),
-            ("resume", "Resume", suspended and not finished, ""),
-            ("delete", "Delete", True, "danger")])
+    main, events_part = job_parts(namespace, name, job, tl, events, now, retry, failures)
     latest = latest_bar(tl)
     default_log = ""
     if latest is not None:
@@ -353,11 +365,11 @@ def job_page(namespace: str, name: str, job: Obj | None, tl: Timeline, events: l
     crumb = (f' / <a href="/ui/cronjobs/{ns_q}/{q(str(owner.get("name") or ""))}">{esc(owner.get("name"))}</a>'
              if owner else "")
     body = (f'<nav class="crumbs"><a href="/ui">Jobs</a> / {esc(namespace)}{crumb} / <b>{esc(name)}</b></nav>'
-            f'<h1>{esc(name)}</h1>{buttons}'
-            f'<section id="live" data-partial="{esc(partial)}" data-watch="{esc(watch)}">'
-            f"{job_fragment(namespace, name, job, tl, events, now, retry, failures)}</section>"
+            f'<h1>{esc(name)}</h1>'
+            f'<section id="live" data-partial="{esc(partial)}" data-watch="{esc(watch)}">{main}</section>'
             f'<h2>Logs <span id="log-title" class="muted"></span></h2>'
             f'<pre id="log" class="log"{default_log}>Click a bar in the timeline to see its logs.</pre>'
+            f"{events_part}"
             + (f'<details><summary>YAML</summary><pre class="yaml" id="yaml">{esc(doc)}</pre></details>' if doc else ""))
     return layout(f"Job {name}", body, csrf=csrf, user=user)
 
@@ -371,6 +383,12 @@ def cronjob_fragment(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: lis
                      now: datetime) -> str:
     """Schedule, next runs, last runs and the CronJob's Jobs (newest first), events."""
     spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    meta = cj.get("metadata") or {}
+    suspended = bool(spec.get("suspend"))
+    buttons = action_buttons("cronjobs", str(meta.get("namespace") or ""), str(meta.get("name") or ""), [
+        ("run", "Run now", True, "primary"),
+        ("suspend", "Suspend", not suspended, ""),
+        ("resume", "Resume", suspended, "")])
     state = cronjob_state(cj)
     zone = f" ({esc(spec.get('timeZone'))})" if spec.get("timeZone") else " (UTC)"
     if spec.get("suspend"):
@@ -381,7 +399,7 @@ def cronjob_fragment(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: lis
         upcoming = ('<ol class="next-runs" id="next-runs">' + "".join(f"<li>{esc(t)}</li>" for t in next_runs)
                     + "</ol>") if next_runs else '<p class="empty">The schedule never fires again.</p>'
     active = {str(r.get("name") or "") for r in status.get("active") or []}
-    head = (f'<div class="summary" data-state="{esc(state.lower())}">{badge(state)}'
+    head = (f'{buttons}<div class="summary" data-state="{esc(state.lower())}">{badge(state)}'
             f'<span>schedule <code id="schedule">{esc(spec.get("schedule"))}</code>{zone}</span>'
             f"<span>last schedule {esc(age(status.get('lastScheduleTime'), now))} ago</span>"
             f"<span>last success {esc(age(status.get('lastSuccessfulTime'), now))} ago</span>"
@@ -408,17 +426,12 @@ def cronjob_fragment(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: lis
 
 def cronjob_page(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: list[str], schedule_error: str,
                  now: datetime, *, csrf: str | None = None, user: str | None = None) -> str:
-    meta, spec = cj.get("metadata") or {}, cj.get("spec") or {}
+    meta = cj.get("metadata") or {}
     namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
     ns_q, name_q = q(namespace), q(name)
-    suspended = bool(spec.get("suspend"))
-    buttons = action_buttons("cronjobs", namespace, name, [
-        ("run", "Run now", True, "primary"),
-        ("suspend", "Suspend", not suspended, ""),
-        ("resume", "Resume", suspended, "")])
     doc = yaml.safe_dump(cj, sort_keys=False)
     body = (f'<nav class="crumbs"><a href="/ui">CronJobs</a> / {esc(namespace)} / <b>{esc(name)}</b></nav>'
-            f"<h1>{esc(name)}</h1>{buttons}"
+            f"<h1>{esc(name)}</h1>"
             f'<section id="live" data-partial="/ui/partials/cronjobs/{ns_q}/{name_q}" '
             f'data-watch="/ui/watch/cronjobs/{ns_q}/{name_q}">'
             f"{cronjob_fragment(cj, jobs, events, next_runs, schedule_error, now)}</section>"

@@ -27,6 +27,17 @@
   let refreshTimer = null;
   let refreshing = false;
 
+  // A fragment is either one piece for #live or parts (#part-main, #part-events...) that
+  // replace the elements of the same id, so the log pane between them keeps streaming.
+  function place(html) {
+    const tpl = document.createElement("template");
+    tpl.innerHTML = html;
+    const parts = [...tpl.content.children].filter((el) => el.id && document.getElementById(el.id));
+    if (parts.length) parts.forEach((el) => document.getElementById(el.id).replaceWith(el));
+    else live.replaceChildren(tpl.content);
+    applyGeometry(document);
+  }
+
   function scheduleRefresh() {
     if (refreshTimer) return;
     refreshTimer = setTimeout(refresh, 250);
@@ -39,8 +50,7 @@
     try {
       const r = await get(live.dataset.partial);
       if (r.ok) {
-        live.innerHTML = await r.text();
-        applyGeometry(live);
+        place(await r.text());
         bindTimeline();
       } else if (r.status === 401) {
         window.location.reload();  // the session ended: show the login form
@@ -126,41 +136,34 @@
   if (logBox && logBox.dataset.pod) showLog(logBox.dataset);
 
   // ---- actions: POST /ui/actions/{kind}/{ns}/{name}/{action} with X-CSRF-Token ----------------
-  const actions = document.querySelector(".actions");
-  if (actions) {
-    const { kind, ns, name } = actions.dataset;
-    const errorBox = document.getElementById("action-error");
-    const confirmText = {
-      delete: "Delete " + ns + "/" + name + " and its pods? Its logs are kept.",
-    };
-    actions.querySelectorAll("button[data-action]").forEach((b) => {
-      b.addEventListener("click", async () => {
-        const action = b.dataset.action;
-        if (confirmText[action] && !confirm(confirmText[action])) return;
-        if (errorBox) errorBox.textContent = "";
-        b.disabled = true;
-        const url = "/ui/actions/" + kind + "/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name) + "/" + action;
-        let r;
-        try {
-          r = await get(url, { method: "POST", headers: { "X-CSRF-Token": csrf } });
-        } catch (e) {
-          r = null;
-        }
-        if (r && r.ok) {
-          const result = await r.json();
-          if (result.location) { window.location.href = result.location; return; }
-          const suspend = document.getElementById("suspend"), resume = document.getElementById("resume");
-          if (action === "suspend" || action === "resume") {
-            if (suspend) suspend.disabled = action === "suspend";
-            if (resume) resume.disabled = action === "resume";
-          } else b.disabled = false;
-          scheduleRefresh();
-        } else {
-          b.disabled = false;
-          const text = r ? r.status + " " + (await r.text()) : "network error";
-          if (errorBox) errorBox.textContent = text;
-        }
-      });
-    });
-  }
+  // Delegated: the buttons arrive with the live fragments and are replaced with them.
+  document.addEventListener("click", async (ev) => {
+    const b = ev.target.closest(".actions button[data-action]");
+    if (!b || b.disabled) return;
+    const box = b.closest(".actions");
+    const { kind, ns, name } = box.dataset;
+    const action = b.dataset.action;
+    if (action === "delete" && !confirm("Delete " + ns + "/" + name + " and its pods? Its logs are kept.")) return;
+    const errorBox = box.querySelector(".action-error");
+    if (errorBox) errorBox.textContent = "";
+    b.disabled = true;
+    const url = "/ui/actions/" + kind + "/" + encodeURIComponent(ns) + "/" + encodeURIComponent(name) + "/" + action;
+    let r = null;
+    try {
+      r = await get(url, { method: "POST", headers: { "X-CSRF-Token": csrf } });
+    } catch (e) { /* reported below */ }
+    if (r && r.ok) {
+      const result = await r.json();
+      if (result.location) { window.location.href = result.location; return; }
+      if (action === "suspend" || action === "resume") {
+        const other = box.querySelector('button[data-action="' + (action === "suspend" ? "resume" : "suspend") + '"]');
+        if (other) other.disabled = false;
+      } else b.disabled = false;
+      scheduleRefresh();
+    } else {
+      b.disabled = false;
+      const text = r ? r.status + " " + (await r.text()) : "network error";
+      if (errorBox) errorBox.textContent = text;
+    }
+  });
 })();
