@@ -218,7 +218,8 @@ class ControlPlane:
         app = create_app(self.client, authenticator=build_authenticator(cfg, self.clock),
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, cfg.port),
-                         audit_log=self._audit, access_log=self._access, dashboard_token=token)
+                         audit_log=self._audit, access_log=self._access,
+                         pod_failure_backoff=(cfg.pod_failure_backoff, cfg.pod_failure_backoff_max))
         app.state.api_server.admission.update(build_admission(self._authorizer))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -18,6 +19,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from joblet.client.interface import Client
@@ -84,6 +86,34 @@ def browser_available() -> bool:
     return os.path.exists(CHROMIUM)
 
 
+TOKEN = "dashboard-test-token-3f9c"
+
+
+async def log_in(page: Any, base: str, token: str = TOKEN) -> None:
+    """Sign in through the login form, as a person would (the token is typed, never in a URL)."""
+    await page.goto(base + "/ui")
+    await page.fill("#token", token)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_url("**/ui")
+
+
+async def http_log_in(http: httpx.AsyncClient, token: str = TOKEN) -> str:
+    """The login form flow without a browser; returns the session's CSRF token."""
+    form = await http.get("/ui/login")
+    field = re.search(r'name="csrf" value="([^"]+)"', form.text)
+    assert field is not None, form.text
+    done = await http.post("/ui/login", data={"token": token, "csrf": field.group(1), "next": "/ui"})
+    assert done.status_code == 303, done.text
+    meta = re.search(r'name="joblet-csrf" content="([^"]+)"', (await http.get("/ui")).text)
+    assert meta is not None
+    return meta.group(1)
+
+
+def cronjob(name: str, command: str, schedule: str = "0 3 * * *", **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": name},
+            "spec": {"schedule": schedule, **spec, "jobTemplate": {"spec": job(name, command)["spec"]}}}
+
+
 @pytest.mark.skipif(not browser_available(), reason="needs playwright (pip) and chromium (apt)")
 def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     from playwright.async_api import async_playwright
@@ -96,30 +126,31 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
 
     async def main() -> None:
         port = free_port()
-        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, pod_failure_backoff=0.5,
-                                                pod_failure_backoff_max=1))
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, token=TOKEN,
+                                                pod_failure_backoff=0.5, pod_failure_backoff_max=1))
         await plane.start()
         base = f"https://127.0.0.1:{port}"
-        token = load_access(tmp_path / "data" / "kubeconfig").token
         try:
             c = plane.client
             await c.create("jobs", job("render-frames", retry_once, completionMode="Indexed", completions=4,
                                        parallelism=4, backoffLimit=6,
                                        volumes=[{"name": "state", "hostPath": {"path": str(state)}}],
                                        mounts=[{"name": "state", "mountPath": "/state"}]))
-            await c.create("jobs", job("nightly-report", "echo 'cannot reach the database' >&2; exit 3",
-                                       backoffLimit=0))
+            await c.create("jobs", job("nightly-report", "echo 'connecting to db'; echo 'cannot reach the database'"
+                                       " >&2; exit 3", backoffLimit=0))
+            await c.create("cronjobs", cronjob("backup", "echo backing up", timeZone="Europe/Berlin"))
             await eventually(lambda: has_condition(c, "render-frames", "Complete"), what="render-frames complete")
             await eventually(lambda: has_condition(c, "nightly-report", "Failed"), what="nightly-report failed")
             await c.create("jobs", job("long-train", "for i in $(seq 1 300); do echo step $i; sleep 0.1; done"))
 
             async with async_playwright() as pw:
                 browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-                # the browser does not know the data dir's CA; the admin token signs the dashboard in
+                # the browser does not know the data dir's CA
                 page = await browser.new_page(viewport={"width": 1200, "height": 900}, ignore_https_errors=True)
-                await page.goto(f"{base}/ui?token={token}")
                 await page.goto(base + "/")
                 assert page.url.endswith("/ui")
+                await page.locator("#login-form").wait_for()  # no session yet: the login form
+                await log_in(page, base)
                 rows = page.locator("#jobs-table tr.job-row")
                 await rows.first.wait_for()
                 assert await rows.count() == 3
@@ -134,6 +165,9 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 assert await page.locator(".tl-row:has-text('index 1') .bar.failed").count() == 1
                 assert await page.locator(".tl-row:has-text('index 1') .bar.succeeded").count() == 1
                 assert await page.locator(".tl-row:has-text('index 0') .bar").count() == 1
+                # The CSP allows no inline styles: app.js positions the bars from data attributes.
+                width = await page.locator(".tl-row:has-text('index 0') .bar").evaluate("b => b.style.width")
+                assert width.endswith("%") and float(width[:-1]) > 0
                 await page.locator(".tl-row:has-text('index 1') .bar.failed").click()
                 await page.locator("#log", has_text="transient failure").wait_for()
                 await page.locator(".tl-row:has-text('index 2') .bar").click()
@@ -144,7 +178,18 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                     SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
                     await page.screenshot(path=str(SCREENSHOT), full_page=True)
 
-                # Live logs of a running pod, then suspend and delete through the API from JS.
+                # A failed Job: the Failures box, above the events, says why without a click.
+                await page.goto(base + "/ui/jobs/default/nightly-report")
+                failure = page.locator("#failures li.failure")
+                assert await failure.count() == 1
+                text = await failure.text_content() or ""
+                assert "main: exit 3 (Error)" in text and "cannot reach the database" in text, text
+                boxes = await page.evaluate(
+                    "() => [...document.querySelectorAll('#failures, #log, table.events')].map(e => e.tagName)")
+                assert boxes == ["SECTION", "PRE", "TABLE"]  # Failures, then logs, then the events
+                await page.locator("#log", has_text="cannot reach the database").wait_for()  # latest attempt
+
+                # Live logs of a running pod, then suspend and delete, all through /ui routes.
                 await page.goto(base + "/ui/jobs/default/long-train")
                 await page.locator("#log", has_text="step").wait_for(timeout=10_000)
                 await page.click("#suspend")
@@ -153,6 +198,25 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
                 await page.click("#delete")
                 await page.wait_for_url("**/ui", timeout=10_000)
                 await eventually(lambda: gone(c, "jobs", "long-train"), what="long-train deleted")
+
+                # The CronJob page: schedule in its zone, next runs, Run now, Suspend.
+                await page.click("text=backup")
+                await page.wait_for_url("**/ui/cronjobs/default/backup")
+                assert await page.locator("#next-runs li").count() == 5
+                first_run = await page.locator("#next-runs li").first.text_content() or ""
+                assert first_run.endswith(("+01:00", "+02:00")), first_run  # Europe/Berlin
+                await page.click("#run")
+                await page.wait_for_url("**/ui/jobs/default/backup-manual-*", timeout=10_000)
+                manual = page.url.rsplit("/", 1)[1]
+                created = await c.get("jobs", manual, "default")
+                assert created["metadata"]["annotations"]["cronjob.kubernetes.io/instantiate"] == "manual"
+                assert created["metadata"]["ownerReferences"][0]["name"] == "backup"
+                await eventually(lambda: has_condition(c, manual, "Complete"), what="manual run complete")
+                await page.goto(base + "/ui/cronjobs/default/backup")
+                assert await page.locator(f"#cronjob-jobs >> text={manual}").count() == 1
+                await page.click("#suspend")
+                await eventually(lambda: _suspended(c, "backup", "cronjobs"), what="cronjob suspended")
+                await page.locator("#resume:not([disabled])").wait_for()
                 await browser.close()
         finally:
             await plane.stop()
@@ -160,8 +224,8 @@ def test_dashboard_in_headless_chromium(tmp_path: Path) -> None:
     asyncio.run(main())
 
 
-async def _suspended(client: Client, name: str) -> bool:
-    return bool(((await client.get("jobs", name, "default")).get("spec") or {}).get("suspend"))
+async def _suspended(client: Client, name: str, resource: str = "jobs") -> bool:
+    return bool(((await client.get(resource, name, "default")).get("spec") or {}).get("suspend"))
 
 
 def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
@@ -185,6 +249,7 @@ def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
                 root = await http.get("/", headers={"accept": "application/json"})
                 assert root.status_code == 404 and root.json()["kind"] == "Status"
                 assert (await http.get("/version")).json()["major"] == "1"
+                await http_log_in(http, load_access(data / "kubeconfig").token or "")  # the generated admin token
                 page = await http.get("/ui/jobs/default/gone")
                 assert page.status_code == 200 and "Deleted" in page.text and 'class="bar unknown"' in page.text
         finally:
@@ -206,3 +271,38 @@ def test_logs_of_a_deleted_job_stay_readable(tmp_path: Path) -> None:
 def test_chromium_is_in_the_test_script() -> None:
     script = (Path(__file__).resolve().parents[2] / "scripts" / "test").read_text()
     assert "chromium" in script or shutil.which("chromium") is None
+
+
+def test_a_job_in_backoff_says_when_it_retries(tmp_path: Path) -> None:
+    """Not "Pending": between a failure and its replacement the Job page shows Backoff and
+    the next retry time (the controller's --pod-failure-backoff, here 30 s)."""
+
+    async def main() -> None:
+        port = free_port()
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port, token=TOKEN,
+                                                pod_failure_backoff=30, pod_failure_backoff_max=60))
+        await plane.start()
+        try:
+            c = plane.client
+            await c.create("jobs", job("flaky", "echo 'disk full' >&2; exit 4", backoffLimit=3))
+
+            async def failed_once() -> bool:
+                return int(((await c.get("jobs", "flaky", "default")).get("status") or {}).get("failed") or 0) >= 1
+            await eventually(failed_once, what="first failure")
+            async with kubeconfig_async_http(tmp_path / "data" / "kubeconfig") as http:
+                await http_log_in(http)
+
+                async def backoff_shown() -> bool:
+                    page = await http.get("/ui/jobs/default/flaky")
+                    return 'class="badge backoff"' in page.text and "next retry in" in page.text
+                await eventually(backoff_shown, what="Backoff on the Job page")
+                page = await http.get("/ui/jobs/default/flaky")
+                retry = re.search(r"next retry in (\d+)s", page.text)
+                assert retry is not None and 20 <= int(retry.group(1)) <= 30, page.text
+                assert "disk full" in page.text and "exit 4" in page.text  # the Failures box
+                listing = await http.get("/ui/partials/jobs")
+                assert 'data-state="backoff"' in listing.text
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())

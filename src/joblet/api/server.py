@@ -898,7 +898,7 @@ def create_app(
     allowed_hosts: frozenset[str] | None = None,
     audit_log: IO[str] | None = None,
     access_log: IO[str] | None = None,
-    dashboard_token: str | None = None,
+    pod_failure_backoff: tuple[float, float] | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
 
@@ -909,8 +909,9 @@ def create_app(
     ``CollectorRegistry`` or a callable returning the exposition bytes. ``allowed_hosts``: the
     ``Host`` values served (:func:`joblet.api.guard.allowed_hosts`; None: any). ``audit_log`` /
     ``access_log``: open files for :class:`joblet.auth.audit.RequestLog`. The dashboard is served
-    at ``/`` (HTML requests) and ``/ui``; until it authenticates users itself it asks for
-    ``dashboard_token``.
+    at ``/`` (HTML requests) and ``/ui``, signing users in with the same ``authenticator`` and
+    asking the same ``authorizer``; ``pod_failure_backoff`` is the Job controller's (base, cap),
+    for its "Backoff, next retry" line.
     """
     # Metrics and dashboard: a JobletMetrics brings its registry and the
     # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
@@ -930,8 +931,8 @@ def create_app(
     server = ApiServer(client, log_store, version_minor, authenticator, authorizer, registry, clock,
                        bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=dashboard_token,
-                          fallback=server.handle)
+    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, authenticator=authenticator,
+                          authorizer=authorizer, fallback=server.handle, pod_failure_backoff=pod_failure_backoff)
     app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
     app.state.api_server = server
     return app

@@ -16,7 +16,6 @@ imports main.py's helpers lazily, inside the commands, to avoid an import cycle.
 
 from __future__ import annotations
 
-import copy
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Annotated, Any
@@ -28,15 +27,18 @@ from joblet.api.validation.cron import ScheduleError, parse_standard
 from joblet.client.interface import Client
 from joblet.clock import Clock, RealClock, parse_time
 from joblet.controllers.cronjob.schedule import (
+    MANUAL_ANNOTATION as MANUAL_ANNOTATION,  # re-exported for callers of this module
+)
+from joblet.controllers.cronjob.schedule import (
     UnknownTimeZoneError,
     cronjob_schedule,
     cronjob_zone,
     format_rfc3339_in,
+    manual_job,
     next_times,
 )
 
 Obj = dict[str, Any]
-MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
@@ -77,31 +79,10 @@ def upcoming(schedule: str, time_zone: str | None, start: datetime, count: int) 
     return [format_rfc3339_in(t, zone) for t in next_times(sched, start, count, zone)]
 
 
-def manual_job_from_cronjob(cj: Obj, job_name: str) -> Obj:
-    """The Job ``kubectl create job NAME --from=cronjob/X`` makes: the jobTemplate, its labels
-    and annotations plus ``cronjob.kubernetes.io/instantiate: manual``, owned by the CronJob."""
-    spec = cj.get("spec") or {}
-    template = spec.get("jobTemplate") or {}
-    template_meta = template.get("metadata") or {}
-    meta = cj.get("metadata") or {}
-    annotations = {MANUAL_ANNOTATION: "manual", **(template_meta.get("annotations") or {})}
-    job_meta: Obj = {
-        "name": job_name,
-        "namespace": meta.get("namespace", "default"),
-        "annotations": annotations,
-        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": meta.get("name", ""),
-                             "uid": meta.get("uid", ""), "controller": True}],
-    }
-    if template_meta.get("labels"):
-        job_meta["labels"] = dict(template_meta["labels"])
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta,
-            "spec": copy.deepcopy(template.get("spec") or {})}
-
-
 async def job_from_cronjob(client: Client, cronjob_name: str, job_name: str, namespace: str) -> Obj:
     """``joblet create job NAME --from=cronjob/X``: create the Job, return it as stored."""
     cj = await client.get("cronjobs", cronjob_name, namespace)
-    return await client.create("jobs", manual_job_from_cronjob(cj, job_name), namespace)
+    return await client.create("jobs", manual_job(cj, job_name), namespace)
 
 
 def _start_time(value: str | None, clock: Clock) -> datetime:

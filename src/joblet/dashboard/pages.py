@@ -49,8 +49,12 @@ def _cond(obj: Obj, ctype: str) -> bool:
                for c in (obj.get("status") or {}).get("conditions") or [])
 
 
-def job_state(job: Obj) -> str:
-    """Complete, Failed, Suspended, Running or Pending (badge text and CSS class)."""
+def job_state(job: Obj, retry: datetime | None = None) -> str:
+    """Complete, Failed, Failing, Suspended, Running, Backoff or Pending (badge text and CSS class).
+
+    ``retry`` is when a Job waiting out its pod-failure backoff creates its next pod (see
+    :func:`joblet.controllers.job.backoff.retry_at`); without the pods (the list page) a Job
+    with failures and nothing active counts as in backoff too."""
     if _cond(job, "Complete"):
         return "Complete"
     if _cond(job, "Failed"):
@@ -59,8 +63,11 @@ def job_state(job: Obj) -> str:
         return "Failing"
     if (job.get("spec") or {}).get("suspend"):
         return "Suspended"
-    if int((job.get("status") or {}).get("active") or 0) > 0:
+    status = job.get("status") or {}
+    if int(status.get("active") or 0) > 0:
         return "Running"
+    if retry is not None or int(status.get("failed") or 0) > 0:
+        return "Backoff"
     return "Pending"
 
 
@@ -69,21 +76,23 @@ def badge(state: str) -> str:
 
 
 def progress(job: Obj) -> str:
-    """A stacked bar of succeeded / failed / active against the completions."""
+    """A bar of succeeded and active against the completions; failed attempts are counted
+    beside it, not in it, so a Job that succeeded after retries reads as a success."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
     succeeded, failed, active = (int(status.get(k) or 0) for k in ("succeeded", "failed", "active"))
     completions = spec.get("completions")
     want = int(completions) if completions is not None else max(1, int(spec.get("parallelism") or 1))
-    total = max(want, succeeded + failed + active, 1)
+    total = max(want, succeeded + active, 1)
     parts = []
-    for cls, n in (("succeeded", succeeded), ("failed", failed), ("active", active)):
+    for cls, n in (("succeeded", succeeded), ("active", active)):
         if n:
-            parts.append(f'<span class="seg {cls}" style="width:{n / total * 100:.2f}%"></span>')
+            parts.append(f'<span class="seg {cls}" data-width="{n / total * 100:.2f}"></span>')
     label = f"{succeeded}/{completions if completions is not None else '-'}"
-    extra = f", {failed} failed" if failed else ""
-    extra += f", {active} active" if active else ""
-    return (f'<div class="progress" title="{esc(label + extra)}">{"".join(parts)}</div>'
-            f'<span class="progress-label">{esc(label)}{esc(extra)}</span>')
+    extra = f", {active} active" if active else ""
+    failures = f'<span class="failed-count">{failed} failed</span>' if failed else ""
+    title = label + extra + (f", {failed} failed" if failed else "")
+    return (f'<div class="progress" title="{esc(title)}">{"".join(parts)}</div>'
+            f'<span class="progress-label">{esc(label)}{esc(extra)}</span>{failures}')
 
 
 def job_duration(job: Obj, now: datetime) -> str:
@@ -101,6 +110,11 @@ def job_duration(job: Obj, now: datetime) -> str:
 def job_link(job: Obj) -> str:
     meta = job.get("metadata") or {}
     return f"/ui/jobs/{q(str(meta.get('namespace') or ''))}/{q(str(meta.get('name') or ''))}"
+
+
+def cronjob_link(cj: Obj) -> str:
+    meta = cj.get("metadata") or {}
+    return f"/ui/cronjobs/{q(str(meta.get('namespace') or ''))}/{q(str(meta.get('name') or ''))}"
 
 
 def jobs_fragment(jobs: list[Obj], cronjobs: list[Obj], now: datetime) -> str:
@@ -124,7 +138,8 @@ def jobs_fragment(jobs: list[Obj], cronjobs: list[Obj], now: datetime) -> str:
         meta, spec, status = cj.get("metadata") or {}, cj.get("spec") or {}, cj.get("status") or {}
         state = "Suspended" if spec.get("suspend") else ("Running" if status.get("active") else "Scheduled")
         cj_rows.append(
-            f'<tr><td>{esc(meta.get("namespace"))}</td><td>{esc(meta.get("name"))}</td>'
+            f'<tr class="cronjob-row"><td>{esc(meta.get("namespace"))}</td>'
+            f'<td><a class="cronjob-link" href="{esc(cronjob_link(cj))}">{esc(meta.get("name"))}</a></td>'
             f'<td><code>{esc(spec.get("schedule"))}</code>{" " + esc(spec.get("timeZone")) if spec.get("timeZone") else ""}</td>'
             f"<td>{badge(state)}</td><td>{len(status.get('active') or [])}</td>"
             f"<td>{esc(age(status.get('lastScheduleTime'), now))}</td>"
@@ -137,21 +152,49 @@ def jobs_fragment(jobs: list[Obj], cronjobs: list[Obj], now: datetime) -> str:
     return f"<h2>Jobs</h2>{job_table}<h2>CronJobs</h2>{cj_table}"
 
 
-def layout(title: str, body: str, token: str | None = None) -> str:
-    meta_token = f'<meta name="joblet-token" content="{esc(token)}">' if token else ""
+def layout(title: str, body: str, *, csrf: str | None = None, user: str | None = None) -> str:
+    """The page around ``body``. No inline script or style (the CSP forbids both); ``csrf``
+    is the session's CSRF token, which ``app.js`` sends in ``X-CSRF-Token`` on actions."""
+    meta_csrf = f'<meta name="joblet-csrf" content="{esc(csrf)}">' if csrf else ""
+    who = ""
+    if user is not None and csrf:
+        who = (f'<span class="user">{esc(user)}</span><form class="logout" method="post" action="/ui/logout">'
+               f'<input type="hidden" name="csrf" value="{esc(csrf)}"><button type="submit">Log out</button></form>')
     return ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">"
             "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">"
-            f"{meta_token}<title>{esc(title)} · joblet</title>"
+            f"{meta_csrf}<title>{esc(title)} · joblet</title>"
             '<link rel="stylesheet" href="/ui/static/app.css"></head><body>'
             '<header><a class="brand" href="/ui">joblet</a><span class="live" id="live-dot" title="live updates">'
-            "</span></header>"
+            f"</span>{who}</header>"
             f'<main>{body}</main><script src="/ui/static/app.js"></script></body></html>')
 
 
-def list_page(jobs: list[Obj], cronjobs: list[Obj], now: datetime, token: str | None) -> str:
+def login_page(form_csrf: str, next_path: str, error: str = "") -> str:
+    """The sign-in form: the token is posted once, in the body, never in a URL."""
+    problem = f'<p class="error" id="login-error">{esc(error)}</p>' if error else ""
+    body = ('<section class="login"><h1>Sign in</h1>'
+            "<p>Paste a bearer token for this server: the admin token (the <code>token</code> in the data"
+            " dir's <code>kubeconfig</code>) or one from"
+            " <code>joblet token create NAME</code>. It is checked once; the browser keeps only a session"
+            " cookie.</p>"
+            f'{problem}<form method="post" action="/ui/login" id="login-form">'
+            '<input type="password" name="token" id="token" autocomplete="off" required autofocus'
+            ' placeholder="token" aria-label="token">'
+            f'<input type="hidden" name="csrf" value="{esc(form_csrf)}">'
+            f'<input type="hidden" name="next" value="{esc(next_path)}">'
+            '<button type="submit">Sign in</button></form></section>')
+    return layout("Sign in", body)
+
+
+def message_page(title: str, text: str, *, csrf: str | None = None, user: str | None = None) -> str:
+    return layout(title, f'<h1>{esc(title)}</h1><p class="message">{esc(text)}</p>', csrf=csrf, user=user)
+
+
+def list_page(jobs: list[Obj], cronjobs: list[Obj], now: datetime, *, csrf: str | None = None,
+              user: str | None = None) -> str:
     body = (f'<section id="live" data-partial="/ui/partials/jobs" '
-            f'data-watch="/apis/batch/v1/jobs|/apis/batch/v1/cronjobs">{jobs_fragment(jobs, cronjobs, now)}</section>')
-    return layout("Jobs", body, token)
+            f'data-watch="/ui/watch/jobs">{jobs_fragment(jobs, cronjobs, now)}</section>')
+    return layout("Jobs", body, csrf=csrf, user=user)
 
 
 def timeline_html(tl: Timeline, namespace: str) -> str:
@@ -163,7 +206,7 @@ def timeline_html(tl: Timeline, namespace: str) -> str:
         for bar in row.bars:
             left, width = tl.position(bar)
             bars.append(
-                f'<span class="bar {esc(bar.outcome)}" style="left:{left}%;width:{width}%" '
+                f'<span class="bar {esc(bar.outcome)}" data-left="{left}" data-width="{width}" '
                 f'title="{esc(bar.title)}" data-ns="{esc(namespace)}" data-pod="{esc(bar.pod)}" '
                 f'data-uid="{esc(bar.uid)}" data-container="{esc(bar.container)}" data-attempt="{bar.attempt}" '
                 f'data-outcome="{esc(bar.outcome)}"></span>')
@@ -180,57 +223,136 @@ def latest_bar(tl: Timeline) -> Bar | None:
     return max(bars, key=lambda b: b.start) if bars else None
 
 
+#: Normal events shown before the rest fold away (Warnings always show)
+NORMAL_EVENTS_SHOWN = 10
+
+
 def events_html(events: list[Obj], now: datetime) -> str:
+    """Newest first; every Warning, the newest Normal events, the rest folded."""
     if not events:
         return '<p class="empty">No events.</p>'
-    events = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""))
-    rows = "".join(
-        f'<tr class="{esc(str(e.get("type") or "").lower())}"><td>{esc(e.get("type"))}</td>'
-        f"<td>{esc(e.get('reason'))}</td><td>{esc((e.get('involvedObject') or {}).get('kind'))}/"
-        f"{esc((e.get('involvedObject') or {}).get('name'))}</td><td>{esc(age(e.get('lastTimestamp'), now))}"
-        f"{' (x' + esc(e.get('count')) + ')' if int(e.get('count') or 1) > 1 else ''}</td>"
-        f"<td>{esc(e.get('message'))}</td></tr>"
-        for e in events[-100:])
-    return ('<table class="list events"><thead><tr><th>Type</th><th>Reason</th><th>Object</th><th>Age</th>'
-            f"<th>Message</th></tr></thead><tbody>{rows}</tbody></table>")
+    events = sorted(events, key=lambda e: str(e.get("lastTimestamp") or e.get("eventTime") or ""), reverse=True)
+    events = events[:100]
+    shown, folded, normal = [], [], 0
+    for e in events:
+        if e.get("type") == "Warning" or normal < NORMAL_EVENTS_SHOWN:
+            shown.append(e)
+            normal += e.get("type") != "Warning"
+        else:
+            folded.append(e)
+
+    def table(rows: list[Obj], extra: str = "") -> str:
+        body = "".join(
+            f'<tr class="{esc(str(e.get("type") or "").lower())}"><td>{esc(e.get("type"))}</td>'
+            f"<td>{esc(e.get('reason'))}</td><td>{esc((e.get('involvedObject') or {}).get('kind'))}/"
+            f"{esc((e.get('involvedObject') or {}).get('name'))}</td><td>{esc(age(e.get('lastTimestamp'), now))}"
+            f"{' (x' + esc(e.get('count')) + ')' if int(e.get('count') or 1) > 1 else ''}</td>"
+            f"<td>{esc(e.get('message'))}</td></tr>"
+            for e in rows)
+        return (f'<table class="list events{extra}"><thead><tr><th>Type</th><th>Reason</th><th>Object</th>'
+                f"<th>Age</th><th>Message</th></tr></thead><tbody>{body}</tbody></table>")
+
+    more = (f'<details class="older-events"><summary>{len(folded)} older events</summary>'
+            f'{table(folded, " older")}</details>') if folded else ""
+    return table(shown) + more
 
 
-def job_fragment(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime) -> str:
+def when(t: datetime, now: datetime) -> str:
+    """``in 3s (12:00:03Z)``: a coming moment, relative and absolute."""
+    return f"in {duration((t - now).total_seconds())} ({t.strftime('%H:%M:%SZ')})"
+
+
+def failures_html(namespace: str, failures: list[Obj], retried: bool = False) -> str:
+    """The failed pods of a Job (newest first): index, pod, reason, exit code, message, last lines.
+
+    ``failures`` are :func:`joblet.controllers.alerts.pod_entry` documents, the same ones an
+    alert carries."""
+    if not failures:
+        return ""
+    items = []
+    for f in failures:
+        index = f.get("index")
+        who = (f"index {index} · " if index is not None else "") + str(f.get("name") or "")
+        containers = f.get("containers") or []
+        codes = ", ".join(f"{c['name']}: exit {c['exitCode']}" + (f" ({c['reason']})" if c.get("reason") else "")
+                          for c in containers)
+        reason = " · ".join(str(x) for x in (f.get("reason"), f.get("message")) if x)
+        tails = []
+        for c in containers:
+            lines = c.get("logTail") or []
+            if lines:
+                link = (f"/ui/logs/{q(namespace)}/{q(str(f.get('name') or ''))}?uid={q(str(f.get('uid') or ''))}"
+                        f"&container={q(str(c['name']))}")
+                tails.append(f'<pre class="tail">{esc(chr(10).join(lines))}</pre>'
+                             f'<a class="full-log" href="{esc(link)}">full log of {esc(c["name"])}</a>')
+        items.append(f'<li class="failure" data-pod="{esc(f.get("name"))}"><div class="failure-head">'
+                     f'<b>{esc(who)}</b> <span class="exit">{esc(codes)}</span></div>'
+                     + (f'<div class="failure-reason">{esc(reason)}</div>' if reason else "")
+                     + "".join(tails) + "</li>")
+    if retried:  # the Job succeeded anyway: keep them at hand, folded
+        return (f'<details class="failures retried" id="failures"><summary>{len(failures)} failed attempt'
+                f'{"s" if len(failures) != 1 else ""}, retried</summary><ul>{"".join(items)}</ul></details>')
+    return f'<section class="failures" id="failures"><h2>Failures</h2><ul>{"".join(items)}</ul></section>'
+
+
+def job_buttons(namespace: str, name: str, job: Obj | None) -> str:
+    if job is None:
+        return ""
+    suspended = bool((job.get("spec") or {}).get("suspend"))
+    finished = job_state(job) in ("Complete", "Failed")
+    return action_buttons("jobs", namespace, name, [
+        ("suspend", "Suspend", not suspended and not finished, ""),
+        ("resume", "Resume", suspended and not finished, ""),
+        ("delete", "Delete", True, "danger")])
+
+
+def job_fragment(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime,
+                 retry: datetime | None = None, failures: list[Obj] | None = None) -> str:
+    """The live parts of a Job page: ``#part-main`` (buttons, summary, failures, timeline) and
+    ``#part-events``; ``app.js`` swaps each into the element of the same id."""
+    return "".join(job_parts(namespace, name, job, tl, events, now, retry, failures))
+
+
+def job_parts(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime,
+              retry: datetime | None = None, failures: list[Obj] | None = None) -> tuple[str, str]:
     if job is None:
         head = (f'<div class="summary"><span class="badge deleted">Deleted</span> The Job {esc(namespace)}/{esc(name)}'
                 " no longer exists; joblet kept its logs.</div>")
     else:
         status = job.get("status") or {}
-        state = job_state(job)
+        state = job_state(job, retry)
         conds = [c for c in status.get("conditions") or [] if c.get("status") == "True"]
         msg = "".join(f'<div class="cond {esc(str(c.get("type") or "").lower())}"><b>{esc(c.get("type"))}</b> {esc(c.get("reason"))}: '
                       f'{esc(c.get("message"))}</div>' for c in conds if c.get("message"))
+        backoff = (f'<span class="retry" id="next-retry">next retry {esc(when(retry, now))}</span>'
+                   if retry is not None and state == "Backoff" else "")
         head = (f'<div class="summary" data-state="{esc(state.lower())}">{badge(state)}'
                 f'<span class="progress-cell">{progress(job)}</span>'
-                f"<span>duration {esc(job_duration(job, now))}</span>"
+                f"<span>duration {esc(job_duration(job, now))}</span>{backoff}"
                 f"{('<span>failed indexes ' + esc(status.get('failedIndexes')) + '</span>') if status.get('failedIndexes') else ''}"
                 f"</div>{msg}")
-    return (f"{head}<h2>Timeline</h2>{timeline_html(tl, namespace)}"
-            f"<h2>Events</h2>{events_html(events, now)}")
+    retried = job is not None and job_state(job) == "Complete"
+    main = (f'<div id="part-main">{job_buttons(namespace, name, job)}{head}'
+            f"{failures_html(namespace, failures or [], retried)}<h2>Timeline</h2>{timeline_html(tl, namespace)}</div>")
+    return main, f'<div id="part-events"><h2>Events</h2>{events_html(events, now)}</div>'
 
 
-def job_page(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime,
-             token: str | None) -> str:
+def action_buttons(kind: str, namespace: str, name: str, buttons: list[tuple[str, str, bool, str]]) -> str:
+    """Buttons ``(action, label, enabled, css class)`` that ``app.js`` POSTs to
+    ``/ui/actions/{kind}/{ns}/{name}/{action}`` with the session's CSRF token."""
+    out = "".join(f'<button type="button" id="{esc(action)}" data-action="{esc(action)}" class="{esc(cls)}"'
+                  f'{"" if enabled else " disabled"}>{esc(label)}</button>' for action, label, enabled, cls in buttons)
+    return (f'<div class="actions" data-kind="{esc(kind)}" data-ns="{esc(namespace)}" data-name="{esc(name)}">'
+            f'{out}<span class="action-error" id="action-error"></span></div>')
+
+
+def job_page(namespace: str, name: str, job: Obj | None, tl: Timeline, events: list[Obj], now: datetime, *,
+             retry: datetime | None = None, failures: list[Obj] | None = None, csrf: str | None = None,
+             user: str | None = None) -> str:
     ns_q, name_q = q(namespace), q(name)
     partial = f"/ui/partials/jobs/{ns_q}/{name_q}"
-    watch = "|".join([
-        f"/apis/batch/v1/namespaces/{ns_q}/jobs?fieldSelector=metadata.name%3D{name_q}",
-        f"/api/v1/namespaces/{ns_q}/pods?labelSelector=batch.kubernetes.io%2Fjob-name%3D{name_q}",
-        f"/api/v1/namespaces/{ns_q}/events",
-    ])
-    buttons = ""
-    if job is not None:
-        suspended = bool((job.get("spec") or {}).get("suspend"))
-        finished = job_state(job) in ("Complete", "Failed")
-        buttons = (f'<div class="actions" data-ns="{esc(namespace)}" data-name="{esc(name)}">'
-                   f'<button id="suspend" data-suspend="true"{" disabled" if suspended or finished else ""}>Suspend'
-                   f'</button><button id="resume" data-suspend="false"{"" if suspended and not finished else " disabled"}>'
-                   'Resume</button><button id="delete" class="danger">Delete</button></div>')
+    watch = f"/ui/watch/jobs/{ns_q}/{name_q}"
+    main, events_part = job_parts(namespace, name, job, tl, events, now, retry, failures)
     latest = latest_bar(tl)
     default_log = ""
     if latest is not None:
@@ -238,11 +360,80 @@ def job_page(namespace: str, name: str, job: Obj | None, tl: Timeline, events: l
                        f'data-container="{esc(latest.container)}" data-attempt="{latest.attempt}" '
                        f'data-outcome="{esc(latest.outcome)}"')
     doc = yaml.safe_dump(job, sort_keys=False) if job is not None else ""
-    body = (f'<nav class="crumbs"><a href="/ui">Jobs</a> / {esc(namespace)} / <b>{esc(name)}</b></nav>'
-            f'<h1>{esc(name)}</h1>{buttons}'
-            f'<section id="live" data-partial="{esc(partial)}" data-watch="{esc(watch)}">'
-            f"{job_fragment(namespace, name, job, tl, events, now)}</section>"
+    owner = next((r for r in ((job or {}).get("metadata") or {}).get("ownerReferences") or []
+                  if r.get("kind") == "CronJob"), None)
+    crumb = (f' / <a href="/ui/cronjobs/{ns_q}/{q(str(owner.get("name") or ""))}">{esc(owner.get("name"))}</a>'
+             if owner else "")
+    body = (f'<nav class="crumbs"><a href="/ui">Jobs</a> / {esc(namespace)}{crumb} / <b>{esc(name)}</b></nav>'
+            f'<h1>{esc(name)}</h1>'
+            f'<section id="live" data-partial="{esc(partial)}" data-watch="{esc(watch)}">{main}</section>'
             f'<h2>Logs <span id="log-title" class="muted"></span></h2>'
             f'<pre id="log" class="log"{default_log}>Click a bar in the timeline to see its logs.</pre>'
+            f"{events_part}"
             + (f'<details><summary>YAML</summary><pre class="yaml" id="yaml">{esc(doc)}</pre></details>' if doc else ""))
-    return layout(f"Job {name}", body, token)
+    return layout(f"Job {name}", body, csrf=csrf, user=user)
+
+
+def cronjob_state(cj: Obj) -> str:
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    return "Suspended" if spec.get("suspend") else ("Running" if status.get("active") else "Scheduled")
+
+
+def cronjob_fragment(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: list[str], schedule_error: str,
+                     now: datetime) -> str:
+    """Schedule, next runs, last runs and the CronJob's Jobs (newest first), events."""
+    spec, status = cj.get("spec") or {}, cj.get("status") or {}
+    meta = cj.get("metadata") or {}
+    suspended = bool(spec.get("suspend"))
+    buttons = action_buttons("cronjobs", str(meta.get("namespace") or ""), str(meta.get("name") or ""), [
+        ("run", "Run now", True, "primary"),
+        ("suspend", "Suspend", not suspended, ""),
+        ("resume", "Resume", suspended, "")])
+    state = cronjob_state(cj)
+    zone = f" ({esc(spec.get('timeZone'))})" if spec.get("timeZone") else " (UTC)"
+    if spec.get("suspend"):
+        upcoming = '<p class="empty">Suspended: no runs until resumed.</p>'
+    elif schedule_error:
+        upcoming = f'<p class="error">{esc(schedule_error)}</p>'
+    else:
+        upcoming = ('<ol class="next-runs" id="next-runs">' + "".join(f"<li>{esc(t)}</li>" for t in next_runs)
+                    + "</ol>") if next_runs else '<p class="empty">The schedule never fires again.</p>'
+    active = {str(r.get("name") or "") for r in status.get("active") or []}
+    head = (f'{buttons}<div class="summary" data-state="{esc(state.lower())}">{badge(state)}'
+            f'<span>schedule <code id="schedule">{esc(spec.get("schedule"))}</code>{zone}</span>'
+            f"<span>last schedule {esc(age(status.get('lastScheduleTime'), now))} ago</span>"
+            f"<span>last success {esc(age(status.get('lastSuccessfulTime'), now))} ago</span>"
+            f"<span>{len(active)} active</span></div>")
+    rows = []
+    jobs = sorted(jobs, key=lambda j: str((j.get("metadata") or {}).get("creationTimestamp") or ""), reverse=True)
+    for j in jobs:
+        meta = j.get("metadata") or {}
+        jstate = job_state(j)
+        manual = (meta.get("annotations") or {}).get("cronjob.kubernetes.io/instantiate") == "manual"
+        rows.append(
+            f'<tr class="job-row" data-state="{esc(jstate.lower())}">'
+            f'<td><a class="job-link" href="{esc(job_link(j))}">{esc(meta.get("name"))}</a>'
+            + (' <span class="muted">(manual)</span>' if manual else "")
+            + (' <span class="muted">(active)</span>' if meta.get("name") in active else "")
+            + f"</td><td>{badge(jstate)}</td><td class=\"progress-cell\">{progress(j)}</td>"
+            f"<td>{esc(job_duration(j, now))}</td><td>{esc(age(meta.get('creationTimestamp'), now))}</td></tr>")
+    table = ('<table class="list" id="cronjob-jobs"><thead><tr><th>Job</th><th>Status</th><th>Progress</th>'
+             '<th>Duration</th><th>Age</th></tr></thead><tbody>'
+             + ("".join(rows) or '<tr><td colspan="5" class="empty">No Jobs yet.</td></tr>') + "</tbody></table>")
+    return (f"{head}<h2>Next runs</h2>{upcoming}<h2>Jobs</h2>{table}"
+            f"<h2>Events</h2>{events_html(events, now)}")
+
+
+def cronjob_page(cj: Obj, jobs: list[Obj], events: list[Obj], next_runs: list[str], schedule_error: str,
+                 now: datetime, *, csrf: str | None = None, user: str | None = None) -> str:
+    meta = cj.get("metadata") or {}
+    namespace, name = str(meta.get("namespace") or ""), str(meta.get("name") or "")
+    ns_q, name_q = q(namespace), q(name)
+    doc = yaml.safe_dump(cj, sort_keys=False)
+    body = (f'<nav class="crumbs"><a href="/ui">CronJobs</a> / {esc(namespace)} / <b>{esc(name)}</b></nav>'
+            f"<h1>{esc(name)}</h1>"
+            f'<section id="live" data-partial="/ui/partials/cronjobs/{ns_q}/{name_q}" '
+            f'data-watch="/ui/watch/cronjobs/{ns_q}/{name_q}">'
+            f"{cronjob_fragment(cj, jobs, events, next_runs, schedule_error, now)}</section>"
+            f'<details><summary>YAML</summary><pre class="yaml" id="yaml">{esc(doc)}</pre></details>')
+    return layout(f"CronJob {name}", body, csrf=csrf, user=user)

@@ -34,7 +34,7 @@ WARNING = "Warning"
 DEFAULT_SUCCESSFUL_HISTORY = 3
 DEFAULT_FAILED_HISTORY = 1
 #: Jobs started by hand (``create job --from=cronjob/X``) are children but not "unexpected".
-MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
+MANUAL_ANNOTATION = cron.MANUAL_ANNOTATION
 
 
 @dataclass(frozen=True)

@@ -277,9 +277,34 @@ def job_from_template(cj: Obj, scheduled_time: datetime) -> Obj:
             "spec": copy.deepcopy(template.get("spec") or {})}
 
 
+#: Jobs started by hand (``kubectl create job --from=cronjob/X``, the dashboard's Run now)
+MANUAL_ANNOTATION = "cronjob.kubernetes.io/instantiate"
+
+
+def manual_job(cj: Obj, job_name: str) -> Obj:
+    """The Job ``kubectl create job NAME --from=cronjob/X`` makes: the jobTemplate, its labels
+    and annotations plus ``cronjob.kubernetes.io/instantiate: manual``, owned by the CronJob."""
+    spec = cj.get("spec") or {}
+    template = spec.get("jobTemplate") or {}
+    template_meta = template.get("metadata") or {}
+    meta = cj.get("metadata") or {}
+    annotations = {MANUAL_ANNOTATION: "manual", **(template_meta.get("annotations") or {})}
+    job_meta: Obj = {
+        "name": job_name,
+        "namespace": meta.get("namespace", "default"),
+        "annotations": annotations,
+        "ownerReferences": [{"apiVersion": "batch/v1", "kind": "CronJob", "name": meta.get("name", ""),
+                             "uid": meta.get("uid", ""), "controller": True}],
+    }
+    if template_meta.get("labels"):
+        job_meta["labels"] = dict(template_meta["labels"])
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": job_meta,
+            "spec": copy.deepcopy(template.get("spec") or {})}
+
+
 __all__ = [
-    "MANY_MISSED_THRESHOLD", "NEXT_SCHEDULE_DELTA", "SCHEDULED_TIMESTAMP_ANNOTATION", "InvalidScheduleError",
+    "MANUAL_ANNOTATION", "MANY_MISSED_THRESHOLD", "NEXT_SCHEDULE_DELTA", "SCHEDULED_TIMESTAMP_ANNOTATION", "InvalidScheduleError",
     "MissedSchedules", "MostRecent", "ScheduleError", "UnknownTimeZoneError", "cronjob_schedule", "cronjob_zone",
-    "format_rfc3339_in", "job_from_template", "job_name", "load_zone", "most_recent_schedule_time", "next_after",
+    "format_rfc3339_in", "job_from_template", "job_name", "load_zone", "manual_job", "most_recent_schedule_time", "next_after",
     "next_schedule_time", "next_schedule_time_duration", "next_times",
 ]

@@ -144,3 +144,22 @@ class BackoffStore:
 
     def __contains__(self, key: str) -> bool:
         return key in self._records
+
+
+def retry_at(job: Obj, pods: list[Obj], now: datetime, base: float, cap: float) -> datetime | None:
+    """When a Job waiting out its pod-failure backoff creates its next pod, or None when it is
+    not waiting (finished, suspended, has active pods, or its backoff is over). The record
+    is rebuilt from the Job's pods, so readers outside the controller (dashboard, CLI) can
+    tell "Backoff" from "Pending"."""
+    status = job.get("status") or {}
+    if (job.get("spec") or {}).get("suspend") or any(
+            c.get("type") in ("Complete", "Failed", "FailureTarget", "SuccessCriteriaMet") and c.get("status") == "True"
+            for c in status.get("conditions") or []):
+        return None
+    if any(podutil.is_active(p) for p in pods):
+        return None
+    succeeded = [p for p in pods if podutil.phase(p) == "Succeeded"]
+    failed = [p for p in pods if podutil.phase(p) == "Failed"]
+    record = new_backoff_record(EMPTY_RECORD, succeeded, failed)
+    left = remaining_time(record, now, base, cap)
+    return now + timedelta(seconds=left) if left > 0 else None
