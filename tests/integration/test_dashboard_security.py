@@ -152,7 +152,7 @@ fetch("{base}/ui/actions/jobs/default/victim/suspend", {{method: "POST", credent
                 cookies = {ck["name"]: ck for ck in await context.cookies()}
                 session = cookies["joblet_session"]
                 assert session["httpOnly"] is True and session["sameSite"] == "Strict"
-                assert session["path"] == "/" and session["secure"] is False  # plain HTTP in this test
+                assert session["path"] == "/" and session["secure"] is True  # served over HTTPS
                 assert TOKEN not in session["value"]
                 for path in ("/ui", "/ui/jobs/default/victim", "/ui/jobs/default/broken",
                              "/ui/cronjobs/default/hourly"):

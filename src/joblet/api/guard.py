@@ -66,8 +66,12 @@ def check_request(scope: Scope, hosts: frozenset[str] | None) -> ApiError | None
     host = (_header(scope, b"host") or "").strip().lower()
     if hosts is not None and host not in hosts:
         return MisdirectedRequest(f"the server does not serve the host {host!r}")
+    path = str(scope.get("path", ""))
+    dashboard = path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/")
     origin = _header(scope, b"origin")
-    if origin is not None:
+    # A browser's form post under ``Referrer-Policy: no-referrer`` says ``Origin: null``; the
+    # dashboard then decides by Sec-Fetch-Site and its login/CSRF tokens.
+    if origin is not None and not (dashboard and origin.strip() == "null"):
         own = f"{scope.get('scheme', 'http')}://{host}"
         if origin.strip().lower().rstrip("/") != own:
             return Forbidden(f"cross-origin requests are not allowed (origin {origin!r})")
@@ -75,8 +79,7 @@ def check_request(scope: Scope, hosts: frozenset[str] | None) -> ApiError | None
     if fetch_site in ("cross-site", "same-site"):
         return Forbidden(f"cross-site requests are not allowed (Sec-Fetch-Site: {fetch_site})")
     method = str(scope.get("method", "GET")).upper()
-    path = str(scope.get("path", ""))
-    if path == DASHBOARD_PREFIX or path.startswith(DASHBOARD_PREFIX + "/"):
+    if dashboard:
         return None
     has_body = method in BODY_METHODS or (method == "DELETE" and (
         (_header(scope, b"content-length") or "0").strip() not in ("", "0")
