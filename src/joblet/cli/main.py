@@ -8,7 +8,9 @@ runs one coroutine, and turns the error tree into one readable line and an exit 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
 import sys
 from collections.abc import Awaitable
 from pathlib import Path
@@ -24,7 +26,7 @@ from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir
-from joblet.errors import ApiError, BadRequest, Invalid
+from joblet.errors import ApiError, BadRequest, Invalid, ServiceUnavailable
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -53,23 +55,36 @@ class Fail(Exception):
 
 
 def run_async(coro: Awaitable[T]) -> T:
-    """Run a command's coroutine; every error becomes one line on stderr and an exit code."""
+    """Run a command's coroutine; every error becomes one line on stderr and an exit code
+    (1 API error, 2 bad input, 3 environment: data dir locked, server unreachable)."""
+    from joblet.cli.connect import Unreachable
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ManifestError as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
+    except ServiceUnavailable as e:
+        err.print(f"error: {e.message}")
+        raise typer.Exit(3) from None
     except ApiError as e:
         err.print(f"Error from server ({e.reason}): {e.message}")
         raise typer.Exit(1) from None
-    except DataDirBusy as e:
+    except (DataDirBusy, Unreachable) as e:
         err.print(f"error: {e}")
-        raise typer.Exit(1) from None
+        raise typer.Exit(3) from None
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(e.code) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except (typer.Exit, SystemExit):
+        raise
+    except Exception as e:  # no traceback for users; JOBLET_DEBUG=1 shows it
+        if os.environ.get("JOBLET_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(e).__name__}: {e} (JOBLET_DEBUG=1 shows the traceback)")
+        raise typer.Exit(1) from None
 
 
 def _config(data_dir: Path | None, **knobs: Any) -> ControlPlaneConfig:
@@ -205,7 +220,17 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"--runtime podman: {why}", 2)
 
 
-@app.command()
+RUN_EPILOG = """Exit status: 0 the Job completed; 1 the Job failed (with --exit-code=pod: the failed
+pod's exit code, as docker run); 2 the manifest cannot be submitted (any reason: YAML,
+validation, missing namespace, a running Job of that name, a Job the controller cannot
+process); 3 environment (data dir locked, server unreachable); 130/143 interrupted by
+SIGINT/SIGTERM (embedded: the Job is stopped first; attached to a server: it keeps running).
+
+Target: --kubeconfig names a server (any server); else --data-dir's joblet; else $KUBECONFIG
+only if it names a joblet server; else the default data dir. The first line says which."""
+
+
+@app.command(epilog=RUN_EPILOG)
 def run(
     file: Annotated[str, typer.Option("--filename", "-f", help="Job manifest (YAML or JSON; - for stdin).")],
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the manifest's, else default).")] = None,
@@ -217,14 +242,19 @@ def run(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
+    exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
 ) -> None:
-    """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
+    """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
-    With no server reachable, runs an embedded control plane in the data dir for the duration
-    of the run. A finished Job of the same name is replaced.
+    With no joblet server in use, runs an embedded control plane in the data dir for the
+    duration of the run (Ctrl-C stops the Job). A finished Job of the same name is replaced.
     """
-    from joblet.cli.follow import follow_job, submit
+    from joblet.cli.connect import Unreachable, choose, data_dir_explicit
+    from joblet.cli.follow import Interrupts, InvalidJob, RunContext, follow_interruptible, submit
 
+    if exit_code not in ("job", "pod"):
+        err.print(f"error: --exit-code must be job or pod, not {exit_code!r}")
+        raise typer.Exit(2)
     manifests = _load_or_exit(file)
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
@@ -235,20 +265,92 @@ def run(
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
+    try:
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+    except Unreachable as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(3) from None
+    if choice.note:
+        err.print(f"note: {choice.note}")
+    out.print(choice.describe())
+    embedded = choice.target is None
+    context = RunContext(embedded=embedded, url=choice.target.url if choice.target else None,
+                         backoff_base=pod_failure_backoff if embedded else None,
+                         backoff_max=pod_failure_backoff_max, exit_code=exit_code,
+                         cli_args=f" --data-dir {cfg.data_dir}" if data_dir is not None else "")
 
     async def go() -> int:
-        async with connect(kubeconfig, cfg, controllers=True) as client:
-            try:
-                job = await submit(client, manifests, namespace)
-            except ValueError as e:
-                raise ManifestError(f"{file}: {e}") from None
-            except (Invalid, BadRequest) as e:
-                # The manifest itself is wrong: same exit status as unparseable input.
-                raise ManifestError(f"{file}: {e.message}") from None
-            out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
-            return await follow_job(client, job, out)
+        interrupts = Interrupts()
+        try:
+            async with connect(kubeconfig, cfg, controllers=True, choice=choice) as client:
+                # After the embedded API server started: uvicorn installs its own handlers.
+                interrupts.install()
+                if embedded:
+                    await _note_leftovers(client)
+                try:
+                    job = await submit(client, manifests, namespace, out)
+                except ValueError as e:
+                    raise ManifestError(f"{file}: {e}") from None
+                except (Invalid, BadRequest) as e:
+                    # The manifest itself is wrong: same exit status as unparseable input.
+                    raise ManifestError(f"{file}: {e.message}") from None
+                except ApiError as e:
+                    if isinstance(e, ServiceUnavailable):
+                        raise
+                    raise Fail(f"cannot submit {file}: Error from server ({e.reason}): {e.message}", 2) from None
+                out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
+                if embedded:
+                    _note_images(manifests, runtime)
+                try:
+                    return await follow_interruptible(client, job, out, err, context, interrupts)
+                except InvalidJob as e:
+                    raise Fail(f"job/{job['metadata']['name']} cannot be run: {e}", 2) from None
+        except asyncio.CancelledError:
+            if not interrupts.signals:
+                raise
+            err.print("interrupted before the Job was submitted")
+            return interrupts.exit_code
+        finally:
+            interrupts.uninstall()
 
     raise typer.Exit(run_async(go()))
+
+
+async def _note_leftovers(client: Any) -> None:
+    """An embedded run adopts pods an earlier interrupted or crashed joblet left running; say so."""
+    from joblet.cli.follow import finished
+
+    with contextlib.suppress(ApiError):
+        jobs = (await client.list("jobs", None)).items
+        for j in jobs:
+            active = int((j.get("status") or {}).get("active") or 0) if isinstance((j.get("status") or {}).get("active"), int) else 0
+            if active and not finished(j) and not (j["metadata"].get("deletionTimestamp")):
+                ns = j["metadata"].get("namespace", "default")
+                flag = f" -n {ns}" if ns != "default" else ""
+                err.print(f"note: job/{j['metadata']['name']}{flag} from an earlier run is still running ({active} pods); "
+                          f"it runs while this run lasts: `joblet delete job {j['metadata']['name']}{flag}` stops it")
+
+
+def _note_images(manifests: list[Any], runtime: str) -> None:
+    """The process runtime does not pull images: say so once per image it does not honour."""
+    if runtime != "process":
+        return
+    from joblet.node.images import busybox_applets, image_name
+
+    seen: set[str] = set()
+    for m in manifests:
+        if m.resource.plural != "jobs":
+            continue
+        pod_spec = (((m.obj.get("spec") or {}).get("template") or {}).get("spec") or {})
+        for c in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
+            image = c.get("image") if isinstance(c, dict) else None
+            if not isinstance(image, str) or not image or image in seen:
+                continue
+            seen.add(image)
+            if image_name(image) == "busybox" and busybox_applets() is not None:
+                continue  # busybox manifests get the host's busybox applets
+            err.print(f"note: image {image} is not pulled: commands run on the host "
+                      f"(use --runtime podman for real images)")
 
 
 def _load_or_exit(file: str) -> Any:

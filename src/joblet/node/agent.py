@@ -316,13 +316,19 @@ class PodWorker:
         self.deleting = asyncio.Event()
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
+        self._hurry: asyncio.Future[None] | None = None
         self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
 
     # -- entry -------------------------------------------------------------------------------
     def on_update(self, pod: Obj) -> None:
+        before = self.grace_seconds() if self.deleting.is_set() else None
         self.pod = pod
         if deletion_timestamp(pod) and not self.deleting.is_set():
             self.deleting.set()
+        elif before is not None and self.stopping and self.grace_seconds() < before:
+            # A second delete shortened the grace period (Ctrl-C twice on `joblet run`,
+            # `--grace-period=0`): kill again with the shorter one, as the kubelet does.
+            self._hurry = asyncio.ensure_future(self.kill_all(self.grace_seconds()))
 
     async def run(self) -> None:
         try:
@@ -523,6 +529,9 @@ class PodWorker:
                 self.progress.set()
                 await self.write_status()
                 rec.result = await agent.runtime.wait(container_spec.ref)
+                if rec.result.reason == "StartError":  # exec failed: say so, as the kubelet does
+                    self.event("Warning", "Failed", f"Error: failed to start container {rec.name!r}: "
+                                                    f"{rec.result.message or 'exec failed'}")
             else:
                 rec.started_at = agent.clock.now()
                 rec.result = ContainerExit(128, "StartError", rec.started_at,
@@ -883,6 +892,7 @@ class NodeAgent:
         uid = uid_of(pod)
         worker = self.workers.get(uid)
         if worker is not None:
+            worker.on_update(pod)  # its last deletionGracePeriodSeconds counts
             worker.deleting.set()
             return
         self._finished_uids.discard(uid)
