@@ -85,7 +85,13 @@ class ControlPlane:
                 except PortInUse as err:
                     if not self.http_optional:
                         raise
-                    log.info("no API server for this run: %s", err)
+                    # An embedded run whose port is taken serves on a free one: other CLI
+                    # commands find it through the data dir's kubeconfig.
+                    log.info("%s; serving this run on a free port", err)
+                    try:
+                        await self._start_http(port=0)
+                    except PortInUse as again:
+                        log.info("no API server for this run: %s", again)
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
@@ -165,7 +171,7 @@ class ControlPlane:
         )
         await self._agent.start()
 
-    async def _start_http(self) -> None:
+    async def _start_http(self, port: int | None = None) -> None:
         import uvicorn
 
         from joblet.api.server import create_app
@@ -185,10 +191,11 @@ class ControlPlane:
             family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((cfg.host, cfg.port))
+            sock.bind((cfg.host, cfg.port if port is None else port))
         except OSError as err:
             sock.close()
             raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
+        bound = int(sock.getsockname()[1])
         self._http = server
         self._http_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -198,7 +205,7 @@ class ControlPlane:
             await asyncio.sleep(0.01)
         scheme = "https" if cfg.tls_cert else "http"
         host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-        self.url = f"{scheme}://{host}:{cfg.port}"
+        self.url = f"{scheme}://{host}:{bound}"
         write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=cfg.token, insecure=bool(cfg.tls_cert))
 
     def dashboard_url(self) -> str:

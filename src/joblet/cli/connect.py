@@ -96,22 +96,24 @@ def _lock_info(data_dir: Path) -> dict[str, Any]:
 def data_dir_server(data_dir: Path, wait_seconds: float = 15.0) -> Target | None:
     """The joblet that holds ``data_dir`` now (a server or an embedded run), if it serves HTTP.
 
-    A holder that is still starting is waited for, so two ``joblet run`` started together
-    share the first one's control plane instead of failing on the lock.
+    A holder that is still starting (or only reading) is waited for, so two ``joblet run``
+    started together share the first one's control plane instead of failing on the lock.
     """
     clock = RealClock()
     deadline = clock.monotonic() + wait_seconds
     while is_in_use(data_dir):
         info = _lock_info(data_dir)
-        if info.get("state") == "running":
+        if info.get("state") == "running" and info.get("url"):
             candidate = data_dir / "kubeconfig"
             loaded = _load(str(candidate)) if candidate.exists() else None
-            if loaded is None or (info.get("url") and info["url"] != loaded[0]):
-                return None  # it serves no API (e.g. an embedded run whose port was taken)
+            if loaded is None or info["url"] != loaded[0]:
+                return None
             url, token, verify = loaded
             if _version(url, token, verify) is None:
                 return None
             return Target(url, token, verify, f"data dir {data_dir}")
+        # Starting, or a holder without an API (an offline `get` reading history): it is
+        # about to serve or to let go.
         if clock.monotonic() > deadline:
             return None
         time.sleep(0.1)  # the holder is starting; its lock says "running" in a moment

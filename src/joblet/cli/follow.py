@@ -57,6 +57,8 @@ def _int(value: Any) -> int:
 
 
 def _seconds(seconds: float) -> str:
+    if seconds < 1:
+        return "<1s" if seconds <= 0 else f"{seconds:.1f}s"
     return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
 
 

@@ -286,7 +286,7 @@ def run(
                 # After the embedded API server started: uvicorn installs its own handlers.
                 interrupts.install()
                 if embedded:
-                    await _note_leftovers(client)
+                    await _note_leftovers(client, context.cli_args)
                 try:
                     job = await submit(client, manifests, namespace, out)
                 except ValueError as e:
@@ -316,7 +316,7 @@ def run(
     raise typer.Exit(run_async(go()))
 
 
-async def _note_leftovers(client: Any) -> None:
+async def _note_leftovers(client: Any, cli_args: str) -> None:
     """An embedded run adopts pods an earlier interrupted or crashed joblet left running; say so."""
     from joblet.cli.follow import finished
 
@@ -328,7 +328,7 @@ async def _note_leftovers(client: Any) -> None:
                 ns = j["metadata"].get("namespace", "default")
                 flag = f" -n {ns}" if ns != "default" else ""
                 err.print(f"note: job/{j['metadata']['name']}{flag} from an earlier run is still running ({active} pods); "
-                          f"it runs while this run lasts: `joblet delete job {j['metadata']['name']}{flag}` stops it")
+                          f"it runs while this run lasts: `joblet delete job {j['metadata']['name']}{flag}{cli_args}` stops it")
 
 
 def _note_images(manifests: list[Any], runtime: str) -> None:
@@ -587,12 +587,42 @@ def delete(
         raise typer.Exit(2)
 
     async def go() -> None:
+        from joblet.cli.connect import choose, data_dir_explicit
+
         plural = _resource_or_fail(kind)
-        async with connect(kubeconfig, _config(data_dir)) as client:
-            await client.delete(plural, name, namespace, propagation_policy=policies[cascade])  # type: ignore[arg-type]
+        cfg = _config(data_dir)
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+        # No server: nothing else would stop the pods, so run the control plane for the
+        # cascade (its node agent adopts the pods, the garbage collector deletes them).
+        cascading = choice.target is None and cascade != "orphan" and plural == "jobs"
+        async with connect(kubeconfig, cfg, controllers=cascading, choice=choice) as client:
+            deleted = await client.delete(plural, name, namespace, propagation_policy=policies[cascade])  # type: ignore[arg-type]
+            if cascading:
+                await _wait_for_pods_gone(client, namespace, deleted)
             out.print(f'{_kind_ref(plural)} "{name}" deleted')
 
     run_async(go())
+
+
+async def _wait_for_pods_gone(client: Any, namespace: str, job: Obj, timeout: float = 120.0) -> None:
+    """An offline ``delete job``: wait until the Job's pods were stopped and removed."""
+    from joblet.clock import RealClock
+
+    selector = f"batch.kubernetes.io/controller-uid={job['metadata'].get('uid', '')}"
+    clock = RealClock()
+    deadline = clock.monotonic() + timeout
+    told = False
+    while True:
+        left = (await client.list("pods", namespace, label_selector=selector)).items
+        if not left:
+            return
+        running = [p for p in left if (p.get("status") or {}).get("phase") in ("Running", "Pending")]
+        if running and not told:
+            err.print(f"stopping {len(running)} pod{'s' if len(running) != 1 else ''} of job/{job['metadata']['name']}")
+            told = True
+        if clock.monotonic() > deadline:
+            raise Fail(f"{len(left)} pods of job/{job['metadata']['name']} are still terminating", 1)
+        await asyncio.sleep(0.1)
 
 
 @app.command()
