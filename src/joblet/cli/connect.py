@@ -187,24 +187,29 @@ async def connect(
     if choice is None:
         choice = choose(kubeconfig, config.data_dir if data_dir_explicit(config.data_dir) else None,
                         config.data_dir)
-    target = choice.target
-    if target is not None:
-        from joblet.client.http import HttpClient
+    if choice.target is None:
+        from joblet.controlplane import ControlPlane
 
-        client = HttpClient(target.url, token=target.token, verify=target.verify)
+        plane = ControlPlane(config, run_controllers=controllers, serve_http=controllers, http_optional=True)
         try:
-            yield client
-        finally:
-            await client.close()
-        return
-    from joblet.controlplane import ControlPlane
+            await plane.start()
+        except DataDirBusy:
+            # Another joblet took the data dir since the choice (two runs started together):
+            # use its API once it serves one. ``choice`` is updated for the caller's target line.
+            choice.target = data_dir_server(config.data_dir)
+            if choice.target is None:
+                raise DataDirBusy(busy_hint(config.data_dir)) from None
+        else:
+            try:
+                yield plane.client
+            finally:
+                await plane.stop()
+            return
+    target = choice.target
+    from joblet.client.http import HttpClient
 
-    plane = ControlPlane(config, run_controllers=controllers, serve_http=controllers, http_optional=True)
+    client = HttpClient(target.url, token=target.token, verify=target.verify)
     try:
-        await plane.start()
-    except DataDirBusy:
-        raise DataDirBusy(busy_hint(config.data_dir)) from None
-    try:
-        yield plane.client
+        yield client
     finally:
-        await plane.stop()
+        await client.close()

@@ -272,12 +272,6 @@ def run(
         raise typer.Exit(3) from None
     if choice.note:
         err.print(f"note: {choice.note}")
-    out.print(choice.describe())
-    embedded = choice.target is None
-    context = RunContext(embedded=embedded, url=choice.target.url if choice.target else None,
-                         backoff_base=pod_failure_backoff if embedded else None,
-                         backoff_max=pod_failure_backoff_max, exit_code=exit_code,
-                         cli_args=f" --data-dir {cfg.data_dir}" if data_dir is not None else "")
 
     async def go() -> int:
         interrupts = Interrupts()
@@ -285,6 +279,12 @@ def run(
             async with connect(kubeconfig, cfg, controllers=True, choice=choice) as client:
                 # After the embedded API server started: uvicorn installs its own handlers.
                 interrupts.install()
+                out.print(choice.describe())
+                embedded = choice.target is None
+                context = RunContext(embedded=embedded, url=choice.target.url if choice.target else None,
+                                     backoff_base=pod_failure_backoff if embedded else None,
+                                     backoff_max=pod_failure_backoff_max, exit_code=exit_code,
+                                     cli_args=f" --data-dir {cfg.data_dir}" if data_dir is not None else "")
                 if embedded:
                     await _note_leftovers(client, context.cli_args)
                 try:
