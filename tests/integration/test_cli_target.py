@@ -26,7 +26,7 @@ class _Cluster(BaseHTTPRequestHandler):
 
     seen: list[str] = []
 
-    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+    def do_GET(self) -> None:
         self.seen.append(f"GET {self.path}")
         body = json.dumps({"major": "1", "minor": "30", "gitVersion": "v1.30.2", "platform": "linux/amd64"}).encode()
         self.send_response(200 if self.path == "/version" else 403)
@@ -35,7 +35,7 @@ class _Cluster(BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         self.seen.append(f"POST {self.path}")
         self.send_response(403)
         self.send_header("Content-Length", "0")
