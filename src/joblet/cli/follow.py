@@ -254,7 +254,8 @@ class Follower:
         if self.live is not None:
             self.live.update(self.status_line(), refresh=True)
             return
-        if finished(job):
+        status, completions = job.get("status") or {}, (job.get("spec") or {}).get("completions")
+        if finished(job) or (isinstance(completions, int) and _int(status.get("succeeded")) >= completions):
             return  # the summary says it, after the logs
         line = progress_line(job)
         total = _total(job)
