@@ -40,6 +40,10 @@ class Target:
     source: str = ""  # how it was chosen, for the target line: "--kubeconfig", "$KUBECONFIG", "data dir"
 
 
+class NoData(Exception):
+    """A read found no data dir to read (exit 1, one line)."""
+
+
 class Unreachable(Exception):
     """The server the user named does not answer (an environment problem: exit 3)."""
 
@@ -170,6 +174,26 @@ def busy_hint(data_dir: Path) -> str:
             f"to run several Jobs at once, or pass another --data-dir")
 
 
+async def _start_or_attach(config: ControlPlaneConfig, controllers: bool, choice: Choice) -> Any:
+    """Open the data dir in this process, or, when another joblet took it since the choice
+    (two runs started together, a read in progress), use that one's API once it serves one;
+    ``choice`` is updated for the caller's target line."""
+    from joblet.controlplane import ControlPlane
+
+    for _ in range(3):
+        plane = ControlPlane(config, run_controllers=controllers, serve_http=controllers, http_optional=True)
+        try:
+            await plane.start()
+            return plane
+        except DataDirBusy:
+            choice.target = data_dir_server(config.data_dir)
+            if choice.target is not None:
+                return None
+            if is_in_use(config.data_dir):
+                break
+    raise DataDirBusy(busy_hint(config.data_dir))
+
+
 @contextlib.asynccontextmanager
 async def connect(
     kubeconfig: str | None,
@@ -187,25 +211,20 @@ async def connect(
     if choice is None:
         choice = choose(kubeconfig, config.data_dir if data_dir_explicit(config.data_dir) else None,
                         config.data_dir)
+    if choice.target is None and not controllers and not (config.data_dir / "joblet.db").exists():
+        # A read (get, logs, describe) never creates a data dir: a typo must not look empty.
+        raise NoData(f"no joblet data in {config.data_dir} (nothing has run there; "
+                     f"check --data-dir, or start with `joblet run` or `joblet server`)")
     if choice.target is None:
-        from joblet.controlplane import ControlPlane
-
-        plane = ControlPlane(config, run_controllers=controllers, serve_http=controllers, http_optional=True)
-        try:
-            await plane.start()
-        except DataDirBusy:
-            # Another joblet took the data dir since the choice (two runs started together):
-            # use its API once it serves one. ``choice`` is updated for the caller's target line.
-            choice.target = data_dir_server(config.data_dir)
-            if choice.target is None:
-                raise DataDirBusy(busy_hint(config.data_dir)) from None
-        else:
+        plane = await _start_or_attach(config, controllers, choice)
+        if plane is not None:
             try:
                 yield plane.client
             finally:
                 await plane.stop()
             return
     target = choice.target
+    assert target is not None  # _start_or_attach returns no plane only with a target
     from joblet.client.http import HttpClient
 
     client = HttpClient(target.url, token=target.token, verify=target.verify)

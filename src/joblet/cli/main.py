@@ -26,7 +26,7 @@ from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir
-from joblet.errors import ApiError, BadRequest, Invalid, ServiceUnavailable
+from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -57,7 +57,7 @@ class Fail(Exception):
 def run_async(coro: Awaitable[T]) -> T:
     """Run a command's coroutine; every error becomes one line on stderr and an exit code
     (1 API error, 2 bad input, 3 environment: data dir locked, server unreachable)."""
-    from joblet.cli.connect import Unreachable
+    from joblet.cli.connect import NoData, Unreachable
 
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
@@ -73,9 +73,9 @@ def run_async(coro: Awaitable[T]) -> T:
     except (DataDirBusy, Unreachable) as e:
         err.print(f"error: {e}")
         raise typer.Exit(3) from None
-    except Fail as e:
+    except (Fail, NoData) as e:
         err.print(f"error: {e}")
-        raise typer.Exit(e.code) from None
+        raise typer.Exit(e.code if isinstance(e, Fail) else 1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
     except (typer.Exit, SystemExit):
@@ -413,20 +413,50 @@ def get(
 ) -> None:
     """List objects as a table (the columns kubectl prints), or print them as YAML/JSON."""
 
+    kinds = [k.strip() for k in kind.split(",") if k.strip()]
+    if "all" in kinds:  # kubectl's "all", for what joblet runs
+        at = kinds.index("all")
+        kinds[at:at + 1] = ["cronjobs", "jobs", "pods"]
+
     async def go() -> None:
-        plural = _resource_or_fail(kind)
+        plurals = list(dict.fromkeys(_resource_or_fail(k) for k in kinds))
+        if not plurals:
+            raise Fail("you must specify the type of resource to get", 2)
+        if name and len(plurals) > 1:
+            raise Fail("there is no need to specify a resource type as a separate argument when passing "
+                       "arguments in resource/name form", 2)
         async with connect(kubeconfig, _config(data_dir)) as client:
             ns: str | None = None if all_namespaces else namespace
-            if name:
-                items = [await client.get(plural, name, ns or "")]
-            else:
-                items = (await client.list(plural, ns, label_selector=selector)).items
-            print_objects(plural, items, output, show_namespace=all_namespaces)
+            if len(plurals) == 1:
+                plural = plurals[0]
+                if name:
+                    items = [await client.get(plural, name, ns or "")]
+                else:
+                    items = (await client.list(plural, ns, label_selector=selector)).items
+                print_objects(plural, items, output, show_namespace=all_namespaces)
+                return
+            listed = [(p, (await client.list(p, ns, label_selector=selector)).items) for p in plurals]
+            if output in ("yaml", "json"):
+                print_objects(plurals[0], [i for _, items in listed for i in items], output)
+                return
+            printed = 0
+            for plural, items in listed:
+                if not items:
+                    continue
+                if printed and output != "name":
+                    out.print("")
+                print_objects(plural, items, output, show_namespace=all_namespaces, kind_prefix=True)
+                printed += 1
+            if not printed:
+                err.print("No resources found.")
 
     run_async(go())
 
 
-def print_objects(plural: str, items: list[Obj], output: str | None, show_namespace: bool = False) -> None:
+def print_objects(plural: str, items: list[Obj], output: str | None, show_namespace: bool = False,
+                  kind_prefix: bool = False) -> None:
+    """One kind's objects as a table (``kind_prefix``: names as ``job.batch/x``, as kubectl
+    prints several kinds), YAML, JSON or names."""
     if output in ("yaml", "json"):
         doc: Any = items[0] if len(items) == 1 else {"apiVersion": "v1", "kind": "List", "items": items,
                                                      "metadata": {"resourceVersion": ""}}
@@ -450,6 +480,9 @@ def print_objects(plural: str, items: list[Obj], output: str | None, show_namesp
     keep = [i for i, c in enumerate(table["columnDefinitions"]) if c in columns]
     headers = [c["name"].upper() for c in columns]
     rows = [[str(row["cells"][i]) for i in keep] for row in table["rows"]]
+    if kind_prefix:
+        for row in rows:
+            row[0] = f"{_kind_ref(plural)}/{row[0]}"
     if show_namespace:
         headers.insert(0, "NAMESPACE")
         for row, item in zip(rows, items, strict=True):
@@ -508,7 +541,7 @@ def logs(
                     raise Fail(f"no pods found for job/{job_name}")
             else:
                 pods = [target.split("/", 1)[1] if target.startswith(("pod/", "pods/")) else target]
-            for pod in pods:
+            async def stream(pod: str) -> None:
                 prefix = f"[{pod}] " if len(pods) > 1 else ""
                 pending = b""
                 async for chunk in client.read_log(namespace, pod, container, follow=follow, tail_lines=tail,
@@ -521,7 +554,31 @@ def logs(
                 if pending:
                     sys.stdout.write(prefix + pending.decode(errors="replace") + "\n")
 
+            try:
+                if follow:  # live: every pod at once, lines merged as they come
+                    await asyncio.gather(*(stream(pod) for pod in pods))
+                else:
+                    for pod in pods:
+                        await stream(pod)
+            except NotFound:
+                if len(pods) == 1:
+                    await _suggest_for_missing_pod(client, namespace, pods[0])
+                raise
+
     run_async(go())
+
+
+async def _suggest_for_missing_pod(client: Any, namespace: str, name: str) -> None:
+    """``joblet logs hello`` where hello is a Job: say what to type instead."""
+    try:
+        await client.get("jobs", name, namespace)
+    except ApiError:
+        pods = (await client.list("pods", namespace)).items
+        close = sorted(p["metadata"]["name"] for p in pods if p["metadata"]["name"].startswith(name.rsplit("-", 1)[0]))
+        if close:
+            raise Fail(f'pod "{name}" not found; pods like it: {", ".join(close[:5])}') from None
+        return
+    raise Fail(f'pod "{name}" not found; {name} is a Job: joblet logs job/{name}') from None
 
 
 async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir: Path | None,
@@ -655,6 +712,12 @@ def wait(
                 if match and condition_true(obj, match):
                     out.print(f"{_kind_ref(plural)}/{name} condition met")
                     return
+                other = {"complete": "Failed", "failed": "Complete"}.get(wanted)
+                if plural == "jobs" and other and condition_true(obj, other):
+                    reason = next((c.get("reason") for c in (obj.get("status") or {}).get("conditions") or []
+                                   if c.get("type") == other), None)
+                    why = f" ({reason})" if reason else ""
+                    raise Fail(f"job/{name} is {other}{why}; it will not become {wanted.capitalize()}")
                 if loop.time() > deadline:
                     raise Fail(f"timed out waiting for the condition on {plural}/{name}")
                 await asyncio.sleep(0.2)
@@ -701,6 +764,20 @@ def kubeconfig(data_dir: DataDirOpt = None) -> None:
         err.print(f"error: no kubeconfig at {path}: start the server with `joblet server` first")
         raise typer.Exit(1)
     sys.stdout.write(path.read_text())
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"joblet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print joblet's version and exit.")] = False,
+) -> None:
+    """The Kubernetes Job system, without the cluster: run batch/v1 Jobs and CronJobs locally."""
 
 
 @app.command()
