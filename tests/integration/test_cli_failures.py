@@ -136,3 +136,16 @@ def test_image_not_pulled_is_said_once_per_image(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     note = "note: image python:3.12-slim is not pulled: commands run on the host (use --runtime podman for real images)"
     assert result.stderr.count(note) == 1
+
+
+def test_a_mistyped_field_is_refused_before_anything_runs(tmp_path: Path) -> None:
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(job_manifest("typo", "true", extra_spec="  backofLimit: 1\n"))
+    env = cli_env(tmp_path)
+    result = joblet(env, "run", "-f", str(manifest), "--data-dir", str(tmp_path / "d"))
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert 'strict decoding error: unknown field "spec.backofLimit"' in result.stderr
+    dropped = joblet(env, "run", "-f", str(manifest), "--data-dir", str(tmp_path / "d"), "--validate", "false")
+    assert dropped.returncode == 0, dropped.stdout + dropped.stderr
+    stored = joblet(env, "get", "job", "typo", "-o", "json", "--data-dir", str(tmp_path / "d"))
+    assert "backofLimit" not in stored.stdout

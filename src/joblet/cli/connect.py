@@ -201,17 +201,19 @@ async def connect(
     *,
     controllers: bool = False,
     choice: Choice | None = None,
+    read_only: bool = False,
 ) -> AsyncIterator[Client]:
     """A client for a CLI command.
 
     With a server chosen: HTTP to it. Otherwise the data dir in this process: the whole
     control plane when ``controllers`` (``joblet run``, offline ``delete``), else just the
-    API over the store (``get``, ``logs``, ``describe`` on a stopped joblet).
+    API over the store (``get``, ``logs``, ``describe`` on a stopped joblet). ``read_only``:
+    a missing data dir is an error, not created.
     """
     if choice is None:
         choice = choose(kubeconfig, config.data_dir if data_dir_explicit(config.data_dir) else None,
                         config.data_dir)
-    if choice.target is None and not controllers and not (config.data_dir / "joblet.db").exists():
+    if choice.target is None and read_only and not (config.data_dir / "joblet.db").exists():
         # A read (get, logs, describe) never creates a data dir: a typo must not look empty.
         raise NoData(f"no joblet data in {config.data_dir} (nothing has run there; "
                      f"check --data-dir, or start with `joblet run` or `joblet server`)")

@@ -44,6 +44,7 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server (default: $KUBECONFIG, else the data dir's).")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
+ValidateOpt = Annotated[str, typer.Option("--validate", help="strict (default): reject fields the schema does not know, as kubectl; false: drop them.")]
 
 
 class Fail(Exception):
@@ -220,14 +221,16 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"--runtime podman: {why}", 2)
 
 
-RUN_EPILOG = """Exit status: 0 the Job completed; 1 the Job failed (with --exit-code=pod: the failed
-pod's exit code, as docker run); 2 the manifest cannot be submitted (any reason: YAML,
-validation, missing namespace, a running Job of that name, a Job the controller cannot
-process); 3 environment (data dir locked, server unreachable); 130/143 interrupted by
-SIGINT/SIGTERM (embedded: the Job is stopped first; attached to a server: it keeps running).
-
-Target: --kubeconfig names a server (any server); else --data-dir's joblet; else $KUBECONFIG
-only if it names a joblet server; else the default data dir. The first line says which."""
+RUN_EPILOG = (
+    "Exit status: 0 the Job completed; 1 the Job failed (with --exit-code=pod: the failed pod's exit "
+    "code, as docker run); 2 the manifest cannot be submitted (any reason: YAML, validation, missing "
+    "namespace, a running Job of that name, a Job the controller cannot process); 3 environment (data "
+    "dir locked, server unreachable); 130/143 interrupted by SIGINT/SIGTERM (embedded: the Job is "
+    "stopped first, Ctrl-C again kills; attached to a server: it keeps running).\n\n"
+    "Target: --kubeconfig names a server (any server); else the joblet of --data-dir (or "
+    "$JOBLET_DATA_DIR); else $KUBECONFIG, only if it names a joblet server; else the default data dir. "
+    "The first line of output says which."
+)
 
 
 @app.command(epilog=RUN_EPILOG)
@@ -243,6 +246,7 @@ def run(
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
     exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
+    validate: ValidateOpt = "strict",
 ) -> None:
     """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
@@ -255,7 +259,7 @@ def run(
     if exit_code not in ("job", "pod"):
         err.print(f"error: --exit-code must be job or pod, not {exit_code!r}")
         raise typer.Exit(2)
-    manifests = _load_or_exit(file)
+    manifests = _load_or_exit(file, validate)
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
                   node_heartbeat_timeout=node_heartbeat_timeout)
@@ -353,9 +357,14 @@ def _note_images(manifests: list[Any], runtime: str) -> None:
                       f"(use --runtime podman for real images)")
 
 
-def _load_or_exit(file: str) -> Any:
+def _load_or_exit(file: str, validate: str = "strict") -> Any:
+    from joblet.cli.manifests import check_fields
+
+    if validate not in ("strict", "true", "false", "ignore"):
+        err.print(f"error: --validate must be strict or false, not {validate!r}")
+        raise typer.Exit(2)
     try:
-        return load_manifests(file)
+        return check_fields(load_manifests(file), file, strict=validate in ("strict", "true"))
     except ManifestError as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
@@ -364,12 +373,13 @@ def _load_or_exit(file: str) -> Any:
 @app.command()
 def apply(
     file: Annotated[str, typer.Option("--filename", "-f", help="Manifest (YAML or JSON; - for stdin).")],
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the manifest's, else default).")] = None,
     data_dir: DataDirOpt = None,
     kubeconfig: KubeconfigOpt = None,
+    validate: ValidateOpt = "strict",
 ) -> None:
     """Create or update the objects in a manifest (server-side apply)."""
-    manifests = _load_or_exit(file)
+    manifests = _load_or_exit(file, validate)
 
     async def go() -> None:
         async with connect(kubeconfig, _config(data_dir)) as client:
@@ -380,9 +390,15 @@ def apply(
                     obj = await client.create(m.resource.plural, m.obj, namespace)
                     out.print(f"{_kind_ref(m.resource.plural)}/{obj['metadata']['name']} created")
                     continue
-                await client.patch(m.resource.plural, name, m.obj, ns if m.resource.namespaced else "",
-                                   patch_type="apply", field_manager="joblet")
-                out.print(f"{_kind_ref(m.resource.plural)}/{name} applied")
+                where = ns if m.resource.namespaced else ""
+                try:
+                    before: str | None = (await client.get(m.resource.plural, name, where))["metadata"].get("resourceVersion")
+                except NotFound:
+                    before = None
+                after = await client.patch(m.resource.plural, name, m.obj, where, patch_type="apply", field_manager="joblet")
+                verb = ("created" if before is None else
+                        "unchanged" if after["metadata"].get("resourceVersion") == before else "configured")
+                out.print(f"{_kind_ref(m.resource.plural)}/{name} {verb}")
 
     run_async(go())
 
@@ -425,7 +441,7 @@ def get(
         if name and len(plurals) > 1:
             raise Fail("there is no need to specify a resource type as a separate argument when passing "
                        "arguments in resource/name form", 2)
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             ns: str | None = None if all_namespaces else namespace
             if len(plurals) == 1:
                 plural = plurals[0]
@@ -506,7 +522,7 @@ def describe(
 
     async def go() -> None:
         plural = _resource_or_fail(kind)
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             out.print(await describe_object(client, plural, name, namespace), highlight=False)
 
     run_async(go())
@@ -532,7 +548,7 @@ def logs(
         return
 
     async def go() -> None:
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             pods: list[str]
             if target.startswith(("job/", "jobs/", "job.batch/")):
                 job_name = target.split("/", 1)[1]
@@ -702,7 +718,7 @@ def wait(
         plural = _resource_or_fail(kind)
         from joblet.objects import condition_true
 
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while True:

@@ -72,3 +72,20 @@ def _manifest(doc: Any, source: str) -> Manifest:
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
         raise ManifestError(f"{source}: {kind} needs metadata.name or metadata.generateName")
     return Manifest(resource, doc)
+
+
+def check_fields(manifests: list[Manifest], source: str, strict: bool = True) -> list[Manifest]:
+    """kubectl's default ``--validate=strict``: a field the schema does not know (a typo such as
+    ``backofLimit``) is an error before anything is submitted, not silently dropped. Not strict:
+    the manifests without those fields."""
+    from joblet.api.openapi import prune_unknown_fields
+
+    out: list[Manifest] = []
+    for m in manifests:
+        pruned, unknown = prune_unknown_fields(m.resource.api_version, m.resource.kind, m.obj)
+        out.append(Manifest(m.resource, pruned))
+        if unknown and strict:
+            fields = ", ".join(f'unknown field "{p}"' for p in unknown)
+            raise ManifestError(f'{source}: {m.resource.kind} "{m.name}": strict decoding error: {fields} '
+                                f"(--validate=false to drop them)")
+    return out
