@@ -42,7 +42,7 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server (default: $KUBECONFIG, else the data dir's).")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server to use, whatever it is (default: the data dir's joblet; $KUBECONFIG only if it names a joblet server).")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
 ValidateOpt = Annotated[str, typer.Option("--validate", help="strict (default): reject fields the schema does not know, as kubectl; false: drop them.")]
 
@@ -173,7 +173,7 @@ def node(
     token: Annotated[str | None, typer.Option("--token", help="Bearer token the server requires.")] = None,
     node_name: Annotated[str | None, typer.Option("--node-name", help="Node name (default: the host name).")] = None,
     data_dir: DataDirOpt = None,
-    insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.")] = False,
+    insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.", metavar="")] = False,
     heartbeat_seconds: Annotated[float, typer.Option("--heartbeat-seconds", help="Seconds between node heartbeats (keep well under the server's --node-heartbeat-timeout).")] = 10.0,
     crash_loop_backoff: CrashLoopBackoff = 10.0,
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
@@ -418,10 +418,10 @@ def _resource_or_fail(kind: str) -> str:
 
 @app.command()
 def get(
-    kind: Annotated[str, typer.Argument(help="Resource type: jobs, pods, cronjobs, events, nodes, ...")],
+    kind: Annotated[str, typer.Argument(help="Resource type(s): jobs, pods, cronjobs, events, nodes, ...; comma-separated, or all.")],
     name: Annotated[str | None, typer.Argument(help="One object's name.")] = None,
     namespace: NamespaceOpt = "default",
-    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="List across all namespaces.", metavar="")] = False,
     selector: Annotated[str | None, typer.Option("--selector", "-l", help="Label selector.")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="wide, yaml, json or name.")] = None,
     data_dir: DataDirOpt = None,
@@ -531,12 +531,12 @@ def describe(
 @app.command()
 def logs(
     target: Annotated[str, typer.Argument(help="POD or job/NAME.")],
-    container: Annotated[str | None, typer.Option("--container", "-c")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.")] = False,
-    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.")] = False,
-    all_attempts: Annotated[bool, typer.Option("--all-attempts", help="Every attempt of every pod of a Job, labelled [index/pod attempt N] (also after the Job was deleted).")] = False,
+    container: Annotated[str | None, typer.Option("--container", "-c", help="Container (default: the pod's first).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.", metavar="")] = False,
+    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.", metavar="")] = False,
+    all_attempts: Annotated[bool, typer.Option("--all-attempts", help="Every attempt of every pod of a Job, labelled [index/pod attempt N] (also after the Job was deleted).", metavar="")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
-    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
+    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.", metavar="")] = False,
     namespace: NamespaceOpt = "default",
     data_dir: DataDirOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -791,7 +791,7 @@ def _print_version(value: bool) -> None:
 @app.callback()
 def _global_options(
     version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
-                                          help="Print joblet's version and exit.")] = False,
+                                          help="Print joblet's version and exit.", metavar="")] = False,
 ) -> None:
     """The Kubernetes Job system, without the cluster: run batch/v1 Jobs and CronJobs locally."""
 

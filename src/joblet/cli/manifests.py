@@ -47,6 +47,12 @@ def parse_manifests(text: str, source: str = "<input>") -> list[Manifest]:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if mark is not None and 0 <= mark.line < len(text.splitlines()):
+            line = text.splitlines()[mark.line].rstrip()
+            if line.strip():
+                problem += f" at {line.strip()!r}"
+        if any(w in problem for w in ("block", "mapping values", "indent")):
+            problem += " (check the indentation)"
         raise ManifestError(f"{source}: invalid YAML{where}: {problem}") from None
     out: list[Manifest] = []
     for doc in docs:
