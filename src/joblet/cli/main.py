@@ -441,7 +441,13 @@ def get(
         if name and len(plurals) > 1:
             raise Fail("there is no need to specify a resource type as a separate argument when passing "
                        "arguments in resource/name form", 2)
-        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
+        from joblet.cli.connect import choose, data_dir_explicit
+
+        cfg = _config(data_dir)
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+        async with connect(kubeconfig, cfg, read_only=True, choice=choice) as client:
+            if choice.target is None and "cronjobs" in plurals:
+                err.print("(no server running: showing stored state; CronJobs are not being scheduled)")
             ns: str | None = None if all_namespaces else namespace
             if len(plurals) == 1:
                 plural = plurals[0]
