@@ -630,8 +630,23 @@ async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir:
     containers: dict[str, set[str]] = {}
     for a in attempts:
         containers.setdefault(a.pod, set()).add(a.container)
-    for a in attempts:
-        label = history.attempt_label(job_name, a, len(containers[a.pod]) > 1, indexes.get(a.pod))
+
+    def index_of(a: Any) -> int | None:
+        ix = indexes.get(a.pod)
+        return ix if ix is not None else history.index_from_name(job_name, a.pod)
+
+    def start_of(a: Any) -> str:
+        return a.start.isoformat() if a.start is not None else ""
+
+    # Attempts numbered per completion index across its pods (a retry is a new pod), sorted by index.
+    ordered = sorted(attempts, key=lambda a: (index_of(a) is None, index_of(a) or 0, start_of(a), a.pod, a.number))
+    seen: dict[tuple[Any, str], int] = {}
+    for a in ordered:
+        ix = index_of(a)
+        group = (ix if ix is not None else a.pod, a.container)
+        seen[group] = seen.get(group, 0) + 1
+        who = f"{a.pod}/{a.container}" if len(containers[a.pod]) > 1 else a.pod
+        label = f"[{'-' if ix is None else ix}/{who} attempt {seen[group]}]"
         for line in history.read_attempt(a.path, timestamps):
             sys.stdout.write(f"{label} {line}\n")
     sys.stdout.flush()
