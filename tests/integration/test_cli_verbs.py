@@ -112,10 +112,10 @@ def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
     data = tmp_path / "d"
     script = "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 1; done"
     (tmp_path / "two.yaml").write_text(job_manifest("two", script, completions=2, parallelism=2))
-    (tmp_path / "hold.yaml").write_text(job_manifest("hold", "sleep 30"))
+    (tmp_path / "hold.yaml").write_text(job_manifest("hold", "sleep 60"))
     # A run keeps the control plane up; `logs -f` attaches to it through the data dir.
     holder = subprocess.Popen([sys.executable, "-m", "joblet", "run", "-f", str(tmp_path / "hold.yaml"),
-                               "--data-dir", str(data)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                               "--data-dir", str(data), "--pod-failure-backoff", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
         deadline = time.monotonic() + 30
         while '"url"' not in ((data / "lock").read_text() if (data / "lock").exists() else ""):
@@ -141,6 +141,18 @@ def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
         first, second = sorted(by_pod.values())
         # Live: the second pod's first line does not wait until the first pod has ended.
         assert second[0] < first[-1], arrivals
+        # A retry is a new pod: `logs -f job/X` follows it too, and ends when the Job does.
+        retried = job_manifest("retried", "echo attempt on $HOSTNAME; sleep 1; exit 1",
+                               extra_spec="  backoffLimit: 1\n")
+        (tmp_path / "retried.yaml").write_text(retried)
+        assert joblet(env, "apply", "-f", str(tmp_path / "retried.yaml"), "--data-dir", str(data)).returncode == 0
+        while "retried-" not in joblet(env, "get", "pods", "-o", "name", "--data-dir", str(data)).stdout:
+            assert time.monotonic() < deadline + 30
+            time.sleep(0.1)  # waiting for the Job controller
+        followed = joblet(env, "logs", "-f", "job/retried", "--data-dir", str(data), timeout=90)
+        assert followed.returncode == 0, followed.stderr
+        attempts = {line.split("]")[0] for line in followed.stdout.splitlines() if "attempt on" in line}
+        assert len(attempts) == 2, followed.stdout
     finally:
         holder.send_signal(signal.SIGTERM)  # stops its Job and pods
         holder.wait(60)

@@ -556,6 +556,7 @@ def logs(
     async def go() -> None:
         async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             pods: list[str]
+            job_name: str | None = None
             if target.startswith(("job/", "jobs/", "job.batch/")):
                 job_name = target.split("/", 1)[1]
                 pods = await _job_pod_names(client, namespace, job_name)
@@ -563,8 +564,9 @@ def logs(
                     raise Fail(f"no pods found for job/{job_name}")
             else:
                 pods = [target.split("/", 1)[1] if target.startswith(("pod/", "pods/")) else target]
+
             async def stream(pod: str) -> None:
-                prefix = f"[{pod}] " if len(pods) > 1 else ""
+                prefix = f"[{pod}] " if len(pods) > 1 or job_name else ""
                 pending = b""
                 async for chunk in client.read_log(namespace, pod, container, follow=follow, tail_lines=tail,
                                                    timestamps=timestamps, previous=previous):
@@ -577,7 +579,9 @@ def logs(
                     sys.stdout.write(prefix + pending.decode(errors="replace") + "\n")
 
             try:
-                if follow:  # live: every pod at once, lines merged as they come
+                if follow and job_name:  # live: every pod at once, retries too, until the Job ends
+                    await _follow_job_pods(client, namespace, job_name, pods, stream)
+                elif follow:
                     await asyncio.gather(*(stream(pod) for pod in pods))
                 else:
                     for pod in pods:
@@ -588,6 +592,34 @@ def logs(
                 raise
 
     run_async(go())
+
+
+async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: list[str],
+                           stream: Any) -> None:
+    """``logs -f job/X``: stream every pod of the Job at once, and pods it creates later
+    (retries), until the Job has finished and every stream has ended."""
+    from joblet.cli.follow import finished
+
+    tasks: dict[str, asyncio.Future[None]] = {p: asyncio.ensure_future(stream(p)) for p in pods}
+    selector = f"batch.kubernetes.io/job-name={job_name}"
+    while True:
+        try:
+            job: Obj | None = await client.get("jobs", job_name, namespace)
+        except NotFound:
+            job = None
+        for p in (await client.list("pods", namespace, label_selector=selector)).items:
+            name = p["metadata"]["name"]
+            started = any("running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
+                          for cs in (p.get("status") or {}).get("containerStatuses") or [])
+            if name not in tasks and started:
+                pods.append(name)
+                tasks[name] = asyncio.ensure_future(stream(name))
+        if (job is None or finished(job)) and all(t.done() for t in tasks.values()):
+            break
+        await asyncio.sleep(0.5)
+    for t in tasks.values():
+        with contextlib.suppress(NotFound):  # a pod deleted meanwhile (its Job replaced it)
+            t.result()
 
 
 async def _suggest_for_missing_pod(client: Any, namespace: str, name: str) -> None:
