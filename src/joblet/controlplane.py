@@ -281,7 +281,26 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
                       f"kubeconfig {config.data_dir / 'kubeconfig'})")
     else:  # split mode without the api component
         console.print(f"joblet server running {', '.join(config.components)} (data dir {config.data_dir})")
+    if plane.url is not None and "api" in config.components:
+        console.print(f"dashboard: {plane.url}/")
     try:
         await stop.wait()
     finally:
+        running = await _running_pods(plane)
         await plane.stop()
+        if running:
+            console.print(f"stopped; {running} pod{'s' if running != 1 else ''} still running: the next "
+                          f"joblet server on {config.data_dir} adopts them")
+        else:
+            console.print("stopped")
+
+
+async def _running_pods(plane: ControlPlane) -> int:
+    """Pods this process's node agent runs (they outlive a stopped server)."""
+    if plane._agent is None:
+        return 0
+    try:
+        listed = await plane.client.list("pods", None, field_selector=f"spec.nodeName={plane._agent.node_name}")
+    except Exception:
+        return 0
+    return sum(1 for p in listed.items if (p.get("status") or {}).get("phase") in ("Running", "Pending"))

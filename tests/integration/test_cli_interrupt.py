@@ -117,6 +117,8 @@ def test_ctrl_c_on_a_run_attached_to_a_server_detaches_and_says_how_to_follow(tm
         finally:
             term.close()
             kill_marked(marker)
+    log = (tmp_path / "server.log").read_text()
+    assert f"dashboard: {url}/" in log and log.rstrip().endswith("stopped")  # the server's own lines (m15)
 
 
 def test_offline_delete_stops_the_pods_a_crashed_run_left_behind(tmp_path: Path) -> None:
