@@ -193,38 +193,44 @@ class Follower:
                 self._log_tasks[uid] = asyncio.ensure_future(self._stream_logs(pod))
         if status.get("phase") == "Failed" and uid not in self._failed_uids:
             self._failed_uids.add(uid)
-            self._reports.append(asyncio.ensure_future(self._report_failure(pod)))
+            reason, code, message = pod_failure(pod)
+            key = self._key(pod)
+            self.failures.append(Attempt(name_of(pod), key if self.indexed else None, self._attempts.get(key, 1),
+                                         reason, code, message))
+            retry = self._retry_note()  # decided now: the Job may have moved on by the time it prints
+            self._reports.append(asyncio.ensure_future(self._report_failure(pod, retry)))
 
-    async def _report_failure(self, pod: Obj) -> None:
-        uid = uid_of(pod)
-        task = self._log_tasks.get(uid)
+    async def _report_failure(self, pod: Obj, retry: str) -> None:
+        task = self._log_tasks.get(uid_of(pod))
         if task is not None:  # its last log lines first, then why it failed
             with contextlib.suppress(Exception):
                 await asyncio.wait({task}, timeout=2.0)
         reason, code, message = pod_failure(pod)
-        key = self._key(pod)
-        attempt = Attempt(name_of(pod), key if self.indexed else None, self._attempts.get(key, 1),
-                          reason, code, message)
-        self.failures.append(attempt)
         who = f"{self._tag(pod)} {name_of(pod)}" if self.indexed else self._tag(pod)
         line = f"{who} {failure_text(reason, code, message)}"
-        retry = self._retry_note()
         self.console.print(Text(line + retry, style="red"), highlight=False)
 
     def _retry_note(self) -> str:
-        """``, retry in 10s`` when the Job will retry and the backoff is known."""
-        job = self.job
-        if not job or finished(job):
+        """``, retry in 10s`` when the attempt just recorded is retried (within the backoff
+        limit, per index with backoffLimitPerIndex) and the backoff base is known."""
+        spec = self.job.get("spec") or {}
+        if not self.failures:
             return ""
-        spec = job.get("spec") or {}
-        failed = len(self.failures)
-        if spec.get("backoffLimitPerIndex") is None and failed > _int(spec.get("backoffLimit", 6)):
+        last = self.failures[-1]
+        per_index = spec.get("backoffLimitPerIndex")
+        if per_index is not None and last.index is not None:
+            count = sum(1 for a in self.failures if a.index == last.index)
+            retried = count <= _int(per_index)
+        else:
+            count = len(self.failures)
+            retried = count <= _int(spec.get("backoffLimit", 6))
+        if not retried or condition_true(self.job, "Suspended"):
             return ""
         if self.context.backoff_base is None:
             return ", will be retried"
         from joblet.controllers.job.backoff import backoff_delay
 
-        delay = backoff_delay(failed, self.context.backoff_base, self.context.backoff_max)
+        delay = backoff_delay(count, self.context.backoff_base, self.context.backoff_max)
         self._retry_at = RealClock().monotonic() + delay
         return f", retry in {_seconds(delay)}"
 
