@@ -94,7 +94,13 @@ class ControlPlane:
                 except PortInUse as err:
                     if not self.http_optional:
                         raise
-                    log.info("no API server for this run: %s", err)
+                    # An embedded run whose port is taken serves on a free one: other CLI
+                    # commands find it through the data dir's kubeconfig.
+                    log.info("%s; serving this run on a free port", err)
+                    try:
+                        await self._start_http(port=0)
+                    except PortInUse as again:
+                        log.info("no API server for this run: %s", again)
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
@@ -179,7 +185,7 @@ class ControlPlane:
         )
         await self._agent.start()
 
-    async def _start_http(self) -> None:
+    async def _start_http(self, port: int | None = None) -> None:
         import ssl
 
         import uvicorn
@@ -211,13 +217,23 @@ class ControlPlane:
         else:
             log.warning("SERVING THE API OVER PLAIN HTTP (--insecure-http): tokens travel unencrypted; "
                         "use this for debugging on loopback only")
+        try:
+            # Bind here so a port in use is reported at once, not from inside uvicorn.
+            family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
+            sock = socket.socket(family, socket.SOCK_STREAM)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind((cfg.host, cfg.port if port is None else port))
+        except OSError as err:
+            sock.close()
+            raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
+        bound = int(sock.getsockname()[1])
         token = self.admin_token()
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
         self._authorizer = build_authorizer(self.client)
         app = create_app(self.client, authenticator=build_authenticator(cfg, self.clock),
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
-                         metrics=self.metrics, allowed_hosts=allowed_hosts(sans, cfg.port),
+                         metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
                          audit_log=self._audit, access_log=self._access,
                          pod_failure_backoff=(cfg.pod_failure_backoff, cfg.pod_failure_backoff_max))
         app.state.api_server.admission.update(build_admission(self._authorizer))
@@ -231,15 +247,6 @@ class ControlPlane:
             h11_max_incomplete_event_size=2 * DEFAULT_MAX_HEADER_BYTES,
         )
         server = uvicorn.Server(uv_config)
-        try:
-            # Bind here so a port in use is reported at once, not from inside uvicorn.
-            family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((cfg.host, cfg.port))
-        except OSError as err:
-            sock.close()
-            raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
         self._http = server
         self._http_task = asyncio.create_task(server.serve(sockets=[sock]))
         while not server.started:
@@ -247,7 +254,7 @@ class ControlPlane:
                 self._http_task.result()
                 raise PortInUse(f"API server on {cfg.host}:{cfg.port} did not start")
             await asyncio.sleep(0.01)
-        self.url = f"{'http' if cfg.insecure_http else 'https'}://{url_host(cfg.host)}:{cfg.port}"
+        self.url = f"{'http' if cfg.insecure_http else 'https'}://{url_host(cfg.host)}:{bound}"
         write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=token, ca_data=ca_data)
 
     def admin_token(self) -> str:
@@ -393,7 +400,26 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
                       f"kubeconfig {config.data_dir / 'kubeconfig'})")
     else:  # split mode without the api component
         console.print(f"joblet server running {', '.join(config.components)} (data dir {config.data_dir})")
+    if plane.url is not None and "api" in config.components:
+        console.print(f"dashboard: {plane.url}/")
     try:
         await stop.wait()
     finally:
+        running = await _running_pods(plane)
         await plane.stop()
+        if running:
+            console.print(f"stopped; {running} pod{'s' if running != 1 else ''} still running: the next "
+                          f"joblet server on {config.data_dir} adopts them")
+        else:
+            console.print("stopped")
+
+
+async def _running_pods(plane: ControlPlane) -> int:
+    """Pods this process's node agent runs (they outlive a stopped server)."""
+    if plane._agent is None:
+        return 0
+    try:
+        listed = await plane.client.list("pods", None, field_selector=f"spec.nodeName={plane._agent.node_name}")
+    except Exception:
+        return 0
+    return sum(1 for p in listed.items if (p.get("status") or {}).get("phase") in ("Running", "Pending"))

@@ -32,6 +32,10 @@ def group_versions() -> dict[str, list[Resource]]:
 
 
 def version_info(minor: str) -> dict[str, Any]:
+    """``/version``. The ``joblet`` key (ignored by kubectl) tells the joblet CLI that this is a
+    joblet server and not a real cluster (joblet.cli.connect's target rule)."""
+    from joblet import __version__
+
     return {
         "major": "1",
         "minor": minor,
@@ -42,6 +46,7 @@ def version_info(minor: str) -> dict[str, Any]:
         "goVersion": "go1.24.0",
         "compiler": "gc",
         "platform": "linux/amd64",
+        "joblet": __version__,
     }
 
 

@@ -575,6 +575,16 @@ def _print_default(obj: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, 
 
 Printer = Callable[[Obj, datetime], tuple[list[Cell], list[dict[str, Any]]]]
 
+
+def _print_safely(printer: Printer, obj: Obj, now: datetime, width: int) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """One stored object with a field of the wrong type must not break the whole listing:
+    its row shows its name and ``<invalid>`` in every other cell."""
+    try:
+        return printer(obj, now)
+    except (TypeError, ValueError, KeyError, AttributeError, IndexError):
+        name = str(((obj.get("metadata") if isinstance(obj, dict) else None) or {}).get("name", "<invalid>"))
+        return [name, *(["<invalid>"] * (width - 1))], []
+
 PRINTERS: dict[str, Printer] = {
     "pods": _print_pod,
     "jobs": _print_job,
@@ -632,7 +642,7 @@ def to_table(
     items = sorted(objects, key=_event_sort_key) if resource == "events" else objects
     rows: list[dict[str, Any]] = []
     for obj in items:
-        cells, conditions = printer(obj, now)
+        cells, conditions = _print_safely(printer, obj, now, len(columns))
         row: dict[str, Any] = {"cells": cells if wide else [cells[i] for i in keep]}
         if conditions:
             row["conditions"] = conditions

@@ -117,8 +117,26 @@ def cron_next(
     if not times:
         err.print(f'schedule "{schedule}" never runs')
         raise typer.Exit(1)
+    _print_times(times, cronjob_zone({"spec": {"timeZone": time_zone}}, parse_standard(schedule)))
+
+
+def _print_times(times: list[str], zone: tzinfo | None = None) -> None:
+    """ISO lines for scripts; on a terminal ``Mon 2026-12-07 02:30 CET (in 1h42m)``."""
+    if not out.is_terminal:
+        for t in times:
+            out.print(t)
+        return
+    from joblet.api.tables import human_duration
+    from joblet.clock import parse_time
+
+    now = RealClock().now()
     for t in times:
-        out.print(t)
+        when = datetime.fromisoformat(t.replace("Z", "+00:00"))
+        if zone is not None:
+            when = when.astimezone(zone)
+        zone_name = when.tzname() or ""
+        left = (parse_time(t) - now).total_seconds()
+        out.print(f"{when:%a %Y-%m-%d %H:%M} {zone_name} (in {human_duration(max(left, 0))})  {t}")
 
 
 @cronjob_app.command("next")
@@ -133,13 +151,16 @@ def cronjob_next(
     from joblet.cli.connect import connect
     from joblet.cli.main import _config, run_async
 
+    zones: list[tzinfo] = []
+
     async def go() -> list[str]:
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             cj = await client.get("cronjobs", name.split("/", 1)[-1], namespace)
         if (cj.get("spec") or {}).get("suspend"):
             err.print(f"cronjob.batch/{name} is suspended: it will not run until resumed")
         sched = cronjob_schedule(cj)
         zone = cronjob_zone(cj, sched)
+        zones.append(zone)
         return [format_rfc3339_in(t, zone) for t in next_times(sched, RealClock().now(), count, zone)]
 
     try:
@@ -147,8 +168,7 @@ def cronjob_next(
     except (ScheduleError, UnknownTimeZoneError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(1) from None
-    for t in times:
-        out.print(t)
+    _print_times(times, zones[0] if zones else None)
 
 
 @create_app.command("job")

@@ -8,6 +8,7 @@ runs one coroutine, and turns the error tree into one readable line and an exit 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import sys
@@ -25,7 +26,7 @@ from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
-from joblet.errors import ApiError, BadRequest, Invalid
+from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -41,8 +42,9 @@ out = Console(highlight=False, soft_wrap=True, markup=False)
 err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
-KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server (default: $KUBECONFIG, else the data dir's).")]
+KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server to use, whatever it is (default: the data dir's joblet; $KUBECONFIG only if it names a joblet server).")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
+ValidateOpt = Annotated[str, typer.Option("--validate", help="strict (default): reject fields the schema does not know, as kubectl; false: drop them.")]
 
 
 class Fail(Exception):
@@ -54,23 +56,36 @@ class Fail(Exception):
 
 
 def run_async(coro: Awaitable[T]) -> T:
-    """Run a command's coroutine; every error becomes one line on stderr and an exit code."""
+    """Run a command's coroutine; every error becomes one line on stderr and an exit code
+    (1 API error, 2 bad input, 3 environment: data dir locked, server unreachable)."""
+    from joblet.cli.connect import NoData, Unreachable
+
     try:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ManifestError as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
+    except ServiceUnavailable as e:
+        err.print(f"error: {e.message}")
+        raise typer.Exit(3) from None
     except ApiError as e:
         err.print(f"Error from server ({e.reason}): {e.message}")
         raise typer.Exit(1) from None
-    except DataDirBusy as e:
+    except (DataDirBusy, Unreachable) as e:
         err.print(f"error: {e}")
-        raise typer.Exit(1) from None
-    except Fail as e:
+        raise typer.Exit(3) from None
+    except (Fail, NoData) as e:
         err.print(f"error: {e}")
-        raise typer.Exit(e.code) from None
+        raise typer.Exit(e.code if isinstance(e, Fail) else 1) from None
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+    except (typer.Exit, SystemExit):
+        raise
+    except Exception as e:  # no traceback for users; JOBLET_DEBUG=1 shows it
+        if os.environ.get("JOBLET_DEBUG"):
+            raise
+        err.print(f"error: unexpected {type(e).__name__}: {e} (JOBLET_DEBUG=1 shows the traceback)")
+        raise typer.Exit(1) from None
 
 
 def _config(data_dir: Path | None, **knobs: Any) -> ControlPlaneConfig:
@@ -203,7 +218,7 @@ def node(
     token: TokenArgvOpt = None,
     node_name: Annotated[str | None, typer.Option("--node-name", help="Node name (default: the host name).")] = None,
     data_dir: DataDirOpt = None,
-    insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.")] = False,
+    insecure_skip_tls_verify: Annotated[bool, typer.Option("--insecure-skip-tls-verify", help="Do not verify the server's TLS certificate.", metavar="")] = False,
     heartbeat_seconds: Annotated[float, typer.Option("--heartbeat-seconds", help="Seconds between node heartbeats (keep well under the server's --node-heartbeat-timeout).")] = 10.0,
     crash_loop_backoff: CrashLoopBackoff = 10.0,
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
@@ -293,7 +308,19 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"--runtime podman: {why}", 2)
 
 
-@app.command()
+RUN_EPILOG = (
+    "Exit status: 0 the Job completed; 1 the Job failed (with --exit-code=pod: the failed pod's exit "
+    "code, as docker run); 2 the manifest cannot be submitted (any reason: YAML, validation, missing "
+    "namespace, a running Job of that name, a Job the controller cannot process); 3 environment (data "
+    "dir locked, server unreachable); 130/143 interrupted by SIGINT/SIGTERM (embedded: the Job is "
+    "stopped first, Ctrl-C again kills; attached to a server: it keeps running).\n\n"
+    "Target: --kubeconfig names a server (any server); else the joblet of --data-dir (or "
+    "$JOBLET_DATA_DIR); else $KUBECONFIG, only if it names a joblet server; else the default data dir. "
+    "The first line of output says which."
+)
+
+
+@app.command(epilog=RUN_EPILOG)
 def run(
     file: Annotated[str, typer.Option("--filename", "-f", help="Job manifest (YAML or JSON; - for stdin).")],
     namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the manifest's, else default).")] = None,
@@ -306,15 +333,21 @@ def run(
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
     alert_webhook_allow: AlertWebhookAllow = None,
+    exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
+    validate: ValidateOpt = "strict",
 ) -> None:
-    """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
+    """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
-    With no server reachable, runs an embedded control plane in the data dir for the duration
-    of the run. A finished Job of the same name is replaced.
+    With no joblet server in use, runs an embedded control plane in the data dir for the
+    duration of the run (Ctrl-C stops the Job). A finished Job of the same name is replaced.
     """
-    from joblet.cli.follow import follow_job, submit
+    from joblet.cli.connect import Unreachable, choose, data_dir_explicit
+    from joblet.cli.follow import Interrupts, InvalidJob, RunContext, follow_interruptible, submit
 
-    manifests = _load_or_exit(file)
+    if exit_code not in ("job", "pod"):
+        err.print(f"error: --exit-code must be job or pod, not {exit_code!r}")
+        raise typer.Exit(2)
+    manifests = _load_or_exit(file, validate)
     private_umask()
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
@@ -326,25 +359,102 @@ def run(
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
+    try:
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+    except Unreachable as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(3) from None
+    if choice.note:
+        err.print(f"note: {choice.note}")
 
     async def go() -> int:
-        async with connect(kubeconfig, cfg, controllers=True) as client:
-            try:
-                job = await submit(client, manifests, namespace)
-            except ValueError as e:
-                raise ManifestError(f"{file}: {e}") from None
-            except (Invalid, BadRequest) as e:
-                # The manifest itself is wrong: same exit status as unparseable input.
-                raise ManifestError(f"{file}: {e.message}") from None
-            out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
-            return await follow_job(client, job, out)
+        interrupts = Interrupts()
+        try:
+            async with connect(kubeconfig, cfg, controllers=True, choice=choice) as client:
+                # After the embedded API server started: uvicorn installs its own handlers.
+                interrupts.install()
+                out.print(choice.describe())
+                embedded = choice.target is None
+                context = RunContext(embedded=embedded, url=choice.target.url if choice.target else None,
+                                     backoff_base=pod_failure_backoff if embedded else None,
+                                     backoff_max=pod_failure_backoff_max, exit_code=exit_code,
+                                     cli_args=f" --data-dir {cfg.data_dir}" if data_dir is not None else "")
+                if embedded:
+                    await _note_leftovers(client, context.cli_args)
+                try:
+                    job = await submit(client, manifests, namespace, out)
+                except ValueError as e:
+                    raise ManifestError(f"{file}: {e}") from None
+                except (Invalid, BadRequest) as e:
+                    # The manifest itself is wrong: same exit status as unparseable input.
+                    raise ManifestError(f"{file}: {e.message}") from None
+                except ApiError as e:
+                    if isinstance(e, ServiceUnavailable):
+                        raise
+                    raise Fail(f"cannot submit {file}: Error from server ({e.reason}): {e.message}", 2) from None
+                out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
+                if embedded:
+                    _note_images(manifests, runtime)
+                try:
+                    return await follow_interruptible(client, job, out, err, context, interrupts)
+                except InvalidJob as e:
+                    raise Fail(f"job/{job['metadata']['name']} cannot be run: {e}", 2) from None
+        except asyncio.CancelledError:
+            if not interrupts.signals:
+                raise
+            err.print("interrupted before the Job was submitted")
+            return interrupts.exit_code
+        finally:
+            interrupts.uninstall()
 
     raise typer.Exit(run_async(go()))
 
 
-def _load_or_exit(file: str) -> Any:
+async def _note_leftovers(client: Any, cli_args: str) -> None:
+    """An embedded run adopts pods an earlier interrupted or crashed joblet left running; say so."""
+    from joblet.cli.follow import finished
+
+    with contextlib.suppress(ApiError):
+        jobs = (await client.list("jobs", None)).items
+        for j in jobs:
+            active = int((j.get("status") or {}).get("active") or 0) if isinstance((j.get("status") or {}).get("active"), int) else 0
+            if active and not finished(j) and not (j["metadata"].get("deletionTimestamp")):
+                ns = j["metadata"].get("namespace", "default")
+                flag = f" -n {ns}" if ns != "default" else ""
+                err.print(f"note: job/{j['metadata']['name']}{flag} from an earlier run is still running ({active} pods); "
+                          f"it runs while this run lasts: `joblet delete job {j['metadata']['name']}{flag}{cli_args}` stops it")
+
+
+def _note_images(manifests: list[Any], runtime: str) -> None:
+    """The process runtime does not pull images: say so once per image it does not honour."""
+    if runtime != "process":
+        return
+    from joblet.node.images import busybox_applets, image_name
+
+    seen: set[str] = set()
+    for m in manifests:
+        if m.resource.plural != "jobs":
+            continue
+        pod_spec = (((m.obj.get("spec") or {}).get("template") or {}).get("spec") or {})
+        for c in [*(pod_spec.get("initContainers") or []), *(pod_spec.get("containers") or [])]:
+            image = c.get("image") if isinstance(c, dict) else None
+            if not isinstance(image, str) or not image or image in seen:
+                continue
+            seen.add(image)
+            if image_name(image) == "busybox" and busybox_applets() is not None:
+                continue  # busybox manifests get the host's busybox applets
+            err.print(f"note: image {image} is not pulled: commands run on the host "
+                      f"(use --runtime podman for real images)")
+
+
+def _load_or_exit(file: str, validate: str = "strict") -> Any:
+    from joblet.cli.manifests import check_fields
+
+    if validate not in ("strict", "true", "false", "ignore"):
+        err.print(f"error: --validate must be strict or false, not {validate!r}")
+        raise typer.Exit(2)
     try:
-        return load_manifests(file)
+        return check_fields(load_manifests(file), file, strict=validate in ("strict", "true"))
     except ManifestError as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
@@ -353,12 +463,13 @@ def _load_or_exit(file: str) -> Any:
 @app.command()
 def apply(
     file: Annotated[str, typer.Option("--filename", "-f", help="Manifest (YAML or JSON; - for stdin).")],
-    namespace: Annotated[str | None, typer.Option("--namespace", "-n")] = None,
+    namespace: Annotated[str | None, typer.Option("--namespace", "-n", help="Namespace (default: the manifest's, else default).")] = None,
     data_dir: DataDirOpt = None,
     kubeconfig: KubeconfigOpt = None,
+    validate: ValidateOpt = "strict",
 ) -> None:
     """Create or update the objects in a manifest (server-side apply)."""
-    manifests = _load_or_exit(file)
+    manifests = _load_or_exit(file, validate)
 
     async def go() -> None:
         async with connect(kubeconfig, _config(data_dir)) as client:
@@ -369,9 +480,15 @@ def apply(
                     obj = await client.create(m.resource.plural, m.obj, namespace)
                     out.print(f"{_kind_ref(m.resource.plural)}/{obj['metadata']['name']} created")
                     continue
-                await client.patch(m.resource.plural, name, m.obj, ns if m.resource.namespaced else "",
-                                   patch_type="apply", field_manager="joblet")
-                out.print(f"{_kind_ref(m.resource.plural)}/{name} applied")
+                where = ns if m.resource.namespaced else ""
+                try:
+                    before: str | None = (await client.get(m.resource.plural, name, where))["metadata"].get("resourceVersion")
+                except NotFound:
+                    before = None
+                after = await client.patch(m.resource.plural, name, m.obj, where, patch_type="apply", field_manager="joblet")
+                verb = ("created" if before is None else
+                        "unchanged" if after["metadata"].get("resourceVersion") == before else "configured")
+                out.print(f"{_kind_ref(m.resource.plural)}/{name} {verb}")
 
     run_async(go())
 
@@ -391,10 +508,10 @@ def _resource_or_fail(kind: str) -> str:
 
 @app.command()
 def get(
-    kind: Annotated[str, typer.Argument(help="Resource type: jobs, pods, cronjobs, events, nodes, ...")],
+    kind: Annotated[str, typer.Argument(help="Resource type(s): jobs, pods, cronjobs, events, nodes, ...; comma-separated, or all.")],
     name: Annotated[str | None, typer.Argument(help="One object's name.")] = None,
     namespace: NamespaceOpt = "default",
-    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A")] = False,
+    all_namespaces: Annotated[bool, typer.Option("--all-namespaces", "-A", help="List across all namespaces.", metavar="")] = False,
     selector: Annotated[str | None, typer.Option("--selector", "-l", help="Label selector.")] = None,
     output: Annotated[str | None, typer.Option("--output", "-o", help="wide, yaml, json or name.")] = None,
     data_dir: DataDirOpt = None,
@@ -402,20 +519,56 @@ def get(
 ) -> None:
     """List objects as a table (the columns kubectl prints), or print them as YAML/JSON."""
 
+    kinds = [k.strip() for k in kind.split(",") if k.strip()]
+    if "all" in kinds:  # kubectl's "all", for what joblet runs
+        at = kinds.index("all")
+        kinds[at:at + 1] = ["cronjobs", "jobs", "pods"]
+
     async def go() -> None:
-        plural = _resource_or_fail(kind)
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        plurals = list(dict.fromkeys(_resource_or_fail(k) for k in kinds))
+        if not plurals:
+            raise Fail("you must specify the type of resource to get", 2)
+        if name and len(plurals) > 1:
+            raise Fail("there is no need to specify a resource type as a separate argument when passing "
+                       "arguments in resource/name form", 2)
+        from joblet.cli.connect import choose, data_dir_explicit
+
+        cfg = _config(data_dir)
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+        async with connect(kubeconfig, cfg, read_only=True, choice=choice) as client:
+            if choice.target is None and "cronjobs" in plurals:
+                err.print("(no server running: showing stored state; CronJobs are not being scheduled)")
             ns: str | None = None if all_namespaces else namespace
-            if name:
-                items = [await client.get(plural, name, ns or "")]
-            else:
-                items = (await client.list(plural, ns, label_selector=selector)).items
-            print_objects(plural, items, output, show_namespace=all_namespaces)
+            if len(plurals) == 1:
+                plural = plurals[0]
+                if name:
+                    items = [await client.get(plural, name, ns or "")]
+                else:
+                    items = (await client.list(plural, ns, label_selector=selector)).items
+                print_objects(plural, items, output, show_namespace=all_namespaces)
+                return
+            listed = [(p, (await client.list(p, ns, label_selector=selector)).items) for p in plurals]
+            if output in ("yaml", "json"):
+                print_objects(plurals[0], [i for _, items in listed for i in items], output)
+                return
+            printed = 0
+            for plural, items in listed:
+                if not items:
+                    continue
+                if printed and output != "name":
+                    out.print("")
+                print_objects(plural, items, output, show_namespace=all_namespaces, kind_prefix=True)
+                printed += 1
+            if not printed:
+                err.print("No resources found.")
 
     run_async(go())
 
 
-def print_objects(plural: str, items: list[Obj], output: str | None, show_namespace: bool = False) -> None:
+def print_objects(plural: str, items: list[Obj], output: str | None, show_namespace: bool = False,
+                  kind_prefix: bool = False) -> None:
+    """One kind's objects as a table (``kind_prefix``: names as ``job.batch/x``, as kubectl
+    prints several kinds), YAML, JSON or names."""
     if output in ("yaml", "json"):
         doc: Any = items[0] if len(items) == 1 else {"apiVersion": "v1", "kind": "List", "items": items,
                                                      "metadata": {"resourceVersion": ""}}
@@ -439,6 +592,9 @@ def print_objects(plural: str, items: list[Obj], output: str | None, show_namesp
     keep = [i for i, c in enumerate(table["columnDefinitions"]) if c in columns]
     headers = [c["name"].upper() for c in columns]
     rows = [[str(row["cells"][i]) for i in keep] for row in table["rows"]]
+    if kind_prefix:
+        for row in rows:
+            row[0] = f"{_kind_ref(plural)}/{row[0]}"
     if show_namespace:
         headers.insert(0, "NAMESPACE")
         for row, item in zip(rows, items, strict=True):
@@ -462,7 +618,7 @@ def describe(
 
     async def go() -> None:
         plural = _resource_or_fail(kind)
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             out.print(await describe_object(client, plural, name, namespace), highlight=False)
 
     run_async(go())
@@ -471,12 +627,12 @@ def describe(
 @app.command()
 def logs(
     target: Annotated[str, typer.Argument(help="POD or job/NAME.")],
-    container: Annotated[str | None, typer.Option("--container", "-c")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.")] = False,
-    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.")] = False,
-    all_attempts: Annotated[bool, typer.Option("--all-attempts", help="Every attempt of every pod of a Job, labelled [index/pod attempt N] (also after the Job was deleted).")] = False,
+    container: Annotated[str | None, typer.Option("--container", "-c", help="Container (default: the pod's first).")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Stream until the container ends.", metavar="")] = False,
+    previous: Annotated[bool, typer.Option("--previous", "-p", help="The previous attempt of a restarted container.", metavar="")] = False,
+    all_attempts: Annotated[bool, typer.Option("--all-attempts", help="Every attempt of every pod of a Job, labelled [index/pod attempt N] (also after the Job was deleted).", metavar="")] = False,
     tail: Annotated[int | None, typer.Option("--tail", help="Only the last N lines.")] = None,
-    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.")] = False,
+    timestamps: Annotated[bool, typer.Option("--timestamps", help="Prefix each line with its time.", metavar="")] = False,
     namespace: NamespaceOpt = "default",
     data_dir: DataDirOpt = None,
     kubeconfig: KubeconfigOpt = None,
@@ -488,8 +644,9 @@ def logs(
         return
 
     async def go() -> None:
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             pods: list[str]
+            job_name: str | None = None
             if target.startswith(("job/", "jobs/", "job.batch/")):
                 job_name = target.split("/", 1)[1]
                 pods = await _job_pod_names(client, namespace, job_name)
@@ -497,8 +654,9 @@ def logs(
                     raise Fail(f"no pods found for job/{job_name}")
             else:
                 pods = [target.split("/", 1)[1] if target.startswith(("pod/", "pods/")) else target]
-            for pod in pods:
-                prefix = f"[{pod}] " if len(pods) > 1 else ""
+
+            async def stream(pod: str) -> None:
+                prefix = f"[{pod}] " if len(pods) > 1 or job_name else ""
                 pending = b""
                 async for chunk in client.read_log(namespace, pod, container, follow=follow, tail_lines=tail,
                                                    timestamps=timestamps, previous=previous):
@@ -510,7 +668,61 @@ def logs(
                 if pending:
                     sys.stdout.write(prefix + pending.decode(errors="replace") + "\n")
 
+            try:
+                if follow and job_name:  # live: every pod at once, retries too, until the Job ends
+                    await _follow_job_pods(client, namespace, job_name, pods, stream)
+                elif follow:
+                    await asyncio.gather(*(stream(pod) for pod in pods))
+                else:
+                    for pod in pods:
+                        await stream(pod)
+            except NotFound:
+                if len(pods) == 1:
+                    await _suggest_for_missing_pod(client, namespace, pods[0])
+                raise
+
     run_async(go())
+
+
+async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: list[str],
+                           stream: Any) -> None:
+    """``logs -f job/X``: stream every pod of the Job at once, and pods it creates later
+    (retries), until the Job has finished and every stream has ended."""
+    from joblet.cli.follow import finished
+
+    tasks: dict[str, asyncio.Future[None]] = {p: asyncio.ensure_future(stream(p)) for p in pods}
+    selector = f"batch.kubernetes.io/job-name={job_name}"
+    while True:
+        try:
+            job: Obj | None = await client.get("jobs", job_name, namespace)
+        except NotFound:
+            job = None
+        for p in (await client.list("pods", namespace, label_selector=selector)).items:
+            name = p["metadata"]["name"]
+            started = any("running" in (cs.get("state") or {}) or "terminated" in (cs.get("state") or {})
+                          for cs in (p.get("status") or {}).get("containerStatuses") or [])
+            if name not in tasks and started:
+                pods.append(name)
+                tasks[name] = asyncio.ensure_future(stream(name))
+        if (job is None or finished(job)) and all(t.done() for t in tasks.values()):
+            break
+        await asyncio.sleep(0.5)
+    for t in tasks.values():
+        with contextlib.suppress(NotFound):  # a pod deleted meanwhile (its Job replaced it)
+            t.result()
+
+
+async def _suggest_for_missing_pod(client: Any, namespace: str, name: str) -> None:
+    """``joblet logs hello`` where hello is a Job: say what to type instead."""
+    try:
+        await client.get("jobs", name, namespace)
+    except ApiError:
+        pods = (await client.list("pods", namespace)).items
+        close = sorted(p["metadata"]["name"] for p in pods if p["metadata"]["name"].startswith(name.rsplit("-", 1)[0]))
+        if close:
+            raise Fail(f'pod "{name}" not found; pods like it: {", ".join(close[:5])}') from None
+        return
+    raise Fail(f'pod "{name}" not found; {name} is a Job: joblet logs job/{name}') from None
 
 
 async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir: Path | None,
@@ -540,8 +752,23 @@ async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir:
     containers: dict[str, set[str]] = {}
     for a in attempts:
         containers.setdefault(a.pod, set()).add(a.container)
-    for a in attempts:
-        label = history.attempt_label(job_name, a, len(containers[a.pod]) > 1, indexes.get(a.pod))
+
+    def index_of(a: Any) -> int | None:
+        ix = indexes.get(a.pod)
+        return ix if ix is not None else history.index_from_name(job_name, a.pod)
+
+    def start_of(a: Any) -> str:
+        return a.start.isoformat() if a.start is not None else ""
+
+    # Attempts numbered per completion index across its pods (a retry is a new pod), sorted by index.
+    ordered = sorted(attempts, key=lambda a: (index_of(a) is None, index_of(a) or 0, start_of(a), a.pod, a.number))
+    seen: dict[tuple[Any, str], int] = {}
+    for a in ordered:
+        ix = index_of(a)
+        group = (ix if ix is not None else a.pod, a.container)
+        seen[group] = seen.get(group, 0) + 1
+        who = f"{a.pod}/{a.container}" if len(containers[a.pod]) > 1 else a.pod
+        label = f"[{'-' if ix is None else ix}/{who} attempt {seen[group]}]"
         for line in history.read_attempt(a.path, timestamps):
             sys.stdout.write(f"{label} {line}\n")
     sys.stdout.flush()
@@ -576,12 +803,42 @@ def delete(
         raise typer.Exit(2)
 
     async def go() -> None:
+        from joblet.cli.connect import choose, data_dir_explicit
+
         plural = _resource_or_fail(kind)
-        async with connect(kubeconfig, _config(data_dir)) as client:
-            await client.delete(plural, name, namespace, propagation_policy=policies[cascade])  # type: ignore[arg-type]
+        cfg = _config(data_dir)
+        choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
+        # No server: nothing else would stop the pods, so run the control plane for the
+        # cascade (its node agent adopts the pods, the garbage collector deletes them).
+        cascading = choice.target is None and cascade != "orphan" and plural == "jobs"
+        async with connect(kubeconfig, cfg, controllers=cascading, choice=choice) as client:
+            deleted = await client.delete(plural, name, namespace, propagation_policy=policies[cascade])  # type: ignore[arg-type]
+            if cascading:
+                await _wait_for_pods_gone(client, namespace, deleted)
             out.print(f'{_kind_ref(plural)} "{name}" deleted')
 
     run_async(go())
+
+
+async def _wait_for_pods_gone(client: Any, namespace: str, job: Obj, timeout: float = 120.0) -> None:
+    """An offline ``delete job``: wait until the Job's pods were stopped and removed."""
+    from joblet.clock import RealClock
+
+    selector = f"batch.kubernetes.io/controller-uid={job['metadata'].get('uid', '')}"
+    clock = RealClock()
+    deadline = clock.monotonic() + timeout
+    told = False
+    while True:
+        left = (await client.list("pods", namespace, label_selector=selector)).items
+        if not left:
+            return
+        running = [p for p in left if (p.get("status") or {}).get("phase") in ("Running", "Pending")]
+        if running and not told:
+            err.print(f"stopping {len(running)} pod{'s' if len(running) != 1 else ''} of job/{job['metadata']['name']}")
+            told = True
+        if clock.monotonic() > deadline:
+            raise Fail(f"{len(left)} pods of job/{job['metadata']['name']} are still terminating", 1)
+        await asyncio.sleep(0.1)
 
 
 @app.command()
@@ -604,7 +861,7 @@ def wait(
         plural = _resource_or_fail(kind)
         from joblet.objects import condition_true
 
-        async with connect(kubeconfig, _config(data_dir)) as client:
+        async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
             loop = asyncio.get_running_loop()
             deadline = loop.time() + timeout
             while True:
@@ -614,6 +871,12 @@ def wait(
                 if match and condition_true(obj, match):
                     out.print(f"{_kind_ref(plural)}/{name} condition met")
                     return
+                other = {"complete": "Failed", "failed": "Complete"}.get(wanted)
+                if plural == "jobs" and other and condition_true(obj, other):
+                    reason = next((c.get("reason") for c in (obj.get("status") or {}).get("conditions") or []
+                                   if c.get("type") == other), None)
+                    why = f" ({reason})" if reason else ""
+                    raise Fail(f"job/{name} is {other}{why}; it will not become {wanted.capitalize()}")
                 if loop.time() > deadline:
                     raise Fail(f"timed out waiting for the condition on {plural}/{name}")
                 await asyncio.sleep(0.2)
@@ -660,6 +923,20 @@ def kubeconfig(data_dir: DataDirOpt = None) -> None:
         err.print(f"error: no kubeconfig at {path}: start the server with `joblet server` first")
         raise typer.Exit(1)
     sys.stdout.write(path.read_text())
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        out.print(f"joblet {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _global_options(
+    version: Annotated[bool, typer.Option("--version", callback=_print_version, is_eager=True,
+                                          help="Print joblet's version and exit.", metavar="")] = False,
+) -> None:
+    """The Kubernetes Job system, without the cluster: run batch/v1 Jobs and CronJobs locally."""
 
 
 @app.command()

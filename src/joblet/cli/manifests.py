@@ -47,6 +47,12 @@ def parse_manifests(text: str, source: str = "<input>") -> list[Manifest]:
         mark = getattr(err, "problem_mark", None)
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if mark is not None and 0 <= mark.line < len(text.splitlines()):
+            line = text.splitlines()[mark.line].rstrip()
+            if line.strip():
+                problem += f" at {line.strip()!r}"
+        if any(w in problem for w in ("block", "mapping values", "indent")):
+            problem += " (check the indentation)"
         raise ManifestError(f"{source}: invalid YAML{where}: {problem}") from None
     out: list[Manifest] = []
     for doc in docs:
@@ -72,3 +78,20 @@ def _manifest(doc: Any, source: str) -> Manifest:
     if not isinstance(meta, dict) or not (meta.get("name") or meta.get("generateName")):
         raise ManifestError(f"{source}: {kind} needs metadata.name or metadata.generateName")
     return Manifest(resource, doc)
+
+
+def check_fields(manifests: list[Manifest], source: str, strict: bool = True) -> list[Manifest]:
+    """kubectl's default ``--validate=strict``: a field the schema does not know (a typo such as
+    ``backofLimit``) is an error before anything is submitted, not silently dropped. Not strict:
+    the manifests without those fields."""
+    from joblet.api.openapi import prune_unknown_fields
+
+    out: list[Manifest] = []
+    for m in manifests:
+        pruned, unknown = prune_unknown_fields(m.resource.api_version, m.resource.kind, m.obj)
+        out.append(Manifest(m.resource, pruned))
+        if unknown and strict:
+            fields = ", ".join(f'unknown field "{p}"' for p in unknown)
+            raise ManifestError(f'{source}: {m.resource.kind} "{m.name}": strict decoding error: {fields} '
+                                f"(--validate=false to drop them)")
+    return out

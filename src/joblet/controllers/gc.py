@@ -156,7 +156,9 @@ class GarbageCollector(Controller):
                                                       "resourceVersion": owner["metadata"]["resourceVersion"]}},
                                         owner["metadata"]["namespace"])
             except Conflict:
-                self.owner_queue.add(item)
+                # Rate-limited: the local transport never yields, so an immediate retry would
+                # spin before the informer sees the owner's newer version.
+                self.owner_queue.add_rate_limited(item)
             except NotFound:
                 pass
 

@@ -317,13 +317,31 @@ class PodWorker:
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
         self.pinned: dict[str, list[int]] = {}  # container → open subPath fds (see _pin)
+        self._hurry: asyncio.Future[None] | None = None
+        self.forced = False  # deleted from the API while running: kill without grace
         self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
 
     # -- entry -------------------------------------------------------------------------------
     def on_update(self, pod: Obj) -> None:
+        before = self.grace_seconds() if self.deleting.is_set() else None
         self.pod = pod
         if deletion_timestamp(pod) and not self.deleting.is_set():
             self.deleting.set()
+        else:
+            self._hurry_if_shortened(before)
+
+    def on_force_deleted(self) -> None:
+        """The pod left the API while running (a delete with grace 0): nothing waits any more."""
+        before = self.grace_seconds() if self.deleting.is_set() else None
+        self.forced = True
+        self.deleting.set()
+        self._hurry_if_shortened(before)
+
+    def _hurry_if_shortened(self, before: float | None) -> None:
+        if before is not None and self.stopping and self.grace_seconds() < before:
+            # A second delete shortened the grace period (Ctrl-C twice on `joblet run`,
+            # `--grace-period=0`): kill again with the shorter one, as the kubelet does.
+            self._hurry = asyncio.ensure_future(self.kill_all(self.grace_seconds()))
 
     async def run(self) -> None:
         try:
@@ -379,6 +397,8 @@ class PodWorker:
             await self.finish_deletion()
 
     def grace_seconds(self) -> float:
+        if self.forced:
+            return 0.0
         md = self.pod.get("metadata") or {}
         if self.deleting.is_set() and md.get("deletionGracePeriodSeconds") is not None:
             return float(md["deletionGracePeriodSeconds"])
@@ -546,6 +566,9 @@ class PodWorker:
                 self.progress.set()
                 await self.write_status()
                 rec.result = await agent.runtime.wait(container_spec.ref)
+                if rec.result.reason == "StartError":  # exec failed: say so, as the kubelet does
+                    self.event("Warning", "Failed", f"Error: failed to start container {rec.name!r}: "
+                                                    f"{rec.result.message or 'exec failed'}")
             else:
                 rec.started_at = agent.clock.now()
                 rec.result = ContainerExit(128, "StartError", rec.started_at,
@@ -913,7 +936,7 @@ class NodeAgent:
         uid = uid_of(pod)
         worker = self.workers.get(uid)
         if worker is not None:
-            worker.deleting.set()
+            worker.on_force_deleted()
             return
         self._finished_uids.discard(uid)
         await self.runtime.remove_pod(uid)

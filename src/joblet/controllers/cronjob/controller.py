@@ -20,7 +20,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
-from joblet.controllers.events import EventRecorder
+from joblet.controllers.events import DECODE_ERRORS, EventRecorder, UndecodableGuard
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for
@@ -56,6 +56,7 @@ class CronJobController(Controller):
         self.client = client
         self.clock = clock
         self.recorder = recorder
+        self._undecodable = UndecodableGuard(recorder, COMPONENT)
         self.queue = WorkQueue(clock, "cronjobs")
         self.cronjobs = informers.get("cronjobs")
         self.jobs = informers.get("jobs")
@@ -106,6 +107,12 @@ class CronJobController(Controller):
         self.recorder.event(cj, etype, reason, message, component=COMPONENT)
 
     async def sync(self, key: str) -> None:
+        try:
+            await self._sync(key)
+        except DECODE_ERRORS as err:
+            self._undecodable.report(key, self.cronjobs.get(key), err)
+
+    async def _sync(self, key: str) -> None:
         cached = self.cronjobs.get(key)
         if cached is None:
             self._written.pop(key, None)

@@ -21,7 +21,7 @@ from typing import Any
 
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.events import EventRecorder, FakeRecorder
+from joblet.controllers.events import DECODE_ERRORS, EventRecorder, FakeRecorder, UndecodableGuard
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
@@ -271,6 +271,7 @@ class JobController(Controller):
         self.config = config or JobControllerConfig()
         self.metrics = metrics or metrics_for(client)  # joblet.metrics (§3.17 series)
         self.recorder: EventRecorder = recorder if recorder is not None else FakeRecorder()
+        self._undecodable = UndecodableGuard(self.recorder, "job-controller")
         factory = informers or InformerFactory(client)
         self.jobs: Informer = factory.get("jobs")
         self.pods: Informer = factory.get("pods")
@@ -467,7 +468,10 @@ class JobController(Controller):
 
     async def sync(self, key: str) -> None:
         with self.metrics.job_sync():  # job_sync_duration_seconds / job_syncs_total
-            await self._sync(key)
+            try:
+                await self._sync(key)
+            except DECODE_ERRORS as err:
+                self._undecodable.report(key, self.jobs.get(key), err)
 
     async def _sync(self, key: str) -> None:
         shared = self.jobs.get(key)
