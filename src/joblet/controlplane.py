@@ -27,6 +27,7 @@ from joblet.datadir import DataDirLock
 from joblet.errors import AlreadyExists
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
+from joblet.security.satokens import TokenSigner, load_or_create_signing_key
 from joblet.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -71,7 +72,10 @@ class ControlPlane:
         try:
             self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
-            self.registry = Registry(TimedStore(self.store, self.metrics), self.clock)
+            # Service-account tokens: signed with D/pki/sa.key (created on first start).
+            self.service_account_key = load_or_create_signing_key(cfg.data_dir)
+            self.registry = Registry(TimedStore(self.store, self.metrics), self.clock,
+                                     token_signer=TokenSigner(self.service_account_key))
             self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
                                       max_total_bytes=cfg.log_retention_bytes)
             self.client = LocalClient(self.registry, self.log_store)
@@ -112,6 +116,7 @@ class ControlPlane:
         from joblet.controllers.namespace import NamespaceController
         from joblet.controllers.nodelifecycle import NodeLifecycleController
         from joblet.controllers.scheduler import Scheduler
+        from joblet.controllers.serviceaccounts import service_account_controllers
         from joblet.controllers.ttl import TTLAfterFinishedController
 
         cfg = self.config
@@ -132,6 +137,7 @@ class ControlPlane:
             AlertController(self.client, self.clock, informers, list(cfg.alert_webhooks), self.dashboard_url(),
                             recorder=recorder, log_store=self.log_store, metrics=self.metrics),
             NodeLifecycleController(self.client, self.clock, informers, cfg.node_heartbeat_timeout, recorder),
+            *service_account_controllers(self.client, self.clock, informers, cfg.data_dir),
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
