@@ -46,6 +46,8 @@ KINDS: dict[str, str] = {
     "v1/Namespace": f"{CORE}.Namespace",
     "batch/v1/Job": f"{BATCH}.Job",
     "batch/v1/CronJob": f"{BATCH}.CronJob",
+    # kubectl create token (the serviceaccounts/token subresource)
+    "authentication.k8s.io/v1/TokenRequest": "k8s.io.api.authentication.v1.TokenRequest",
 }
 
 # Messages decoded by hand (well-known k8s wrappers); their own fields are still emitted.
@@ -68,6 +70,7 @@ POINTER_FIELDS: dict[str, set[str]] = {
     f"{BATCH}.PodFailurePolicyOnExitCodesRequirement": {"containerName"},
     f"{BATCH}.PodFailurePolicyOnPodConditionsPattern": set(),
     f"{META}.ObjectMeta": {"deletionGracePeriodSeconds"},
+    "k8s.io.api.authentication.v1.TokenRequestSpec": {"expirationSeconds"},
     f"{META}.OwnerReference": {"controller", "blockOwnerDeletion"},
     f"{CORE}.Secret": {"immutable"},
     f"{CORE}.ConfigMap": {"immutable"},

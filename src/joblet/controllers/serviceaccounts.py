@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from joblet.api.serviceaccount import DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIGMAP
 from joblet.client.interface import Client
 from joblet.clock import Clock
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
@@ -25,8 +26,6 @@ from joblet.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from joblet.objects import deep_copy, name_of, namespace_of
 
 Obj = dict[str, Any]
-DEFAULT_SERVICE_ACCOUNT = "default"
-ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
 ROOT_CA_KEY = "ca.crt"
 DESCRIPTION_ANNOTATION = "kubernetes.io/description"
 ROOT_CA_DESCRIPTION = (
