@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from joblet.api.registry import Registry
+from joblet.auth.serviceaccount import ServiceAccountAuthenticator
 from joblet.client.local import LocalClient
 from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
@@ -27,7 +28,7 @@ from joblet.datadir import DataDirLock
 from joblet.errors import AlreadyExists
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
-from joblet.security.satokens import TokenSigner, load_or_create_signing_key
+from joblet.security.satokens import TokenSigner, TokenVerifier, load_or_create_signing_key
 from joblet.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,9 @@ class ControlPlane:
             self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
                                       max_total_bytes=cfg.log_retention_bytes)
             self.client = LocalClient(self.registry, self.log_store)
+            # Pods' tokens authenticate as their ServiceAccount: one more entry in the authenticator chain.
+            self.service_account_authenticator = ServiceAccountAuthenticator(
+                self.client, TokenVerifier([self.service_account_key.public_key()]), self.clock)
             bind_metrics(self.client, self.metrics)
             self._prune_task = asyncio.create_task(self._prune_logs(), name="log-retention")
             self._bootstrap()

@@ -210,3 +210,46 @@ def test_token_request_over_http(tmp_path: Path) -> None:
                 await http.close()
 
     asyncio.run(asyncio.wait_for(main(), 90))
+
+
+def test_control_plane_signs_with_the_data_dirs_key_and_authenticates_its_tokens(tmp_path: Path) -> None:
+    from joblet.config import ControlPlaneConfig
+    from joblet.controlplane import ControlPlane
+    from joblet.errors import NotFound
+
+    data = tmp_path / "data"
+
+    async def main() -> str:
+        plane = ControlPlane(ControlPlaneConfig(data_dir=data), serve_http=False)
+        await plane.start()
+        try:
+            loop = asyncio.get_running_loop()
+            end = loop.time() + 20
+            for ns in ("default", "kube-system"):
+                while True:
+                    try:
+                        await plane.client.get("serviceaccounts", "default", ns)
+                        break
+                    except NotFound:
+                        assert loop.time() < end, f"no default ServiceAccount in {ns}"
+                        await asyncio.sleep(0.05)
+            token = str((await plane.client.create_token("default", {}))["status"]["token"])
+            user = await plane.service_account_authenticator.authenticate(Credentials(token=token))
+            assert user is not None and user.name == "system:serviceaccount:default:default"
+            return token
+        finally:
+            await plane.stop()
+
+    token = asyncio.run(asyncio.wait_for(main(), 60))
+    key = data / "pki" / "sa.key"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o600 and stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+
+    async def restarted() -> None:  # the same key after a restart: earlier tokens stay valid
+        plane = ControlPlane(ControlPlaneConfig(data_dir=data), serve_http=False)
+        await plane.start()
+        try:
+            assert await plane.service_account_authenticator.authenticate(Credentials(token=token)) is not None
+        finally:
+            await plane.stop()
+
+    asyncio.run(asyncio.wait_for(restarted(), 60))
