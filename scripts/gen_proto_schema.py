@@ -58,6 +58,8 @@ KINDS: dict[str, str] = {
     "authorization.k8s.io/v1/SelfSubjectRulesReview": f"{AUTHZ}.SelfSubjectRulesReview",
     "authentication.k8s.io/v1/SelfSubjectReview": f"{AUTHN}.SelfSubjectReview",
     "authentication.k8s.io/v1beta1/SelfSubjectReview": f"{AUTHN}.SelfSubjectReview",  # same fields
+    # kubectl create token (the serviceaccounts/token subresource)
+    "authentication.k8s.io/v1/TokenRequest": "k8s.io.api.authentication.v1.TokenRequest",
 }
 
 # Messages decoded by hand (well-known k8s wrappers); their own fields are still emitted.
@@ -80,6 +82,7 @@ POINTER_FIELDS: dict[str, set[str]] = {
     f"{BATCH}.PodFailurePolicyOnExitCodesRequirement": {"containerName"},
     f"{BATCH}.PodFailurePolicyOnPodConditionsPattern": set(),
     f"{META}.ObjectMeta": {"deletionGracePeriodSeconds"},
+    "k8s.io.api.authentication.v1.TokenRequestSpec": {"expirationSeconds"},
     f"{META}.OwnerReference": {"controller", "blockOwnerDeletion"},
     f"{CORE}.Secret": {"immutable"},
     f"{CORE}.ConfigMap": {"immutable"},

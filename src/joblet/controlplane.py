@@ -15,6 +15,7 @@ import logging
 import signal
 import socket
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +23,7 @@ from rich.console import Console
 
 from joblet.api.registry import Registry
 from joblet.auth import Authenticator, Authorizer
+from joblet.auth.serviceaccount import ServiceAccountAuthenticator
 from joblet.client.interface import Client
 from joblet.client.local import LocalClient
 from joblet.clock import Clock, RealClock
@@ -31,6 +33,7 @@ from joblet.datadir import DataDirLock
 from joblet.errors import AlreadyExists
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
+from joblet.security.satokens import TokenSigner, TokenVerifier, load_or_create_signing_key
 from joblet.store.interface import Store
 
 log = logging.getLogger(__name__)
@@ -80,10 +83,16 @@ class ControlPlane:
         try:
             self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
-            self.registry = Registry(TimedStore(self.store, self.metrics), self.clock)
+            # Service-account tokens: signed with D/pki/sa.key (created on first start).
+            self.service_account_key = load_or_create_signing_key(cfg.data_dir)
+            self.registry = Registry(TimedStore(self.store, self.metrics), self.clock,
+                                     token_signer=TokenSigner(self.service_account_key))
             self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
                                       max_total_bytes=cfg.log_retention_bytes)
             self.client = LocalClient(self.registry, self.log_store)
+            # Pods' tokens authenticate as their ServiceAccount: one more entry in the authenticator chain.
+            self.service_account_authenticator = ServiceAccountAuthenticator(
+                self.client, TokenVerifier([self.service_account_key.public_key()]), self.clock)
             bind_metrics(self.client, self.metrics)
             self._prune_task = asyncio.create_task(self._prune_logs(), name="log-retention")
             self._bootstrap()
@@ -130,6 +139,7 @@ class ControlPlane:
         from joblet.controllers.namespace import NamespaceController
         from joblet.controllers.nodelifecycle import NodeLifecycleController
         from joblet.controllers.scheduler import Scheduler
+        from joblet.controllers.serviceaccounts import service_account_controllers
         from joblet.controllers.ttl import TTLAfterFinishedController
 
         cfg = self.config
@@ -151,6 +161,7 @@ class ControlPlane:
                             recorder=recorder, log_store=self.log_store, metrics=self.metrics,
                             webhook_allow=cfg.alert_webhook_allow),
             NodeLifecycleController(self.client, self.clock, informers, cfg.node_heartbeat_timeout, recorder),
+            *service_account_controllers(self.client, self.clock, informers, cfg.data_dir),
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
@@ -231,7 +242,8 @@ class ControlPlane:
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
         self._authorizer = build_authorizer(self.client)
-        app = create_app(self.client, authenticator=build_authenticator(cfg, self.clock),
+        authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator])
+        app = create_app(self.client, authenticator=authenticator,
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
                          audit_log=self._audit, access_log=self._access,
@@ -369,7 +381,8 @@ def url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
 
 
-def build_authenticator(config: ControlPlaneConfig, clock: Clock) -> Authenticator:
+def build_authenticator(config: ControlPlaneConfig, clock: Clock,
+                        extra: Sequence[Authenticator] = ()) -> Authenticator:
     """Who may call the API: tokens of ``D/tokens.json`` (the admin's and ``joblet token
     create``'s), and client certificates when ``--client-ca`` is set. Another kind of
     credential is one more entry in the list."""
@@ -379,7 +392,7 @@ def build_authenticator(config: ControlPlaneConfig, clock: Clock) -> Authenticat
     authenticators: list[Authenticator] = [TokenFileAuthenticator(TokenStore(config.data_dir), clock)]
     if config.client_ca:
         authenticators.append(ClientCertAuthenticator())
-    return Union(authenticators)
+    return Union([*authenticators, *extra])
 
 
 async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:

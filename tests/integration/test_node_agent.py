@@ -154,6 +154,8 @@ class Env:
         if REAL_STACK:
             await self.client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace",
                                                     "metadata": {"name": "default"}})
+            # what the serviceaccounts controller does in a full control plane
+            await self.client.create("serviceaccounts", {"metadata": {"name": "default", "namespace": "default"}})
 
     def new_agent(self, api_url: str | None = None, api_ca_file: Path | None = None) -> NodeAgent:
         runtime = ProcessRuntime(self.data, self.clock, cache_dir=self.data.parent / "shim-cache")

@@ -16,10 +16,12 @@ SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "status": ["get", "patch", "update"],
     "log": ["get"],
     "eviction": ["create"],
+    "token": ["create"],
 }
 SUBRESOURCE_KIND: dict[str, tuple[str, str, str]] = {
     # subresource -> (group, version, kind) of its body, when not the parent's kind
     "eviction": ("policy", "v1", "Eviction"),
+    "token": ("authentication.k8s.io", "v1", "TokenRequest"),
 }
 
 

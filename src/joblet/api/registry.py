@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from joblet.api import patch as patches
-from joblet.api import validation
+from joblet.api import serviceaccount, tokenrequest, validation
 from joblet.api.resources import RESOURCES, Resource
 from joblet.api.strategy import Strategy, strategy_for
 from joblet.clock import Clock, rfc3339
@@ -35,6 +35,7 @@ from joblet.errors import (
     not_found,
 )
 from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deep_copy
+from joblet.security.satokens import BoundObject, TokenSigner
 from joblet.store.interface import Key, Store, Watch
 
 Obj = dict[str, Any]
@@ -58,10 +59,22 @@ def resource_or_404(resource: str) -> Resource:
 
 
 class Registry:
-    def __init__(self, store: Store, clock: Clock, uid_factory: Callable[[], str] | None = None) -> None:
+    def __init__(self, store: Store, clock: Clock, uid_factory: Callable[[], str] | None = None, *,
+                 token_signer: TokenSigner | None = None) -> None:
+        """``token_signer`` signs ``serviceaccounts/token`` answers (the control plane passes one
+        over ``D/pki/sa.key``); without it the first TokenRequest makes a throwaway key."""
         self.store = store
         self.clock = clock
         self._new_uid = uid_factory or (lambda: str(uuid.uuid4()))
+        self._token_signer = token_signer
+
+    @property
+    def token_signer(self) -> TokenSigner:
+        if self._token_signer is None:
+            from cryptography.hazmat.primitives.asymmetric import rsa
+
+            self._token_signer = TokenSigner(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+        return self._token_signer
 
     # ------------------------------------------------------------------ reads
 
@@ -123,6 +136,8 @@ class Registry:
             if attempt == 0:
                 # Defaults and validation once: a generated name never changes their outcome.
                 strategy.prepare_for_create(obj)
+                if r.plural == "pods":
+                    self._admit_service_account(obj, ns)
                 causes = [*self._validate_meta(r, obj, strategy), *strategy.validate(obj)]
                 if causes:
                     raise invalid(r.kind, r.group, str(meta.get("name") or ""), causes)
@@ -397,6 +412,52 @@ class Registry:
             except NotFound:
                 continue
         return out
+
+    # ------------------------------------------------------ serviceaccounts/token
+
+    def create_token(self, namespace: str, name: str, request: Any) -> Obj:
+        """TokenRequest (``POST .../serviceaccounts/NAME/token``): a signed, expiring token for
+        the ServiceAccount, bound to a Pod when ``spec.boundObjectRef`` names one (upstream's
+        TokenREST: the pod must exist, run as this ServiceAccount and match a given uid)."""
+        spec = tokenrequest.parse_token_request(name, request)
+        sa = self.get("serviceaccounts", namespace, name)
+        pod: BoundObject | None = None
+        ref = spec.get("boundObjectRef")
+        if ref is not None:
+            tokenrequest.bound_kind(ref)
+            obj = self.get("pods", namespace, ref["name"])
+            pod_sa = str((obj.get("spec") or {}).get("serviceAccountName") or "")
+            if pod_sa != name:
+                raise BadRequest(f'cannot bind token for serviceaccount "{name}" to pod running with '
+                                 f'serviceaccount "{pod_sa}"')
+            uid = str(obj["metadata"].get("uid") or "")
+            if ref.get("uid") and ref["uid"] != uid:
+                raise conflict("Pod", "", ref["name"],
+                               f"the UID in the bound object reference ({ref['uid']}) does not match the UID in "
+                               f"record ({uid}). The object might have been deleted and then recreated")
+            pod = BoundObject("Pod", ref["name"], uid)
+        signer = self.token_signer
+        if not spec["audiences"]:
+            spec["audiences"] = [signer.issuer]
+        token, expires = signer.sign(namespace, name, str(sa["metadata"].get("uid") or ""), spec["audiences"],
+                                     self.clock.now(), int(spec["expirationSeconds"]), pod)
+        return tokenrequest.token_request_response(namespace, name, spec, token, rfc3339(expires))
+
+    def _admit_service_account(self, pod: Obj, namespace: str) -> None:
+        """The ServiceAccount admission plugin. A missing ServiceAccount forbids the pod, as
+        upstream, except ``default``: the serviceaccounts controller creates that one moments
+        after its namespace, and the node agent waits for it (its TokenRequest retries)."""
+        name = serviceaccount.service_account_name(pod)
+        try:
+            sa: Obj | None = self.store.get(Key("serviceaccounts", namespace, name))
+        except NotFound:
+            if name != serviceaccount.DEFAULT_SERVICE_ACCOUNT:
+                pod_name = str(pod["metadata"].get("name") or "")
+                raise Forbidden(
+                    f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
+                    f'serviceaccount "{name}" not found', {"name": pod_name, "kind": "pods"}) from None
+            sa = None
+        serviceaccount.admit_pod(pod, sa, random_suffix())
 
     # ---------------------------------------------------------------- helpers
 

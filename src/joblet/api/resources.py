@@ -57,7 +57,7 @@ _ALL = (
     Resource("events", "Event", short_names=("ev",)),
     Resource("secrets", "Secret"),
     Resource("configmaps", "ConfigMap", short_names=("cm",)),
-    Resource("serviceaccounts", "ServiceAccount", short_names=("sa",)),
+    Resource("serviceaccounts", "ServiceAccount", short_names=("sa",), subresources=("token",)),
     Resource("jobs", "Job", group="batch", categories=("all",), subresources=("status",)),
     Resource("cronjobs", "CronJob", group="batch", short_names=("cj",), categories=("all",),
              subresources=("status",)),

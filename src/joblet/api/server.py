@@ -470,6 +470,8 @@ class ApiServer:
             return await self.pod_log(request, t)
         elif t.subresource == "eviction" and method == "POST":
             return await self.evict(request, t)
+        elif t.subresource == "token" and method == "POST":
+            return await self.create_token(request, t)
         raise MethodNotAllowed("the server does not allow this method on the requested resource")
 
     async def review(self, request: Request, t: Target) -> Response:
@@ -781,6 +783,15 @@ class ApiServer:
         await self.client.delete("pods", t.name, t.namespace, policy, grace, preconditions)
         return json_response({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                               "code": 201}, 201)
+
+
+    # ---- serviceaccounts/token
+
+    async def create_token(self, request: Request, t: Target) -> Response:
+        assert t.name is not None and t.namespace is not None
+        body = content.decode_optional_object(await read_body(request), request.headers.get("content-type"))
+        answer = await self.client.create_token(t.name, body or {}, t.namespace)
+        return json_response(answer, 201)
 
 
 def choose_container(pod: Obj, container: str | None) -> str | None:

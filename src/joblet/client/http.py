@@ -288,5 +288,9 @@ class HttpClient:
         except httpx.TransportError as exc:
             raise ServiceUnavailable(f"log stream of pod {pod} interrupted: {exc}") from None
 
+    async def create_token(self, name: str, token_request: Obj, namespace: str = "default") -> Obj:
+        path = object_path(RESOURCES["serviceaccounts"], namespace, name, "token")
+        return await self._request("POST", path, body=token_request)
+
     async def close(self) -> None:
         await self._http.aclose()

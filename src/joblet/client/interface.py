@@ -105,4 +105,8 @@ class Client(Protocol):
     ) -> AsyncIterator[bytes]:
         """Chunks of a container's log; with follow, until the container ends."""
 
+    async def create_token(self, name: str, token_request: Obj, namespace: str = "default") -> Obj:
+        """POST ``serviceaccounts/NAME/token``: an authentication.k8s.io/v1 TokenRequest in, the same
+        with ``status.token`` and ``status.expirationTimestamp`` out."""
+
     async def close(self) -> None: ...

@@ -141,5 +141,8 @@ class LocalClient:
         ):
             yield chunk
 
+    async def create_token(self, name: str, token_request: Obj, namespace: str = "default") -> Obj:
+        return self.registry.create_token(namespace, name, token_request)
+
     async def close(self) -> None:
         return None

@@ -30,16 +30,15 @@ Documented choices:
 * the termination message: a per-attempt host file (0600, owned by the container's user)
   bound at ``terminationMessagePath`` (default ``/dev/termination-log``, in bwrap's private ``/dev``);
   ``FallbackToLogsOnError`` works everywhere (last 80 lines / 2048 bytes of the log);
-* the service-account token volume (``/var/run/secrets/kubernetes.io/serviceaccount``:
-  ``token``, ``ca.crt``, ``namespace``) is mounted only when the pod sets
-  ``automountServiceAccountToken: true`` (upstream mounts it by default; joblet does not, to
-  keep plain pods sandbox-free). ``KUBERNETES_SERVICE_HOST``/``PORT`` are set in every pod
-  when the agent knows ``api_url``. The token is a fixed string (loopback HTTP needs no auth).
-  The kubernetes client's ``load_incluster_config()`` always builds ``https://host:port`` and
-  requires a non-empty ``ca.crt``: with TLS (``api_ca_file``) it works unmodified; with plain
-  HTTP ``ca.crt`` is a placeholder and in-pod code must call
-  ``load_incluster_config(try_refresh_token=False)`` and replace ``https://`` by ``http://``
-  in ``Configuration.get_default_copy().host`` (the refresh hook would reset the host);
+* the service-account token volume (``kube-api-access-*`` at
+  ``/var/run/secrets/kubernetes.io/serviceaccount``: ``token``, ``ca.crt``, ``namespace``) is
+  added by the API's ServiceAccount admission, as upstream; the agent materialises its
+  ``serviceAccountToken`` by a TokenRequest bound to the pod (:mod:`joblet.node.tokens`) and
+  rewrites it once 80% of its lifetime has passed (checked every ``token_resync_seconds``
+  against the injected clock, :meth:`NodeAgent.refresh_tokens`). ``KUBERNETES_SERVICE_HOST``/
+  ``PORT`` are set in every pod when the agent knows ``api_url``, so the kubernetes client's
+  ``load_incluster_config()`` works unmodified against the HTTPS API (``ca.crt`` is the
+  ``kube-root-ca.crt`` ConfigMap, else ``api_ca_file``);
 * ``runAsUser``/``runAsGroup`` (pod or container securityContext) are applied by the shim
   (setgroups, setgid, setuid) right before exec; ``runAsNonRoot`` without ``runAsUser`` while
   the agent runs as root is ``container has runAsNonRoot and image will run as root``;
@@ -76,6 +75,7 @@ from joblet.node.logs import LogStore
 from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer, Runtime
 from joblet.node.sandbox import bwrap_path, effective_capabilities
+from joblet.node.tokens import TokenManager
 from joblet.node.volumes import (
     PLACEHOLDER_CA,
     Pin,
@@ -87,6 +87,7 @@ from joblet.node.volumes import (
     container_volume_mounts,
     downward_field,
     pod_volumes,
+    token_volume_names,
     unmount_all,
 )
 from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
@@ -97,6 +98,8 @@ Obj = dict[str, Any]
 POD_IP = "127.0.0.1"
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 HEARTBEAT_SECONDS = 10.0
+#: how often running pods' token volumes are checked for rotation (the kubelet's pod sync period)
+TOKEN_RESYNC_SECONDS = 60.0
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 CONFIG_RETRY_FIRST, CONFIG_RETRY_MAX = 0.2, 5.0
 __all__ = ["NodeAgent", "parse_quantity"]
@@ -514,6 +517,7 @@ class PodWorker:
             rec.result = await agent.runtime.wait(past[-1].ref)
             await self.write_status()
         config_retry = CONFIG_RETRY_FIRST
+        reported: tuple[str, str] | None = None  # the config/mount error last told as an event
         while True:
             if rec.result is not None:
                 if self._stopped(sidecar) or not should_restart(policy, rec.result.exit_code):
@@ -544,7 +548,8 @@ class PodWorker:
                 config = isinstance(exc, ConfigError)
                 reason = "CreateContainerConfigError" if config else "ContainerCreating"
                 message = str(exc) if config else f'MountVolume.SetUp failed: {exc}'
-                if (rec.waiting_reason, rec.waiting_message) != (reason, message if config else ""):
+                if reported != (reason, message):
+                    reported = (reason, message)
                     if config:
                         self.event("Warning", "Failed", f"Error: {exc}")
                     else:
@@ -555,6 +560,7 @@ class PodWorker:
                 config_retry = min(config_retry * 2, CONFIG_RETRY_MAX)
                 continue
             config_retry = CONFIG_RETRY_FIRST
+            reported = None
             rec.attempt += 1
             rec.waiting_reason = rec.waiting_message = ""
             if container_spec.argv:
@@ -741,11 +747,12 @@ class NodeAgent:
                  api_url: str | None = None, api_ca_file: Path | None = None,
                  recorder: EventRecorder | None = None, capacity_cpu: str | None = None,
                  capacity_memory: str | None = None, max_pods: int = 1000,
-                 pod_pids_limit: int | None = None) -> None:
+                 pod_pids_limit: int | None = None, token_resync_seconds: float = TOKEN_RESYNC_SECONDS) -> None:
         """``api_url``: the API server as pods reach it (``KUBERNETES_SERVICE_HOST``/``PORT`` and
         the service-account volume); ``api_ca_file``: its CA (``ca.crt``) when it serves TLS.
         ``capacity_*``/``max_pods``: the Node's capacity (default: this machine's cores and memory).
-        ``pod_pids_limit``: ``pids.max`` of every container (the kubelet's podPidsLimit)."""
+        ``pod_pids_limit``: ``pids.max`` of every container (the kubelet's podPidsLimit).
+        ``token_resync_seconds``: how often token volumes are checked for rotation."""
         self.client = client
         self.node_name = node_name
         self.data_dir = data_dir
@@ -767,7 +774,9 @@ class NodeAgent:
         self.memory_capacity = parse_quantity(self.capacity["memory"])
         self.pod_pids_limit = pod_pids_limit
         ca = api_ca_file.read_bytes() if api_ca_file is not None else PLACEHOLDER_CA
-        self.volumes = VolumeManager(self.fetch, node_name, POD_IP, TokenContext("joblet-token", ca),
+        self.tokens = TokenManager(client, clock)
+        self.token_resync_seconds = token_resync_seconds
+        self.volumes = VolumeManager(self.fetch, node_name, POD_IP, TokenContext(self.tokens.get, ca),
                                      self.volume_resource)
         self.agent_uid = os.getuid()
         self.sandbox_available = bwrap_path() is not None
@@ -779,7 +788,8 @@ class NodeAgent:
     async def start(self) -> None:
         await self.register()
         loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._informer()), loop.create_task(self._heartbeat())]
+        self._tasks = [loop.create_task(self._informer()), loop.create_task(self._heartbeat()),
+                       loop.create_task(self._token_refresher())]
 
     async def stop(self) -> None:
         """Stop watching and supervising. Containers keep running; a new agent adopts them."""
@@ -870,6 +880,32 @@ class NodeAgent:
             except ApiError as exc:
                 log.warning("node heartbeat failed: %s", exc)
 
+    # -- service-account tokens ----------------------------------------------------------------
+    async def _token_refresher(self) -> None:
+        while True:
+            await asyncio.sleep(self.token_resync_seconds)
+            try:
+                await self.refresh_tokens()
+            except Exception:
+                log.exception("refreshing service account tokens failed")
+
+    async def refresh_tokens(self) -> int:
+        """Rewrite the token volumes of running pods whose token is due (80% of its lifetime on
+        the clock); returns how many pods got a new token. A failure keeps the old token (still
+        valid) and is retried at the next sync."""
+        refreshed = 0
+        for worker in list(self.workers.values()):
+            names = token_volume_names(worker.pod)
+            if not names or not self.tokens.due(worker.uid) or not worker.volume_root().is_dir():
+                continue
+            try:
+                await self.volumes.prepare(worker.pod, worker.volume_root(), only=names)
+                refreshed += 1
+            except VolumeError as err:
+                log.warning("refreshing the token of pod %s/%s failed: %s", namespace_of(worker.pod),
+                            name_of(worker.pod), err)
+        return refreshed
+
     # -- pods ----------------------------------------------------------------------------------
     async def _informer(self) -> None:
         selector = f"spec.nodeName={self.node_name}"
@@ -926,6 +962,7 @@ class NodeAgent:
             if self.workers.get(worker.uid) is worker:
                 del self.workers[worker.uid]
                 self._finished_uids.add(worker.uid)
+            self.tokens.forget(worker.uid)
 
     async def _delete_finished(self, pod: Obj) -> None:
         with contextlib.suppress(NotFound):

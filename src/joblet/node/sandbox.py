@@ -160,11 +160,29 @@ def bwrap_argv(mounts: list[Mount], command: list[str], exec_helper: list[str], 
             argv += ["--tmpfs", directory, *_rebind(directory, lister(directory))]
     for directory in hidden:
         argv += ["--tmpfs", resolve(directory)]
+    argv += missing_parents(targets, exists)
     for source, target, read_only in binds:
         argv += ["--ro-bind" if read_only else "--bind", source, target]
     if working_dir:
         argv += ["--chdir", working_dir]
     return [*argv, "--", *exec_helper, "--", *command]
+
+
+def missing_parents(targets: list[str], exists: Callable[[str], bool]) -> list[str]:
+    """``--perms 0755 --dir D`` for the missing ancestors of each target: bwrap would create
+    them 0700, so a non-root container could not reach e.g. the service-account token mount."""
+    wanted: set[str] = set()
+    for target in targets:
+        if any(other != target and _under(target, other) and other != "/" for other in targets):
+            continue
+        parent = os.path.dirname(target)
+        while parent != "/" and not exists(parent):
+            wanted.add(parent)
+            parent = os.path.dirname(parent)
+    argv: list[str] = []
+    for directory in sorted(wanted, key=lambda p: p.count("/")):
+        argv += ["--perms", "0755", "--dir", directory]
+    return argv
 
 
 def _rebind(directory: str, entries: list[HostEntry]) -> list[str]:

@@ -12,8 +12,12 @@ rewrite at a container restart is atomic for readers.
 Supported: ``emptyDir`` (a directory that survives container restarts; ``medium: Memory`` is a
 tmpfs mounted on the host with ``size=sizeLimit``; a disk ``sizeLimit`` is not enforced),
 ``hostPath`` (type checks and ``DirectoryOrCreate``/``FileOrCreate``), ``configMap``, ``secret``,
-``downwardAPI``, ``projected`` (secret, configMap, downwardAPI, serviceAccountToken sources)
-and the service-account token volume (``token``, ``ca.crt``, ``namespace``).
+``downwardAPI``, ``projected`` (secret, configMap, downwardAPI, serviceAccountToken sources).
+The ``kube-api-access-*`` volume is added by the API's ServiceAccount admission; its
+``serviceAccountToken`` source is a real bound token from the node agent's token manager
+(:mod:`joblet.node.tokens`), owned by the pod's user (mode 0600) when every container runs as
+the same ``runAsUser``, as the kubelet does; ``kube-root-ca.crt`` falls back to the agent's own
+CA bundle while the ConfigMap does not exist (yet).
 
 Errors are :class:`VolumeError` with the kubelet's messages (reported as a ``FailedMount``
 event while the container waits in ``ContainerCreating``); the agent retries with backoff.
@@ -35,15 +39,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from joblet.api.serviceaccount import ROOT_CA_CONFIGMAP
 from joblet.node.quantity import parse_quantity
+from joblet.node.tokens import TokenError
 
 Obj = dict[str, Any]
 Files = dict[str, tuple[bytes, int]]
 Fetch = Callable[[str, str, str], Awaitable[Obj | None]]  # (resource, namespace, name) → object or None
 Owner = tuple[int, int]  # (uid, gid) owning a pod's volume files
+TokenSource = Callable[[Obj, Obj], Awaitable[str]]  # (pod, serviceAccountToken projection) → token
+Owners = dict[str, tuple[int, int]]  # relative path → (uid, gid), -1 keeps
 
-SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
-SERVICE_ACCOUNT_VOLUME = "kube-api-access-joblet"
 DEFAULT_MODE = 0o644
 PLACEHOLDER_CA = b"# joblet: the API server speaks plain HTTP on loopback; there is no CA certificate.\n"
 
@@ -63,9 +69,10 @@ class Mount:
 
 @dataclass(frozen=True)
 class TokenContext:
-    """What the service-account token volume needs to know about the API server."""
+    """Where service-account tokens come from, and the CA bundle used while the
+    ``kube-root-ca.crt`` ConfigMap is missing."""
 
-    token: str
+    request: TokenSource | None = None
     ca_cert: bytes = PLACEHOLDER_CA
 
 
@@ -154,43 +161,44 @@ def downward_files(pod: Obj, items: list[Obj], node_name: str, pod_ip: str, defa
     return files
 
 
-def token_files(namespace: str, context: TokenContext, path: str = "token", default_mode: int = DEFAULT_MODE
-                ) -> Files:
-    return {path: (context.token.encode(), default_mode)}
+def fs_user(pod: Obj) -> int | None:
+    """The kubelet's ``FsUserFrom``: the one effective ``runAsUser`` of every container, else None."""
+    spec = pod.get("spec") or {}
+    pod_user = (spec.get("securityContext") or {}).get("runAsUser")
+    users = set()
+    for ctr in [*(spec.get("initContainers") or []), *(spec.get("containers") or [])]:
+        user = (ctr.get("securityContext") or {}).get("runAsUser")
+        user = pod_user if user is None else user
+        if user is None:
+            return None
+        users.add(int(user))
+    return users.pop() if len(users) == 1 else None
+
+
+def token_owner(pod: Obj) -> tuple[int, int] | None:
+    """Owner (uid, gid; -1 keeps) of projected token files: the fs user and ``fsGroup``, if any."""
+    user = fs_user(pod)
+    group = ((pod.get("spec") or {}).get("securityContext") or {}).get("fsGroup")
+    if user is None and group is None:
+        return None
+    return (-1 if user is None else user, -1 if group is None else int(group))
+
+
+def token_volume_names(pod: Obj) -> set[str]:
+    """The projected volumes that hold a ``serviceAccountToken`` (rewritten when it rotates)."""
+    return {str(v.get("name")) for v in (pod.get("spec") or {}).get("volumes") or []
+            if any("serviceAccountToken" in src for src in (v.get("projected") or {}).get("sources") or [])}
 
 
 # -- pure: which host path each container mounts -----------------------------------------------------
 
 
-def service_account_volume() -> Obj:
-    """The projected volume the ServiceAccount admission plugin adds upstream (``kube-api-access-*``)."""
-    return {"name": SERVICE_ACCOUNT_VOLUME, "projected": {"defaultMode": DEFAULT_MODE, "sources": [
-        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
-        {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-        {"downwardAPI": {"items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]}},
-    ]}}
-
-
-def automounts_token(pod: Obj) -> bool:
-    """joblet mounts the token only when the pod asks for it explicitly (plain pods stay sandbox-free)."""
-    spec = pod.get("spec") or {}
-    if spec.get("automountServiceAccountToken") is not True:
-        return False
-    return not any(v.get("name", "").startswith("kube-api-access-") for v in spec.get("volumes") or [])
-
-
 def pod_volumes(pod: Obj) -> list[Obj]:
-    volumes = list((pod.get("spec") or {}).get("volumes") or [])
-    if automounts_token(pod):
-        volumes.append(service_account_volume())
-    return volumes
+    return list((pod.get("spec") or {}).get("volumes") or [])
 
 
 def container_volume_mounts(pod: Obj, container: Obj) -> list[Obj]:
-    mounts = list(container.get("volumeMounts") or [])
-    if automounts_token(pod) and not any(m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for m in mounts):
-        mounts.append({"name": SERVICE_ACCOUNT_VOLUME, "mountPath": SERVICE_ACCOUNT_MOUNT, "readOnly": True})
-    return mounts
+    return list(container.get("volumeMounts") or [])
 
 
 def expand_subpath(text: str, env: dict[str, str]) -> str:
@@ -307,17 +315,21 @@ class VolumeManager:
         self.token = token
         self.resource_value = resource_value
 
-    async def prepare(self, pod: Obj, root: Path) -> tuple[dict[str, Path], set[str]]:
-        """Create/refresh every volume; returns name → host path and the names that are read-only.
+    async def prepare(self, pod: Obj, root: Path, only: set[str] | None = None
+                      ) -> tuple[dict[str, Path], set[str]]:
+        """Create/refresh every volume (or those in ``only``); returns name → host path and the
+        names that are read-only.
 
         ``root`` is 0700 and the agent's: other host users cannot reach the pod's volumes
-        (emptyDirs are 0777 inside, as upstream; secret/projected files are the pod user's). Any OSError becomes a VolumeError
-        (a ``FailedMount`` event, retried with backoff)."""
+        (emptyDirs are 0777 inside, as upstream; secret/projected files are the pod user's). Any
+        OSError becomes a VolumeError (a ``FailedMount`` event, retried with backoff)."""
         paths: dict[str, Path] = {}
         read_only: set[str] = set()
         owner = volume_owner(pod, os.getuid())
         for volume in pod_volumes(pod):
             name = str(volume["name"])
+            if only is not None and name not in only:
+                continue
             try:
                 if "hostPath" in volume:
                     paths[name] = check_host_path(volume["hostPath"])
@@ -327,20 +339,21 @@ class VolumeManager:
                 if "emptyDir" in volume:
                     prepare_empty_dir(target, volume["emptyDir"] or {})
                 else:
-                    files = await self.files(pod, volume)
+                    owners: Owners = {}
+                    files = await self.files(pod, volume, owners)
                     if files is None:
                         target.mkdir(parents=True, exist_ok=True, mode=0o777)
                         continue
                     if "secret" in volume or "projected" in volume:
                         prepare_memory_dir(target, owner)
-                    write_atomic(target, files, owner)
+                    write_atomic(target, files, owner, owners)
                     read_only.add(name)
                 paths[name] = target
             except OSError as exc:
                 raise VolumeError(f'for volume "{name}" : {exc}') from exc
         return paths, read_only
 
-    async def files(self, pod: Obj, volume: Obj) -> Files | None:
+    async def files(self, pod: Obj, volume: Obj, owners: Owners | None = None) -> Files | None:
         ns = str((pod.get("metadata") or {}).get("namespace") or "default")
         if "configMap" in volume or "secret" in volume:
             kind, src = ("configmaps", volume["configMap"]) if "configMap" in volume else ("secrets", volume["secret"])
@@ -357,24 +370,37 @@ class VolumeManager:
             mode = int(src.get("defaultMode", DEFAULT_MODE))
             files: Files = {}
             for source in src.get("sources") or []:
-                files.update(await self._projection(pod, ns, source, mode))
+                files.update(await self._projection(pod, ns, source, mode, owners))
             return files
         return None  # an unsupported type (e.g. persistentVolumeClaim): an empty directory
 
-    async def _projection(self, pod: Obj, ns: str, source: Obj, mode: int) -> Files:
+    async def _projection(self, pod: Obj, ns: str, source: Obj, mode: int, owners: Owners | None = None) -> Files:
         for key, kind in (("configMap", "configmaps"), ("secret", "secrets")):
             if key in source:
                 src = source[key]
                 name = str(src.get("name") or "")
-                if kind == "configmaps" and name == "kube-root-ca.crt":
-                    return {"ca.crt": (self.token.ca_cert, mode)}
                 obj = await self.fetch(kind, ns, name)
+                if obj is None and kind == "configmaps" and name == ROOT_CA_CONFIGMAP:
+                    obj = {"data": {"ca.crt": self.token.ca_cert.decode()}}  # not published (yet)
                 return keyed_files(kind, name, obj, src.get("items"), bool(src.get("optional")), mode)
         if "downwardAPI" in source:
             return downward_files(pod, source["downwardAPI"].get("items") or [], self.node_name, self.pod_ip,
                                   mode, self._resource(pod))
         if "serviceAccountToken" in source:
-            return token_files(ns, self.token, str(source["serviceAccountToken"].get("path") or "token"), mode)
+            src = source["serviceAccountToken"]
+            if self.token.request is None:
+                raise VolumeError("failed to fetch token: this node agent cannot request service account tokens")
+            try:
+                token = await self.token.request(pod, src)
+            except TokenError as err:
+                raise VolumeError(str(err)) from None
+            path = str(src.get("path") or "token")
+            owner = token_owner(pod)
+            if owner is not None:
+                mode = 0o600 if owner[0] != -1 else 0o640
+                if owners is not None:
+                    owners[path] = owner
+            return {path: (token.encode(), mode)}
         return {}
 
     def _resource(self, pod: Obj) -> Callable[[str, Obj], str]:
@@ -523,12 +549,13 @@ def _write_beneath(dir_fd: int, parts: list[str], data: bytes, mode: int, owner:
         os.close(fd)
 
 
-def write_atomic(target: Path, files: Files, owner: Owner | None = None) -> None:
+def write_atomic(target: Path, files: Files, owner: Owner | None = None, owners: Owners | None = None) -> None:
     """The kubelet's atomic writer: files in a fresh ``..<stamp>`` dir, then swap ``..data``.
 
     Every item path is re-checked (:func:`file_parts`) and written beneath the stamp dir with
     ``O_NOFOLLOW``, so nothing lands outside the volume whatever the API let through.
-    ``owner`` (uid, gid) owns the files (the pod's user)."""
+    ``owner`` (uid, gid) owns the files (the pod's user); ``owners`` overrides it per file
+    (a non-root pod's token, owned by its fsGroup user)."""
     checked = {rel: file_parts(rel) for rel in files}
     target.mkdir(parents=True, exist_ok=True)
     os.chmod(target, 0o755)
@@ -540,7 +567,7 @@ def write_atomic(target: Path, files: Files, owner: Owner | None = None) -> None
         os.fchmod(stamp_fd, 0o755)
         _chown(stamp_fd, owner)
         for rel, (data, mode) in files.items():
-            _write_beneath(stamp_fd, checked[rel], data, mode, owner)
+            _write_beneath(stamp_fd, checked[rel], data, mode, (owners or {}).get(rel, owner))
     finally:
         os.close(stamp_fd)
     link = target / "..data"

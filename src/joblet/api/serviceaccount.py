@@ -1,0 +1,75 @@
+"""The ServiceAccount admission plugin, as upstream's ``plugin/pkg/admission/serviceaccount``.
+
+Why: every pod runs as some ServiceAccount and, unless it (or its ServiceAccount) opts out, gets
+a short-lived credential for the API mounted where in-cluster clients look for it. Upstream
+does this at admission, so ``kubectl get pod -o yaml`` shows the ``kube-api-access-xxxxx``
+projected volume and the node agent only materialises what the spec says. The registry calls
+:func:`admit_pod` on pod create, after defaulting and before validation.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Obj = dict[str, Any]
+DEFAULT_SERVICE_ACCOUNT = "default"
+SERVICE_ACCOUNT_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+TOKEN_VOLUME_PREFIX = "kube-api-access-"
+ROOT_CA_CONFIGMAP = "kube-root-ca.crt"
+#: upstream's ``WarnOnlyBoundTokenExpirationSeconds`` (1 h + 7 s)
+BOUND_TOKEN_EXPIRATION_SECONDS = 3607
+PROJECTED_DEFAULT_MODE = 0o644
+
+
+def token_volume_source() -> Obj:
+    """The projected source upstream's ``TokenVolumeSource`` builds: token, CA bundle, namespace."""
+    return {"defaultMode": PROJECTED_DEFAULT_MODE, "sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": BOUND_TOKEN_EXPIRATION_SECONDS}},
+        {"configMap": {"name": ROOT_CA_CONFIGMAP, "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+        {"downwardAPI": {"items": [{"path": "namespace",
+                                    "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}},
+    ]}
+
+
+def should_automount(service_account: Obj | None, pod: Obj) -> bool:
+    """The pod's ``automountServiceAccountToken``, else its ServiceAccount's, else true."""
+    pod_says = (pod.get("spec") or {}).get("automountServiceAccountToken")
+    if pod_says is not None:
+        return bool(pod_says)
+    if service_account is not None and service_account.get("automountServiceAccountToken") is not None:
+        return bool(service_account["automountServiceAccountToken"])
+    return True
+
+
+def service_account_name(pod: Obj) -> str:
+    return str((pod.get("spec") or {}).get("serviceAccountName") or DEFAULT_SERVICE_ACCOUNT)
+
+
+def admit_pod(pod: Obj, service_account: Obj | None, suffix: str) -> None:
+    """Default ``serviceAccountName`` and, when the token is automounted, add the
+    ``kube-api-access-<suffix>`` volume (unless one exists) and mount it read-only in every
+    container that has nothing at the mount path yet (in place)."""
+    spec = pod.setdefault("spec", {})
+    name = service_account_name(pod)
+    spec["serviceAccountName"] = name
+    spec["serviceAccount"] = name  # the deprecated alias the v1 conversion fills
+    if not should_automount(service_account, pod):
+        return
+    volumes = [v for v in spec.get("volumes") or [] if isinstance(v, dict)]
+    existing = next((str(v.get("name")) for v in volumes if str(v.get("name") or "").startswith(TOKEN_VOLUME_PREFIX)),
+                    None)
+    volume_name = existing or TOKEN_VOLUME_PREFIX + suffix
+    needs_volume = False
+    for group in ("initContainers", "containers", "ephemeralContainers"):
+        for ctr in spec.get(group) or []:
+            if not isinstance(ctr, dict):
+                continue
+            mounts = ctr.get("volumeMounts")
+            if not isinstance(mounts, list):
+                mounts = []
+            if any(isinstance(m, dict) and m.get("mountPath") == SERVICE_ACCOUNT_MOUNT for m in mounts):
+                continue
+            ctr["volumeMounts"] = [*mounts, {"name": volume_name, "readOnly": True, "mountPath": SERVICE_ACCOUNT_MOUNT}]
+            needs_volume = True
+    if needs_volume and existing is None:
+        spec["volumes"] = [*(spec.get("volumes") or []), {"name": volume_name, "projected": token_volume_source()}]
