@@ -7,7 +7,6 @@ import base64
 import contextlib
 import os
 import shutil
-import sys
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -530,30 +529,6 @@ def _pids_with_argv(argv: list[str]) -> list[int]:
             except OSError:
                 pass
     return out
-
-
-@needs_real_stack
-@needs_bwrap
-@pytest.mark.xfail(reason="the in-pod token is a fixed placeholder and the API now authenticates every "
-                          "request: passes once ServiceAccount tokens (the sa work) are projected", strict=False)
-@scenario
-async def test_in_pod_kubernetes_client_lists_its_pod(env: Env) -> None:
-    pytest.importorskip("kubernetes")
-    await env.serve_http()
-    code = (
-        "import os\n"
-        "from kubernetes import client, config\n"
-        "config.load_incluster_config()\n"
-        "c = client.Configuration.get_default_copy()\n"
-        "ns = open('/var/run/secrets/kubernetes.io/serviceaccount/namespace').read()\n"
-        "pods = client.CoreV1Api(client.ApiClient(c)).list_namespaced_pod(ns)\n"
-        "print([p.metadata.name for p in pods.items if p.metadata.name == os.environ['HOSTNAME']])\n"
-    )
-    p = pod("incluster", "true", automountServiceAccountToken=True)
-    p["spec"]["containers"][0]["command"] = [sys.executable, "-c", code]
-    await env.client.create("pods", p)
-    done = await env.until("incluster", lambda o: (o.get("status") or {}).get("phase") in ("Succeeded", "Failed"))
-    assert await output(env, "incluster") == b"['incluster']\n", done["status"]
 
 
 @needs_bwrap

@@ -25,7 +25,6 @@ from joblet.api.registry import Registry
 from joblet.api.server import create_app
 from joblet.auth import Credentials
 from joblet.auth.serviceaccount import ServiceAccountAuthenticator
-from joblet.client.http import HttpClient
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock
 from joblet.node.agent import NodeAgent
@@ -34,6 +33,7 @@ from joblet.node.runtimes.process import ProcessRuntime
 from joblet.node.sandbox import bwrap_path
 from joblet.security.satokens import DEFAULT_ISSUER, TokenSigner, TokenVerifier
 from joblet.store.memory import MemoryStore
+from support.tls import ServerCredentials, api_client, make_credentials, write_test_kubeconfig
 
 Obj = dict[str, Any]
 KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -166,12 +166,22 @@ def test_pod_waits_for_its_service_account(tmp_path: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def serving(client: LocalClient, clock: FakeClock) -> AsyncIterator[str]:
+async def serving(client: LocalClient, clock: FakeClock, creds: ServerCredentials) -> AsyncIterator[str]:
+    """The API over real HTTPS with the control plane's authenticator (admin token) and RBAC."""
+    from joblet.auth.bootstrap import ensure_default_policy
+    from joblet.config import ControlPlaneConfig
+    from joblet.controlplane import build_authenticator, build_authorizer
+
+    ensure_default_policy(client.registry)
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.bind(("127.0.0.1", 0))
-    url = f"http://127.0.0.1:{sock.getsockname()[1]}"
-    server = uvicorn.Server(uvicorn.Config(create_app(client, clock=clock), lifespan="off", log_level="warning",
-                                           access_log=False, timeout_graceful_shutdown=1))
+    url = f"https://127.0.0.1:{sock.getsockname()[1]}"
+    data_dir = Path(creds.ca_file).parent.parent
+    app = create_app(client, clock=clock, authenticator=build_authenticator(ControlPlaneConfig(data_dir=data_dir), clock),
+                     authorizer=build_authorizer(client))
+    server = uvicorn.Server(uvicorn.Config(app, lifespan="off", log_level="warning", access_log=False,
+                                           timeout_graceful_shutdown=1, ssl_certfile=creds.cert_file,
+                                           ssl_keyfile=creds.key_file))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.01)
@@ -189,8 +199,9 @@ def test_token_request_over_http(tmp_path: Path) -> None:
         registry = Registry(MemoryStore(), clock, token_signer=TokenSigner(KEY))
         registry.create("namespaces", {"metadata": {"name": "default"}})
         registry.create("serviceaccounts", {"metadata": {"name": "robot", "namespace": "default"}})
-        async with serving(LocalClient(registry), clock) as url:
-            http = HttpClient(url)
+        creds = make_credentials(tmp_path / "pki-home")
+        async with serving(LocalClient(registry), clock, creds) as url:
+            http = api_client(url, creds)
             try:
                 answer = await http.create_token("robot", {"spec": {"audiences": ["vault"], "expirationSeconds": 900}})
                 got = TokenVerifier([KEY.public_key()]).verify(answer["status"]["token"], ["vault"], clock.now())
@@ -201,8 +212,9 @@ def test_token_request_over_http(tmp_path: Path) -> None:
                 kubectl = shutil.which("kubectl")
                 if kubectl:
                     out = await asyncio.to_thread(
-                        subprocess.run, [kubectl, "--server", url, "create", "token", "robot", "--duration", "20m"],
-                        capture_output=True, text=True, timeout=60, env={**os.environ, "KUBECONFIG": "/dev/null"})
+                        subprocess.run, [kubectl, "create", "token", "robot", "--duration", "20m"],
+                        capture_output=True, text=True, timeout=60,
+                        env={**os.environ, "KUBECONFIG": str(write_test_kubeconfig(tmp_path / "kc", url, creds))})
                     assert out.returncode == 0, out.stderr
                     got = TokenVerifier([KEY.public_key()]).verify(out.stdout.strip(), [DEFAULT_ISSUER], clock.now())
                     assert (got.expires - got.issued_at).total_seconds() == 1200
