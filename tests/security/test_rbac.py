@@ -6,9 +6,7 @@ What a user must see: bound to ``view`` they read but get upstream's 403 on crea
 groups; a RoleBinding to ``edit`` in one namespace lets them create there, at once (the very
 next request after ``kubectl create rolebinding``), and nowhere else.
 
-The server is expected to write ``D/kubeconfig`` with ``certificate-authority-data`` and the
-admin token (the authentication contract); against a server that does not authenticate the
-module is skipped.
+The server writes ``D/kubeconfig`` with ``certificate-authority-data`` and the admin token.
 """
 
 from __future__ import annotations
@@ -89,8 +87,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             time.sleep(0.2)
         cluster = yaml.safe_load(srv.admin.read_text())
         user = cluster["users"][0]["user"]
-        if not user.get("token") or not cluster["clusters"][0]["cluster"].get("certificate-authority-data"):
-            pytest.skip("this joblet server does not authenticate yet (no token/CA in D/kubeconfig)")
+        assert user.get("token") and cluster["clusters"][0]["cluster"].get("certificate-authority-data")
         for ns in ("dev", "prod"):
             srv.kubectl(srv.admin, "create", "namespace", ns)
         yield srv
