@@ -7,11 +7,17 @@ checks over a hand-made timeline are pinned here with named cases.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.catalog import Scenario, Timing, expand_generators, load_catalog, prepare_manifest
+from harness.catalog import (
+    Scenario,
+    Timing,
+    default_catalog_dir,
+    expand_generators,
+    load_catalog,
+    prepare_manifest,
+)
 from harness.checks import (
     Context,
     UnsupportedFormat,
@@ -255,12 +261,8 @@ def test_timing_scales_only_backoff_scenarios() -> None:
     assert timing.deadline(dependent) == 90
 
 
-CATALOG = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-
-
-@pytest.mark.skipif(not CATALOG.is_dir(), reason="shared/conformance not present")
 def test_every_catalog_expectation_key_is_implemented() -> None:
-    for scenario in load_catalog(CATALOG):
+    for scenario in load_catalog(default_catalog_dir()):
         assert not unsupported_keys(scenario.expect), scenario.id
         for action in scenario.raw.get("actions") or []:
             assert not unsupported_keys(action.get("expect") or {}), scenario.id

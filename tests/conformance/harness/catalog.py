@@ -125,11 +125,14 @@ def load_catalog(directory: Path) -> list[Scenario]:
     return scenarios
 
 
-def default_catalog_dir(repo_root: Path) -> Path:
+IN_REPO_CATALOG = Path(__file__).resolve().parents[1] / "catalog"
+
+
+def default_catalog_dir() -> Path:
+    """The vendored catalog (tests/conformance/catalog, see scripts/refresh-conformance-catalog);
+    ``JOBLET_CONFORMANCE_DIR`` points every catalog reader (this suite and the unit tests) elsewhere."""
     env = os.environ.get("JOBLET_CONFORMANCE_DIR")
-    if env:
-        return Path(env)
-    return repo_root.parent / "shared" / "conformance"
+    return Path(env) if env else IN_REPO_CATALOG
 
 
 def load_deviations(path: Path) -> dict[str, str]:

@@ -4,13 +4,13 @@ plus named cases for pods, metadata, job status, cron schedules and quantities."
 from __future__ import annotations
 
 import copy
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness.catalog import default_catalog_dir
 
 from joblet.api.defaults import default_cronjob, default_job, default_pod
 from joblet.api.validation import (
@@ -30,7 +30,7 @@ from joblet.api.validation.cron import ScheduleError
 from joblet.errors import Cause
 
 REPO_ROOT = Path(__file__).resolve().parents[3]
-CONFORMANCE_DIR = Path(os.environ.get("JOBLET_CONFORMANCE_DIR", REPO_ROOT / ".." / "shared" / "conformance"))
+CONFORMANCE_DIR = default_catalog_dir()
 UID = "11111111-2222-3333-4444-555555555555"
 
 BASE_TEMPLATE: dict[str, Any] = {
