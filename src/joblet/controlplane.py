@@ -14,7 +14,8 @@ import contextlib
 import logging
 import signal
 import socket
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -28,6 +29,11 @@ from joblet.errors import AlreadyExists
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.store.interface import Store
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute
 
 log = logging.getLogger(__name__)
 
@@ -103,9 +109,9 @@ class ControlPlane:
         self.store.flush()
 
     async def _start_controllers(self) -> None:
+        from joblet.client.events import ClientEventRecorder
         from joblet.controllers.alerts import AlertController
         from joblet.controllers.cronjob.controller import CronJobController
-        from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.gc import GarbageCollector
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController
@@ -165,6 +171,13 @@ class ControlPlane:
         )
         await self._agent.start()
 
+    def _dashboard_routes(self, fallback: Callable[[Request], Awaitable[Response]]) -> list[BaseRoute]:
+        """The dashboard's routes for the API server (which may not import the dashboard)."""
+        from joblet.dashboard import dashboard_routes
+
+        return dashboard_routes(self.client, log_store=self.log_store, clock=self.clock, token=self.config.token,
+                                fallback=fallback)
+
     async def _start_http(self) -> None:
         import uvicorn
 
@@ -173,7 +186,7 @@ class ControlPlane:
 
         cfg = self.config
         app = create_app(self.client, log_store=self.log_store, token=cfg.token, clock=self.clock,
-                         metrics=self.metrics)
+                         metrics=self.metrics, ui=self._dashboard_routes)
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",
             ssl_certfile=cfg.tls_cert, ssl_keyfile=cfg.tls_key, access_log=False,

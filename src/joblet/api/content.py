@@ -15,8 +15,8 @@ from typing import Any
 import orjson
 import yaml
 
+from joblet.api.patch import PatchType
 from joblet.api.protobuf import decode_protobuf_object
-from joblet.client.interface import PatchType
 from joblet.clock import canonicalize_json_patch_times, canonicalize_times
 from joblet.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 

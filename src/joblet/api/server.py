@@ -17,7 +17,7 @@ import asyncio
 import hmac
 import inspect
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -26,7 +26,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from joblet.api import content, discovery, openapi, tables
 from joblet.api.resources import Resource
@@ -44,6 +44,8 @@ from joblet.errors import (
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
+#: Builds routes served before the API (the dashboard), given the API's request handler.
+UiRoutes = Callable[[Callable[[Request], Awaitable[Response]]], Sequence[BaseRoute]]
 PUBLIC_PATHS = frozenset({"/version", "/healthz"})
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
@@ -699,6 +701,7 @@ def create_app(
     metrics: Any = None,
     clock: Clock | None = None,
     bookmark_interval: float = DEFAULT_BOOKMARK_INTERVAL,
+    ui: UiRoutes | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
 
@@ -706,22 +709,22 @@ def create_app(
     pods; without it logs come from ``client.read_log``. ``token`` requires a bearer token on
     every path but ``/version`` and ``/healthz``. ``metrics`` is a :class:`joblet.metrics.JobletMetrics`
     (its registry is served at ``/metrics`` and every request is timed), a prometheus
-    ``CollectorRegistry`` or a callable returning the exposition bytes. The dashboard is served
-    at ``/`` (HTML requests) and ``/ui``.
+    ``CollectorRegistry`` or a callable returning the exposition bytes. ``ui`` builds routes
+    mounted before the API (the dashboard's ``/`` for HTML requests and ``/ui``), given the API
+    handler as their fallback; the caller passes it because the API server sits below the
+    dashboard in the layers and may not import it.
     """
-    # Metrics and dashboard: a JobletMetrics brings its registry and the
-    # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
+    # Metrics: a JobletMetrics brings its registry and the request-latency middleware.
     from starlette.middleware import Middleware
 
-    from joblet.dashboard import dashboard_routes
     from joblet.metrics import ApiMetricsMiddleware, JobletMetrics
 
     middleware = [Middleware(ApiMetricsMiddleware, metrics=metrics)] if isinstance(metrics, JobletMetrics) else []
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
     server = ApiServer(client, log_store, version_minor, token, registry, clock or RealClock(), bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, token=token, fallback=server.handle)
-    app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
+    extra = list(ui(server.handle)) if ui is not None else []
+    app = Starlette(routes=[*extra, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
     app.state.api_server = server
     return app
 

@@ -17,39 +17,11 @@ from collections.abc import AsyncIterator
 from datetime import datetime
 from pathlib import Path
 
-from joblet.clock import Clock, parse_time
+from joblet.clock import Clock
 from joblet.errors import BadRequest, not_found
+from joblet.logformat import line_time, render
 
 FOLLOW_POLL_SECONDS = 0.1
-
-
-def parse_cri_line(line: bytes) -> tuple[bytes, bytes, bool, bytes] | None:
-    """``(timestamp, stream, full, text)`` of one CRI log line (without its newline)."""
-    parts = line.split(b" ", 3)
-    if len(parts) < 3:
-        return None
-    text = parts[3] if len(parts) == 4 else b""
-    return parts[0], parts[1], parts[2] != b"P", text
-
-
-def render(line: bytes, timestamps: bool) -> bytes:
-    """One stored line as ``kubectl logs`` shows it."""
-    parsed = parse_cri_line(line)
-    if parsed is None:
-        return line + b"\n"
-    ts, _, full, text = parsed
-    body = text + (b"\n" if full else b"")
-    return ts + b" " + body if timestamps else body
-
-
-def line_time(line: bytes) -> datetime | None:
-    parsed = parse_cri_line(line)
-    if parsed is None:
-        return None
-    try:
-        return parse_time(parsed[0].decode())
-    except ValueError:
-        return None
 
 
 class LogStore:

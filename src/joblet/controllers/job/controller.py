@@ -19,9 +19,9 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.events import EventRecorder, FakeRecorder
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore

@@ -52,8 +52,8 @@ from typing import Any
 import orjson
 
 from joblet.clock import Clock
+from joblet.logformat import render
 from joblet.node.cgroups import Cgroups, detect
-from joblet.node.logs import render
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.sandbox import bwrap_argv
 from joblet.node.volumes import unmount_all
