@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from starlette.responses import Response
     from starlette.routing import BaseRoute
 
+    from joblet.security.encryption import AesGcmEncryption
+
 log = logging.getLogger(__name__)
 
 BOOTSTRAP_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
@@ -75,7 +77,7 @@ class ControlPlane:
         cfg = self.config
         self._lock.acquire({"state": "starting"})
         try:
-            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
+            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir, encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
             self.registry = Registry(TimedStore(self.store, self.metrics), self.clock)
             self.log_store = LogStore(cfg.data_dir, self.clock, retention_days=cfg.log_retention_days,
@@ -101,6 +103,14 @@ class ControlPlane:
         except BaseException:
             await self.stop()
             raise
+
+    def _encryption(self) -> AesGcmEncryption | None:
+        """The Secret encryption provider of ``--encryption-key-file`` (None without it)."""
+        if self.config.encryption_key_file is None:
+            return None
+        from joblet.security.encryption import load_key_file
+
+        return load_key_file(self.config.encryption_key_file)
 
     def _bootstrap(self) -> None:
         for ns in BOOTSTRAP_NAMESPACES:

@@ -25,6 +25,7 @@ from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir
 from joblet.errors import ApiError, BadRequest, Invalid
+from joblet.security.encryption import EncryptionError
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -62,7 +63,7 @@ def run_async(coro: Awaitable[T]) -> T:
     except ApiError as e:
         err.print(f"Error from server ({e.reason}): {e.message}")
         raise typer.Exit(1) from None
-    except DataDirBusy as e:
+    except (DataDirBusy, EncryptionError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(1) from None
     except Fail as e:
@@ -87,6 +88,7 @@ PodFailureBackoffMax = Annotated[float, typer.Option("--pod-failure-backoff-max"
 CrashLoopBackoff = Annotated[float, typer.Option("--crash-loop-backoff", help="Container restart backoff base, seconds.")]
 CrashLoopBackoffMax = Annotated[float, typer.Option("--crash-loop-backoff-max", help="Container restart backoff cap, seconds.")]
 HeartbeatTimeout = Annotated[float, typer.Option("--node-heartbeat-timeout", help="Seconds without a node heartbeat before its pods fail.")]
+EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -112,6 +114,7 @@ def server(
     node_cpu: Annotated[str | None, typer.Option("--node-cpu", help="CPU the local node offers to pods, e.g. 2 or 1500m (default: the machine's).")] = None,
     node_memory: Annotated[str | None, typer.Option("--node-memory", help="Memory the local node offers to pods, e.g. 8Gi (default: the machine's).")] = None,
     max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
+    encryption_key_file: EncryptionKeyFile = None,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -125,7 +128,8 @@ def server(
                   # alerts and log retention (joblet.controllers.alerts, joblet.node.logs)
                   alert_webhooks=tuple(alert_webhook or ()), log_retention_days=log_retention_days,
                   log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
-                  node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
+                  node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods,
+                  encryption_key_file=encryption_key_file)
     cfg.runtime = runtime
     try:
         cfg_check(cfg)
@@ -217,6 +221,7 @@ def run(
     crash_loop_backoff_max: CrashLoopBackoffMax = 300.0,
     node_heartbeat_timeout: HeartbeatTimeout = 40.0,
     runtime: RuntimeOpt = "process",
+    encryption_key_file: EncryptionKeyFile = None,
 ) -> None:
     """Submit a Job and follow it: live progress, pod logs, and exit 0 on Complete, 1 on Failed.
 
@@ -228,7 +233,7 @@ def run(
     manifests = _load_or_exit(file)
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
-                  node_heartbeat_timeout=node_heartbeat_timeout)
+                  node_heartbeat_timeout=node_heartbeat_timeout, encryption_key_file=encryption_key_file)
     cfg.runtime = runtime
     try:
         cfg_check(cfg)
@@ -579,10 +584,12 @@ def version() -> None:
 
 def _register_subcommands() -> None:
     from joblet.cli.cron import create_app, cron_app, cronjob_app
+    from joblet.cli.encryption import encryption_key_app
 
     app.add_typer(cron_app, name="cron")  # joblet cron next "SCHEDULE" [--time-zone TZ] [--from T] [--count N]
     app.add_typer(cronjob_app, name="cronjob")  # joblet cronjob next NAME [--count N]
     app.add_typer(create_app, name="create")  # joblet create job NAME --from=cronjob/X
+    app.add_typer(encryption_key_app, name="encryption-key")  # joblet encryption-key generate
 
 
 _register_subcommands()
