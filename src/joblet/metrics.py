@@ -333,8 +333,14 @@ class JobletMetrics:
         for event in tracking_finalizer_events(old, new):
             self.terminated_pods_tracking_finalizer_total.labels(event).inc()
 
-    def finished_index(self, status: str, per_index: bool) -> None:
-        self.job_finished_indexes_total.labels(status, "perIndex" if per_index else "global").inc()
+    def finished_indexes(self, job: Obj, succeeded: int, failed: int) -> None:
+        """job_finished_indexes_total: indexes a status write finished (see
+        joblet.controllers.job.decisions.finished_indexes_delta)."""
+        limit = "perIndex" if (job.get("spec") or {}).get("backoffLimitPerIndex") is not None else "global"
+        if succeeded:
+            self.job_finished_indexes_total.labels("succeeded", limit).inc(succeeded)
+        if failed:
+            self.job_finished_indexes_total.labels("failed", limit).inc(failed)
 
     def pod_created(self, job: Obj, ok: bool, terminating: int = 0) -> None:
         self.job_pods_creation_total.labels(creation_reason(job, terminating), "succeeded" if ok else "failed").inc()
