@@ -65,3 +65,6 @@ class ControlPlaneConfig:
     dashboard_url: str | None = None
     #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).
     runtime: str = "process"
+    #: AES-GCM keys encrypting Secrets in the store (``--encryption-key-file``; format in
+    #: joblet.security.encryption). None: Secrets are stored unencrypted.
+    encryption_key_file: Path | None = None

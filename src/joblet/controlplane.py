@@ -15,9 +15,9 @@ import logging
 import signal
 import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
 
@@ -35,6 +35,13 @@ from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.security.satokens import TokenSigner, TokenVerifier, load_or_create_signing_key
 from joblet.store.interface import Store
+
+if TYPE_CHECKING:
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import BaseRoute
+
+    from joblet.security.encryption import AesGcmEncryption
 
 log = logging.getLogger(__name__)
 
@@ -81,7 +88,7 @@ class ControlPlane:
         cfg = self.config
         self._lock.acquire({"state": "starting"})
         try:
-            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir)
+            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir, encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
             # Service-account tokens: signed with D/pki/sa.key (created on first start).
             self.service_account_key = load_or_create_signing_key(cfg.data_dir)
@@ -120,6 +127,14 @@ class ControlPlane:
             await self.stop()
             raise
 
+    def _encryption(self) -> AesGcmEncryption | None:
+        """The Secret encryption provider of ``--encryption-key-file`` (None without it)."""
+        if self.config.encryption_key_file is None:
+            return None
+        from joblet.security.encryption import load_key_file
+
+        return load_key_file(self.config.encryption_key_file)
+
     def _bootstrap(self) -> None:
         from joblet.auth.bootstrap import ensure_default_policy
 
@@ -130,9 +145,9 @@ class ControlPlane:
         self.store.flush()
 
     async def _start_controllers(self) -> None:
+        from joblet.client.events import ClientEventRecorder
         from joblet.controllers.alerts import AlertController
         from joblet.controllers.cronjob.controller import CronJobController
-        from joblet.controllers.events import ClientEventRecorder
         from joblet.controllers.gc import GarbageCollector
         from joblet.controllers.job.config import JobControllerConfig
         from joblet.controllers.job.controller import JobController
@@ -196,6 +211,17 @@ class ControlPlane:
         )
         await self._agent.start()
 
+    def _dashboard_routes(self, fallback: Callable[[Request], Awaitable[Response]], authenticator: Authenticator,
+                          authorizer: Authorizer) -> list[BaseRoute]:
+        """The dashboard's routes for the API server (which may not import the dashboard): it signs
+        users in with the API's authenticator and asks the API's authorizer."""
+        from joblet.dashboard import dashboard_routes
+
+        cfg = self.config
+        return dashboard_routes(self.client, log_store=self.log_store, clock=self.clock, authenticator=authenticator,
+                                authorizer=authorizer, fallback=fallback,
+                                pod_failure_backoff=(cfg.pod_failure_backoff, cfg.pod_failure_backoff_max))
+
     async def _start_http(self, port: int | None = None) -> None:
         import ssl
 
@@ -241,13 +267,13 @@ class ControlPlane:
         token = self.admin_token()
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
-        self._authorizer = build_authorizer(self.client)
+        self._authorizer = authorizer = build_authorizer(self.client)
         authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator])
         app = create_app(self.client, authenticator=authenticator,
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
                          audit_log=self._audit, access_log=self._access,
-                         pod_failure_backoff=(cfg.pod_failure_backoff, cfg.pod_failure_backoff_max))
+                         ui=lambda fallback: self._dashboard_routes(fallback, authenticator, authorizer))
         app.state.api_server.admission.update(build_admission(self._authorizer))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",

@@ -25,7 +25,7 @@ import contextlib
 import contextvars
 import time
 import weakref
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -135,15 +135,18 @@ class RequestClass:
     subresource: str
 
 
-def classify_request(method: str, path: str, query: str = "") -> RequestClass:
+#: resource plural → its subresources: the labels a request may get (the served resource table,
+#: handed in by the API server; this module sits below the API layer)
+ServedResources = Mapping[str, tuple[str, ...]]
+
+
+def classify_request(method: str, path: str, query: str, served: ServedResources) -> RequestClass:
     """Kubernetes-style ``verb`` (LIST, WATCH, GET, POST, ...) and ``resource`` of a request.
 
     Every label comes from a bounded set, so junk paths cannot grow the series (SEC-12):
     non-resource paths are labelled by their first segment from a fixed set, resources and
     subresources only when joblet serves them, verbs from :data:`VERBS`; anything else is ``other``.
     """
-    from joblet.api.resources import RESOURCES
-
     segs = [s for s in path.split("/") if s]
     rest: list[str] | None = None
     if len(segs) >= 3 and segs[0] == "api":
@@ -168,10 +171,10 @@ def classify_request(method: str, path: str, query: str = "") -> RequestClass:
         verb = "DELETECOLLECTION"
     elif verb == "POST" and not has_name:
         verb = "CREATE"
-    served = RESOURCES.get(resource)
-    if served is None:
+    subresources = served.get(resource)
+    if subresources is None:
         resource, sub = "other", ""
-    elif sub and sub not in served.subresources:
+    elif sub and sub not in subresources:
         sub = "other"
     return RequestClass(verb if verb in VERBS else "other", resource, sub)
 
@@ -344,8 +347,14 @@ class JobletMetrics:
         for event in tracking_finalizer_events(old, new):
             self.terminated_pods_tracking_finalizer_total.labels(event).inc()
 
-    def finished_index(self, status: str, per_index: bool) -> None:
-        self.job_finished_indexes_total.labels(status, "perIndex" if per_index else "global").inc()
+    def finished_indexes(self, job: Obj, succeeded: int, failed: int) -> None:
+        """job_finished_indexes_total: indexes a status write finished (see
+        joblet.controllers.job.decisions.finished_indexes_delta)."""
+        limit = "perIndex" if (job.get("spec") or {}).get("backoffLimitPerIndex") is not None else "global"
+        if succeeded:
+            self.job_finished_indexes_total.labels("succeeded", limit).inc(succeeded)
+        if failed:
+            self.job_finished_indexes_total.labels("failed", limit).inc(failed)
 
     def pod_created(self, job: Obj, ok: bool, terminating: int = 0) -> None:
         self.job_pods_creation_total.labels(creation_reason(job, terminating), "succeeded" if ok else "failed").inc()
@@ -469,9 +478,10 @@ ASGIApp = Callable[[Scope, Receive, Send], Any]
 class ApiMetricsMiddleware:
     """Observes every HTTP request's latency (to the start of the response) and status code."""
 
-    def __init__(self, app: ASGIApp, metrics: JobletMetrics) -> None:
+    def __init__(self, app: ASGIApp, metrics: JobletMetrics, served: ServedResources) -> None:
         self.app = app
         self.metrics = metrics
+        self.served = served
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope.get("type") != "http":
@@ -479,7 +489,7 @@ class ApiMetricsMiddleware:
             return
         query = scope.get("query_string", b"")
         cls = classify_request(str(scope.get("method", "GET")), str(scope.get("path", "")),
-                               query.decode("latin-1") if isinstance(query, bytes) else str(query))
+                               query.decode("latin-1") if isinstance(query, bytes) else str(query), self.served)
         start = time.perf_counter()
         observed = False
 

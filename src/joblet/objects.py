@@ -71,10 +71,12 @@ def controller_ref(obj: Obj) -> Obj | None:
     return None
 
 
-def owner_ref(owner: Obj, controller: bool = True, block: bool = True) -> Obj:
+def owner_ref(owner: Obj, api_version: str, kind: str, controller: bool = True, block: bool = True) -> Obj:
+    """The ownerReference a dependent carries (``metav1.NewControllerRef``). The group/version
+    and kind are passed, as upstream does, because objects from a cache may lack TypeMeta."""
     return {
-        "apiVersion": owner.get("apiVersion", ""),
-        "kind": owner.get("kind", ""),
+        "apiVersion": api_version,
+        "kind": kind,
         "name": name_of(owner),
         "uid": uid_of(owner),
         "controller": controller,

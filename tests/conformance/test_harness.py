@@ -7,16 +7,23 @@ checks over a hand-made timeline are pinned here with named cases.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest
-from harness.catalog import Scenario, Timing, expand_generators, load_catalog, prepare_manifest
+from harness.catalog import (
+    Scenario,
+    Timing,
+    default_catalog_dir,
+    expand_generators,
+    load_catalog,
+    prepare_manifest,
+)
 from harness.checks import (
     Context,
     UnsupportedFormat,
     evaluate,
     never_violations,
+    scenario_gaps,
     select_pod,
     trigger_met,
     unsupported_keys,
@@ -255,15 +262,10 @@ def test_timing_scales_only_backoff_scenarios() -> None:
     assert timing.deadline(dependent) == 90
 
 
-CATALOG = Path(__file__).resolve().parents[2].parent / "shared" / "conformance"
-
-
-@pytest.mark.skipif(not CATALOG.is_dir(), reason="shared/conformance not present")
-def test_every_catalog_expectation_key_is_implemented() -> None:
-    for scenario in load_catalog(CATALOG):
+def test_every_catalog_word_is_implemented() -> None:
+    for scenario in load_catalog(default_catalog_dir()):
         assert not unsupported_keys(scenario.expect), scenario.id
-        for action in scenario.raw.get("actions") or []:
-            assert not unsupported_keys(action.get("expect") or {}), scenario.id
+        assert scenario_gaps(scenario) == [], scenario.id
 
 
 # ------------------------------------------------------------------ timeline, triggers, checks
@@ -437,3 +439,190 @@ def test_needs_unscaled_backoff(scenario: Scenario, unscaled: bool) -> None:
 )
 def test_slow_classification(raw: dict[str, Any], slow: bool) -> None:
     assert Scenario("c", "g", "f", raw, dict(raw.get("expect") or {})).needs_real_minutes is slow
+
+
+# ------------------------------------------------------------------ the full vocabulary (README)
+
+FULL_VOCABULARY_SCENARIO: dict[str, Any] = {
+    "id": "x", "source": {}, "description": "every word of the README's full vocabulary",
+    "job": {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "labels": {"app": "x"}}},
+    "pre_create": [{"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "orphan", "labels": {"app": "x"}}}],
+    "actions": [
+        {"when": {"pods_remaining_active": 0, "created": True}, "do": "update_job", "set": {"spec.suspend": False}},
+        {"when": {"after_previous": True}, "do": "update_pod", "select": {"from": "orphan"},
+         "set": {"metadata.annotations.updated": "true"}},
+        {"when": {"after_previous": True}, "do": "host_touch", "path": "/tmp/x"},
+        {"when": {"after_previous": True}, "do": "delete_collection", "labelSelector": "app=x", "wait_for_gc": True},
+        {"when": {"after_previous": True}, "do": "update_status",
+         "set": {"status.conditions[type=Complete].status": "False"}},
+        {"when": {"after_previous": True}, "do": "assert", "expect": {"events_reasons_contain": ["Completed"]}},
+    ],
+    "expect": {
+        "conditions_before_delete": [{"type": "Complete", "status": "True"}],
+        "status_sequence": [{"ready": 1}, {"active": 0}],
+        "watch_events": [{"type": "ADDED", "label": {"app": "x"}}, {"type": "DELETED"}],
+        "list_all_namespaces_by_label_before_delete": 1,
+        "list_after_delete": 0,
+        "pod orphan": {"finalizers_contain": ["f"], "ownerReferences": [{"kind": "Job", "name": "j"}]},
+        "pods": {"created_by_controller": 1, "created_per_index": [1, 1]},
+        "events_reasons_contain": ["Completed"],
+        "deleted_job_not_in_status_active": True,
+        "timing": {"job_exists_at_s_after_finish": 5, "job_gone_by_s_after_finish": 10},
+    },
+}
+
+
+def test_the_full_vocabulary_is_implemented() -> None:
+    assert scenario_gaps(Scenario("x", "g", "f", FULL_VOCABULARY_SCENARIO, FULL_VOCABULARY_SCENARIO["expect"])) == []
+
+
+@pytest.mark.parametrize(("raw", "gap"), [
+    pytest.param({"job": {}, "expect": {}, "colour": "red"}, "unknown scenario key 'colour'", id="scenario-key"),
+    pytest.param({"kind": "invalid_create", "manifest": {}}, "unknown scenario kind", id="scenario-kind"),
+    pytest.param({"job": {}, "actions": [{"do": "reboot_node"}]}, "unknown verb 'reboot_node'", id="verb"),
+    pytest.param({"job": {}, "actions": [{"do": "delete_collection", "wait_for_gcc": True}]},
+                 "unknown key 'wait_for_gcc'", id="verb-key"),
+    pytest.param({"job": {}, "actions": [{"do": "delete_pod", "when": {"pods_runing": 1}}]},
+                 "unknown trigger 'pods_runing'", id="trigger"),
+    pytest.param({"job": {}, "actions": [{"do": "delete_pod", "select": {"index": 1, "newest": True}}]},
+                 "unknown key 'newest'", id="select"),
+    pytest.param({"job": {}, "expect": {"pods": {"created_by_kubelet": 1}}}, "unknown key 'created_by_kubelet'",
+                 id="pods-key"),
+    pytest.param({"job": {}, "expect": {"timing": {"job_gone_by_s": 3}}}, "unknown key 'job_gone_by_s'", id="timing"),
+    pytest.param({"job": {}, "expect": {"pod orphan": {"labels_contain": {}}}}, "unknown key 'labels_contain'",
+                 id="pod-named"),
+    pytest.param({"job": {}, "expect": {"during": [{"at": "x", "statuz": {}}]}}, "unknown expectation 'statuz'",
+                 id="during"),
+    pytest.param({"job": {}, "actions": [{"do": "assert", "expect": {"podz": {}}}]}, "unknown expectation 'podz'",
+                 id="assert-expect"),
+    pytest.param({"job": {}, "pre_create": [{"kind": "Pod"}]}, "not a complete manifest", id="pre-create"),
+])
+def test_an_unknown_word_is_a_loud_harness_gap(raw: dict[str, Any], gap: str) -> None:
+    gaps = scenario_gaps(Scenario("x", "g", "f", raw, dict(raw.get("expect") or {})))
+    assert any(gap in g for g in gaps), gaps
+
+
+def test_index_placeholder_generators() -> None:
+    out = expand_generators({"rules": "<3 patterns {values: [<i>], name: 'r-<i+1>', status: 'True'}>"})
+    assert out == {"rules": [{"values": [0], "name": "r-1", "status": "True"},
+                             {"values": [1], "name": "r-2", "status": "True"},
+                             {"values": [2], "name": "r-3", "status": "True"}]}
+    assert expand_generators("<2 x {a: i+1}>") == [{"a": 1}, {"a": 2}]
+    assert expand_generators("<3..5 (3 ints)>") == [3, 4, 5]
+
+
+def test_pods_remaining_active_is_exact() -> None:
+    tl = _timeline()  # at the end: p0 Failed, p1 and p2 Succeeded
+    assert trigger_met({"pods_remaining_active": 0}, tl, 6.0, None, _ctx())
+    tl.apply("Pod", "ADDED", _pod("p3", "u3", "Running", 2), 6.0)
+    tl.apply("Pod", "ADDED", _pod("p4", "u4", "Running", 3, deletionTimestamp="2024-01-01T00:00:00Z"), 6.1)
+    assert trigger_met({"pods_remaining_active": 1}, tl, 6.2, None, _ctx())
+    assert not trigger_met({"pods_remaining_active": 2}, tl, 6.2, None, _ctx())
+
+
+def _with_orphan() -> Timeline:
+    tl = _timeline()
+    tl.ignored_pods.add("orphan")
+    tl.apply("Pod", "ADDED", _pod("orphan", "uo", "Running", finalizers=["batch.kubernetes.io/job-tracking"],
+                                  ownerReferences=[{"kind": "Job", "name": "j", "uid": "ju", "controller": True}]), 6.0)
+    return tl
+
+
+def test_pre_created_pods_are_selectable_by_name_and_never_counted() -> None:
+    tl = _with_orphan()
+    assert select_pod({"from": "orphan"}, tl) == "uo"
+    assert not evaluate({"pods": {"created": 3, "created_by_controller": 3}}, tl, _ctx())
+    with pytest.raises(UnsupportedFormat):
+        select_pod({"from": "stranger"}, tl)
+    tl.apply("Pod", "DELETED", _pod("orphan", "uo", "Running"), 7.0)
+    assert select_pod({"from": "orphan"}, tl) is None
+
+
+def test_pod_named_expectations() -> None:
+    tl = _with_orphan()
+    good = {"pod orphan": {"finalizers_contain": ["batch.kubernetes.io/job-tracking"],
+                           "ownerReferences": [{"kind": "Job", "name": "j", "controller": True}]}}
+    assert evaluate(good, tl, _ctx()) == []
+    bad = {"pod orphan": {"finalizers_contain": ["other"], "ownerReferences": [{"kind": "CronJob"}]}}
+    assert len(evaluate(bad, tl, _ctx())) == 2
+    assert evaluate({"pod ghost": {"finalizers_contain": []}}, tl, _ctx())
+
+
+def test_created_per_index_as_a_list() -> None:
+    tl = _timeline()  # index 0: p0 and p2, index 1: p1
+    assert evaluate({"pods": {"created_per_index": [2, 1]}}, tl, _ctx()) == []
+    assert evaluate({"pods": {"created_per_index": [1, 1]}}, tl, _ctx())
+
+
+def test_conditions_before_delete_uses_history_up_to_the_delete() -> None:
+    tl = _timeline()
+    ctx = _ctx()
+    ctx.delete_t = 5.5
+    tl.apply("Job", "MODIFIED", _job({"conditions": [{"type": "Failed", "status": "True"}]}), 6.0)
+    tl.apply("Job", "DELETED", _job({}), 6.5)
+    assert evaluate({"conditions_before_delete": [{"type": "Complete", "status": "True"}]}, tl, ctx) == []
+    assert evaluate({"conditions_before_delete": [{"type": "Failed", "status": "True"}]}, tl, ctx)
+
+
+def test_watch_events_ordered_subsequence() -> None:
+    tl = Timeline(job_name="j")
+    tl.apply("Job", "ADDED", {"metadata": {"name": "j", "uid": "a", "labels": {"l": "1"}}}, 0.0)
+    tl.apply("Pod", "ADDED", _pod("p", "u", "Running"), 0.1)
+    tl.apply("Job", "MODIFIED", {"metadata": {"name": "j", "uid": "a", "labels": {"l": "1"},
+                                              "annotations": {"updated": "true"}}}, 0.2)
+    tl.apply("Job", "DELETED", {"metadata": {"name": "j", "uid": "a"}}, 0.3)
+    ok = [{"type": "ADDED", "label": {"l": "1"}}, {"type": "MODIFIED", "annotation": {"updated": "true"}},
+          {"type": "DELETED"}]
+    assert evaluate({"watch_events": ok}, tl, _ctx()) == []
+    assert evaluate({"watch_events": [{"type": "DELETED"}, {"type": "ADDED"}]}, tl, _ctx())
+    assert evaluate({"watch_events": [{"type": "MODIFIED", "annotation": {"updated": "false"}}]}, tl, _ctx())
+
+
+def test_list_counts_and_event_reasons_come_from_the_runner() -> None:
+    ctx = _ctx()
+    tl = _timeline()
+    expect = {"list_all_namespaces_by_label_before_delete": 1, "list_after_delete": 0,
+              "events_reasons_contain": ["SuccessfulCreate", "Completed"]}
+    assert len(evaluate(expect, tl, ctx)) == 3
+    ctx.responses.update({"list_all_namespaces_by_label_before_delete": 1, "list_after_delete": 0})
+    ctx.event_reasons.update({"SuccessfulCreate", "Completed", "SuccessfulDelete"})
+    assert evaluate(expect, tl, ctx) == []
+
+
+def test_deleted_job_not_in_status_active() -> None:
+    tl = Timeline(cronjob_name="cj")
+    ref = {"kind": "Job", "name": "j1", "uid": "j1u"}
+    tl.apply("CronJob", "ADDED", {"metadata": {"name": "cj", "uid": "c"}, "status": {"active": [ref]}}, 0.0)
+    tl.apply("Job", "ADDED", {"metadata": {"name": "j1", "uid": "j1u"}}, 0.1)
+    assert evaluate({"deleted_job_not_in_status_active": True}, tl, _ctx())  # nothing deleted yet
+    tl.apply("Job", "DELETED", {"metadata": {"name": "j1", "uid": "j1u"}}, 1.0)
+    assert evaluate({"deleted_job_not_in_status_active": True}, tl, _ctx())  # still listed
+    tl.apply("CronJob", "MODIFIED", {"metadata": {"name": "cj", "uid": "c"}, "status": {}}, 2.0)
+    assert evaluate({"deleted_job_not_in_status_active": True}, tl, _ctx()) == []
+
+
+def _finished_at(t: float) -> Timeline:
+    tl = Timeline(job_name="j")
+    tl.apply("Job", "ADDED", _job({}), 0.0)
+    tl.apply("Job", "MODIFIED", _job({"conditions": [{"type": "Complete", "status": "True"}]}), t)
+    return tl
+
+
+def test_ttl_timing_bounds() -> None:
+    exists = {"timing": {"job_exists_at_s_after_finish": 5}}
+    gone_by = {"timing": {"job_gone_by_s_after_finish": 10}}
+    tl = _finished_at(2.0)
+    ctx = _ctx()
+    ctx.now = 4.0
+    assert evaluate(exists, tl, ctx)  # only 2 s so far: keep waiting
+    ctx.now = 7.5
+    assert evaluate(exists, tl, ctx) == []
+    assert evaluate(gone_by, tl, ctx)  # still there
+    tl.apply("Job", "DELETED", _job({}), 8.0)
+    assert evaluate(exists, tl, ctx) == [] and evaluate(gone_by, tl, ctx) == []
+    early = _finished_at(2.0)
+    early.apply("Job", "DELETED", _job({}), 4.0)
+    assert evaluate(exists, early, ctx)  # gone 2 s after finishing, promised 5
+    late = _finished_at(2.0)
+    late.apply("Job", "DELETED", _job({}), 20.0)
+    assert evaluate(gone_by, late, ctx)  # 18 s > 10 s (+ slack)

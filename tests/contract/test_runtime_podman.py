@@ -20,8 +20,8 @@ from typing import Any, TypeVar
 import pytest
 
 from joblet.clock import RealClock
+from joblet.logformat import parse_cri_line
 from joblet.node.cgroups import Limits
-from joblet.node.logs import parse_cri_line
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
 from joblet.node.runtimes.podman import (
     PodmanPaths,

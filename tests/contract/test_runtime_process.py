@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from joblet.clock import RealClock
+from joblet.logformat import log_files
 from joblet.node.cgroups import Cgroups, Limits, detect
-from joblet.node.logs import log_files
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
 from joblet.node.runtimes.process import SH_SHIM, ProcessRuntime
 from joblet.node.volumes import Mount

@@ -58,7 +58,7 @@ def job(name: str, namespace: str = "default", **spec: Any) -> Obj:
 
 
 def jkey(name: str, namespace: str = "default") -> Key:
-    return Key("jobs", namespace, name)
+    return Key("jobs", namespace, name, "batch")
 
 
 def rv(obj: Obj) -> int:
@@ -101,10 +101,10 @@ def test_create_of_existing_key_raises_already_exists(store: MemoryStore) -> Non
 @pytest.mark.parametrize(
     ("key", "message"),
     [
-        pytest.param(Key("jobs", "default", "nope"), 'jobs.batch "nope" not found', id="grouped-resource"),
+        pytest.param(Key("jobs", "default", "nope", "batch"), 'jobs.batch "nope" not found', id="grouped-resource"),
         pytest.param(Key("pods", "default", "nope"), 'pods "nope" not found', id="core-resource"),
         pytest.param(Key("widgets", "default", "nope"), 'widgets "nope" not found', id="unknown-resource"),
-        pytest.param(Key("jobs", "other", "a"), 'jobs.batch "a" not found', id="same-name-other-namespace"),
+        pytest.param(Key("jobs", "other", "a", "batch"), 'jobs.batch "a" not found', id="same-name-other-namespace"),
     ],
 )
 def test_get_of_missing_key_raises_not_found(store: MemoryStore, key: Key, message: str) -> None:

@@ -12,9 +12,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from joblet.api.registry import Registry
+from joblet.client.events import FakeRecorder
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock, rfc3339
-from joblet.controllers.events import FakeRecorder
 from joblet.controllers.job import JobController, JobControllerConfig
 from joblet.controllers.job.pods import COMPLETION_INDEX_KEY, TRACKING_FINALIZER
 from joblet.controllers.runtime import drain

@@ -91,3 +91,39 @@ def test_metrics_move_after_jobs_run(tmp_path: Path) -> None:
             await plane.stop()
 
     asyncio.run(main())
+
+
+def test_finished_indexes_move_as_indexes_finish(tmp_path: Path) -> None:
+    """job_controller_job_finished_indexes_total: one per completed index, and per failed index
+    under backoffLimitPerIndex (upstream's recordJobPodFinished)."""
+    async def main() -> None:
+        port = free_port()
+        plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data", port=port))
+        await plane.start()
+        try:
+            async with kubeconfig_async_http(tmp_path / "data" / "kubeconfig") as http:
+                manifests = (
+                    job("per-index", 'test "$JOB_COMPLETION_INDEX" != 1', completionMode="Indexed", completions=3,
+                        parallelism=3, backoffLimit=10, backoffLimitPerIndex=0),
+                    job("global", "true", completionMode="Indexed", completions=2, parallelism=2),
+                )
+                for manifest in manifests:
+                    r = await http.post("/apis/batch/v1/namespaces/default/jobs", json=manifest)
+                    assert r.status_code == 201, r.text
+                loop = asyncio.get_running_loop()
+                deadline = loop.time() + 30
+                while True:
+                    _, values = scrape((await http.get("/metrics")).text)
+                    if total(values, "job_controller_jobs_finished_total") >= 2:
+                        break
+                    assert loop.time() < deadline, "jobs did not finish"
+                    await asyncio.sleep(0.1)
+                name = "job_controller_job_finished_indexes_total"
+                assert total(values, name, status="succeeded", backoffLimit="perIndex") == 2
+                assert total(values, name, status="failed", backoffLimit="perIndex") == 1
+                assert total(values, name, status="succeeded", backoffLimit="global") == 2
+                assert total(values, name, status="failed", backoffLimit="global") == 0
+        finally:
+            await plane.stop()
+
+    asyncio.run(main())

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from joblet.api.resources import RESOURCES
 from joblet.clock import FakeClock
 from joblet.controllers.runtime import WorkQueue
 from joblet.metrics import (
@@ -133,7 +134,8 @@ def test_tracking_finalizer_events(old: Obj | None, new: Obj | None, expected: l
     pytest.param("GET", "/wp-admin/x", "", RequestClass("GET", "other", ""), id="bounded-cardinality"),
 ])
 def test_classify_request(method: str, path: str, query: str, expected: RequestClass) -> None:
-    assert classify_request(method, path, query) == expected
+    served = {r.plural: r.subresources for r in RESOURCES.values()}
+    assert classify_request(method, path, query, served) == expected
 
 
 def test_workqueue_depth_is_collected_at_scrape_time() -> None:

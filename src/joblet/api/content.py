@@ -23,8 +23,8 @@ from typing import Any
 import orjson
 import yaml
 
+from joblet.api.patch import PatchType
 from joblet.api.protobuf import decode_protobuf_object
-from joblet.client.interface import PatchType
 from joblet.clock import TooDeep, canonicalize_json_patch_times, canonicalize_times
 from joblet.errors import BadRequest, RequestEntityTooLarge, UnsupportedMediaType
 

@@ -5,13 +5,12 @@ Indexed Jobs report ``status.completedIndexes`` / ``status.failedIndexes`` and a
 upstream: the API server's strict one (:func:`parse_intervals`, errors worded like
 ``validateIndexesFormat``) and the controller's lenient one (:func:`parse_indexes_lenient`,
 which drops bad fragments and cuts at ``completions`` so entries past a scale-down vanish).
-:class:`IndexSet` is the incremental set the job controller keeps between syncs.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 
 _GO_INT = re.compile(r"^[+-]?[0-9]+$")
 _INT64_MAX = 2**63 - 1
@@ -159,87 +158,3 @@ def validate_no_overlap(completed: str, failed: str, completions: int) -> str | 
         else:
             fi += 1
     return None
-
-
-class IndexSet:
-    """A set of completion indexes that formats itself lazily (cached until changed).
-
-    The job controller adds indexes as pods finish; formatting happens once per status
-    write, not once per pod.
-    """
-
-    __slots__ = ("_cache", "_items")
-
-    def __init__(self, indexes: Iterable[int] = ()) -> None:
-        self._items: set[int] = set(indexes)
-        self._cache: str | None = None
-
-    @classmethod
-    def parse(cls, s: str | None, completions: int) -> IndexSet:
-        """Lenient parse of a status string (the controller's reading)."""
-        return cls(parse_indexes_lenient(s or "", completions))
-
-    def add(self, index: int) -> bool:
-        """Add an index; True if it was new."""
-        if index in self._items:
-            return False
-        self._items.add(index)
-        self._cache = None
-        return True
-
-    def update(self, indexes: Iterable[int]) -> None:
-        before = len(self._items)
-        self._items.update(indexes)
-        if len(self._items) != before:
-            self._cache = None
-
-    def discard(self, index: int) -> None:
-        if index in self._items:
-            self._items.discard(index)
-            self._cache = None
-
-    def cut(self, completions: int) -> None:
-        """Drop indexes >= completions (elastic scale-down)."""
-        over = [i for i in self._items if i >= completions]
-        if over:
-            self._items.difference_update(over)
-            self._cache = None
-
-    def first_missing(self, start: int = 0) -> int:
-        """The lowest index >= start not in the set."""
-        i = start
-        while i in self._items:
-            i += 1
-        return i
-
-    def __contains__(self, index: object) -> bool:
-        return index in self._items
-
-    def __len__(self) -> int:
-        return len(self._items)
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(sorted(self._items))
-
-    def __eq__(self, other: object) -> bool:
-        if isinstance(other, IndexSet):
-            return self._items == other._items
-        if isinstance(other, set | frozenset):
-            return self._items == other
-        return NotImplemented
-
-    __hash__ = None  # type: ignore[assignment]
-
-    def as_set(self) -> frozenset[int]:
-        return frozenset(self._items)
-
-    def copy(self) -> IndexSet:
-        return IndexSet(self._items)
-
-    def __str__(self) -> str:
-        if self._cache is None:
-            self._cache = format_intervals(self._items)
-        return self._cache
-
-    def __repr__(self) -> str:
-        return f"IndexSet({str(self)!r})"

@@ -36,7 +36,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
@@ -47,6 +47,9 @@ Obj = dict[str, Any]
 
 REJECTED_MESSAGE = "the server rejected our request due to an error in our request"
 MAX_POINTER_TOKENS = 100
+
+#: The four PATCH flavours (content types in :mod:`joblet.api.content`); clients re-export it.
+PatchType = Literal["strategic", "merge", "json", "apply"]
 
 
 class PatchError(Invalid):

@@ -142,7 +142,7 @@ class Registry:
                 if causes:
                     raise invalid(r.kind, r.group, str(meta.get("name") or ""), causes)
                 strategy.admit(obj, None, self._namespace_object(ns))
-            key = Key(r.plural, ns, str(meta["name"]))
+            key = Key(r.plural, ns, str(meta["name"]), r.group)
             if dry_run:
                 try:
                     self.store.get(key)
@@ -181,7 +181,7 @@ class Registry:
         name = str(meta.get("name") or "")
         if not name:
             raise BadRequest("name is required")
-        key = Key(r.plural, ns, name)
+        key = Key(r.plural, ns, name, r.group)
         old = self.store.get(key)
         rv = meta.get("resourceVersion")
         if rv not in (None, "") and str(rv) != old["metadata"]["resourceVersion"]:
@@ -203,7 +203,7 @@ class Registry:
     ) -> Obj:
         r = resource_or_404(resource)
         ns = namespace if r.namespaced else ""
-        key = Key(r.plural, ns, name)
+        key = Key(r.plural, ns, name, r.group)
         try:
             old: Obj | None = self.store.get(key)
         except NotFound:
@@ -341,7 +341,7 @@ class Registry:
     ) -> Obj:
         r = resource_or_404(resource)
         ns = namespace if r.namespaced else ""
-        key = Key(r.plural, ns, name)
+        key = Key(r.plural, ns, name, r.group)
         old = self.store.get(key)
         old_meta = old["metadata"]
         if preconditions:
@@ -532,7 +532,7 @@ class Registry:
 
     @staticmethod
     def _key(r: Resource, namespace: str, name: str) -> Key:
-        return Key(r.plural, namespace if r.namespaced else "", name)
+        return Key(r.plural, namespace if r.namespaced else "", name, r.group)
 
 
 __all__ = ["FOREGROUND_FINALIZER", "ORPHAN_FINALIZER", "Conflict", "Registry"]

@@ -23,7 +23,7 @@ import asyncio
 import inspect
 import logging
 import re
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import IO, Any
@@ -32,7 +32,7 @@ import orjson
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from joblet.api import admission, content, discovery, openapi, selectors, tables
 from joblet.api.resources import Resource
@@ -59,6 +59,8 @@ Obj = dict[str, Any]
 Admission = Callable[[UserInfo, str, Obj], Awaitable[None]]
 #: what anonymous users may read (upstream's system:public-info-viewer)
 PUBLIC_PATHS = frozenset({"/version", "/healthz", "/livez", "/readyz"})
+#: Builds routes served before the API (the dashboard), given the API's request handler.
+UiRoutes = Callable[[Callable[[Request], Awaitable[Response]]], Sequence[BaseRoute]]
 NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
 INT64_MAX = 2**63 - 1
@@ -909,7 +911,7 @@ def create_app(
     allowed_hosts: frozenset[str] | None = None,
     audit_log: IO[str] | None = None,
     access_log: IO[str] | None = None,
-    pod_failure_backoff: tuple[float, float] | None = None,
+    ui: UiRoutes | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
 
@@ -919,31 +921,29 @@ def create_app(
     (its registry is served at ``/metrics`` and every request is timed), a prometheus
     ``CollectorRegistry`` or a callable returning the exposition bytes. ``allowed_hosts``: the
     ``Host`` values served (:func:`joblet.api.guard.allowed_hosts`; None: any). ``audit_log`` /
-    ``access_log``: open files for :class:`joblet.auth.audit.RequestLog`. The dashboard is served
-    at ``/`` (HTML requests) and ``/ui``, signing users in with the same ``authenticator`` and
-    asking the same ``authorizer``; ``pod_failure_backoff`` is the Job controller's (base, cap),
-    for its "Backoff, next retry" line.
+    ``access_log``: open files for :class:`joblet.auth.audit.RequestLog`. ``ui`` builds routes
+    mounted before the API (the dashboard's ``/`` for HTML requests and ``/ui``), given the API
+    handler as their fallback; the caller passes it because the API server sits below the
+    dashboard in the layers and may not import it.
     """
-    # Metrics and dashboard: a JobletMetrics brings its registry and the
-    # request-latency middleware; the dashboard owns "/" (browsers only) and "/ui/...".
+    # Metrics: a JobletMetrics brings its registry and the request-latency middleware.
     from starlette.middleware import Middleware
 
     from joblet.api.guard import BrowserGuard
     from joblet.auth.audit import RequestLog
-    from joblet.dashboard import dashboard_routes
     from joblet.metrics import ApiMetricsMiddleware, JobletMetrics
 
     clock = clock or RealClock()
     middleware = [Middleware(RequestLog, clock=clock, audit=audit_log, access=access_log)]
     if isinstance(metrics, JobletMetrics):
-        middleware.append(Middleware(ApiMetricsMiddleware, metrics=metrics))
+        middleware.append(Middleware(ApiMetricsMiddleware, metrics=metrics,
+                                     served={r.plural: r.subresources for rs in discovery.group_versions().values() for r in rs}))
     middleware.append(Middleware(BrowserGuard, hosts=allowed_hosts))
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
     server = ApiServer(client, log_store, version_minor, authenticator, authorizer, registry, clock,
                        bookmark_interval)
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
-    ui = dashboard_routes(client, log_store=log_store, clock=server.clock, authenticator=authenticator,
-                          authorizer=authorizer, fallback=server.handle, pod_failure_backoff=pod_failure_backoff)
-    app = Starlette(routes=[*ui, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
+    extra = list(ui(server.handle)) if ui is not None else []
+    app = Starlette(routes=[*extra, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)
     app.state.api_server = server
     return app

@@ -27,6 +27,7 @@ from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
+from joblet.security.encryption import EncryptionError
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -71,7 +72,7 @@ def run_async(coro: Awaitable[T]) -> T:
     except ApiError as e:
         err.print(f"Error from server ({e.reason}): {e.message}")
         raise typer.Exit(1) from None
-    except (DataDirBusy, Unreachable) as e:
+    except (DataDirBusy, Unreachable, EncryptionError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(3) from None
     except (Fail, NoData) as e:
@@ -108,6 +109,7 @@ TokenArgvOpt = Annotated[str | None, typer.Option("--token", hidden=True, help="
 LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotate each container's log at this size (a quantity, e.g. 10Mi), as the kubelet's containerLogMaxSize.")]
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
+EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -144,6 +146,7 @@ def server(
     max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    encryption_key_file: EncryptionKeyFile = None,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -163,7 +166,8 @@ def server(
                   alert_webhooks=tuple(alert_webhook or ()), alert_webhook_allow=tuple(alert_webhook_allow or ()),
                   log_retention_days=log_retention_days,
                   log_retention_bytes=int(log_retention_mb * 1024 * 1024), components=wanted, node_name=node_name,
-                  node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods)
+                  node_cpu=node_cpu, node_memory=node_memory, max_pods=max_pods,
+                  encryption_key_file=encryption_key_file)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
@@ -335,6 +339,7 @@ def run(
     alert_webhook_allow: AlertWebhookAllow = None,
     exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
     validate: ValidateOpt = "strict",
+    encryption_key_file: EncryptionKeyFile = None,
 ) -> None:
     """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
@@ -351,7 +356,7 @@ def run(
     private_umask()
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
-                  node_heartbeat_timeout=node_heartbeat_timeout,
+                  node_heartbeat_timeout=node_heartbeat_timeout, encryption_key_file=encryption_key_file,
                   alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
     try:
@@ -947,12 +952,14 @@ def version() -> None:
 
 def _register_subcommands() -> None:
     from joblet.cli.cron import create_app, cron_app, cronjob_app
+    from joblet.cli.encryption import encryption_key_app
     from joblet.cli.tokens import token_app
 
     app.add_typer(cron_app, name="cron")  # joblet cron next "SCHEDULE" [--time-zone TZ] [--from T] [--count N]
     app.add_typer(cronjob_app, name="cronjob")  # joblet cronjob next NAME [--count N]
     app.add_typer(create_app, name="create")  # joblet create job NAME --from=cronjob/X
     app.add_typer(token_app, name="token")  # joblet token create NAME [--group G]... [--expires 24h] | revoke | list
+    app.add_typer(encryption_key_app, name="encryption-key")  # joblet encryption-key generate
 
 
 _register_subcommands()

@@ -17,8 +17,10 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from joblet.api.patch import PatchType
+
 Obj = dict[str, Any]
-PatchType = Literal["strategic", "merge", "json", "apply"]
+__all__ = ["Client", "Event", "Obj", "ObjectList", "PatchType", "PropagationPolicy"]
 PropagationPolicy = Literal["Orphan", "Background", "Foreground"]
 
 

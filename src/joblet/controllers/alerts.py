@@ -50,9 +50,9 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from joblet.client.events import ClientEventRecorder, EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
-from joblet.controllers.events import ClientEventRecorder, EventRecorder
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, Conflict, NotFound
 from joblet.metrics import JobletMetrics, metrics_for

@@ -41,9 +41,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
-from joblet.controllers.events import EventRecorder
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import deep_copy, key_of

@@ -17,9 +17,9 @@ from decimal import Decimal
 from typing import Any
 
 from joblet.api.validation.core import parse_quantity
+from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, rfc3339
-from joblet.controllers.events import EventRecorder
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import key_of, split_key

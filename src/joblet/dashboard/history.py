@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from joblet.node.logs import line_time, log_files, render
+from joblet.logformat import line_time, log_files, render
 
 
 @dataclass(frozen=True)

@@ -64,9 +64,9 @@ from pathlib import Path
 from typing import Any
 
 from joblet.api.defaults import qos_class
+from joblet.client.events import ClientEventRecorder, EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
-from joblet.controllers.events import ClientEventRecorder, EventRecorder
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from joblet.metrics import metrics_for
 from joblet.node.cgroups import Limits

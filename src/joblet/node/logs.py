@@ -30,42 +30,14 @@ from pathlib import Path
 from typing import BinaryIO
 
 from joblet.api.validation.meta import is_dns1123_label, is_dns1123_subdomain
-from joblet.clock import Clock, parse_time
+from joblet.clock import Clock
 from joblet.errors import BadRequest, not_found
+from joblet.logformat import line_time, log_files, render
 
 FOLLOW_POLL_SECONDS = 0.1
 READ_BLOCK = 64 * 1024
 DEFAULT_MAX_SIZE = 10 * 1024 * 1024  # the kubelet's containerLogMaxSize
 DEFAULT_MAX_FILES = 5  # the kubelet's containerLogMaxFiles
-
-
-def parse_cri_line(line: bytes) -> tuple[bytes, bytes, bool, bytes] | None:
-    """``(timestamp, stream, full, text)`` of one CRI log line (without its newline)."""
-    parts = line.split(b" ", 3)
-    if len(parts) < 3:
-        return None
-    text = parts[3] if len(parts) == 4 else b""
-    return parts[0], parts[1], parts[2] != b"P", text
-
-
-def render(line: bytes, timestamps: bool) -> bytes:
-    """One stored line as ``kubectl logs`` shows it."""
-    parsed = parse_cri_line(line)
-    if parsed is None:
-        return line + b"\n"
-    ts, _, full, text = parsed
-    body = text + (b"\n" if full else b"")
-    return ts + b" " + body if timestamps else body
-
-
-def line_time(line: bytes) -> datetime | None:
-    parsed = parse_cri_line(line)
-    if parsed is None:
-        return None
-    try:
-        return parse_time(parsed[0].decode())
-    except ValueError:
-        return None
 
 
 class LogStore:
@@ -217,18 +189,6 @@ class LogStore:
 
     def remove(self, namespace: str, pod: str) -> None:
         shutil.rmtree(self.root / namespace / pod, ignore_errors=True)
-
-
-def log_files(path: Path) -> list[Path]:
-    """The files of one attempt's log in order: rotated ``<n>.log.<seq>`` by seq, then the live one."""
-    prefix = path.name + "."
-    rotated: list[tuple[int, Path]] = []
-    with contextlib.suppress(OSError), os.scandir(path.parent) as entries:
-        for entry in entries:
-            suffix = entry.name[len(prefix):]
-            if entry.name.startswith(prefix) and suffix.isascii() and suffix.isdigit():
-                rotated.append((int(suffix), Path(entry.path)))
-    return [p for _, p in sorted(rotated)] + [path]
 
 
 def tail_start(files: list[Path], lines: int) -> tuple[int, int]:

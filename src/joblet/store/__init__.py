@@ -9,10 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from joblet.security.encryption import AesGcmEncryption
 from joblet.store.interface import Key, Obj, Store, Watch, WatchEvent
 from joblet.store.memory import MemoryStore
 from joblet.store.sqlite import DB_FILE_NAME, SqliteStore
-from joblet.store.watch import StoreWatch, WatchHub
+from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, StoreWatch, WatchHub
 
 __all__ = [
     "DB_FILE_NAME",
@@ -29,7 +30,13 @@ __all__ = [
 ]
 
 
-def open_store(url_or_path: str | os.PathLike[str], **options: int) -> MemoryStore:
+def open_store(
+    url_or_path: str | os.PathLike[str],
+    *,
+    history_events: int = DEFAULT_HISTORY_EVENTS,
+    history_bytes: int = DEFAULT_HISTORY_BYTES,
+    encryption: AesGcmEncryption | None = None,
+) -> MemoryStore:
     """Open a store.
 
     * ``memory`` / ``memory://`` / ``:memory:`` — the in-memory store;
@@ -37,14 +44,16 @@ def open_store(url_or_path: str | os.PathLike[str], **options: int) -> MemorySto
     * a path ending in ``.db``/``.sqlite``/``.sqlite3`` — SQLite at that file;
     * any other path — a data dir: SQLite at ``<dir>/joblet.db``.
 
-    ``options`` are ``history_events`` / ``history_bytes`` (watch history bounds).
+    ``history_events`` / ``history_bytes`` bound the watch history; ``encryption`` encrypts
+    Secrets in SQLite (:mod:`joblet.security.encryption`).
     """
     text = os.fspath(url_or_path)
     if text in ("memory", "memory://", ":memory:"):
-        return MemoryStore(**options)
+        return MemoryStore(history_events=history_events, history_bytes=history_bytes)
     if text.startswith("sqlite://"):
-        return SqliteStore(text[len("sqlite://"):], **options)
-    path = Path(text).expanduser()
-    if path.suffix in (".db", ".sqlite", ".sqlite3"):
-        return SqliteStore(path, **options)
-    return SqliteStore.in_data_dir(path, **options)
+        path = Path(text[len("sqlite://"):])
+    else:
+        path = Path(text).expanduser()
+        if path.suffix not in (".db", ".sqlite", ".sqlite3"):
+            path = path / DB_FILE_NAME
+    return SqliteStore(path, history_events=history_events, history_bytes=history_bytes, encryption=encryption)

@@ -12,7 +12,7 @@ Objects handed out by a store are shared, never copied: callers must not mutate 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 Obj = dict[str, Any]
@@ -24,6 +24,10 @@ class Key:
     resource: str
     namespace: str
     name: str
+    #: The resource's API group, only for error messages (``jobs.batch "x" not found``); the
+    #: store knows no resource table (that is the API layer's), so the caller says it. Not part
+    #: of the key's identity.
+    group: str = field(default="", compare=False, hash=False)
 
     def __str__(self) -> str:
         return f"{self.resource}/{self.namespace}/{self.name}" if self.namespace else f"{self.resource}/{self.name}"

@@ -21,7 +21,6 @@ from collections.abc import Callable, Iterable
 
 import orjson
 
-from joblet.api.resources import RESOURCES
 from joblet.errors import ApiError, already_exists, conflict, not_found
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
 from joblet.store.watch import (
@@ -36,11 +35,6 @@ CONFLICT_MESSAGE = "the object has been modified; please apply your changes to t
 
 # A row of one flush: the object's rv and its JSON, or None when the object was deleted.
 Row = tuple[int, bytes | None]
-
-
-def group_of(resource: str) -> str:
-    res = RESOURCES.get(resource)
-    return res.group if res is not None else ""
 
 
 def rv_of(obj: Obj) -> int:
@@ -89,7 +83,7 @@ class MemoryStore:
     def get(self, key: Key) -> Obj:
         obj = self._index.get(key.resource, {}).get(key.namespace, {}).get(key.name)
         if obj is None:
-            raise not_found(key.resource, group_of(key.resource), key.name)
+            raise not_found(key.resource, key.group, key.name)
         return obj
 
     def list(
@@ -139,7 +133,7 @@ class MemoryStore:
             if names is None:
                 names = by_ns[key.namespace] = {}
             elif key.name in names:
-                raise already_exists(key.resource, group_of(key.resource), key.name)
+                raise already_exists(key.resource, key.group, key.name)
             rv = self._rv = self._rv + 1
             meta = obj.get("metadata")
             if meta is None:
@@ -156,9 +150,9 @@ class MemoryStore:
             names = self._index.get(key.resource, {}).get(key.namespace)
             old = names.get(key.name) if names is not None else None
             if names is None or old is None:
-                raise not_found(key.resource, group_of(key.resource), key.name)
+                raise not_found(key.resource, key.group, key.name)
             if expected_rv is not None and rv_of(old) != expected_rv:
-                raise conflict(key.resource, group_of(key.resource), key.name, CONFLICT_MESSAGE)
+                raise conflict(key.resource, key.group, key.name, CONFLICT_MESSAGE)
             rv = self._rv = self._rv + 1
             meta = obj.get("metadata")
             if meta is None:
@@ -176,9 +170,9 @@ class MemoryStore:
             names = by_ns.get(key.namespace) if by_ns is not None else None
             old = names.get(key.name) if names is not None else None
             if by_ns is None or names is None or old is None:
-                raise not_found(key.resource, group_of(key.resource), key.name)
+                raise not_found(key.resource, key.group, key.name)
             if expected_rv is not None and rv_of(old) != expected_rv:
-                raise conflict(key.resource, group_of(key.resource), key.name, CONFLICT_MESSAGE)
+                raise conflict(key.resource, key.group, key.name, CONFLICT_MESSAGE)
             rv = self._rv = self._rv + 1
             del names[key.name]
             if not names:

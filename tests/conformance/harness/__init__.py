@@ -1,4 +1,4 @@
-"""Harness for the upstream-derived Job/CronJob conformance catalog (shared/conformance).
+"""Harness for the upstream-derived Job/CronJob conformance catalog (vendored in tests/conformance/catalog).
 
 Why a package: the catalog format (README.md beside the YAML files) is generic — triggers,
 verbs and expectation kinds — so the pure parts (catalog loading, matching, trigger and

@@ -32,6 +32,7 @@ BASE_TEMPLATE: Obj = {
 _INT_RANGE = re.compile(r"^<(-?\d+)\.\.(-?\d+)(?: \(\d+ ints\))?>$")
 _REPEAT = re.compile(r"^<(\d+) \w+ (\{.*\})>$", re.S)
 _INDEX_EXPR = re.compile(r"^i(?:\s*([+-])\s*(\d+))?$")
+_INDEX_PLACEHOLDER = re.compile(r"<i(?:\s*([+-])\s*(\d+))?>")
 _SLEEP = re.compile(r"\bsleep\s+(\d+)\b")
 
 
@@ -125,11 +126,14 @@ def load_catalog(directory: Path) -> list[Scenario]:
     return scenarios
 
 
-def default_catalog_dir(repo_root: Path) -> Path:
+IN_REPO_CATALOG = Path(__file__).resolve().parents[1] / "catalog"
+
+
+def default_catalog_dir() -> Path:
+    """The vendored catalog (tests/conformance/catalog, see scripts/refresh-conformance-catalog);
+    ``JOBLET_CONFORMANCE_DIR`` points every catalog reader (this suite and the unit tests) elsewhere."""
     env = os.environ.get("JOBLET_CONFORMANCE_DIR")
-    if env:
-        return Path(env)
-    return repo_root.parent / "shared" / "conformance"
+    return Path(env) if env else IN_REPO_CATALOG
 
 
 def load_deviations(path: Path) -> dict[str, str]:
@@ -168,6 +172,17 @@ def _eval_index_expr(value: Any, i: int) -> Any:
     return value
 
 
+def _repeat_item(flow: str, i: int) -> Any:
+    """Item ``i`` of ``"<N things {flow mapping}>"``: ``<i>`` / ``<i+1>`` are replaced in the text
+    before it is parsed as YAML (so ``[<i>]`` is a list of ints and ``'x-<i>'`` a string); a value
+    that is exactly ``i`` or ``i+1`` is evaluated too (the older form)."""
+    def index(m: re.Match[str]) -> str:
+        delta = int(m.group(2) or 0)
+        return str(i - delta if m.group(1) == "-" else i + delta)
+
+    return _eval_index_expr(yaml.safe_load(_INDEX_PLACEHOLDER.sub(index, flow)), i)
+
+
 def expand_generators(value: Any) -> Any:
     """``template: base`` -> the base pod template; ``"<a..b (n ints)>"`` -> [a..b];
     ``"<N things {flow-yaml using i, i+1}>"`` -> N generated items."""
@@ -187,8 +202,7 @@ def expand_generators(value: Any) -> Any:
             return list(range(int(m.group(1)), int(m.group(2)) + 1))
         m = _REPEAT.match(value.strip())
         if m:
-            template = yaml.safe_load(m.group(2))
-            return [_eval_index_expr(copy.deepcopy(template), i) for i in range(int(m.group(1)))]
+            return [_repeat_item(m.group(2), i) for i in range(int(m.group(1)))]
     return value
 
 

@@ -46,6 +46,37 @@ Obj = dict[str, Any]
 DOC_KEYS = frozenset({"timeout_s", "depends_on_backoff_base", "notes", "cleanup", "condition_timing", "at"})
 NEVER_KEYS = frozenset({"conditions_absent", "conditions_absent_reason", "max_active_at_any_time", "never"})
 TRACKING_FINALIZER = "batch.kubernetes.io/job-tracking"
+SELECT_KEYS = frozenset({"any", "first", "index", "same_as_previous", "from"})
+TRIGGER_KEYS = frozenset({
+    "t", "t_after_previous", "after_previous", "created", "pods_running", "pods_succeeded",
+    "pods_remaining_active", "status", "condition", "cronjob_status_active", "pod_has_controller_ref",
+})
+#: Every verb and the keys it takes besides ``when`` and ``do``.
+ACTION_KEYS: dict[str, frozenset[str]] = {
+    "patch_job": frozenset({"patch", "patch_type"}),
+    "update_job": frozenset({"set", "patch"}),
+    "patch_status": frozenset({"patch", "patch_type"}),
+    "update_status": frozenset({"set", "patch"}),
+    "delete_job": frozenset({"name", "propagationPolicy"}),
+    "delete_collection": frozenset({"resource", "labelSelector", "propagationPolicy", "wait_for_gc"}),
+    "delete_pod": frozenset({"select", "gracePeriodSeconds"}),
+    "evict_pod": frozenset({"select"}),
+    "update_pod": frozenset({"select", "set", "patch"}),
+    "host_touch": frozenset({"path", "file"}),
+    "assert": frozenset({"expect"}),
+}
+SCENARIO_KEYS = frozenset({
+    "id", "source", "description", "notes", "kind", "job", "cronjob", "manifest", "update", "pre_create",
+    "actions", "expect", "cleanup", "depends_on_backoff_base", "columns", "rows",
+})
+SCENARIO_KINDS = frozenset({"table", "valid", "update_valid", "update_invalid"})
+PODS_KEYS = frozenset({
+    "created", "created_by_controller", "phases", "container_restart_count_each", "remaining", "non_terminating",
+    "non_terminating_indexes", "deleted_by_controller", "indexes_deleted_by_controller", "all_terminated",
+    "finalizers_absent_all", "owner_refs_absent_all", "created_per_index",
+})
+TIMING_KEYS = frozenset({"min_gap_between_pod_creations_s", "job_exists_at_s_after_finish", "job_gone_by_s_after_finish"})
+POD_NAMED_KEYS = frozenset({"finalizers_contain", "ownerReferences"})
 
 
 class UnsupportedFormat(Exception):
@@ -60,6 +91,9 @@ class Context:
     responses: dict[str, Any] = field(default_factory=dict)  # create/patch_status/update_status/get_status/...
     events: list[Obj] | None = None  # core Events of the namespace, when listed
     targets: list[tuple[str, str, float]] = field(default_factory=list)  # (verb, pod uid, t) of pod actions
+    now: float | None = None  # seconds since creation, set by the runner before each evaluation
+    delete_t: float | None = None  # when an action first deleted the Job (delete_job / delete_collection)
+    event_reasons: set[str] = field(default_factory=set)  # Event reasons seen for the Job/CronJob so far
 
     def sub(self, value: Any, **extra: Any) -> Any:
         return substitute(value, {**self.names, **extra})
@@ -96,6 +130,8 @@ def trigger_met(when: Mapping[str, Any], tl: Timeline, t: float, prev_done_t: fl
             ok = count_running(tl) >= int(value)
         elif key == "pods_succeeded":
             ok = count_ever_succeeded(tl) >= int(value)
+        elif key == "pods_remaining_active":
+            ok = sum(1 for p in tl.current_pods.values() if is_active_pod(p)) == int(value)
         elif key == "status":
             job = tl.job
             ok = job is not None and not match_value(ctx.sub(value), job.get("status") or {}, "status")
@@ -120,6 +156,15 @@ def trigger_met(when: Mapping[str, Any], tl: Timeline, t: float, prev_done_t: fl
 def select_pod(select: Mapping[str, Any] | None, tl: Timeline) -> str | None:
     """uid of the pod an action targets, or None when no candidate exists yet."""
     select = select or {"any": True}
+    unknown = set(select) - SELECT_KEYS
+    if unknown:
+        raise UnsupportedFormat(f"unknown select key(s) {sorted(unknown)}")
+    if "from" in select:
+        name = str(select["from"])
+        if name not in tl.ignored_pods:
+            raise UnsupportedFormat(f"select from {name!r}: no such pre_create pod")
+        pod = tl.current_precreated.get(name)
+        return str(pod["metadata"]["uid"]) if pod is not None else None
     if select.get("same_as_previous"):
         return tl.selected_pod if tl.selected_pod in tl.current_pods else None
     recs = {r.uid: r for r in tl.pods.values()}
@@ -268,13 +313,17 @@ def pods_problems(spec: Mapping[str, Any], tl: Timeline, moment: Moment, ctx: Co
             for p in current:
                 if bool(expected) and (p.get("metadata") or {}).get("ownerReferences"):
                     problems.append(f"pods.owner_refs_absent_all: {p['metadata'].get('name')} has ownerReferences")
+        elif key == "created_by_controller":
+            # pre_create pods never enter ``ever``; the harness itself creates no other pods.
+            problems += match_value(expected, len(ever), "pods.created_by_controller")
         elif key == "created_per_index":
             per: dict[int, int] = {}
             for rec in ever:
                 i = pod_index(rec.versions[0][1])
                 if i is not None:
                     per[i] = per.get(i, 0) + 1
-            for idx, want in expected.items():
+            wanted = dict(enumerate(expected)) if isinstance(expected, list) else expected
+            for idx, want in wanted.items():
                 problems += match_value(want, per.get(int(idx), 0), f"pods.created_per_index.{idx}")
         else:
             raise UnsupportedFormat(f"unknown pods expectation {key!r}")
@@ -459,6 +508,8 @@ def _check_timing(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str
                 problems.append(f"timing: {ctype} condition not observed")
             elif first > limit:
                 problems.append(f"timing: {ctype} at {first:.1f}s after creation > {limit:.1f}s")
+        elif key in ("job_exists_at_s_after_finish", "job_gone_by_s_after_finish"):
+            problems += _ttl_timing(key, float(raw), tl, m, ctx)
         else:
             raise UnsupportedFormat(f"unknown timing key {key!r}")
     return problems
@@ -694,6 +745,127 @@ def _check_first_finished_deleted(value: Any, tl: Timeline, m: Moment, ctx: Cont
     return [] if ok == bool(value) else [f"first finished job deleted={job_gone}, its pods left={pods_left}"]
 
 
+# ---- the rest of the full vocabulary (README "Full vocabulary")
+
+#: metav1.Time has second precision: a TTL measured from a truncated lastTransitionTime may end
+#: up to a second before the finish the harness observed.
+TIME_PRECISION_S = 1.0
+#: Latency between the server deleting a Job and the harness observing it (watch + poll).
+OBSERVE_SLACK_S = 2.0
+
+
+def _finish_t(tl: Timeline) -> float | None:
+    return next((t for t, job in tl.job_versions if job_finished(job)), None)
+
+
+def _ttl_timing(key: str, seconds: float, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+    finished = _finish_t(tl)
+    if finished is None:
+        return [f"timing.{key}: the Job never finished"]
+    gone = tl.job_deleted_t
+    if key == "job_exists_at_s_after_finish":
+        if gone is not None:
+            lived = gone - finished
+            return [] if lived >= seconds - TIME_PRECISION_S else [
+                f"timing.{key}: the Job was gone {lived:.1f}s after finishing (< {seconds:g}s)"]
+        now = ctx.now if ctx.now is not None else m.t
+        return [] if now - finished >= seconds else [f"timing.{key}: only {now - finished:.1f}s since finish so far"]
+    limit = seconds * ctx.timing.timeout_scale + OBSERVE_SLACK_S
+    if gone is None:
+        return [f"timing.{key}: the Job still exists"]
+    return [] if gone - finished <= limit else [
+        f"timing.{key}: the Job was gone only {gone - finished:.1f}s after finishing (> {limit:g}s)"]
+
+
+def _check_conditions_before_delete(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+    until = ctx.delete_t if ctx.delete_t is not None else m.t
+    versions = [job for t, job in tl.job_versions if t <= until]
+    problems: list[str] = []
+    for want in ctx.sub(value):
+        if not any(not match_conditions([want], conditions_of(job)) for job in versions):
+            problems.append(f"conditions_before_delete: the Job never showed {dict(want)} before it was deleted")
+    return problems
+
+
+def _check_watch_events(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+    """The expected Job watch events, in order, as a subsequence of what the watch delivered."""
+    wanted = [dict(w) for w in ctx.sub(value)]
+    for w in wanted:
+        unknown = set(w) - {"type", "label", "annotation"}
+        if unknown:
+            raise UnsupportedFormat(f"watch_events: unknown key(s) {sorted(unknown)}")
+    i = 0
+    for t, kind, etype, obj in tl.watch_log:
+        if i == len(wanted) or t > m.t:
+            break
+        if kind != "Job":
+            continue
+        w = wanted[i]
+        meta = obj.get("metadata") or {}
+        if (etype == w.get("type")
+                and ("label" not in w or not match_value(w["label"], meta.get("labels") or {}))
+                and ("annotation" not in w or not match_value(w["annotation"], meta.get("annotations") or {}))):
+            i += 1
+    if i == len(wanted):
+        return []
+    return [f"watch_events: got the first {i} of {len(wanted)}; never {wanted[i]} after them"]
+
+
+def _check_pod_named(name: str) -> Check:
+    """``pod <name>``: a pre_create pod's finalizers and ownerReferences."""
+
+    def check(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+        rec = tl.precreated.get(name)
+        if rec is None:
+            return [f"pod {name}: never observed (is it in pre_create?)"]
+        pod = tl.last_version_at(rec, m.t) or rec.last
+        meta = pod.get("metadata") or {}
+        problems: list[str] = []
+        for key, want in ctx.sub(value).items():
+            if key == "finalizers_contain":
+                missing = [f for f in want if f not in (meta.get("finalizers") or [])]
+                if missing:
+                    problems.append(f"pod {name}: finalizers {meta.get('finalizers')} lack {missing}")
+            elif key == "ownerReferences":
+                refs = meta.get("ownerReferences") or []
+                for ref in want:
+                    if not any(not match_value(dict(ref), r) for r in refs):
+                        problems.append(f"pod {name}: no ownerReference matching {dict(ref)} in {refs}")
+            else:
+                raise UnsupportedFormat(f"unknown pod expectation {key!r}")
+        return problems
+
+    return check
+
+
+def _check_events_reasons_contain(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+    missing = [r for r in value if r not in ctx.event_reasons]
+    return [f"events_reasons_contain: {missing} not seen (seen {sorted(ctx.event_reasons)})"] if missing else []
+
+
+def _check_deleted_job_not_in_active(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+    deleted = {r.uid for r in tl.jobs.values() if r.deleted_t is not None and r.deleted_t <= m.t}
+    if bool(value) and not deleted:
+        return ["deleted_job_not_in_status_active: no Job was deleted yet"]
+    active = ((m.cronjob or {}).get("status") or {}).get("active") or []
+    kept = [ref.get("name") for ref in active if ref.get("uid") in deleted]
+    if bool(value) == bool(kept):
+        return [f"deleted_job_not_in_status_active: status.active still lists deleted {kept}"] if kept else [
+            "deleted_job_not_in_status_active: expected false, but no deleted Job is listed"]
+    return []
+
+
+def _count_check(name: str) -> Check:
+    """A count the runner recorded (a list around a delete_collection); absent until it ran."""
+
+    def check(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
+        if name not in ctx.responses:
+            return [f"{name}: not listed yet (no delete_collection of Jobs ran)"]
+        return match_value(value, ctx.responses[name], name)
+
+    return check
+
+
 def _flag_check(name: str) -> Check:
     def check(value: Any, tl: Timeline, m: Moment, ctx: Context) -> list[str]:
         return match_value(value, ctx.responses.get(name), name)
@@ -746,14 +918,67 @@ CHECKS: dict[str, Check] = {
     "list_by_label": _flag_check("list_by_label"),
     "status_patch_roundtrip": _response_check("status_patch_roundtrip"),
     "status_update_roundtrip": _response_check("status_update_roundtrip"),
+    "conditions_before_delete": _check_conditions_before_delete,
+    "watch_events": _check_watch_events,
+    "events_reasons_contain": _check_events_reasons_contain,
+    "deleted_job_not_in_status_active": _check_deleted_job_not_in_active,
+    "list_all_namespaces_by_label_before_delete": _count_check("list_all_namespaces_by_label_before_delete"),
+    "list_after_delete": _count_check("list_after_delete"),
 }
+POD_PREFIX = "pod "
 
 # Handled by the runner itself (a waiting rule, or the create-must-fail path).
 RUNNER_KEYS = frozenset({"consistently_for_s", "http_status", "reason", "field_paths", "message_contains", "causes", "defaults"})
 
 
+def _check_for(key: str) -> Check | None:
+    if key.startswith(POD_PREFIX):
+        return _check_pod_named(key[len(POD_PREFIX):].strip())
+    return CHECKS.get(key)
+
+
 def unsupported_keys(expect: Mapping[str, Any]) -> list[str]:
-    return sorted(k for k in expect if k not in CHECKS and k not in DOC_KEYS and k not in RUNNER_KEYS)
+    return sorted(k for k in expect if _check_for(k) is None and k not in DOC_KEYS and k not in RUNNER_KEYS)
+
+
+def _expect_gaps(expect: Mapping[str, Any], where: str) -> list[str]:
+    gaps = [f"{where}: unknown expectation {k!r}" for k in unsupported_keys(expect)]
+    for key in ("pods", "pods_after_terminal"):
+        gaps += [f"{where}.{key}: unknown key {k!r}" for k in expect.get(key) or {} if k not in PODS_KEYS]
+    gaps += [f"{where}.timing: unknown key {k!r}" for k in expect.get("timing") or {}
+             if k not in TIMING_KEYS and not k.endswith("_condition_within_s_of_creation")]
+    for key, value in expect.items():
+        if key.startswith(POD_PREFIX) and isinstance(value, dict):
+            gaps += [f"{where}.{key}: unknown key {k!r}" for k in value if k not in POD_NAMED_KEYS]
+    for i, item in enumerate(expect.get("during") or []):
+        gaps += _expect_gaps({k: v for k, v in item.items() if k != "at"}, f"{where}.during[{i}]")
+    return gaps
+
+
+def scenario_gaps(scenario: Scenario) -> list[str]:
+    """Every word of a scenario this harness does not implement (checked before it runs, so a
+    held-out scenario using an unknown key fails loudly instead of passing vacuously)."""
+    raw = scenario.raw
+    gaps = [f"unknown scenario key {k!r}" for k in raw if k not in SCENARIO_KEYS]
+    if "kind" in raw and raw["kind"] not in SCENARIO_KINDS:
+        gaps.append(f"unknown scenario kind {raw['kind']!r}")
+    if scenario.kind == "table":
+        return gaps
+    gaps += _expect_gaps(scenario.expect, "expect")
+    for i, action in enumerate(raw.get("actions") or []):
+        verb = action.get("do")
+        if verb not in ACTION_KEYS:
+            gaps.append(f"actions[{i}]: unknown verb {verb!r}")
+            continue
+        extra = set(action) - ACTION_KEYS[verb] - {"when", "do"}
+        gaps += [f"actions[{i}] ({verb}): unknown key {k!r}" for k in sorted(extra)]
+        gaps += [f"actions[{i}].when: unknown trigger {k!r}" for k in action.get("when") or {} if k not in TRIGGER_KEYS]
+        gaps += [f"actions[{i}].select: unknown key {k!r}" for k in action.get("select") or {} if k not in SELECT_KEYS]
+        gaps += _expect_gaps(action.get("expect") or {}, f"actions[{i}].expect")
+    for i, obj in enumerate(raw.get("pre_create") or []):
+        if not isinstance(obj, dict) or not obj.get("kind") or not (obj.get("metadata") or {}).get("name"):
+            gaps.append(f"pre_create[{i}]: not a complete manifest with kind and metadata.name")
+    return gaps
 
 
 def evaluate_at(expect: Mapping[str, Any], tl: Timeline, moment: Moment, ctx: Context) -> list[str]:
@@ -762,7 +987,7 @@ def evaluate_at(expect: Mapping[str, Any], tl: Timeline, moment: Moment, ctx: Co
     for key, value in expect.items():
         if key in DOC_KEYS or key in RUNNER_KEYS:
             continue
-        check = CHECKS.get(key)
+        check = _check_for(key)
         if check is None:
             raise UnsupportedFormat(f"unknown expectation {key!r}")
         problems += check(value, tl, moment, ctx)

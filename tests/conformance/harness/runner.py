@@ -24,9 +24,9 @@ from .checks import (
     UnsupportedFormat,
     evaluate,
     never_violations,
+    scenario_gaps,
     select_pod,
     trigger_met,
-    unsupported_keys,
 )
 from .kube import MERGE, STRATEGIC, ApiFailure, Event, Kube, Response, Tracker, call, must
 from .matching import (
@@ -96,13 +96,14 @@ class ScenarioRun:
         self.t0 = time.monotonic()
         self.prev_done_t: float | None = None
         self.cleanup_paths = [p for p in host_paths(self.manifest) if "/" in p]
+        self.collection_selector: str | None = None  # labelSelector of the last delete_collection
 
     # ------------------------------------------------------------ entry
 
     def run(self) -> None:
-        unsupported = unsupported_keys(self.scenario.expect)
-        if unsupported:
-            raise UnsupportedFormat(f"expectation keys not implemented by the harness: {unsupported}")
+        gaps = scenario_gaps(self.scenario)
+        if gaps:
+            raise UnsupportedFormat("; ".join(gaps))
         kind = self.scenario.kind
         self.kube.ensure_namespace(self.ns)
         try:
@@ -238,6 +239,7 @@ class ScenarioRun:
         while True:
             self._drain(POLL_S)
             t = time.monotonic() - self.t0
+            self.ctx.now = t
             violations = never_violations(expect, self.tl, self.ctx)
             if violations:
                 raise ScenarioFailed(f"at t={t:.1f}s: " + "; ".join(violations) + self._pending(actions))
@@ -248,15 +250,16 @@ class ScenarioRun:
                 t = time.monotonic() - self.t0
             if not actions:
                 if t - last_probe >= 1.0:
-                    self._probe()
+                    self._probe(expect)
                     last_probe = t
+                self.ctx.now = time.monotonic() - self.t0
                 problems = evaluate(expect, self.tl, self.ctx)
                 if problems:
                     ok_since = None
                 else:
                     ok_since = t if ok_since is None else ok_since
                     if t - ok_since >= max(SETTLE_S, consistently):
-                        self._probe()
+                        self._probe(expect)
                         final = evaluate(expect, self.tl, self.ctx)
                         if not final:
                             return
@@ -273,16 +276,45 @@ class ScenarioRun:
         errs = [f"{t.kind}: {t.error}" for t in self.trackers if t.error]
         return f" | watch errors: {errs}" if errs else ""
 
-    def _probe(self) -> None:
-        """Live reads some expectations need (GET /status, Events)."""
-        expect = self.scenario.expect
+    def _probe(self, expect: Obj) -> None:
+        """Live reads some expectations need (GET /status, Events, lists after a deletion)."""
         name = ((self.manifest or {}).get("metadata") or {}).get("name")
         if "get_status" in expect and name and not self.scenario.is_cron:
             resp = call(self.kube.batch.read_namespaced_job_status, name, self.ns)
             self.ctx.responses["get_status"] = resp.body if resp.ok else None
-        if "events_absent_reasons" in expect:
+        if "events_absent_reasons" in expect or "events_reasons_contain" in expect:
             resp = call(self.kube.core.list_namespaced_event, self.ns)
             self.ctx.events = list((resp.body or {}).get("items") or []) if resp.ok else None
+            for ev in self.ctx.events or []:
+                involved = ev.get("involvedObject") or {}
+                mine = involved.get("name") == name or (self.scenario.is_cron and involved.get("kind") == "Job")
+                if mine and involved.get("kind") in ("Job", "CronJob") and ev.get("reason"):
+                    self.ctx.event_reasons.add(str(ev["reason"]))
+        if "list_after_delete" in expect and self.collection_selector is not None:
+            self.ctx.responses["list_after_delete"] = self._count_jobs(self.collection_selector)
+
+    def _count_jobs(self, selector: str, all_namespaces: bool = False) -> int:
+        if all_namespaces:
+            resp = call(self.kube.batch.list_job_for_all_namespaces, label_selector=selector)
+        else:
+            resp = call(self.kube.batch.list_namespaced_job, self.ns, label_selector=selector)
+        return len(must("list jobs", resp).get("items") or [])
+
+    def _wait_for_gc(self, job_uids: set[str], selector: str | None) -> None:
+        """Until the deleted Jobs and every pod they owned are gone (``wait_for_gc: true``)."""
+        deadline = self.t0 + self.env.timing.deadline(self.scenario)
+        while True:
+            jobs = must("list jobs", call(self.kube.batch.list_namespaced_job, self.ns,
+                                          **({"label_selector": selector} if selector else {})))
+            left = [j for j in jobs.get("items") or [] if j["metadata"].get("uid") in job_uids]
+            pods = must("list pods", call(self.kube.core.list_namespaced_pod, self.ns))
+            owned = [p for p in pods.get("items") or []
+                     if any(o.get("uid") in job_uids for o in p["metadata"].get("ownerReferences") or [])]
+            if not left and not owned:
+                return
+            if time.monotonic() > deadline:
+                raise ScenarioFailed(f"wait_for_gc: {len(left)} Jobs and {len(owned)} pods still there")
+            self._drain(POLL_S)
 
     # ------------------------------------------------------------ actions
 
@@ -297,6 +329,8 @@ class ScenarioRun:
         name = ((self.manifest or {}).get("metadata") or {}).get("name")
         batch, core = self.kube.batch, self.kube.core
         if verb == "assert":
+            self._probe(act.get("expect") or {})
+            self.ctx.now = time.monotonic() - self.t0
             problems = evaluate(act.get("expect") or {}, self.tl, self.ctx)
             if problems:
                 raise ScenarioFailed(f"assert at t={t:.1f}s ({when}): " + "; ".join(problems))
@@ -319,21 +353,42 @@ class ScenarioRun:
             if act.get("propagationPolicy"):
                 kwargs["propagation_policy"] = act["propagationPolicy"]
             must("delete_job", call(batch.delete_namespaced_job, target, self.ns, **kwargs))
+            if target == name and self.ctx.delete_t is None:
+                self.ctx.delete_t = time.monotonic() - self.t0
         elif verb == "delete_collection":
             resource = str(act.get("resource") or "jobs")
             fn = {"jobs": batch.delete_collection_namespaced_job, "pods": core.delete_collection_namespaced_pod,
                   "cronjobs": batch.delete_collection_namespaced_cron_job}[resource]
             kwargs = {}
-            if act.get("labelSelector"):
-                kwargs["label_selector"] = act["labelSelector"]
+            selector = str(act["labelSelector"]) if act.get("labelSelector") else None
+            if selector:
+                kwargs["label_selector"] = selector
+                if resource == "jobs":
+                    self.ctx.responses["list_all_namespaces_by_label_before_delete"] = self._count_jobs(
+                        selector, all_namespaces=True)
             if act.get("propagationPolicy"):
                 kwargs["propagation_policy"] = act["propagationPolicy"]
+            doomed: set[str] = set()
+            if act.get("wait_for_gc") and resource != "jobs":
+                raise UnsupportedFormat(f"delete_collection of {resource}: wait_for_gc is defined for jobs only")
+            if resource == "jobs" and act.get("wait_for_gc"):
+                listed = must("list jobs", call(batch.list_namespaced_job, self.ns,
+                                                **({"label_selector": selector} if selector else {})))
+                doomed = {str(j["metadata"]["uid"]) for j in listed.get("items") or []}
             must("delete_collection", call(fn, self.ns, **kwargs))
+            if resource == "jobs":
+                if self.ctx.delete_t is None:
+                    self.ctx.delete_t = time.monotonic() - self.t0
+                self.collection_selector = selector or ""
+                if act.get("wait_for_gc"):
+                    self._wait_for_gc(doomed, selector)
+                self.ctx.responses["list_after_delete"] = self._count_jobs(selector or "")
         elif verb in ("delete_pod", "evict_pod", "update_pod"):
             uid = select_pod(act.get("select"), self.tl)
             if uid is None:
                 return False
-            pod = self.tl.current_pods[uid]
+            pod = self.tl.current_pods.get(uid) or next(
+                p for p in self.tl.current_precreated.values() if str(p["metadata"]["uid"]) == uid)
             pod_name = str(pod["metadata"]["name"])
             if verb == "delete_pod":
                 kwargs = {}

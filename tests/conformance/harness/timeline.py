@@ -84,6 +84,9 @@ class Timeline:
     job_name: str | None = None
     cronjob_name: str | None = None
     ignored_pods: set[str] = field(default_factory=set)  # pre_create names
+    precreated: dict[str, ObjectRecord] = field(default_factory=dict)  # pre_create pods by name (never counted)
+    current_precreated: dict[str, Obj] = field(default_factory=dict)
+    watch_log: list[tuple[float, str, str, Obj]] = field(default_factory=list)  # (t, kind, type, object)
     pods: dict[str, ObjectRecord] = field(default_factory=dict)
     jobs: dict[str, ObjectRecord] = field(default_factory=dict)
     cronjobs: dict[str, ObjectRecord] = field(default_factory=dict)
@@ -104,8 +107,10 @@ class Timeline:
         meta = obj.get("metadata") or {}
         uid = str(meta.get("uid") or meta.get("name"))
         name = str(meta.get("name"))
+        self.watch_log.append((t, kind, event_type, obj))
         if kind == "Pod":
             if name in self.ignored_pods:
+                self._apply_precreated(name, uid, event_type, obj, t)
                 return
             records, current = self.pods, self.current_pods
         elif kind == "Job":
@@ -132,6 +137,17 @@ class Timeline:
         self.moments.append(
             Moment(t=t, job=self.job, pods=dict(self.current_pods), jobs=dict(self.current_jobs), cronjob=self.cronjob)
         )
+
+    def _apply_precreated(self, name: str, uid: str, event_type: str, obj: Obj, t: float) -> None:
+        rec = self.precreated.get(name)
+        if rec is None or rec.uid != uid:
+            rec = self.precreated[name] = ObjectRecord(uid=uid, name=name, added_t=t)
+        rec.versions.append((t, obj))
+        if event_type == "DELETED":
+            rec.deleted_t = t
+            self.current_precreated.pop(name, None)
+        else:
+            self.current_precreated[name] = obj
 
     # ------------------------------------------------------------ views
 

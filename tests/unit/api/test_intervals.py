@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from joblet.api.intervals import (
-    IndexSet,
     IntervalError,
     format_intervals,
     parse_indexes_lenient,
@@ -76,19 +75,3 @@ def test_parse_indexes_lenient(text: str, completions: int, indexes: set[int]) -
 ])
 def test_validate_no_overlap(completed: str, failed: str, message: str | None) -> None:
     assert validate_no_overlap(completed, failed, 10) == message
-
-
-def test_index_set_incremental() -> None:
-    s = IndexSet.parse("0,2", 5)
-    assert str(s) == "0,2" and len(s) == 2
-    assert s.add(1) is True
-    assert s.add(1) is False
-    assert str(s) == "0-2"
-    assert s.first_missing() == 3
-    s.update([4, 7])
-    s.cut(5)
-    assert str(s) == "0-2,4"
-    s.discard(0)
-    assert list(s) == [1, 2, 4] and 4 in s and 0 not in s
-    assert s == {1, 2, 4}
-    assert s.copy() == s

@@ -4,13 +4,14 @@ plus named cases for pods, metadata, job status, cron schedules and quantities."
 from __future__ import annotations
 
 import copy
-import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness.catalog import BASE_TEMPLATE, default_catalog_dir, expand_generators
+from harness.matching import deep_merge, get_path
 
 from joblet.api.defaults import default_cronjob, default_job, default_pod
 from joblet.api.validation import (
@@ -29,64 +30,18 @@ from joblet.api.validation.core import QuantityError, validate_configmap, valida
 from joblet.api.validation.cron import ScheduleError
 from joblet.errors import Cause
 
-REPO_ROOT = Path(__file__).resolve().parents[3]
-CONFORMANCE_DIR = Path(os.environ.get("JOBLET_CONFORMANCE_DIR", REPO_ROOT / ".." / "shared" / "conformance"))
+CONFORMANCE_DIR = default_catalog_dir()
 UID = "11111111-2222-3333-4444-555555555555"
-
-BASE_TEMPLATE: dict[str, Any] = {
-    "spec": {
-        "restartPolicy": "Never",
-        "containers": [{"name": "abc", "image": "busybox", "command": ["sh", "-c", "exit 0"]}],
-    }
-}
-
-
-def _expand(obj: Any) -> Any:
-    """Resolve the scenario file's shorthands (``template: base`` and generated lists)."""
-    if isinstance(obj, dict):
-        out = {}
-        for k, v in obj.items():
-            if k == "template" and v == "base":
-                out[k] = copy.deepcopy(BASE_TEMPLATE)
-            elif k == "values" and isinstance(v, str) and v.startswith("<0..255"):
-                out[k] = list(range(256))
-            elif k == "rules" and isinstance(v, str) and v.startswith("<21 rules"):
-                out[k] = [{"action": "FailJob", "onExitCodes": {"operator": "In", "values": [i + 1]}}
-                          for i in range(21)]
-            else:
-                out[k] = _expand(v)
-        return out
-    if isinstance(obj, list):
-        return [_expand(v) for v in obj]
-    return obj
-
-
-def _merge_patch(target: Any, patch: Any) -> Any:
-    if not isinstance(patch, dict):
-        return copy.deepcopy(patch)
-    out = dict(target) if isinstance(target, dict) else {}
-    for k, v in patch.items():
-        if v is None:
-            out.pop(k, None)
-        else:
-            out[k] = _merge_patch(out.get(k), v)
-    return out
 
 
 def _create(manifest: dict[str, Any]) -> tuple[dict[str, Any], list[Cause]]:
-    obj = _expand(copy.deepcopy(manifest))
+    obj = expand_generators(copy.deepcopy(manifest))
     obj.setdefault("metadata", {}).setdefault("namespace", "default")
     if obj["kind"] == "Job":
         default_job(obj, UID)
         return obj, validate_job(obj)
     default_cronjob(obj)
     return obj, validate_cronjob(obj)
-
-
-def _get(obj: Any, dotted: str) -> Any:
-    for part in dotted.split("."):
-        obj = obj[part]
-    return obj
 
 
 KNOWN_DEVIATIONS: dict[str, str] = yaml.safe_load(
@@ -115,11 +70,11 @@ def test_conformance_validation_scenario(scenario: dict[str, Any]) -> None:
     if kind == "valid":
         assert causes == []
         for dotted, value in (expect.get("defaults") or {}).items():
-            assert _get(old, dotted) == value, dotted
+            assert get_path(old, dotted) == value, dotted
         return
     if kind in ("update_valid", "update_invalid"):
         assert causes == [], [c.render() for c in causes]
-        new = _merge_patch(old, _expand(scenario["update"]))
+        new = deep_merge(old, expand_generators(scenario["update"]))
         default_job(new)
         causes = validate_job_update(new, old)
         if kind == "update_valid":
@@ -253,7 +208,7 @@ def _created(**spec: Any) -> dict[str, Any]:
 
 
 def _updated(old: dict[str, Any], patch: dict[str, Any]) -> list[str]:
-    new = _merge_patch(old, patch)
+    new = deep_merge(old, patch)
     default_job(new)
     return _rendered(validate_job_update(new, old))
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from joblet.api.tables import to_table
 from joblet.cli.follow import _expand, failure_text, pod_failure, progress_line, summary
+from joblet.client.events import FakeRecorder
 from joblet.clock import FakeClock
-from joblet.controllers.events import INVALID_OBJECT_REASON, FakeRecorder, UndecodableGuard
+from joblet.controllers.events import INVALID_OBJECT_REASON, UndecodableGuard
 
 BAD_JOB = {"apiVersion": "batch/v1", "kind": "Job",
            "metadata": {"name": "wrongtype", "namespace": "default", "uid": "u", "resourceVersion": "7"},

@@ -11,10 +11,10 @@ from typing import Any
 
 import pytest
 
+from joblet.client.events import FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import FakeClock, rfc3339
 from joblet.config import ControlPlaneConfig
-from joblet.controllers.events import FakeRecorder
 from joblet.controllers.nodelifecycle import (
     NODE_STATUS_UNKNOWN_MESSAGE,
     PODGC_MESSAGE,

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 
 from joblet.clock import FakeClock
+from joblet.logformat import render
 from joblet.node.agent import backoff_delay, expand, parse_quantity, qos_class, should_restart
 from joblet.node.cgroups import cfs_quota_us, parse_oom_kills
-from joblet.node.logs import LogStore, render
+from joblet.node.logs import LogStore
 from joblet.node.runtimes.process import exit_from_status, parse_status
 
 T = datetime(2024, 1, 1, tzinfo=UTC)

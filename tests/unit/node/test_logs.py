@@ -11,7 +11,8 @@ import pytest
 
 from joblet.clock import FakeClock, RealClock
 from joblet.dashboard.history import read_attempt
-from joblet.node.logs import LogStore, log_files, tail_start
+from joblet.logformat import log_files
+from joblet.node.logs import LogStore, tail_start
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

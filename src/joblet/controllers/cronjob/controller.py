@@ -16,11 +16,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
-from joblet.controllers.events import DECODE_ERRORS, EventRecorder, UndecodableGuard
+from joblet.controllers.events import DECODE_ERRORS, UndecodableGuard
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for

@@ -34,6 +34,7 @@ from croniter.croniter import CroniterError
 
 from joblet.api.validation.cron import CronSchedule, ScheduleError, parse_standard
 from joblet.clock import parse_time_or_none
+from joblet.objects import owner_ref
 
 Obj = dict[str, Any]
 
@@ -247,9 +248,7 @@ def format_rfc3339_in(t: datetime, zone: tzinfo) -> str:
 
 
 def cronjob_owner_ref(cj: Obj) -> Obj:
-    meta = cj.get("metadata") or {}
-    return {"apiVersion": "batch/v1", "kind": "CronJob", "name": meta.get("name", ""),
-            "uid": meta.get("uid", ""), "controller": True, "blockOwnerDeletion": True}
+    return owner_ref(cj, "batch/v1", "CronJob")
 
 
 def job_from_template(cj: Obj, scheduled_time: datetime) -> Obj:

@@ -19,9 +19,10 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.events import DECODE_ERRORS, EventRecorder, FakeRecorder, UndecodableGuard
+from joblet.controllers.events import DECODE_ERRORS, UndecodableGuard
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
@@ -29,7 +30,7 @@ from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
-from joblet.objects import controller_ref, deep_copy, key_of, labels_of, split_key
+from joblet.objects import controller_ref, deep_copy, key_of, labels_of, owner_ref, split_key
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -188,16 +189,7 @@ class PodControl:
         jmeta = job["metadata"]
         meta = pod["metadata"]
         refs = [r for r in meta.get("ownerReferences") or [] if r.get("uid") != jmeta["uid"]]
-        refs.append(
-            {
-                "apiVersion": "batch/v1",
-                "kind": "Job",
-                "name": jmeta["name"],
-                "uid": jmeta["uid"],
-                "controller": True,
-                "blockOwnerDeletion": True,
-            }
-        )
+        refs.append(owner_ref(job, "batch/v1", "Job"))
         finalizers = list(meta.get("finalizers") or [])
         if podutil.TRACKING_FINALIZER not in finalizers:
             finalizers.append(podutil.TRACKING_FINALIZER)
@@ -650,7 +642,9 @@ class JobController(Controller):
     async def _write_status(self, key: str, ctx: d.SyncContext) -> None:
         job = d.status_for_write(ctx.job)
         result = await self.client.update("jobs", job, subresource="status")
-        self.metrics.job_pods_finished(self._written.get(key) or self.jobs.get(key), result)
+        before = self._written.get(key) or self.jobs.get(key)
+        self.metrics.job_pods_finished(before, result)
+        self.metrics.finished_indexes(result, *d.finished_indexes_delta(before, result))
         ctx.job["metadata"]["resourceVersion"] = (result.get("metadata") or {}).get("resourceVersion")
         self._written[key] = result
 

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from joblet.api.intervals import format_intervals, parse_indexes_lenient
+from joblet.api.intervals import count_intervals, format_intervals, parse_indexes_lenient, parse_runs_lenient
 from joblet.clock import parse_time_or_none, rfc3339
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import (
@@ -36,7 +36,7 @@ from joblet.controllers.job.backoff import (
 )
 from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.job.policy import FAIL_INDEX, match_pod_failure_policy, match_success_policy
-from joblet.objects import deep_copy
+from joblet.objects import deep_copy, owner_ref
 
 Obj = dict[str, Any]
 
@@ -286,6 +286,27 @@ def is_index_failed(job: Obj, pod: Obj) -> bool:
             counted = True
     limit = int(spec_of(job).get("backoffLimitPerIndex") or 0)
     return counted and podutil.index_failure_count(pod) >= limit
+
+
+def finished_indexes_delta(before: Obj | None, after: Obj) -> tuple[int, int]:
+    """Indexes a status write newly completed and newly failed (the latter only with
+    backoffLimitPerIndex), as upstream's ``recordJobPodFinished`` counts them for
+    ``job_controller_job_finished_indexes_total``; never negative (a scale-down drops indexes)."""
+    if not is_indexed(after):
+        return 0, 0
+    if before is not None and (before.get("metadata") or {}).get("uid") != (after.get("metadata") or {}).get("uid"):
+        before = None
+    completions = completions_of(after) or 0
+
+    def count(job: Obj | None, key: str) -> int:
+        text = ((job or {}).get("status") or {}).get(key)
+        return count_intervals(parse_runs_lenient(str(text or ""), completions))
+
+    succeeded = count(after, "completedIndexes") - count(before, "completedIndexes")
+    failed = 0
+    if spec_of(after).get("backoffLimitPerIndex") is not None:
+        failed = count(after, "failedIndexes") - count(before, "failedIndexes")
+    return max(0, succeeded), max(0, failed)
 
 
 def calculate_succeeded_indexes(job: Obj, pods: list[Obj]) -> tuple[set[int], set[int]]:
@@ -606,16 +627,7 @@ def build_pod(job: Obj, index: int | None = None, replaced: Obj | None = None) -
     if annotations:
         pod_meta["annotations"] = annotations
     pod_meta["finalizers"] = finalizers
-    pod_meta["ownerReferences"] = [
-        {
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "name": meta.get("name", ""),
-            "uid": meta.get("uid", ""),
-            "controller": True,
-            "blockOwnerDeletion": True,
-        }
-    ]
+    pod_meta["ownerReferences"] = [owner_ref(job, "batch/v1", "Job")]
     return {"apiVersion": "v1", "kind": "Pod", "metadata": pod_meta, "spec": spec}
 
 

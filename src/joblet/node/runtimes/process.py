@@ -52,8 +52,9 @@ from typing import Any
 import orjson
 
 from joblet.clock import Clock
+from joblet.logformat import render
 from joblet.node.cgroups import Cgroups, detect
-from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE, render
+from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.sandbox import bwrap_argv, effective_capabilities
 from joblet.node.volumes import unmount_all

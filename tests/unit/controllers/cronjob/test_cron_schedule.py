@@ -3,13 +3,12 @@ semantics (grammar, @every, time zones, DST) checked against the pure functions.
 
 from __future__ import annotations
 
-import os
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from harness.catalog import default_catalog_dir
 
 from joblet.api.validation.cron import ScheduleError, parse_standard
 from joblet.controllers.cronjob.schedule import (
@@ -27,8 +26,7 @@ from joblet.controllers.cronjob.schedule import (
 )
 
 Obj = dict[str, Any]
-CATALOG = Path(os.environ.get("JOBLET_CONFORMANCE_DIR")
-               or Path(__file__).resolve().parents[4].parent / "shared" / "conformance")
+CATALOG = default_catalog_dir()
 
 
 def t(text: str) -> datetime:

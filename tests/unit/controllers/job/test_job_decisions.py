@@ -411,3 +411,23 @@ def test_too_many_succeeded_event() -> None:
 def test_failure_event_carries_reason_and_message() -> None:
     events = d.finished_events(job(), {"type": "Failed", "reason": "BackoffLimitExceeded", "message": d.MSG_BACKOFF_LIMIT})
     assert events == [d.EventSpec("Warning", "BackoffLimitExceeded", d.MSG_BACKOFF_LIMIT)]
+
+
+@pytest.mark.parametrize(("before", "after", "expected"), [
+    pytest.param(None, job(completionMode="Indexed", completions=5, status={"completedIndexes": "0,2-3"}),
+                 (3, 0), id="first-write"),
+    pytest.param(job(completionMode="Indexed", completions=5, status={"completedIndexes": "0"}),
+                 job(completionMode="Indexed", completions=5, status={"completedIndexes": "0-2"}), (2, 0), id="delta"),
+    pytest.param(job(completionMode="Indexed", completions=5, backoffLimitPerIndex=1,
+                     status={"completedIndexes": "0", "failedIndexes": "1"}),
+                 job(completionMode="Indexed", completions=5, backoffLimitPerIndex=1,
+                     status={"completedIndexes": "0,2", "failedIndexes": "1,3-4"}), (1, 2), id="per-index-failures"),
+    pytest.param(job(completionMode="Indexed", completions=5, status={"completedIndexes": "0-4"}),
+                 job(completionMode="Indexed", completions=2, status={"completedIndexes": "0-1"}), (0, 0),
+                 id="scale-down-never-negative"),
+    pytest.param(None, job(completionMode="Indexed", completions=3, status={"failedIndexes": "0"}), (0, 0),
+                 id="failed-indexes-count-only-per-index"),
+    pytest.param(None, job(completions=3, status={"succeeded": 3}), (0, 0), id="non-indexed"),
+])
+def test_finished_indexes_delta(before: dict[str, Any] | None, after: dict[str, Any], expected: tuple[int, int]) -> None:
+    assert d.finished_indexes_delta(before, after) == expected

@@ -7,9 +7,9 @@ import asyncio
 import pytest
 
 from joblet.api.registry import Registry
+from joblet.client.events import ClientEventRecorder, FakeRecorder
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock
-from joblet.controllers.events import ClientEventRecorder, FakeRecorder
 from joblet.store.memory import MemoryStore
 
 JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "pi", "namespace": "default", "uid": "u-1"}}
@@ -48,7 +48,7 @@ def test_fake_recorder_keeps_events() -> None:
 
 
 def test_dedup_records_stay_bounded_and_recent_ones_still_dedup(monkeypatch: pytest.MonkeyPatch) -> None:
-    import joblet.controllers.events as events
+    import joblet.client.events as events
 
     async def main() -> None:
         clock = FakeClock()
