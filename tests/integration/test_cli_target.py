@@ -14,9 +14,8 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
-from cli_support import cli_env, free_port, job_manifest, joblet, joblet_server
+from cli_support import cli_env, free_port, job_manifest, joblet, joblet_server, server_http
 
 from joblet.kubeconfig import write_kubeconfig
 
@@ -83,13 +82,14 @@ def test_kubeconfig_at_a_real_cluster_is_not_used_and_the_target_is_named(
 
 def test_an_explicit_data_dir_wins_over_a_joblet_kubeconfig(tmp_path: Path, hello: Path) -> None:
     env = cli_env(tmp_path)
-    with joblet_server(tmp_path / "server", env, tmp_path / "server.log") as url:
+    with joblet_server(tmp_path / "server", env, tmp_path / "server.log"):
         env_k = cli_env(tmp_path, KUBECONFIG=str(tmp_path / "server" / "kubeconfig"))
         own = tmp_path / "mine"
         result = joblet(env_k, "run", "-f", str(hello), "--data-dir", str(own))
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines()[0] == f"embedded control plane in {own}"
-        jobs = httpx.get(f"{url}/apis/batch/v1/namespaces/default/jobs", timeout=5).json()
+        with server_http(tmp_path / "server") as http:
+            jobs = http.get("/apis/batch/v1/namespaces/default/jobs").json()
         assert jobs["items"] == []  # the server named by $KUBECONFIG got nothing
 
 
@@ -100,7 +100,8 @@ def test_kubeconfig_at_a_joblet_server_is_used_and_named(tmp_path: Path, hello: 
         result = joblet(env_k, "run", "-f", str(hello))
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines()[0] == f"using joblet server {url} (from $KUBECONFIG)"
-        job = httpx.get(f"{url}/apis/batch/v1/namespaces/default/jobs/hello", timeout=5).json()
+        with server_http(tmp_path / "server") as http:
+            job = http.get("/apis/batch/v1/namespaces/default/jobs/hello").json()
         assert job["status"]["succeeded"] == 1
 
 
@@ -130,7 +131,7 @@ def test_a_second_run_on_a_busy_data_dir_attaches_to_the_first(tmp_path: Path, h
         time.sleep(0.3)  # the first run is starting (or has started): both cases must attach
         second = joblet(env, "run", "-f", str(hello), "--data-dir", str(data))
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.splitlines()[0].startswith("using joblet server http://127.0.0.1:")
+        assert second.stdout.splitlines()[0].startswith("using joblet server https://127.0.0.1:")
         assert f"(from data dir {data})" in second.stdout.splitlines()[0]
         assert "hello from hello-" in second.stdout
         out, err = first.communicate(timeout=60)
