@@ -18,6 +18,9 @@ class Clock(Protocol):
     def monotonic(self) -> float:
         """Seconds on a clock that never goes backwards (for durations and timers)."""
 
+    def sleep(self, seconds: float) -> None:
+        """Block this thread for ``seconds`` (synchronous code only: a coroutine awaits)."""
+
 
 class RealClock:
     def now(self) -> datetime:
@@ -25,6 +28,9 @@ class RealClock:
 
     def monotonic(self) -> float:
         return time.monotonic()
+
+    def sleep(self, seconds: float) -> None:
+        time.sleep(max(seconds, 0.0))
 
 
 class FakeClock:
@@ -39,6 +45,10 @@ class FakeClock:
 
     def monotonic(self) -> float:
         return self._mono
+
+    def sleep(self, seconds: float) -> None:
+        """Returns at once, with fake time ``seconds`` later (a polling loop ends by its deadline)."""
+        self.advance(max(seconds, 0.0))
 
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)

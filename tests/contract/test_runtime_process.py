@@ -93,6 +93,29 @@ def test_start_error_for_missing_command(tmp_path: Path) -> None:
     assert result.message == 'exec: "no-such-cmd-xyz": executable file not found in $PATH'
 
 
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+@pytest.mark.parametrize(("argv", "message"), [
+    (["no-such-cmd-xyz"], 'exec: "no-such-cmd-xyz": executable file not found in $PATH'),
+    (["/etc/passwd"], 'exec: "/etc/passwd": Permission denied'),
+], ids=["not-in-path", "not-executable"])
+def test_start_error_inside_the_sandbox(tmp_path: Path, argv: list[str], message: str) -> None:
+    """The exec happens in bubblewrap, behind the launcher: still a StartError, not exit 127."""
+    rt = make_runtime(tmp_path)
+    s = ContainerSpec(ContainerRef("u1", "main", 0), argv, dict(ENV), tmp_path / "l.log", sandbox=True)
+    result = asyncio.run(run(rt, s))
+    assert (result.exit_code, result.reason, result.message) == (128, "StartError", message)
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_a_sandboxed_command_exiting_127_is_an_error_and_does_not_see_the_report_pipe(tmp_path: Path) -> None:
+    rt = make_runtime(tmp_path)
+    s = spec(rt, "u1", "main", "ls /proc/self/fd; exit 127", sandbox=True)
+    result = asyncio.run(run(rt, s))
+    assert (result.exit_code, result.reason) == (127, "Error")
+    fds = [line.split(b" ", 3)[3] for line in s.log_path.read_bytes().splitlines()]
+    assert b"100" not in fds, fds
+
+
 def test_output_lines_are_cri_timestamped(tmp_path: Path) -> None:
     rt = make_runtime(tmp_path)
     s = spec(rt, "u1", "main", "echo one; echo two >&2; printf tail", working_dir="/tmp")

@@ -20,6 +20,8 @@ from pathlib import Path
 
 import httpx
 
+from support.tls import kubeconfig_http
+
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLES = REPO / "examples"
 
@@ -164,19 +166,23 @@ def free_port() -> int:
 
 @contextlib.contextmanager
 def joblet_server(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[str]:
-    """A real ``joblet server`` on a free port; yields its URL."""
+    """A real ``joblet server`` on a free port; yields its URL (HTTPS; talk to it with
+    :func:`server_http`)."""
     port = free_port()
     with open(log, "ab") as out:
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data_dir),
                                  "--port", str(port), "--pod-failure-backoff", "0.2"],
                                 stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"http://127.0.0.1:{port}"
+    url = f"https://127.0.0.1:{port}"
+    kubeconfig = data_dir / "kubeconfig"
     try:
         deadline = time.monotonic() + 30
         while True:
             assert proc.poll() is None, log.read_text()
-            with contextlib.suppress(httpx.HTTPError):
-                if httpx.get(f"{url}/version", timeout=1).status_code == 200:
+            # The kubeconfig (CA + admin token) is written before the server listens.
+            with (contextlib.suppress(httpx.HTTPError, OSError, ValueError, KeyError),
+                  kubeconfig_http(kubeconfig, timeout=1) as http):
+                if http.get("/version").status_code == 200:
                     break
             assert time.monotonic() < deadline, "joblet server did not start: " + log.read_text()
             time.sleep(0.1)  # waiting for a real process to listen, not for semantics
@@ -189,3 +195,8 @@ def joblet_server(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[st
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
+
+
+def server_http(data_dir: Path) -> httpx.Client:
+    """An admin client of the ``joblet server`` on ``data_dir`` (its kubeconfig's CA and token)."""
+    return kubeconfig_http(data_dir / "kubeconfig", timeout=5)

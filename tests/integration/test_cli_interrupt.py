@@ -12,7 +12,6 @@ import time
 import uuid
 from pathlib import Path
 
-import httpx
 from cli_support import (
     Terminal,
     cli_env,
@@ -21,6 +20,7 @@ from cli_support import (
     joblet_server,
     kill_marked,
     processes_with,
+    server_http,
     wait_until_gone,
 )
 
@@ -109,7 +109,8 @@ def test_ctrl_c_on_a_run_attached_to_a_server_detaches_and_says_how_to_follow(tm
             assert term.wait(30) == 130
             time.sleep(0.5)  # a detached run must not stop the pods: give a wrong stop time to show
             assert len(processes_with(marker)) >= 2
-            job = httpx.get(f"{url}/apis/batch/v1/namespaces/default/jobs/forever", timeout=5).json()
+            with server_http(data) as http:
+                job = http.get("/apis/batch/v1/namespaces/default/jobs/forever").json()
             assert job["status"].get("active") == 2
             deleted = joblet(env, "delete", "job", "forever", "--data-dir", str(data))
             assert deleted.returncode == 0, deleted.stderr

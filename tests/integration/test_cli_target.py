@@ -6,6 +6,7 @@ not answer is exit 3; two runs on one data dir share the first one's control pla
 from __future__ import annotations
 
 import json
+import ssl
 import subprocess
 import sys
 import threading
@@ -14,20 +15,24 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-import httpx
 import pytest
-from cli_support import cli_env, free_port, job_manifest, joblet, joblet_server
+from cli_support import cli_env, free_port, job_manifest, joblet, joblet_server, server_http
 
+from joblet.clock import RealClock
 from joblet.kubeconfig import write_kubeconfig
+from joblet.security.pki import ensure_serving_cert
 
 
 class _Cluster(BaseHTTPRequestHandler):
-    """Answers like a real kube-apiserver's anonymous /version, and records every request."""
+    """Answers like a real kube-apiserver's anonymous /version, and records every request
+    (with the credentials it carried)."""
 
     seen: list[str] = []
+    authorizations: list[str] = []
 
     def do_GET(self) -> None:
         self.seen.append(f"GET {self.path}")
+        self.authorizations.append(self.headers.get("Authorization", ""))
         body = json.dumps({"major": "1", "minor": "30", "gitVersion": "v1.30.2", "platform": "linux/amd64"}).encode()
         self.send_response(200 if self.path == "/version" else 403)
         self.send_header("Content-Type", "application/json")
@@ -37,6 +42,7 @@ class _Cluster(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         self.seen.append(f"POST {self.path}")
+        self.authorizations.append(self.headers.get("Authorization", ""))
         self.send_response(403)
         self.send_header("Content-Length", "0")
         self.end_headers()
@@ -46,17 +52,23 @@ class _Cluster(BaseHTTPRequestHandler):
 
 
 @pytest.fixture
-def real_cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
-    """A kubeconfig at an HTTP server that is not joblet (stands for staging), and its request log."""
+def real_cluster(tmp_path: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    """A kubeconfig (CA + token) at an HTTPS server that is not joblet (stands for staging),
+    its request log and the Authorization header of each request."""
     seen: list[str] = []
-    handler = type("Cluster", (_Cluster,), {"seen": seen})
+    authorizations: list[str] = []
+    handler = type("Cluster", (_Cluster,), {"seen": seen, "authorizations": authorizations})
     server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    pki = ensure_serving_cert(tmp_path / "staging-pki", ["127.0.0.1"], RealClock().now())
+    tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls.load_cert_chain(pki.cert, pki.key)
+    server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
-    path = write_kubeconfig(tmp_path / "staging.kubeconfig", f"http://127.0.0.1:{server.server_address[1]}",
-                            token="staging-secret")
+    path = write_kubeconfig(tmp_path / "staging.kubeconfig", f"https://127.0.0.1:{server.server_address[1]}",
+                            token="staging-secret", ca_data=pki.ca.read_bytes())
     try:
-        yield path, seen
+        yield path, seen, authorizations
     finally:
         server.shutdown()
 
@@ -69,27 +81,29 @@ def hello(tmp_path: Path) -> Path:
 
 
 def test_kubeconfig_at_a_real_cluster_is_not_used_and_the_target_is_named(
-        tmp_path: Path, real_cluster: tuple[Path, list[str]], hello: Path) -> None:
-    kubeconfig, seen = real_cluster
+        tmp_path: Path, real_cluster: tuple[Path, list[str], list[str]], hello: Path) -> None:
+    kubeconfig, seen, authorizations = real_cluster
     env = cli_env(tmp_path, KUBECONFIG=str(kubeconfig))
     result = joblet(env, "run", "-f", str(hello))
     assert result.returncode == 0, result.stdout + result.stderr
     default_dir = tmp_path / "xdg" / "joblet"
     assert result.stdout.splitlines()[0] == f"embedded control plane in {default_dir}"
     assert "ignoring $KUBECONFIG" in result.stderr and "is not a joblet server" in result.stderr
-    assert not [r for r in seen if not r.startswith("GET /version")], seen  # nothing submitted there
+    assert seen and not [r for r in seen if not r.startswith("GET /version")], seen  # asked, nothing submitted
+    assert authorizations and not any(authorizations), authorizations  # its token was never sent
     assert "hello from hello-" in result.stdout
 
 
 def test_an_explicit_data_dir_wins_over_a_joblet_kubeconfig(tmp_path: Path, hello: Path) -> None:
     env = cli_env(tmp_path)
-    with joblet_server(tmp_path / "server", env, tmp_path / "server.log") as url:
+    with joblet_server(tmp_path / "server", env, tmp_path / "server.log"):
         env_k = cli_env(tmp_path, KUBECONFIG=str(tmp_path / "server" / "kubeconfig"))
         own = tmp_path / "mine"
         result = joblet(env_k, "run", "-f", str(hello), "--data-dir", str(own))
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines()[0] == f"embedded control plane in {own}"
-        jobs = httpx.get(f"{url}/apis/batch/v1/namespaces/default/jobs", timeout=5).json()
+        with server_http(tmp_path / "server") as http:
+            jobs = http.get("/apis/batch/v1/namespaces/default/jobs").json()
         assert jobs["items"] == []  # the server named by $KUBECONFIG got nothing
 
 
@@ -100,7 +114,8 @@ def test_kubeconfig_at_a_joblet_server_is_used_and_named(tmp_path: Path, hello: 
         result = joblet(env_k, "run", "-f", str(hello))
         assert result.returncode == 0, result.stdout + result.stderr
         assert result.stdout.splitlines()[0] == f"using joblet server {url} (from $KUBECONFIG)"
-        job = httpx.get(f"{url}/apis/batch/v1/namespaces/default/jobs/hello", timeout=5).json()
+        with server_http(tmp_path / "server") as http:
+            job = http.get("/apis/batch/v1/namespaces/default/jobs/hello").json()
         assert job["status"]["succeeded"] == 1
 
 
@@ -130,7 +145,7 @@ def test_a_second_run_on_a_busy_data_dir_attaches_to_the_first(tmp_path: Path, h
         time.sleep(0.3)  # the first run is starting (or has started): both cases must attach
         second = joblet(env, "run", "-f", str(hello), "--data-dir", str(data))
         assert second.returncode == 0, second.stdout + second.stderr
-        assert second.stdout.splitlines()[0].startswith("using joblet server http://127.0.0.1:")
+        assert second.stdout.splitlines()[0].startswith("using joblet server https://127.0.0.1:")
         assert f"(from data dir {data})" in second.stdout.splitlines()[0]
         assert "hello from hello-" in second.stdout
         out, err = first.communicate(timeout=60)

@@ -5,9 +5,11 @@ create a data dir, and ``wait`` that returns at once on the other terminal state
 
 from __future__ import annotations
 
+import queue
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -110,7 +112,11 @@ def test_wait_returns_at_once_when_the_job_failed(tmp_path: Path) -> None:
 def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
     env = cli_env(tmp_path)
     data = tmp_path / "d"
-    script = "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 1; done"
+    gate = tmp_path / "go"  # outside the data dir: visible in the pods' sandbox
+    # Each pod prints a line, then blocks until the test opens the gate: a follower that read
+    # the pods one after the other would never show the second pod's first line, however slow
+    # the machine (no timing assumption).
+    script = f"echo line 1; while [ ! -e {gate} ]; do sleep 0.1; done; for i in 2 3 4; do echo line $i; done"
     (tmp_path / "two.yaml").write_text(job_manifest("two", script, completions=2, parallelism=2))
     (tmp_path / "hold.yaml").write_text(job_manifest("hold", "sleep 60"))
     # A run keeps the control plane up; `logs -f` attaches to it through the data dir.
@@ -128,19 +134,35 @@ def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
             time.sleep(0.1)  # waiting for the Job controller
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "logs", "-f", "job/two", "--data-dir", str(data)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-        arrivals: list[tuple[float, str]] = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            arrivals.append((time.monotonic(), line.strip()))
+        lines: queue.Queue[str | None] = queue.Queue()
+
+        def read() -> None:
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                lines.put(line.strip())
+            lines.put(None)
+
+        threading.Thread(target=read, daemon=True).start()
+        seen: list[str] = []
+        try:
+            while len({line.split("]")[0] for line in seen if line.endswith("line 1")}) < 2:
+                line = lines.get(timeout=60)  # both pods are running and blocked: their first lines come
+                assert line is not None, f"logs -f ended early: {seen}"
+                seen.append(line)
+            assert not [line for line in seen if not line.endswith("line 1")], seen
+            gate.touch()
+            while (line := lines.get(timeout=60)) is not None:
+                seen.append(line)
+        except BaseException:
+            proc.kill()  # a failed wait: do not leave the follower behind
+            raise
         proc.wait(30)
         assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-        by_pod: dict[str, list[float]] = {}
-        for t, line in arrivals:
-            by_pod.setdefault(line.split("]")[0], []).append(t)
-        assert len(by_pod) == 2 and all(len(ts) == 8 for ts in by_pod.values()), arrivals
-        first, second = sorted(by_pod.values())
-        # Live: the second pod's first line does not wait until the first pod has ended.
-        assert second[0] < first[-1], arrivals
+        by_pod: dict[str, list[str]] = {}
+        for line in seen:
+            by_pod.setdefault(line.split("]")[0], []).append(line.split("] ", 1)[1])
+        assert len(by_pod) == 2, seen
+        assert all(got == ["line 1", "line 2", "line 3", "line 4"] for got in by_pod.values()), seen
         # A retry is a new pod: `logs -f job/X` follows it too, and ends when the Job does.
         retried = job_manifest("retried", "echo attempt on $HOSTNAME; sleep 1; exit 1",
                                extra_spec="  backoffLimit: 1\n")

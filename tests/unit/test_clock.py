@@ -1,4 +1,4 @@
-"""The clock module's wire-format helpers."""
+"""The clock module: the fake clock, and the wire-format helpers."""
 
 from __future__ import annotations
 
@@ -66,3 +66,12 @@ def test_canonicalize_times_is_iterative_and_depth_limited() -> None:
 
 def test_out_of_range_times_are_left_for_validation() -> None:
     assert canonicalize_times({"startTime": "9999-12-31T23:59:59-23:00"}) == {"startTime": "9999-12-31T23:59:59-23:00"}
+
+
+def test_fake_sleep_moves_fake_time_and_returns_at_once() -> None:
+    clock = FakeClock()
+    start_now, start_mono = clock.now(), clock.monotonic()
+    clock.sleep(2.5)
+    clock.sleep(-1)  # a negative wait (an overdue deadline) does not move time back
+    assert clock.monotonic() - start_mono == 2.5
+    assert (clock.now() - start_now).total_seconds() == 2.5

@@ -17,7 +17,6 @@ import contextlib
 import json
 import os
 import ssl
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 import httpx
 
 from joblet.client.interface import Client
-from joblet.clock import RealClock
+from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, is_in_use
 
@@ -101,13 +100,13 @@ def _lock_info(data_dir: Path) -> dict[str, Any]:
     return info if isinstance(info, dict) else {}
 
 
-def data_dir_server(data_dir: Path, wait_seconds: float = 15.0) -> Target | None:
+def data_dir_server(data_dir: Path, wait_seconds: float = 15.0, clock: Clock | None = None) -> Target | None:
     """The joblet that holds ``data_dir`` now (a server or an embedded run), if it serves HTTP.
 
     A holder that is still starting (or only reading) is waited for, so two ``joblet run``
     started together share the first one's control plane instead of failing on the lock.
     """
-    clock = RealClock()
+    clock = clock or RealClock()
     deadline = clock.monotonic() + wait_seconds
     while is_in_use(data_dir):
         info = _lock_info(data_dir)
@@ -124,7 +123,7 @@ def data_dir_server(data_dir: Path, wait_seconds: float = 15.0) -> Target | None
         # about to serve or to let go.
         if clock.monotonic() > deadline:
             return None
-        time.sleep(0.1)  # the holder is starting; its lock says "running" in a moment
+        clock.sleep(0.1)  # the holder is starting; its lock says "running" in a moment
     return None
 
 

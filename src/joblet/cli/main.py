@@ -108,7 +108,7 @@ TokenFileOpt = Annotated[str | None, typer.Option("--token-file", help="File hol
 TokenArgvOpt = Annotated[str | None, typer.Option("--token", hidden=True, help="Refused: a token on the command line is visible to every local user.")]
 LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotate each container's log at this size (a quantity, e.g. 10Mi), as the kubelet's containerLogMaxSize.")]
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
-AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
+AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching PATTERN: HOST, optionally with SCHEME://, :PORT and /PATH (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 

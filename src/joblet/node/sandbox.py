@@ -32,9 +32,10 @@ the tmpfs.
 How it runs (see shim.c): the shim starts ``bwrap ... -- <shim> -E [-u UID] [-g GID] -- CMD``
 with ``-I``: bwrap's monitor ignores SIGTERM, so a forwarded SIGTERM reaches the container
 command, and ``-E`` resets the signals, drops to ``runAsUser``/``runAsGroup`` and execs the
-command. bwrap is the container's main process; its exit status is the command's (a signal
-becomes 128+n); when the command exits, the PID namespace ends and the kernel kills whatever
-it left behind. The shim, the status file and the CRI log stay outside the sandbox.
+command (a command that cannot be exec'd is reported back over a pipe the shim passes
+through bwrap, so it is a ``StartError`` as it is without the sandbox). bwrap is the
+container's main process; its exit status is the command's (a signal becomes 128+n); when the
+command exits, the PID namespace ends and the kernel kills whatever it left behind. The shim, the status file and the CRI log stay outside the sandbox.
 """
 
 from __future__ import annotations

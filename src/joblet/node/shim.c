@@ -36,6 +36,9 @@
  *    as `joblet-shim -E ... -- CMD`) instead of killing bwrap's monitor process; -E resets
  *    every signal to its default, applies -u/-g and execs CMD. (Ignored dispositions survive
  *    exec, so the reset has to happen in the sandbox, right before the real command.)
+ *    The launcher inherits a pipe at fd REPORT_FD (bubblewrap passes open fds through); -E
+ *    marks it close-on-exec and, when the exec fails, writes {errno, CMD} there and exits
+ *    127, so a command that cannot start is a "starterror" in the sandbox too, not "exit 127".
  *
  * The shim itself stays outside the container's cgroups so that killing the container never
  * kills the shim, and the status is always written. Exit status of the shim: 0 when STATUS
@@ -59,6 +62,13 @@
 
 #define MAX_CGROUPS 16
 #define LINE_MAX_BYTES 16384
+#define REPORT_FD 100 /* -I/-E: the exec helper's start-error pipe (see the header) */
+
+/* What -E reports when CMD cannot be exec'd inside the sandbox (one atomic pipe write). */
+struct start_report {
+    int err;
+    char name[256];
+};
 
 static volatile sig_atomic_t child_pid = 0;
 static volatile sig_atomic_t pending_kill = 0;
@@ -265,7 +275,17 @@ static int exec_helper(char **cmd, long uid, long gid) {
         fprintf(stderr, "joblet-shim: cannot run as uid %ld gid %ld: %s\n", uid, gid, strerror(err));
         return 128;
     }
+    int report = fcntl(REPORT_FD, F_SETFD, FD_CLOEXEC) == 0 ? REPORT_FD : -1;
     execvp(cmd[0], cmd);
+    int exec_errno = errno;
+    if (report >= 0) {
+        struct start_report msg;
+        memset(&msg, 0, sizeof msg);
+        msg.err = exec_errno;
+        snprintf(msg.name, sizeof msg.name, "%s", cmd[0]);
+        if (write(report, &msg, sizeof msg) == (ssize_t)sizeof msg) return 127;
+    }
+    errno = exec_errno;
     if (errno == ENOENT && strchr(cmd[0], '/') == NULL)
         fprintf(stderr, "exec: \"%s\": executable file not found in $PATH\n", cmd[0]);
     else
@@ -323,9 +343,9 @@ int main(int argc, char **argv) {
     if (getsid(0) != getpid()) setsid();
 
     open_log();
-    int out_pipe[2], err_pipe[2], exec_pipe[2];
+    int out_pipe[2], err_pipe[2], exec_pipe[2], report_pipe[2] = {-1, -1};
     if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC) ||
-        pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK))
+        pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) || (launcher && pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK)))
         die("pipe");
 
     struct sigaction sa;
@@ -368,6 +388,11 @@ int main(int argc, char **argv) {
         if (!err && workdir && chdir(workdir)) err = errno;
         if (!err && !launcher) err = drop_privileges(run_uid, run_gid);
         if (!err && launcher) {
+            /* for the exec helper in the sandbox: dup2 clears close-on-exec */
+            if (report_pipe[1] == REPORT_FD) fcntl(REPORT_FD, F_SETFD, 0);
+            else if (dup2(report_pipe[1], REPORT_FD) < 0) err = errno;
+        }
+        if (!err && launcher) {
             struct sigaction ign;
             memset(&ign, 0, sizeof ign);
             ign.sa_handler = SIG_IGN;
@@ -394,8 +419,10 @@ int main(int argc, char **argv) {
     close(out_pipe[1]);
     close(err_pipe[1]);
     close(exec_pipe[1]);
+    if (report_pipe[1] >= 0) close(report_pipe[1]);
 
     int start_err[2] = {0, 0};
+    const char *start_name = cmd[0];
     ssize_t got;
     do {
         got = read(exec_pipe[0], start_err, sizeof start_err);
@@ -471,6 +498,16 @@ int main(int argc, char **argv) {
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     long long finished = (long long)now.tv_sec * 1000000000LL + now.tv_nsec;
+    static struct start_report sandboxed;
+    if (report_pipe[0] >= 0 && !(got == (ssize_t)sizeof start_err && start_err[0] != 0) &&
+        read(report_pipe[0], &sandboxed, sizeof sandboxed) == (ssize_t)sizeof sandboxed && sandboxed.err != 0) {
+        /* the launcher started, the command inside the sandbox did not (the helper said why) */
+        sandboxed.name[sizeof sandboxed.name - 1] = 0;
+        start_err[0] = sandboxed.err;
+        start_err[1] = 0;
+        start_name = sandboxed.name;
+        got = (ssize_t)sizeof start_err;
+    }
     char body[4096];
     int len;
     if (got == (ssize_t)sizeof start_err && start_err[0] != 0) {
@@ -480,11 +517,11 @@ int main(int argc, char **argv) {
             snprintf(reason, sizeof reason, "chdir to cwd (\"%s\") set in config.json failed: %s", workdir,
                      strerror(start_err[0]));
             why = reason;
-        } else if (start_err[0] == ENOENT && strchr(cmd[0], '/') == NULL) {
-            snprintf(reason, sizeof reason, "exec: \"%.200s\": executable file not found in $PATH", cmd[0]);
+        } else if (start_err[0] == ENOENT && strchr(start_name, '/') == NULL) {
+            snprintf(reason, sizeof reason, "exec: \"%.200s\": executable file not found in $PATH", start_name);
             why = reason;
         } else {
-            snprintf(reason, sizeof reason, "exec: \"%.200s\": %s", cmd[0], strerror(start_err[0]));
+            snprintf(reason, sizeof reason, "exec: \"%.200s\": %s", start_name, strerror(start_err[0]));
             why = reason;
         }
         len = snprintf(body, sizeof body, "starterror %d\nfinished %lld\nmessage %s\n", start_err[0], finished, why);
