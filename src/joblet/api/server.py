@@ -46,6 +46,7 @@ from joblet.errors import (
     Cause,
     InternalError,
     MethodNotAllowed,
+    NotAcceptable,
     NotFound,
     Unauthorized,
     invalid,
@@ -486,9 +487,18 @@ class ApiServer:
         result = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
                                         q.get("labelSelector") or None, q.get("fieldSelector") or None)
         items = [with_type_meta(o, t.resource) for o in result.items]
-        if content.parse_accept(request.headers.get("accept")).table:
+        accept = content.parse_accept(request.headers.get("accept"))
+        if accept.table:
             return json_response(self.table(t.resource, items, result.resource_version,
-                                            q.get("includeObject") or "Metadata"))
+                                            q.get("includeObject") or "Metadata", accept=accept))
+        if accept.metadata:
+            if accept.as_kind != "PartialObjectMetadataList":
+                raise NotAcceptable(f"you requested {accept.as_kind}, but the requested object is a list")
+            return json_response({
+                "kind": "PartialObjectMetadataList", "apiVersion": accept.api_version,
+                "metadata": {"resourceVersion": result.resource_version},
+                "items": [tables.partial_object_metadata(o, accept.api_version, managed_fields=True) for o in items],
+            })
         return json_response({
             "kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
             "metadata": {"resourceVersion": result.resource_version}, "items": items,
@@ -497,10 +507,15 @@ class ApiServer:
     async def get(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         obj = with_type_meta(await self.client.get(t.resource.plural, t.name, self.ns(t)), t.resource)
-        if content.parse_accept(request.headers.get("accept")).table:
+        accept = content.parse_accept(request.headers.get("accept"))
+        if accept.table:
             rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
             return json_response(self.table(t.resource, [obj], rv, request.query_params.get("includeObject")
-                                            or "Metadata"))
+                                            or "Metadata", accept=accept))
+        if accept.metadata:
+            if accept.as_kind != "PartialObjectMetadata":
+                raise NotAcceptable(f"you requested {accept.as_kind}, but the requested object is not a list")
+            return json_response(tables.partial_object_metadata(obj, accept.api_version, managed_fields=True))
         return json_response(obj)
 
     def field_validation(self, request: Request, r: Resource, obj: Obj) -> tuple[Obj, list[str]]:
@@ -627,15 +642,16 @@ class ApiServer:
     # ---- tables
 
     def table(self, r: Resource, objects: list[Obj], list_rv: str | None, include: str,
-              column_definitions: bool = True) -> Obj:
+              column_definitions: bool = True, accept: content.Accept = content.Accept("Table")) -> Obj:
         return tables.to_table(r.plural, objects, self.clock.now(), True, list_rv=list_rv or "",
-                               include_object=include, include_column_definitions=column_definitions)
+                               include_object=include, include_column_definitions=column_definitions,
+                               api_version=accept.api_version)
 
     # ---- watch
 
     def watch(self, request: Request, t: Target) -> Response:
         q = request.query_params
-        as_table = content.parse_accept(request.headers.get("accept")).table
+        accept = content.parse_accept(request.headers.get("accept"))
         timeout = int_param(q.get("timeoutSeconds"), "timeoutSeconds", minimum=0)
         resource_version = resource_version_param(q.get("resourceVersion"))
         # Bad selectors are a 400 now, not an ERROR event inside a 200 stream.
@@ -643,12 +659,12 @@ class ApiServer:
         selectors.parse_field_selector(q.get("fieldSelector") or None, t.resource.plural)
         stream = self.watch_stream(
             t, resource_version, q.get("labelSelector") or None, q.get("fieldSelector") or None,
-            timeout, truthy(q.get("allowWatchBookmarks")), as_table, q.get("includeObject") or "Metadata")
+            timeout, truthy(q.get("allowWatchBookmarks")), accept, q.get("includeObject") or "Metadata")
         return StreamingResponse(stream, media_type="application/json")
 
     async def watch_stream(self, t: Target, resource_version: str | None, label_selector: str | None,
-                           field_selector: str | None, timeout: int | None, bookmarks: bool, as_table: bool,
-                           include: str) -> AsyncIterator[bytes]:
+                           field_selector: str | None, timeout: int | None, bookmarks: bool,
+                           accept: content.Accept, include: str) -> AsyncIterator[bytes]:
         r = t.resource
         namespace = t.namespace if r.namespaced else None
         loop = asyncio.get_running_loop()
@@ -657,15 +673,21 @@ class ApiServer:
 
         def encode(ev_type: str, obj: Obj) -> bytes:
             nonlocal headers_sent
-            if as_table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+            if accept.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
                 rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                table = self.table(r, [with_type_meta(obj, r)], rv, include, column_definitions=not headers_sent)
+                table = self.table(r, [with_type_meta(obj, r)], rv, include, column_definitions=not headers_sent,
+                                   accept=accept)
                 headers_sent = True
                 return event_line(ev_type, table)
+            if accept.metadata and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+                return event_line(ev_type, tables.partial_object_metadata(obj, accept.api_version,
+                                                                          managed_fields=True))
             return event_line(ev_type, with_type_meta(obj, r) if ev_type != "ERROR" else obj)
 
         def bookmark(rv: str) -> bytes:
-            return event_line("BOOKMARK", {"kind": r.kind, "apiVersion": r.api_version,
+            kind, api_version = (("PartialObjectMetadata", accept.api_version) if accept.metadata
+                                 else (r.kind, r.api_version))
+            return event_line("BOOKMARK", {"kind": kind, "apiVersion": api_version,
                                            "metadata": {"resourceVersion": rv}})
 
         last_rv = resource_version or "0"
