@@ -18,6 +18,10 @@ from support.clients import client_env, run_scenario
 
 PYTHON_CLIENTS = [
     ("kubernetes", "37.0.2", "kubernetes_client.py"),
+    ("kubernetes_asyncio", "36.1.0", "kubernetes_asyncio_client.py"),
+    ("lightkube", "1.0.1", "lightkube_client.py"),
+    ("pykube-ng", "23.6.0", "pykube_client.py"),
+    ("kr8s", "0.20.15", "kr8s_client.py"),
 ]
 
 
@@ -37,5 +41,7 @@ def test_python_client(name: str, version: str, script: str, joblet_server: Path
     prefix = name.replace("_", "-").lower()
     out = run_scenario([str(env / "venv" / "bin" / "python"), script, prefix], joblet_server, tmp_path / "home")
     check(prefix, out)
-    if "resumed_event" in out:
+    if "resumed_event" in out:  # the official client's watch resumed from a resourceVersion
         assert out["resumed_event"] == "MODIFIED"
+    if "got_by_name" in out:  # kr8s.get(kind, name) sends a trailing empty field-selector term
+        assert out["got_by_name"] == f"{prefix}-idx"
