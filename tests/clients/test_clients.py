@@ -9,13 +9,15 @@ them before the Job goes, Background for the CronJob).
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from support.clients import client_env, run_scenario
+from support.clients import SCENARIOS, client_env, run_scenario
 
+NODE_CLIENTS = [("1.4.0", "node"), ("2.0.1", "node_modules/node/bin/node")]
 PYTHON_CLIENTS = [
     ("kubernetes", "37.0.2", "kubernetes_client.py"),
     ("kubernetes_asyncio", "36.1.0", "kubernetes_asyncio_client.py"),
@@ -45,3 +47,15 @@ def test_python_client(name: str, version: str, script: str, joblet_server: Path
         assert out["resumed_event"] == "MODIFIED"
     if "got_by_name" in out:  # kr8s.get(kind, name) sends a trailing empty field-selector term
         assert out["got_by_name"] == f"{prefix}-idx"
+
+
+@pytest.mark.parametrize(("version", "node"), NODE_CLIENTS, ids=[f"client-node-{v}" for v, _ in NODE_CLIENTS])
+def test_client_node(version: str, node: str, joblet_server: Path, tmp_path: Path) -> None:
+    """@kubernetes/client-node from npm; 2.x under the Node 22 build that the npm ``node`` package ships."""
+    env = client_env("client-node", version)
+    node_bin = node if node == "node" else str(env / node)
+    prefix = f"node{version.split('.')[0]}"
+    # ESM resolves '@kubernetes/client-node' next to the script: it runs from the env's dir
+    shutil.copyfile(SCENARIOS / "client_node.mjs", env / "scenario.mjs")
+    out = run_scenario([node_bin, str(env / "scenario.mjs"), prefix], joblet_server, tmp_path / "home")
+    check(prefix, out)
