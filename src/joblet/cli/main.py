@@ -548,16 +548,41 @@ async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir:
 
 
 async def _job_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:
-    """Pods of a Job: live ones by label, else the log store's record of deleted ones."""
+    """Pods of a Job: live ones by label; once they are deleted, the ones the Job's own
+    ``SuccessfulCreate`` events name (the same through HTTP to a running server and offline),
+    else the log store's record of deleted ones (offline, the events gone)."""
     listed = await client.list("pods", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
     names = [p["metadata"]["name"] for p in listed.items]
     if names:
         return sorted(names)
+    created = await _created_pod_names(client, namespace, job_name)
+    if created:
+        return created
     store = getattr(client, "log_store", None)
     if store is not None and hasattr(store, "pods"):
         prefix = job_name + "-"
         return sorted(p for p in store.pods(namespace) if p.startswith(prefix))
     return []
+
+
+CREATED_POD = "Created pod: "
+
+
+async def _created_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:
+    """The pods the newest Job named ``job_name`` created, from its ``SuccessfulCreate`` events."""
+    events = (await client.list("events", namespace,
+                                field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}")).items
+    created = [e for e in events if e.get("reason") == "SuccessfulCreate"
+               and str(e.get("message") or "").startswith(CREATED_POD)]
+    if not created:
+        return []
+
+    def when(event: dict[str, Any]) -> str:
+        return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or "")
+
+    newest_uid = (max(created, key=when).get("involvedObject") or {}).get("uid")
+    return sorted({str(e["message"])[len(CREATED_POD):].strip() for e in created
+                   if (e.get("involvedObject") or {}).get("uid") == newest_uid})
 
 
 @app.command()
