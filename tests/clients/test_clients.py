@@ -59,3 +59,14 @@ def test_client_node(version: str, node: str, joblet_server: Path, tmp_path: Pat
     shutil.copyfile(SCENARIOS / "client_node.mjs", env / "scenario.mjs")
     out = run_scenario([node_bin, str(env / "scenario.mjs"), prefix], joblet_server, tmp_path / "home")
     check(prefix, out)
+
+
+def test_kopf_operator_on_jobs(joblet_server: Path, tmp_path: Path) -> None:
+    """kopf 1.45: an operator's create/field/delete handlers on Jobs, its finalizer honoured on delete."""
+    env = client_env("kopf", "1.45.2")
+    out = run_scenario([str(env / "venv" / "bin" / "python"), "kopf_operator.py", "kopf"], joblet_server,
+                       tmp_path / "home")
+    assert out["created"] == ["kopf-idx", "kopf-susp"]
+    assert out["succeeded"] == {"kopf-idx": 3, "kopf-susp": 1}
+    assert out["deleted"] == ["kopf-idx", "kopf-susp"], "the delete handlers ran, then kopf let the Jobs go"
+    assert out["handled_label"] == "yes" and any(f.startswith("kopf.zalando.org/") for f in out["finalizers"])
