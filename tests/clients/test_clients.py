@@ -70,3 +70,13 @@ def test_kopf_operator_on_jobs(joblet_server: Path, tmp_path: Path) -> None:
     assert out["succeeded"] == {"kopf-idx": 3, "kopf-susp": 1}
     assert out["deleted"] == ["kopf-idx", "kopf-susp"], "the delete handlers ran, then kopf let the Jobs go"
     assert out["handled_label"] == "yes" and any(f.startswith("kopf.zalando.org/") for f in out["finalizers"])
+
+
+def test_dagster_execute_k8s_job(joblet_server: Path, tmp_path: Path) -> None:
+    """dagster-k8s 0.29: ``execute_k8s_job`` runs an Indexed Job to success, streaming its pod's log."""
+    env = client_env("dagster-k8s", "0.29.27")
+    out = run_scenario([str(env / "venv" / "bin" / "python"), "dagster_k8s_op.py", "dagster"], joblet_server,
+                       tmp_path / "home", {"DAGSTER_HOME": str(tmp_path / "dagster")})
+    assert out["dagster_success"] is True
+    assert out["succeeded"] == 3 and "Complete" in out["conditions"]
+    assert out["streamed"] and all(line.startswith("hello from dagster index=") for line in out["streamed"])
