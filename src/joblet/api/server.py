@@ -347,6 +347,9 @@ class ApiServer:
         #: write admission by resource (RBAC's escalation check): sees the user and the object as it
         #: would be stored (a dry run of the write) before the write
         self.admission: dict[str, Admission] = {}
+        #: (cert PEM, key PEM) with which ``pods/log`` is proxied to a remote node's log endpoint
+        #: (joblet.node.logserver); None: logs come from this process's log store only
+        self.node_log_client: tuple[bytes, bytes] | None = None
 
     # ---- entry point
 
@@ -770,8 +773,12 @@ class ApiServer:
             container = choose_container(pod, container)
 
         uid = str((pod.get("metadata") or {}).get("uid") or "") if pod is not None else None
+        remote = await self.remote_pod_log(pod, container, uid or "", follow, tail_lines, limit_bytes, since_time,
+                                           timestamps, previous)
 
         def source() -> AsyncIterator[bytes]:
+            if remote is not None:
+                return remote
             if self.log_store is not None:
                 it: AsyncIterator[bytes] = self.log_store.read(
                     t.namespace, t.name, container=container, follow=follow, tail_lines=tail_lines,
@@ -785,6 +792,31 @@ class ApiServer:
             chunks = [chunk async for chunk in source()]
             return Response(b"".join(chunks), media_type="text/plain")
         return StreamingResponse(await start_stream(source(), LOG_SETTLE_SECONDS), media_type="text/plain")
+
+    async def remote_pod_log(self, pod: Obj | None, container: str | None, uid: str, follow: bool,
+                             tail_lines: int | None, limit_bytes: int | None, since_time: Any, timestamps: bool,
+                             previous: bool) -> AsyncIterator[bytes] | None:
+        """The log of a pod bound to a remote node, proxied to that node's log endpoint as
+        kube-apiserver proxies to the kubelet; None when the pod's node publishes none."""
+        node_name = ((pod or {}).get("spec") or {}).get("nodeName")
+        if self.node_log_client is None or pod is None or not node_name or not container:
+            return None
+        from joblet.node.logserver import open_remote_log
+
+        try:
+            node = await self.client.get("nodes", str(node_name))
+        except NotFound:
+            return None
+        params = {k: v for k, v in {
+            "follow": "true" if follow else "", "timestamps": "true" if timestamps else "",
+            "previous": "true" if previous else "", "uid": uid,
+            "tailLines": "" if tail_lines is None else str(tail_lines),
+            "limitBytes": "" if limit_bytes is None else str(limit_bytes),
+            "sinceTime": rfc3339(since_time) if since_time is not None else "",
+        }.items() if v}
+        meta = pod.get("metadata") or {}
+        return await open_remote_log(node, self.node_log_client, str(meta.get("namespace") or ""),
+                                     str(meta.get("name") or ""), container, params)
 
     # ---- pods/eviction
 
@@ -921,8 +953,12 @@ def create_app(
     audit_log: IO[str] | None = None,
     access_log: IO[str] | None = None,
     pod_failure_backoff: tuple[float, float] | None = None,
+    node_log_client: tuple[bytes, bytes] | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
+
+    ``node_log_client`` (a client certificate and key, see joblet.node.logserver) lets
+    ``pods/log`` of a pod on a remote node (``joblet node``) be proxied to that node.
 
     ``authenticator`` and ``authorizer`` guard every request (see the module docstring).
     ``log_store`` (a :class:`joblet.node.logs.LogStore`) serves ``pods/log`` even for deleted
@@ -952,6 +988,7 @@ def create_app(
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
     server = ApiServer(client, log_store, version_minor, authenticator, authorizer, registry, clock,
                        bookmark_interval)
+    server.node_log_client = node_log_client
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     ui = dashboard_routes(client, log_store=log_store, clock=server.clock, authenticator=authenticator,
                           authorizer=authorizer, fallback=server.handle, pod_failure_backoff=pod_failure_backoff)

@@ -211,9 +211,11 @@ def node(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    log_port: Annotated[int, typer.Option("--log-port", help="Port of this node's log endpoint, which the API server proxies pods/log to (mutual TLS; 0: any free port).")] = 10250,
+    address: Annotated[str | None, typer.Option("--address", help="Address the API server dials for this node's logs (default: this machine's address toward the server).")] = None,
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
-    this node run here, their logs stay in DATA_DIR/logs."""
+    this node run here, their logs stay in DATA_DIR/logs (served to the API server for `kubectl logs`)."""
     from joblet.nodeprocess import NodeConfig, run_node
 
     private_umask()
@@ -226,7 +228,8 @@ def node(
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
-                     log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+                     log_retention_bytes=int(log_retention_mb * 1024 * 1024), log_port=log_port,
+                     address=address or "")
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
