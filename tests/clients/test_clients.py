@@ -66,6 +66,7 @@ def test_kopf_operator_on_jobs(joblet_server: Path, tmp_path: Path) -> None:
     env = client_env("kopf", "1.45.2")
     out = run_scenario([str(env / "venv" / "bin" / "python"), "kopf_operator.py", "kopf"], joblet_server,
                        tmp_path / "home")
+    print(f"kopf: {out['refused_patches']} of its patches refused (409/422): {out['refusals']}")
     assert out["created"] == ["kopf-idx", "kopf-susp"]
     assert out["succeeded"] == {"kopf-idx": 3, "kopf-susp": 1}
     assert out["deleted"] == ["kopf-idx", "kopf-susp"], "the delete handlers ran, then kopf let the Jobs go"
@@ -80,3 +81,15 @@ def test_dagster_execute_k8s_job(joblet_server: Path, tmp_path: Path) -> None:
     assert out["dagster_success"] is True
     assert out["succeeded"] == 3 and "Complete" in out["conditions"]
     assert out["streamed"] and all(line.startswith("hello from dagster index=") for line in out["streamed"])
+
+
+def test_prefect_kubernetes_job(joblet_server: Path, tmp_path: Path) -> None:
+    """prefect-kubernetes 0.8: KubernetesJob blocks and the job tasks (as the blocks call them)."""
+    env = client_env("prefect-kubernetes", "0.8.0")
+    out = run_scenario([str(env / "venv" / "bin" / "python"), "prefect_kubernetes_job.py", "prefect"],
+                       joblet_server, tmp_path / "home", {"PREFECT_HOME": str(tmp_path / "prefect")})
+    assert out["listed"] == ["prefect-idx"]
+    assert out["logs"] == ["index=0", "index=1", "index=2"]
+    assert out["foreground_pods_left"] == 0
+    assert out["suspended_pods"] == 0 and out["resumed_complete"] is True
+    assert out["orphaned_pods"] == 1
