@@ -22,13 +22,20 @@ refused: list[str] = []
 
 
 class Refusals(logging.Handler):
+    """Counts kopf's optimistic JSON patches (``test`` of the resourceVersion) the server refused:
+    kopf logs those at DEBUG ("Could not apply the patch in full due to conflicts")."""
+
     def emit(self, record: logging.LogRecord) -> None:
         text = record.getMessage()
-        if record.levelno >= logging.WARNING and any(code in text for code in ("409", "422", "Conflict")):
-            refused.append(text[:300])
+        if "Could not apply the patch in full" in text or (
+                record.levelno >= logging.WARNING and any(code in text for code in ("409", "422", "Conflict"))):
+            refused.append(text[:200])
 
 
-logging.getLogger("kopf").addHandler(Refusals())
+kopf_log = logging.getLogger("kopf")
+kopf_log.setLevel(logging.DEBUG)
+kopf_log.addHandler(Refusals())
+kopf_log.propagate = False
 
 
 async def note(key: str, name: str, value: Any = True) -> None:
