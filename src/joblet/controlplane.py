@@ -232,9 +232,10 @@ class ControlPlane:
         from joblet.api.serving import DEFAULT_MAX_HEADER_BYTES, protocol_factory, raise_fd_limit
         from joblet.auth.audit import open_log
         from joblet.kubeconfig import write_kubeconfig
-        from joblet.security.pki import cert_sans, default_sans, ensure_serving_cert
+        from joblet.security.pki import cert_sans, default_sans, ensure_serving_cert, node_log_client_cert
 
         cfg = self.config
+        node_log_client: tuple[bytes, bytes] | None = None
         raise_fd_limit()
         sans = default_sans(cfg.host, cfg.tls_sans)
         ca_data: bytes | None = None
@@ -251,6 +252,8 @@ class ControlPlane:
                 cert_file, key_file = str(paths.cert), str(paths.key)
                 ca_data = paths.ca.read_bytes()
                 self.api_ca_file = paths.ca
+                # signed by the CA the nodes' kubeconfigs carry: remote nodes' log endpoints accept it
+                node_log_client = node_log_client_cert(cfg.data_dir, self.clock.now())
         else:
             log.warning("SERVING THE API OVER PLAIN HTTP (--insecure-http): tokens travel unencrypted; "
                         "use this for debugging on loopback only")
@@ -273,7 +276,8 @@ class ControlPlane:
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
                          audit_log=self._audit, access_log=self._access,
-                         ui=lambda fallback: self._dashboard_routes(fallback, authenticator, authorizer))
+                         ui=lambda fallback: self._dashboard_routes(fallback, authenticator, authorizer),
+                         node_log_client=node_log_client)
         app.state.api_server.admission.update(build_admission(self._authorizer))
         uv_config = uvicorn.Config(
             app, host=cfg.host, port=cfg.port, log_level="warning", lifespan="off",

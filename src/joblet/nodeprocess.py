@@ -95,6 +95,10 @@ class NodeConfig:
     log_retention_bytes: int = 1 << 30
     container_log_max_bytes: int = 10 * 1024 * 1024
     container_log_max_files: int = 5
+    #: the port of the node's log endpoint (joblet.node.logserver); 0: one the OS picks
+    log_port: int = 10250
+    #: the address the API server dials for logs (default: this machine's address toward the server)
+    address: str = ""
 
     @property
     def name(self) -> str:
@@ -141,6 +145,7 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
         loop.add_signal_handler(sig, stop.set)
     stopping = asyncio.ensure_future(stop.wait())
     announced = False
+    log_server, log_endpoint = await start_log_server(config, access, logs, clock)
     try:
         while not stop.is_set():
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
@@ -152,7 +157,8 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
-                              heartbeat_seconds=config.heartbeat_seconds, api_url=access.server)
+                              heartbeat_seconds=config.heartbeat_seconds, api_url=access.server,
+                              log_endpoint=log_endpoint)
             running = asyncio.ensure_future(agent.run())
             if not announced:
                 console.print(f"joblet node {config.name}: serving pods for {access.server} "
@@ -173,5 +179,45 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
             await asyncio.wait([stopping], timeout=RESTART_DELAY)
     finally:
         stopping.cancel()
+        if log_server is not None:
+            await log_server.close()
         await client.close()
         lock.release()
+
+
+def address_toward(server_url: str) -> str:
+    """This machine's address on the route to the API server (a UDP connect sends nothing)."""
+    from urllib.parse import urlsplit
+
+    url = urlsplit(server_url)
+    host = url.hostname or "127.0.0.1"
+    try:
+        infos = socket.getaddrinfo(host, url.port or 443, type=socket.SOCK_DGRAM)
+        family, _, _, _, sockaddr = infos[0]
+        with socket.socket(family, socket.SOCK_DGRAM) as s:
+            s.connect(sockaddr)
+            return str(s.getsockname()[0])
+    except OSError:
+        return "127.0.0.1"
+
+
+async def start_log_server(config: NodeConfig, access: Any, logs: Any,
+                           clock: Any) -> tuple[Any, tuple[str, int, bytes] | None]:
+    """The node's log endpoint (joblet.node.logserver), when the node has the cluster CA to
+    verify the API server's client certificate with; else (None, None) and no remote logs."""
+    from joblet.node.logserver import LogServer
+
+    if not access.ca_data or access.insecure:
+        log.warning("no cluster CA in the node's kubeconfig: pods/log of this node's pods is not served "
+                    "to the API server (joblet logs on this machine still reads them)")
+        return None, None
+    address = config.address or address_toward(access.server)
+    server = LogServer(logs, config.data_dir, access.ca_data, clock, address=address, host=address,
+                       port=config.log_port)
+    try:
+        port = await server.start()
+    except OSError as err:  # the port is published on the Node, so any free one serves as well
+        log.warning("log endpoint port %d unavailable (%s); using a free port", config.log_port, err)
+        server.port = 0
+        port = await server.start()
+    return server, (address, port, server.cert_pem)

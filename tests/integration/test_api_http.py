@@ -323,6 +323,55 @@ def test_table_output(http: httpx.Client) -> None:
     assert full["rows"][0]["object"]["kind"] == "Job"
 
 
+def test_table_v1beta1_is_answered_in_v1beta1(http: httpx.Client) -> None:
+    """A client that asks only for ``meta.k8s.io/v1beta1`` Tables (kubectl ≤ 1.14, old SDKs) gets that version."""
+    create(http, JOBS, job_manifest("tab-beta"))
+    beta = "application/json;as=Table;v=v1beta1;g=meta.k8s.io"
+    table = http.get(f"{JOBS}?fieldSelector=metadata.name%3Dtab-beta", headers={"Accept": beta}).json()
+    assert (table["kind"], table["apiVersion"]) == ("Table", "meta.k8s.io/v1beta1")
+    assert table["rows"][0]["object"]["apiVersion"] == "meta.k8s.io/v1beta1"
+    one = http.get(f"{JOBS}/tab-beta", headers={"Accept": beta}).json()
+    assert one["apiVersion"] == "meta.k8s.io/v1beta1" and one["rows"][0]["cells"][0] == "tab-beta"
+    # an unknown version is skipped in favour of the next alternative, as kube-apiserver negotiates
+    plain = http.get(f"{JOBS}/tab-beta", headers={"Accept": "application/json;as=Table;v=v9;g=meta.k8s.io,"
+                                                               "application/json"}).json()
+    assert plain["kind"] == "Job"
+
+
+METADATA_LIST_ACCEPT = ("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+                        "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json")
+METADATA_ACCEPT = ("application/vnd.kubernetes.protobuf;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,"
+                   "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1,application/json")
+
+
+def test_partial_object_metadata_list_get_and_watch(http: httpx.Client) -> None:
+    """client-go's metadata client and metadata informers (the Accept headers they send) get metadata only."""
+    created = create(http, JOBS, job_manifest("meta-only"))
+    listed = http.get(f"{JOBS}?labelSelector=app%3Dmeta-only", headers={"Accept": METADATA_LIST_ACCEPT}).json()
+    assert (listed["kind"], listed["apiVersion"]) == ("PartialObjectMetadataList", "meta.k8s.io/v1")
+    assert listed["metadata"]["resourceVersion"]
+    [item] = listed["items"]
+    assert (item["kind"], item["apiVersion"]) == ("PartialObjectMetadata", "meta.k8s.io/v1")
+    assert set(item) == {"kind", "apiVersion", "metadata"}
+    assert item["metadata"]["uid"] == created["metadata"]["uid"] and item["metadata"]["labels"]["app"] == "meta-only"
+    one = http.get(f"{JOBS}/meta-only", headers={"Accept": METADATA_ACCEPT}).json()
+    assert set(one) == {"kind", "apiVersion", "metadata"} and one["kind"] == "PartialObjectMetadata"
+    # a list asked for as a single PartialObjectMetadata (and the reverse) is 406, as upstream
+    wrong = http.get(JOBS, headers={"Accept": "application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1"})
+    assert wrong.status_code == 406 and wrong.json()["reason"] == "NotAcceptable"
+    wrong = http.get(f"{JOBS}/meta-only",
+                     headers={"Accept": "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"})
+    assert wrong.status_code == 406
+    with http.stream("GET", f"{JOBS}?watch=true&labelSelector=app%3Dmeta-only&resourceVersion="
+                            f"{listed['metadata']['resourceVersion']}", headers={"Accept": METADATA_ACCEPT}) as response:
+        http.patch(f"{JOBS}/meta-only", json={"metadata": {"labels": {"seen": "yes"}}},
+                   headers={"Content-Type": "application/merge-patch+json"})
+        [event] = read_events(response, 1)
+    assert event["type"] == "MODIFIED" and event["object"]["kind"] == "PartialObjectMetadata"
+    assert set(event["object"]) == {"kind", "apiVersion", "metadata"}
+    assert event["object"]["metadata"]["labels"]["seen"] == "yes"
+
+
 def test_update_status_and_conflict(http: httpx.Client) -> None:
     job = create(http, JOBS, job_manifest("upd"))
     job["metadata"]["labels"]["extra"] = "1"

@@ -166,3 +166,67 @@ def test_remote_node_runs_jobs_and_its_loss_is_survived(tmp_path: Path, server: 
         stop(node)
         if second is not None:
             stop(second)
+
+
+def test_pod_logs_of_a_remote_node_are_proxied_by_the_server(tmp_path: Path, server: Path) -> None:
+    """``pods/log`` of a pod that ran on a ``joblet node`` elsewhere: the API server proxies to
+    the node's log endpoint (mutual TLS), as kube-apiserver to the kubelet; real kubectl reads it.
+    The endpoint refuses a peer without the API server's client certificate."""
+    import shutil
+    import ssl
+
+    import httpx
+
+    from joblet.clock import RealClock
+    from joblet.security.pki import issue_client_cert
+
+    node_dir = tmp_path / "node"
+    node = joblet("node", "--kubeconfig", str(server), "--node-name", "worker-logs", "--data-dir", str(node_dir),
+                  "--heartbeat-seconds", "0.5", "--log-port", "0", log=tmp_path / "node.log")
+
+    async def body() -> tuple[str, Obj]:
+        client = HttpClient.from_access(load_access(server))
+        try:
+            await client.create("jobs", job("remote-logs", "echo line one; echo line two"), "default")
+            await eventually(lambda: condition(client, "remote-logs", "Complete"), what="job remote-logs to complete")
+            [pod] = await job_pods(client, "remote-logs")
+            assert pod["spec"]["nodeName"] == "worker-logs"
+            return pod["metadata"]["name"], await client.get("nodes", "worker-logs")
+        finally:
+            await client.close()
+
+    try:
+        pod, node_obj = asyncio.run(body())
+        access = load_access(server)
+        with httpx.Client(base_url=access.server, verify=access.ssl_context(),
+                          headers={"Authorization": f"Bearer {access.token}"}) as http:
+            base = f"/api/v1/namespaces/default/pods/{pod}/log"
+            assert http.get(base).text == "line one\nline two\n"
+            assert http.get(base, params={"tailLines": "1"}).text == "line two\n"
+            assert http.get(base, params={"follow": "true"}).text == "line one\nline two\n"
+            assert http.get(base, params={"timestamps": "true"}).text.split(" ", 1)[1].startswith("line one")
+            assert http.get(base, params={"container": "nope"}).status_code == 400
+        kubectl = shutil.which("kubectl")
+        if kubectl is not None:
+            home = tmp_path / "home"
+            home.mkdir()
+            out = subprocess.run([kubectl, "--kubeconfig", str(server), "logs", pod], capture_output=True,
+                                 text=True, timeout=60, env={"HOME": str(home), "PATH": "/usr/bin:/bin"})
+            assert out.returncode == 0 and out.stdout == "line one\nline two\n", out.stderr
+
+        # the node's endpoint itself: only the API server's certificate gets in
+        address = next(a["address"] for a in node_obj["status"]["addresses"] if a["type"] == "InternalIP")
+        port = node_obj["status"]["daemonEndpoints"]["kubeletEndpoint"]["Port"]
+        pem = node_obj["metadata"]["annotations"]["joblet.dev/log-endpoint-certificate"]
+        url = f"https://{address}:{port}/containerLogs/default/{pod}/c"
+        with pytest.raises(httpx.HTTPError):  # no client certificate: the handshake fails
+            httpx.get(url, verify=ssl.create_default_context(cadata=pem), timeout=5)
+        other_cert, other_key = issue_client_cert(tmp_path / "server", "alice", ("system:masters",), RealClock().now())
+        (tmp_path / "alice.crt").write_bytes(other_cert)
+        (tmp_path / "alice.key").write_bytes(other_key)
+        ctx = ssl.create_default_context(cadata=pem)
+        ctx.load_cert_chain(tmp_path / "alice.crt", tmp_path / "alice.key")
+        refused = httpx.get(url, verify=ctx, timeout=5)
+        assert refused.status_code == 403 and "line one" not in refused.text
+    finally:
+        stop(node)

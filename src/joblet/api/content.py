@@ -238,17 +238,41 @@ async def decode_patch_async(body: bytes, content_type: str | None) -> tuple[Any
     return await asyncio.to_thread(decode_patch, body, content_type)
 
 
+#: The ``as=`` kinds the server converts responses to, each in these ``meta.k8s.io`` versions.
+CONVERSIONS = ("Table", "PartialObjectMetadata", "PartialObjectMetadataList")
+CONVERSION_VERSIONS = ("v1", "v1beta1")
+
+
 @dataclass(frozen=True)
 class Accept:
-    """What the client asked the response to be."""
+    """What the client asked the response to be: ``as_kind`` "" is the resource itself."""
 
-    table: bool = False
+    as_kind: str = ""
+    version: str = "v1"
+
+    @property
+    def table(self) -> bool:
+        return self.as_kind == "Table"
+
+    @property
+    def metadata(self) -> bool:
+        """PartialObjectMetadata(List): client-go's metadata client and metadata informers."""
+        return self.as_kind.startswith("PartialObjectMetadata")
+
+    @property
+    def api_version(self) -> str:
+        return f"meta.k8s.io/{self.version}"
 
 
 def parse_accept(accept: str | None) -> Accept:
-    """``application/json;as=Table;v=v1;g=meta.k8s.io,...`` → Table; anything else → JSON.
+    """The first acceptable alternative of an Accept header, as kube-apiserver negotiates it.
 
-    Protobuf in Accept is answered with JSON (kubectl accepts that), as is ``*/*``.
+    ``application/json;as=Table;v=v1;g=meta.k8s.io`` → Table (``v1beta1`` likewise, answered in
+    that version); ``as=PartialObjectMetadata`` / ``as=PartialObjectMetadataList`` → metadata
+    only; an ``as=`` kind or version the server does not convert to is skipped, so the next
+    alternative (usually plain ``application/json``) wins. Protobuf in Accept is answered with
+    JSON (kubectl accepts that), as is ``*/*``; with no acceptable alternative at all the
+    answer is plain JSON too.
     """
     if not accept:
         return Accept()
@@ -257,10 +281,12 @@ def parse_accept(accept: str | None) -> Accept:
         if params[0].lower() not in ("application/json", "*/*"):
             continue
         kv = dict(p.split("=", 1) for p in params[1:] if "=" in p)
-        if kv.get("as") == "Table" and kv.get("g") == "meta.k8s.io":
-            return Accept(table=True)
-        if "as" not in kv:
+        as_kind = kv.get("as")
+        if as_kind is None:
             return Accept()
+        if (as_kind in CONVERSIONS and kv.get("g") == "meta.k8s.io"
+                and kv.get("v", "v1") in CONVERSION_VERSIONS):
+            return Accept(as_kind, kv.get("v", "v1"))
     return Accept()
 
 

@@ -46,6 +46,7 @@ from joblet.errors import (
     Cause,
     InternalError,
     MethodNotAllowed,
+    NotAcceptable,
     NotFound,
     Unauthorized,
     invalid,
@@ -348,6 +349,9 @@ class ApiServer:
         #: write admission by resource (RBAC's escalation check): sees the user and the object as it
         #: would be stored (a dry run of the write) before the write
         self.admission: dict[str, Admission] = {}
+        #: (cert PEM, key PEM) with which ``pods/log`` is proxied to a remote node's log endpoint
+        #: (joblet.node.logserver); None: logs come from this process's log store only
+        self.node_log_client: tuple[bytes, bytes] | None = None
 
     # ---- entry point
 
@@ -490,9 +494,18 @@ class ApiServer:
         result = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
                                         q.get("labelSelector") or None, q.get("fieldSelector") or None)
         items = [with_type_meta(o, t.resource) for o in result.items]
-        if content.parse_accept(request.headers.get("accept")).table:
+        accept = content.parse_accept(request.headers.get("accept"))
+        if accept.table:
             return json_response(self.table(t.resource, items, result.resource_version,
-                                            q.get("includeObject") or "Metadata"))
+                                            q.get("includeObject") or "Metadata", accept=accept))
+        if accept.metadata:
+            if accept.as_kind != "PartialObjectMetadataList":
+                raise NotAcceptable(f"you requested {accept.as_kind}, but the requested object is a list")
+            return json_response({
+                "kind": "PartialObjectMetadataList", "apiVersion": accept.api_version,
+                "metadata": {"resourceVersion": result.resource_version},
+                "items": [tables.partial_object_metadata(o, accept.api_version, managed_fields=True) for o in items],
+            })
         return json_response({
             "kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
             "metadata": {"resourceVersion": result.resource_version}, "items": items,
@@ -501,10 +514,15 @@ class ApiServer:
     async def get(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         obj = with_type_meta(await self.client.get(t.resource.plural, t.name, self.ns(t)), t.resource)
-        if content.parse_accept(request.headers.get("accept")).table:
+        accept = content.parse_accept(request.headers.get("accept"))
+        if accept.table:
             rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
             return json_response(self.table(t.resource, [obj], rv, request.query_params.get("includeObject")
-                                            or "Metadata"))
+                                            or "Metadata", accept=accept))
+        if accept.metadata:
+            if accept.as_kind != "PartialObjectMetadata":
+                raise NotAcceptable(f"you requested {accept.as_kind}, but the requested object is not a list")
+            return json_response(tables.partial_object_metadata(obj, accept.api_version, managed_fields=True))
         return json_response(obj)
 
     def field_validation(self, request: Request, r: Resource, obj: Obj) -> tuple[Obj, list[str]]:
@@ -631,15 +649,16 @@ class ApiServer:
     # ---- tables
 
     def table(self, r: Resource, objects: list[Obj], list_rv: str | None, include: str,
-              column_definitions: bool = True) -> Obj:
+              column_definitions: bool = True, accept: content.Accept = content.Accept("Table")) -> Obj:
         return tables.to_table(r.plural, objects, self.clock.now(), True, list_rv=list_rv or "",
-                               include_object=include, include_column_definitions=column_definitions)
+                               include_object=include, include_column_definitions=column_definitions,
+                               api_version=accept.api_version)
 
     # ---- watch
 
     def watch(self, request: Request, t: Target) -> Response:
         q = request.query_params
-        as_table = content.parse_accept(request.headers.get("accept")).table
+        accept = content.parse_accept(request.headers.get("accept"))
         timeout = int_param(q.get("timeoutSeconds"), "timeoutSeconds", minimum=0)
         resource_version = resource_version_param(q.get("resourceVersion"))
         # Bad selectors are a 400 now, not an ERROR event inside a 200 stream.
@@ -647,12 +666,12 @@ class ApiServer:
         selectors.parse_field_selector(q.get("fieldSelector") or None, t.resource.plural)
         stream = self.watch_stream(
             t, resource_version, q.get("labelSelector") or None, q.get("fieldSelector") or None,
-            timeout, truthy(q.get("allowWatchBookmarks")), as_table, q.get("includeObject") or "Metadata")
+            timeout, truthy(q.get("allowWatchBookmarks")), accept, q.get("includeObject") or "Metadata")
         return StreamingResponse(stream, media_type="application/json")
 
     async def watch_stream(self, t: Target, resource_version: str | None, label_selector: str | None,
-                           field_selector: str | None, timeout: int | None, bookmarks: bool, as_table: bool,
-                           include: str) -> AsyncIterator[bytes]:
+                           field_selector: str | None, timeout: int | None, bookmarks: bool,
+                           accept: content.Accept, include: str) -> AsyncIterator[bytes]:
         r = t.resource
         namespace = t.namespace if r.namespaced else None
         loop = asyncio.get_running_loop()
@@ -661,15 +680,21 @@ class ApiServer:
 
         def encode(ev_type: str, obj: Obj) -> bytes:
             nonlocal headers_sent
-            if as_table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+            if accept.table and ev_type in ("ADDED", "MODIFIED", "DELETED"):
                 rv = str((obj.get("metadata") or {}).get("resourceVersion") or "")
-                table = self.table(r, [with_type_meta(obj, r)], rv, include, column_definitions=not headers_sent)
+                table = self.table(r, [with_type_meta(obj, r)], rv, include, column_definitions=not headers_sent,
+                                   accept=accept)
                 headers_sent = True
                 return event_line(ev_type, table)
+            if accept.metadata and ev_type in ("ADDED", "MODIFIED", "DELETED"):
+                return event_line(ev_type, tables.partial_object_metadata(obj, accept.api_version,
+                                                                          managed_fields=True))
             return event_line(ev_type, with_type_meta(obj, r) if ev_type != "ERROR" else obj)
 
         def bookmark(rv: str) -> bytes:
-            return event_line("BOOKMARK", {"kind": r.kind, "apiVersion": r.api_version,
+            kind, api_version = (("PartialObjectMetadata", accept.api_version) if accept.metadata
+                                 else (r.kind, r.api_version))
+            return event_line("BOOKMARK", {"kind": kind, "apiVersion": api_version,
                                            "metadata": {"resourceVersion": rv}})
 
         last_rv = resource_version or "0"
@@ -752,8 +777,12 @@ class ApiServer:
             container = choose_container(pod, container)
 
         uid = str((pod.get("metadata") or {}).get("uid") or "") if pod is not None else None
+        remote = await self.remote_pod_log(pod, container, uid or "", follow, tail_lines, limit_bytes, since_time,
+                                           timestamps, previous)
 
         def source() -> AsyncIterator[bytes]:
+            if remote is not None:
+                return remote
             if self.log_store is not None:
                 it: AsyncIterator[bytes] = self.log_store.read(
                     t.namespace, t.name, container=container, follow=follow, tail_lines=tail_lines,
@@ -767,6 +796,31 @@ class ApiServer:
             chunks = [chunk async for chunk in source()]
             return Response(b"".join(chunks), media_type="text/plain")
         return StreamingResponse(await start_stream(source(), LOG_SETTLE_SECONDS), media_type="text/plain")
+
+    async def remote_pod_log(self, pod: Obj | None, container: str | None, uid: str, follow: bool,
+                             tail_lines: int | None, limit_bytes: int | None, since_time: Any, timestamps: bool,
+                             previous: bool) -> AsyncIterator[bytes] | None:
+        """The log of a pod bound to a remote node, proxied to that node's log endpoint as
+        kube-apiserver proxies to the kubelet; None when the pod's node publishes none."""
+        node_name = ((pod or {}).get("spec") or {}).get("nodeName")
+        if self.node_log_client is None or pod is None or not node_name or not container:
+            return None
+        from joblet.node.logserver import open_remote_log
+
+        try:
+            node = await self.client.get("nodes", str(node_name))
+        except NotFound:
+            return None
+        params = {k: v for k, v in {
+            "follow": "true" if follow else "", "timestamps": "true" if timestamps else "",
+            "previous": "true" if previous else "", "uid": uid,
+            "tailLines": "" if tail_lines is None else str(tail_lines),
+            "limitBytes": "" if limit_bytes is None else str(limit_bytes),
+            "sinceTime": rfc3339(since_time) if since_time is not None else "",
+        }.items() if v}
+        meta = pod.get("metadata") or {}
+        return await open_remote_log(node, self.node_log_client, str(meta.get("namespace") or ""),
+                                     str(meta.get("name") or ""), container, params)
 
     # ---- pods/eviction
 
@@ -912,8 +966,12 @@ def create_app(
     audit_log: IO[str] | None = None,
     access_log: IO[str] | None = None,
     ui: UiRoutes | None = None,
+    node_log_client: tuple[bytes, bytes] | None = None,
 ) -> Starlette:
     """The ASGI app serving the Kubernetes API over ``client``.
+
+    ``node_log_client`` (a client certificate and key, see joblet.node.logserver) lets
+    ``pods/log`` of a pod on a remote node (``joblet node``) be proxied to that node.
 
     ``authenticator`` and ``authorizer`` guard every request (see the module docstring).
     ``log_store`` (a :class:`joblet.node.logs.LogStore`) serves ``pods/log`` even for deleted
@@ -942,6 +1000,7 @@ def create_app(
     registry = metrics.registry if isinstance(metrics, JobletMetrics) else metrics
     server = ApiServer(client, log_store, version_minor, authenticator, authorizer, registry, clock,
                        bookmark_interval)
+    server.node_log_client = node_log_client
     methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
     extra = list(ui(server.handle)) if ui is not None else []
     app = Starlette(routes=[*extra, Route("/{path:path}", server.handle, methods=methods)], middleware=middleware)

@@ -607,10 +607,14 @@ PRINTERS: dict[str, Printer] = {
 # --------------------------------------------------------------------------------------
 
 
-def partial_object_metadata(obj: Obj) -> dict[str, Any]:
-    """The row ``object`` for ``includeObject=Metadata`` (managedFields dropped to keep rows small)."""
-    metadata = {k: v for k, v in _meta(obj).items() if k != "managedFields"}
-    return {"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}
+def partial_object_metadata(obj: Obj, api_version: str = "meta.k8s.io/v1", *,
+                            managed_fields: bool = False) -> dict[str, Any]:
+    """``obj`` as a PartialObjectMetadata: its metadata only.
+
+    Table rows (``includeObject=Metadata``) drop managedFields to keep rows small; the
+    ``as=PartialObjectMetadata`` answers of the metadata client keep them, as upstream."""
+    metadata = {k: v for k, v in _meta(obj).items() if managed_fields or k != "managedFields"}
+    return {"kind": "PartialObjectMetadata", "apiVersion": api_version, "metadata": metadata}
 
 
 def _event_sort_key(event: Obj) -> str:
@@ -628,8 +632,9 @@ def to_table(
     include_object: str = "Metadata",
     continue_token: str = "",
     include_column_definitions: bool = True,
+    api_version: str = "meta.k8s.io/v1",
 ) -> dict[str, Any]:
-    """A ``meta.k8s.io/v1`` Table of ``objects`` (all of the one resource ``resource``, plural).
+    """A ``meta.k8s.io/v1`` (or ``api_version``) Table of ``objects`` (all of the one resource ``resource``, plural).
 
     ``wide=True`` (the default, as kube-apiserver) emits every column; ``wide=False`` only the
     ``priority: 0`` ones. ``include_object`` is the ``includeObject`` query parameter:
@@ -649,12 +654,12 @@ def to_table(
         if include_object == "Object":
             row["object"] = obj
         elif include_object != "None":
-            row["object"] = partial_object_metadata(obj)
+            row["object"] = partial_object_metadata(obj, api_version)
         rows.append(row)
     metadata: dict[str, Any] = {"resourceVersion": list_rv}
     if continue_token:
         metadata["continue"] = continue_token
-    table: dict[str, Any] = {"kind": "Table", "apiVersion": "meta.k8s.io/v1", "metadata": metadata}
+    table: dict[str, Any] = {"kind": "Table", "apiVersion": api_version, "metadata": metadata}
     table["columnDefinitions"] = (
         [dict(columns[i]) for i in keep] if include_column_definitions else []
     )

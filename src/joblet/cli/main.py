@@ -230,9 +230,11 @@ def node(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    log_port: Annotated[int, typer.Option("--log-port", help="Port of this node's log endpoint, which the API server proxies pods/log to (mutual TLS; 0: any free port).")] = 10250,
+    address: Annotated[str | None, typer.Option("--address", help="Address the API server dials for this node's logs (default: this machine's address toward the server).")] = None,
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
-    this node run here, their logs stay in DATA_DIR/logs."""
+    this node run here, their logs stay in DATA_DIR/logs (served to the API server for `kubectl logs`)."""
     from joblet.nodeprocess import NodeConfig, run_node
 
     private_umask()
@@ -245,7 +247,8 @@ def node(
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
-                     log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+                     log_retention_bytes=int(log_retention_mb * 1024 * 1024), log_port=log_port,
+                     address=address or "")
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
@@ -780,16 +783,41 @@ async def _all_attempts(target: str, namespace: str, timestamps: bool, data_dir:
 
 
 async def _job_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:
-    """Pods of a Job: live ones by label, else the log store's record of deleted ones."""
+    """Pods of a Job: live ones by label; once they are deleted, the ones the Job's own
+    ``SuccessfulCreate`` events name (the same through HTTP to a running server and offline),
+    else the log store's record of deleted ones (offline, the events gone)."""
     listed = await client.list("pods", namespace, label_selector=f"batch.kubernetes.io/job-name={job_name}")
     names = [p["metadata"]["name"] for p in listed.items]
     if names:
         return sorted(names)
+    created = await _created_pod_names(client, namespace, job_name)
+    if created:
+        return created
     store = getattr(client, "log_store", None)
     if store is not None and hasattr(store, "pods"):
         prefix = job_name + "-"
         return sorted(p for p in store.pods(namespace) if p.startswith(prefix))
     return []
+
+
+CREATED_POD = "Created pod: "
+
+
+async def _created_pod_names(client: Any, namespace: str, job_name: str) -> list[str]:
+    """The pods the newest Job named ``job_name`` created, from its ``SuccessfulCreate`` events."""
+    events = (await client.list("events", namespace,
+                                field_selector=f"involvedObject.kind=Job,involvedObject.name={job_name}")).items
+    created = [e for e in events if e.get("reason") == "SuccessfulCreate"
+               and str(e.get("message") or "").startswith(CREATED_POD)]
+    if not created:
+        return []
+
+    def when(event: dict[str, Any]) -> str:
+        return str(event.get("lastTimestamp") or event.get("eventTime") or event.get("firstTimestamp") or "")
+
+    newest_uid = (max(created, key=when).get("involvedObject") or {}).get("uid")
+    return sorted({str(e["message"])[len(CREATED_POD):].strip() for e in created
+                   if (e.get("involvedObject") or {}).get("uid") == newest_uid})
 
 
 @app.command()

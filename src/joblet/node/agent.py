@@ -747,8 +747,11 @@ class NodeAgent:
                  api_url: str | None = None, api_ca_file: Path | None = None,
                  recorder: EventRecorder | None = None, capacity_cpu: str | None = None,
                  capacity_memory: str | None = None, max_pods: int = 1000,
-                 pod_pids_limit: int | None = None, token_resync_seconds: float = TOKEN_RESYNC_SECONDS) -> None:
-        """``api_url``: the API server as pods reach it (``KUBERNETES_SERVICE_HOST``/``PORT`` and
+                 pod_pids_limit: int | None = None, token_resync_seconds: float = TOKEN_RESYNC_SECONDS,
+                 log_endpoint: tuple[str, int, bytes] | None = None) -> None:
+        """``log_endpoint``: (address, port, certificate PEM) of this node's log endpoint
+        (joblet.node.logserver), published on the Node for the API server to proxy ``pods/log``.
+        ``api_url``: the API server as pods reach it (``KUBERNETES_SERVICE_HOST``/``PORT`` and
         the service-account volume); ``api_ca_file``: its CA (``ca.crt``) when it serves TLS.
         ``capacity_*``/``max_pods``: the Node's capacity (default: this machine's cores and memory).
         ``pod_pids_limit``: ``pids.max`` of every container (the kubelet's podPidsLimit).
@@ -773,6 +776,7 @@ class NodeAgent:
         self.cpu_capacity = parse_quantity(self.capacity["cpu"])
         self.memory_capacity = parse_quantity(self.capacity["memory"])
         self.pod_pids_limit = pod_pids_limit
+        self.log_endpoint = log_endpoint
         ca = api_ca_file.read_bytes() if api_ca_file is not None else PLACEHOLDER_CA
         self.tokens = TokenManager(client, clock)
         self.token_resync_seconds = token_resync_seconds
@@ -811,7 +815,7 @@ class NodeAgent:
     def node_object(self) -> Obj:
         now = rfc3339(self.clock.now())
         resources = dict(self.capacity)
-        return {
+        obj: Obj = {
             "apiVersion": "v1", "kind": "Node",
             "metadata": {"name": self.node_name, "labels": {
                 "kubernetes.io/hostname": self.node_name, "kubernetes.io/os": "linux",
@@ -831,6 +835,14 @@ class NodeAgent:
                              "systemUUID": "", "bootID": "", "kubeProxyVersion": ""},
             },
         }
+        if self.log_endpoint is not None:
+            from joblet.node.logserver import CERT_ANNOTATION
+
+            address, port, cert = self.log_endpoint
+            obj["metadata"]["annotations"] = {CERT_ANNOTATION: cert.decode()}
+            obj["status"]["addresses"][0]["address"] = address
+            obj["status"]["daemonEndpoints"] = {"kubeletEndpoint": {"Port": port}}
+        return obj
 
     async def register(self) -> None:
         wanted = self.node_object()
@@ -840,6 +852,7 @@ class NodeAgent:
             node = await self.client.get("nodes", self.node_name)
             body = deep_copy(node)
             body["metadata"].setdefault("labels", {}).update(wanted["metadata"]["labels"])
+            body["metadata"].setdefault("annotations", {}).update(wanted["metadata"].get("annotations") or {})
             node = await self.client.update("nodes", body)
         await self._write_node_status(node, wanted["status"])
 

@@ -197,3 +197,38 @@ def subject_user(cert_pem: bytes) -> tuple[str, tuple[str, ...]]:
     orgs = cert.subject.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
     cn = str(cns[0].value) if cns else ""
     return cn, tuple(str(o.value) for o in orgs)
+
+
+#: the identity (client certificate CN) with which the API server reads a remote node's logs;
+#: a node's log endpoint accepts no other peer (joblet.node.logserver).
+NODE_LOG_CLIENT_CN = "system:joblet-apiserver"
+
+
+def node_log_client_cert(data_dir: Path, now: datetime) -> tuple[bytes, bytes]:
+    """The API server's client certificate for node log endpoints, signed by the data dir's CA."""
+    return issue_client_cert(data_dir, NODE_LOG_CLIENT_CN, (), now)
+
+
+def self_signed_serving_cert(cn: str, sans: list[str], now: datetime,
+                             days: int = CERT_DAYS) -> tuple[bytes, bytes]:
+    """(cert PEM, key PEM) of a self-signed serving certificate for ``sans``: its own trust anchor,
+    for a peer that pins it (a node's log endpoint, whose PEM the API server reads off the Node)."""
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name(cn)
+    dns, ips = split_sans(sans)
+    general: list[x509.GeneralName] = [x509.DNSName(d) for d in dns]
+    general.extend(x509.IPAddress(ip) for ip in ips)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name).issuer_name(name).public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(minutes=5)).not_valid_after(now + timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(digital_signature=True, key_cert_sign=True, crl_sign=False,
+                                     content_commitment=False, key_encipherment=False, data_encipherment=False,
+                                     key_agreement=False, encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]), critical=False)
+        .add_extension(x509.SubjectAlternativeName(general), critical=False)
+        .sign(key, hashes.SHA256())
+    )
+    return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)

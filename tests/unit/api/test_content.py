@@ -98,3 +98,22 @@ def test_yaml_scalars_resolve_like_safe_load() -> None:
     body = b"a: '1'\nb: yes\nc: 0x10\nd: ~\ne: [1.5, -2, x]\nf: |\n  l1\n  l2\n"
     assert content.decode_object(body, "application/yaml") == {
         "a": "1", "b": True, "c": 16, "d": None, "e": [1.5, -2, "x"], "f": "l1\nl2\n"}
+
+
+@pytest.mark.parametrize(("accept", "as_kind", "version"), [
+    ("application/json;as=Table;v=v1;g=meta.k8s.io,application/json", "Table", "v1"),
+    ("application/json;as=Table;v=v1beta1;g=meta.k8s.io", "Table", "v1beta1"),
+    ("application/json;as=Table;v=v2;g=meta.k8s.io,application/json;as=Table;v=v1beta1;g=meta.k8s.io",
+     "Table", "v1beta1"),
+    ("application/vnd.kubernetes.protobuf;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,"
+     "application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1,application/json",
+     "PartialObjectMetadataList", "v1"),
+    ("application/json;as=PartialObjectMetadata;g=meta.k8s.io;v=v1", "PartialObjectMetadata", "v1"),
+    ("application/json;as=Table;v=v1;g=other.io,application/json", "", "v1"),
+    ("application/json", "", "v1"),
+    (None, "", "v1"),
+])
+def test_parse_accept_negotiates_conversions(accept: str | None, as_kind: str, version: str) -> None:
+    got = content.parse_accept(accept)
+    assert (got.as_kind, got.version) == (as_kind, version)
+    assert got.table == (as_kind == "Table") and got.metadata == as_kind.startswith("PartialObjectMetadata")
