@@ -65,3 +65,5 @@ class ControlPlaneConfig:
     dashboard_url: str | None = None
     #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).
     runtime: str = "process"
+    #: a Ray cluster whose nodes become Nodes (``--ray-address``; see joblet.node.raynodes).
+    ray_address: str | None = None

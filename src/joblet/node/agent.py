@@ -599,7 +599,9 @@ class PodWorker:
                              capabilities=effective_capabilities(spec.get("securityContext"), uid),
                              termination_message_path=term_path if sandbox else None,
                              fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError",
-                             image=str(spec.get("image") or ""))
+                             image=str(spec.get("image") or ""),
+                             requests={str(k): str(v) for k, v in
+                                       ((spec.get("resources") or {}).get("requests") or {}).items()})
 
     def volume_root(self) -> Path:
         return self.agent.data_dir / "pods" / self.uid / "volumes"
