@@ -30,6 +30,13 @@ class RaySetup:
     kubeconfig: Path
     home: Path
 
+    server_log: Path
+
+    def diagnostics(self) -> str:
+        """What a failing test prints: pods with status, and the server log's tail."""
+        pods = self.kubectl("get", "pods", "-o", "yaml", check=False).stdout[-6000:]
+        return f"pods:\n{pods}\nserver log:\n{self.server_log.read_text(errors='replace')[-4000:]}"
+
     def kubectl(self, *args: str, check: bool = True, stdin: str | None = None,
                 timeout: float = 60) -> subprocess.CompletedProcess[str]:
         assert KUBECTL is not None
@@ -65,7 +72,7 @@ def ray_setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RaySetup]:
         wait_until_serving(server, data / "kubeconfig", timeout=90, log=log_path)
         home = base / "home"
         home.mkdir()
-        yield RaySetup(cluster, head_id, worker_id, data / "kubeconfig", home)
+        yield RaySetup(cluster, head_id, worker_id, data / "kubeconfig", home, log_path)
     finally:
         if server is not None:
             server.terminate()

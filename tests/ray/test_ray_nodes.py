@@ -14,6 +14,8 @@ from typing import Any
 import pytest
 from conftest import RaySetup as RaySetupT
 
+from support.raycluster import leftovers
+
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]
 
 Obj = dict[str, Any]
@@ -29,8 +31,16 @@ def until(check: Callable[[], Any], timeout: float = 60.0, what: str = "conditio
         if value:
             return value
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
+            raise AssertionError(f"timed out waiting for {what}\n{SETUP[0].diagnostics() if SETUP else ''}")
         time.sleep(0.2)
+
+
+SETUP: list[RaySetupT] = []
+
+
+@pytest.fixture(autouse=True)
+def _remember(ray_setup: RaySetupT) -> None:
+    SETUP[:] = [ray_setup]
 
 
 def get(setup: RaySetupT, *args: str) -> Obj:
@@ -123,3 +133,103 @@ def test_secrets_and_configmaps_in_env_and_volumes(ray_setup: RaySetupT) -> None
     assert job_condition(ray_setup, "config") == "Complete", out
     assert pod["spec"]["nodeName"] == node(ray_setup, ray_setup.worker_id)
     assert out == "env=s3cret/fast\ns3cret\nfrom-configmap\nscratch\n/etc/settings\n"
+
+
+def test_logs_follow_a_running_ray_pod(ray_setup: RaySetupT) -> None:
+    apply(ray_setup, job("chatty", "for i in 1 2 3 4 5 6 7 8; do echo line $i; sleep 0.5; done"))
+    pod = until(lambda: [p for p in pods_of(ray_setup, "chatty") if p["status"].get("phase") == "Running"],
+                timeout=60, what="pod Running")[0]
+    follow = subprocess.Popen(["kubectl", "--kubeconfig", str(ray_setup.kubeconfig), "logs", "-f",
+                               pod["metadata"]["name"]], stdout=subprocess.PIPE, text=True,
+                              env={"HOME": str(ray_setup.home), "PATH": "/usr/bin:/bin"})
+    try:
+        assert follow.stdout is not None
+        first = follow.stdout.readline()
+        # the first line arrived while the pod still runs on Ray
+        assert first == "line 1\n"
+        assert get(ray_setup, "pod", pod["metadata"]["name"])["status"]["phase"] == "Running"
+        rest = follow.stdout.read()
+        assert follow.wait(timeout=60) == 0
+    finally:
+        if follow.poll() is None:
+            follow.kill()
+            follow.wait()
+    assert first + rest == "".join(f"line {i}\n" for i in range(1, 9))
+    until(lambda: job_condition(ray_setup, "chatty"), what="Job finished")
+    # the logs outlive the pod's run
+    assert ray_setup.kubectl("logs", pod["metadata"]["name"]).stdout.endswith("line 8\n")
+
+
+def KUBECTL_READY(setup: RaySetupT) -> bool:
+    return setup.kubeconfig.exists()
+
+
+def bare_pod(name: str, command: str, host_dir: str) -> Obj:
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name}, "spec": {
+        "restartPolicy": "Never", **RAY_POD,
+        "volumes": [{"name": "out", "hostPath": {"path": host_dir}}],
+        "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", command],
+                        "volumeMounts": [{"name": "out", "mountPath": "/out"}]}]}}
+
+
+def test_deletion_sends_sigterm_then_sigkill_after_the_grace_period(ray_setup: RaySetupT, tmp_path: Any) -> None:
+    host = tmp_path / "out"
+    host.mkdir()
+    host.chmod(0o777)
+    polite = "trap 'echo TERM > /out/polite; exit 3' TERM; echo up > /out/polite-up; while true; do sleep 0.1; done"
+    stubborn = "trap 'echo TERM > /out/stubborn' TERM; echo up > /out/stubborn-up; while true; do sleep 0.1; done"
+    apply(ray_setup, bare_pod("polite", polite, str(host)))
+    apply(ray_setup, bare_pod("stubborn", stubborn, str(host)))
+    until(lambda: (host / "polite-up").exists() and (host / "stubborn-up").exists(), what="pods up")
+    started = time.monotonic()
+    ray_setup.kubectl("delete", "pod", "polite", "--grace-period=30", "--wait=true", timeout=60)
+    polite_took = time.monotonic() - started
+    assert (host / "polite").read_text() == "TERM\n"
+    assert polite_took < 20  # ended on SIGTERM, long before the 30 s grace period
+    started = time.monotonic()
+    ray_setup.kubectl("delete", "pod", "stubborn", "--grace-period=3", "--wait=true", timeout=60)
+    stubborn_took = time.monotonic() - started
+    assert (host / "stubborn").read_text() == "TERM\n"  # got SIGTERM, ignored it
+    assert stubborn_took >= 3  # and was SIGKILLed only after the grace period
+
+
+def test_pod_failure_policy_on_exit_codes(ray_setup: RaySetupT) -> None:
+    apply(ray_setup, job("exit42", "echo failing; exit 42", backoffLimit=6, podFailurePolicy={"rules": [
+        {"action": "FailJob", "onExitCodes": {"containerName": "main", "operator": "In", "values": [42]}}]}))
+    until(lambda: job_condition(ray_setup, "exit42"), timeout=90, what="Job finished")
+    status = get(ray_setup, "job", "exit42")["status"]
+    failed = next(c for c in status["conditions"] if c["type"] == "Failed")
+    assert failed["reason"] == "PodFailurePolicy"
+    assert status.get("failed") == 1  # one pod, not retried
+    (pod,) = pods_of(ray_setup, "exit42")
+    term = pod["status"]["containerStatuses"][0]["state"]["terminated"]
+    assert (term["exitCode"], term["reason"]) == (42, "Error")
+
+
+def test_losing_a_ray_node_fails_its_pod_with_disruption_target_and_the_job_completes(
+        ray_setup: RaySetupT) -> None:
+    # a third Ray node with the most free CPU: the scheduler puts the first pod there
+    doomed = ray_setup.cluster.add_worker("doomed", {"doomed": 1}, num_cpus=2)
+    doomed_node = node(ray_setup, doomed)
+    until(lambda: ray_setup.kubectl("get", "node", doomed_node, check=False).returncode == 0, what="doomed Node")
+    command = f'if [ "$NODE" = {doomed_node} ]; then sleep 611; fi; echo done on $NODE'
+    apply(ray_setup, job("survivor", command, podFailurePolicy={"rules": [
+        {"action": "Ignore", "onPodConditions": [{"type": "DisruptionTarget"}]}]},
+        container={"resources": {"requests": {"cpu": "1"}},
+                   "env": [{"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}}]}))
+    first = until(lambda: [p for p in pods_of(ray_setup, "survivor") if p["status"].get("phase") == "Running"],
+                  timeout=90, what="pod Running")[0]
+    assert first["spec"]["nodeName"] == doomed_node
+    ray_setup.cluster.stop("doomed")
+    until(lambda: job_condition(ray_setup, "survivor"), timeout=150, what="Job finished")
+    status = get(ray_setup, "job", "survivor")["status"]
+    assert job_condition(ray_setup, "survivor") == "Complete"
+    # backoffLimit 0: without DisruptionTarget on the lost pod the Job would have failed; with it
+    # the Ignore rule applies and the failure is not counted (the pod itself is then garbage
+    # collected with its Node, so the condition is checked through its effect)
+    assert status.get("failed", 0) == 0
+    winner = next(p for p in pods_of(ray_setup, "survivor") if p["status"].get("phase") == "Succeeded")
+    assert winner["spec"]["nodeName"] in (node(ray_setup, ray_setup.head_id), node(ray_setup, ray_setup.worker_id))
+    assert ray_setup.kubectl("logs", winner["metadata"]["name"]).stdout == f"done on {winner['spec']['nodeName']}\n"
+    until(lambda: ray_setup.kubectl("get", "node", doomed_node, check=False).returncode != 0, what="Node removed")
+    assert not leftovers("sleep 611")

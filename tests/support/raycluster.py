@@ -69,9 +69,9 @@ class RayCluster:
 
     def nodes(self) -> list[dict[str, object]]:
         """Alive nodes as ``ray list nodes`` would say, read through a short-lived driver."""
-        code = ("import json, ray; ray.init(address=%r, log_to_driver=False, logging_level=40); "
+        code = (f"import json, ray; ray.init(address={self.address!r}, log_to_driver=False, logging_level=40); "
                 "print(json.dumps([{'id': n['NodeID'], 'resources': n['Resources']} for n in ray.nodes() "
-                "if n['Alive']]))") % self.address
+                "if n['Alive']]))")
         out = subprocess.run(["python3", "-c", code], capture_output=True, text=True, timeout=30, check=True)
         return list(json.loads(out.stdout.strip().splitlines()[-1]))
 

@@ -98,9 +98,12 @@ def run_container(payload: dict[str, Any]) -> Iterator[dict[str, Any]]:
             termlog = root / f"c.{payload['name']}.{payload['attempt']}.termlog"
             termlog.touch(mode=0o600)
             termination = (termlog, str(payload["termination_message_path"]))
-        argv = bwrap_argv(mounts, argv, ["env"], workdir, termination, bwrap=bwrap,
+        # bwrap ignores SIGTERM (so a TERM to the process group reaches only the command, which
+        # gets the default disposition back), as the process runtime's shim does with -I / -E
+        env_tool = shutil.which("env") or "/usr/bin/env"  # coreutils (>= 8.31), not the image's
+        argv = bwrap_argv(mounts, argv, [env_tool, "--default-signal=TERM"], workdir, termination, bwrap=bwrap,
                           capabilities=payload.get("capabilities"))
-        argv.insert(1, "--die-with-parent")
+        argv = [env_tool, "--ignore-signal=TERM", argv[0], "--die-with-parent", *argv[1:]]
     else:
         kwargs["cwd"] = workdir or None
         if payload.get("run_as_user") is not None:
