@@ -67,3 +67,5 @@ class ControlPlaneConfig:
     runtime: str = "process"
     #: a Ray cluster whose nodes become Nodes (``--ray-address``; see joblet.node.raynodes).
     ray_address: str | None = None
+    #: with ray_address: no local node agent, every pod runs on Ray (``--ray-only``; Ray Nodes untainted).
+    ray_only: bool = False

@@ -100,7 +100,8 @@ class ControlPlane:
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
             if self.run_controllers and "node" in cfg.components:
-                await self._start_node_agent()
+                if not (cfg.ray_address and cfg.ray_only):
+                    await self._start_node_agent()
                 if cfg.ray_address:
                     await self._start_ray_nodes()
             self._lock.update({"state": "running", "url": self.url})
@@ -192,7 +193,7 @@ class ControlPlane:
                              api_url=self.url, api_ca_file=self.api_ca_file,
                              heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
                              crash_loop_backoff=cfg.crash_loop_backoff,
-                             crash_loop_backoff_max=cfg.crash_loop_backoff_max)
+                             crash_loop_backoff_max=cfg.crash_loop_backoff_max, taint=not cfg.ray_only)
         await self._ray.start()
 
     async def _start_http(self) -> None:

@@ -130,6 +130,7 @@ def server(
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Also run pods on this Ray cluster (host:6379 or ray://host:10001): each alive Ray node becomes a Node ray-<id>, tainted joblet.dev/engine=ray:NoSchedule. Needs `pip install joblet[ray]`.")] = None,
+    ray_only: Annotated[bool, typer.Option("--ray-only", help="With --ray-address: no local node; every pod runs on Ray, whose Nodes are then not tainted.")] = False,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -153,7 +154,7 @@ def server(
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
-    cfg.ray_address = ray_address
+    cfg.ray_address, cfg.ray_only = ray_address, ray_only
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -285,6 +286,8 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
+    if cfg.ray_only and not cfg.ray_address:
+        raise Fail("--ray-only needs --ray-address", 2)
     if cfg.runtime not in ("process", "podman"):
         raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)
     if cfg.runtime == "podman":

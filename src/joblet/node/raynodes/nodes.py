@@ -10,7 +10,8 @@ labelled ``joblet.dev/engine: ray``, ``ray.io/node-id: <id>``, ``kubernetes.io/h
 memory, ``GPU`` → ``nvidia.com/gpu``, custom resource R → ``ray.io/R``; pods: 8 per CPU, at
 least 8, since each running pod holds one Ray worker process). Every Ray Node carries the
 taint ``joblet.dev/engine=ray:NoSchedule``, so only pods that tolerate it (and usually select
-``joblet.dev/engine: ray``) land there, never a local pod by accident.
+``joblet.dev/engine: ray``) land there, never a local pod by accident; with ``--ray-only``
+there is no local node and no taint.
 
 Ray's node table is polled every ``poll_seconds``: a new alive node gets an agent, a node
 that is dead or gone loses it; its pods that have not finished are failed with
@@ -30,9 +31,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-import ray
-
 import joblet
+import ray
 from joblet.client.interface import Client
 from joblet.clock import Clock
 from joblet.controllers.nodelifecycle import failed_pod_status
@@ -76,9 +76,10 @@ def node_capacity(resources: dict[str, float]) -> dict[str, str]:
 class RayNodeAgent(NodeAgent):
     """The node agent of one Ray node: its Node object says what Ray says about the node."""
 
-    def __init__(self, *args: Any, ray_node: Obj, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ray_node: Obj, taint: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ray_node = ray_node
+        self.taint = taint
 
     def node_object(self) -> Obj:
         node = super().node_object()
@@ -86,7 +87,8 @@ class RayNodeAgent(NodeAgent):
         hostname = str(ray_node.get("NodeManagerHostname") or ray_node.get("NodeManagerAddress") or "")
         node["metadata"]["labels"].update({ENGINE_LABEL: "ray", NODE_ID_LABEL: str(ray_node["NodeID"]),
                                            "kubernetes.io/hostname": hostname})
-        node["spec"]["taints"] = [dict(RAY_TAINT)]
+        if self.taint:
+            node["spec"]["taints"] = [dict(RAY_TAINT)]
         capacity = node_capacity(dict(ray_node.get("Resources") or {}))
         node["status"]["capacity"], node["status"]["allocatable"] = capacity, dict(capacity)
         node["status"]["addresses"] = [{"type": "InternalIP", "address": str(ray_node.get("NodeManagerAddress"))},
@@ -107,8 +109,11 @@ class RayNodes:
     def __init__(self, client: Client, address: str, data_dir: Path, clock: Clock, logs: LogStore, *,
                  api_url: str | None = None, api_ca_file: Path | None = None, poll_seconds: float = 2.0,
                  lost_confirm_seconds: float = 60.0, heartbeat_seconds: float = 10.0,
-                 crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300) -> None:
+                 crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300, taint: bool = True) -> None:
+        """``taint``: put ``joblet.dev/engine=ray:NoSchedule`` on the Ray Nodes (off when Ray is
+        the only place pods run, ``--ray-only``)."""
         self.client = client
+        self.taint = taint
         self.address = address
         self.data_dir = data_dir / "ray"
         self.clock = clock
@@ -170,7 +175,7 @@ class RayNodes:
                              volume_root=lambda uid: agent_dir / "pods" / uid / "volumes",
                              on_lost=lambda ref, message: self.container_lost(node_id, ref, message))
         agent = RayNodeAgent(self.client, name, agent_dir, self.clock, runtime, logs=self.logs,
-                             api_url=self.api_url, api_ca_file=self.api_ca_file, ray_node=ray_node,
+                             api_url=self.api_url, api_ca_file=self.api_ca_file, ray_node=ray_node, taint=self.taint,
                              heartbeat_seconds=self.heartbeat_seconds, crash_loop_backoff=self.crash_loop_backoff,
                              crash_loop_backoff_max=self.crash_loop_backoff_max)
         self.agents[node_id] = agent
