@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -26,6 +27,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != HERE]
 sys.path.insert(0, str(HERE.parent / "tests"))
+
+import httpx  # noqa: E402
 
 import ray  # noqa: E402
 from joblet.node.raynodes.nodes import connect  # noqa: E402
@@ -84,7 +87,11 @@ def time_pods(address: str, count: int, parallelism: int, work: Path) -> float:
             start = time.monotonic()
             http.post("/apis/batch/v1/namespaces/default/jobs", json=manifest(count, parallelism)).raise_for_status()
             while True:
-                status = http.get("/apis/batch/v1/namespaces/default/jobs/onray").json().get("status") or {}
+                time.sleep(0.2)
+                try:
+                    status = http.get("/apis/batch/v1/namespaces/default/jobs/onray").json().get("status") or {}
+                except httpx.HTTPError:  # a busy 2-core box: try again, the clock keeps running
+                    continue
                 done = [c["type"] for c in status.get("conditions") or [] if c["status"] == "True"
                         and c["type"] in ("Complete", "Failed")]
                 if done:
@@ -92,7 +99,6 @@ def time_pods(address: str, count: int, parallelism: int, work: Path) -> float:
                     if done != ["Complete"]:
                         sys.exit(f"the Job failed: {status}")
                     return took
-                time.sleep(0.1)
     finally:
         server.terminate()
         server.wait(60)
@@ -111,6 +117,7 @@ def main() -> None:
         pods = time_pods(cluster.address, args.count, args.cpus, work)
     finally:
         leaked = cluster.stop_all()
+        shutil.rmtree(work, ignore_errors=True)
     tasks_rate, pods_rate = args.count / tasks, args.count / pods
     print(json.dumps({"bench": "ray", "count": args.count, "cpus": args.cpus,
                       "ray_tasks_seconds": round(tasks, 2), "ray_tasks_per_second": round(tasks_rate, 1),
