@@ -95,6 +95,8 @@ class NodeConfig:
     log_retention_bytes: int = 1 << 30
     container_log_max_bytes: int = 10 * 1024 * 1024
     container_log_max_files: int = 5
+    #: run the virtual node agents of this Ray cluster instead of a local agent (``--ray-address``).
+    ray_address: str | None = None
 
     @property
     def name(self) -> str:
@@ -142,6 +144,9 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
     stopping = asyncio.ensure_future(stop.wait())
     announced = False
     try:
+        if config.ray_address:
+            await _run_ray_nodes(config, client, clock, logs, access.server, console, stopping)
+            return
         while not stop.is_set():
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
             # agent ends; a fresh one re-registers and adopts the running containers.
@@ -175,3 +180,19 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
         stopping.cancel()
         await client.close()
         lock.release()
+
+
+async def _run_ray_nodes(config: NodeConfig, client: Any, clock: Any, logs: Any, server: str, console: Console,
+                         stopping: asyncio.Future[Any]) -> None:
+    """``joblet node --ray-address``: one Node per alive Ray node, until stopped."""
+    from joblet.node.raynodes.nodes import RayNodes
+
+    nodes = RayNodes(client, str(config.ray_address), config.data_dir, clock, logs, api_url=server,
+                     heartbeat_seconds=config.heartbeat_seconds, crash_loop_backoff=config.crash_loop_backoff,
+                     crash_loop_backoff_max=config.crash_loop_backoff_max)
+    await nodes.start()
+    console.print(f"joblet node: {len(nodes.agents)} Ray node(s) of {config.ray_address} serving pods for {server}")
+    try:
+        await stopping
+    finally:
+        await nodes.stop()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from typing import Any
@@ -233,3 +234,51 @@ def test_losing_a_ray_node_fails_its_pod_with_disruption_target_and_the_job_comp
     assert ray_setup.kubectl("logs", winner["metadata"]["name"]).stdout == f"done on {winner['spec']['nodeName']}\n"
     until(lambda: ray_setup.kubectl("get", "node", doomed_node, check=False).returncode != 0, what="Node removed")
     assert not leftovers("sleep 611")
+
+
+def test_split_mode_joblet_node_with_ray_address(ray_setup: RaySetupT, tmp_path: Any) -> None:
+    """``joblet server --components api,controllers`` + ``joblet node --ray-address``: the Ray
+    nodes register with the remote server and run its Job."""
+
+    from support.process import wait_until_serving
+    from support.raycluster import free_port
+
+    procs: list[subprocess.Popen[bytes]] = []
+    log = open(tmp_path / "split.log", "ab")  # noqa: SIM115 - closed below
+    try:
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "joblet", "server", "--data-dir", str(tmp_path / "server"), "--port",
+             str(free_port()), "--components", "api,controllers"], stdout=log, stderr=subprocess.STDOUT))
+        kubeconfig = tmp_path / "server" / "kubeconfig"
+        wait_until_serving(procs[0], kubeconfig, log=tmp_path / "split.log")
+        procs.append(subprocess.Popen(
+            [sys.executable, "-m", "joblet", "node", "--kubeconfig", str(kubeconfig), "--data-dir",
+             str(tmp_path / "node"), "--ray-address", ray_setup.cluster.address], stdout=log,
+            stderr=subprocess.STDOUT))
+
+        def kubectl(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+            return subprocess.run(["kubectl", "--kubeconfig", str(kubeconfig), *args], input=stdin,
+                                  capture_output=True, text=True, timeout=60,
+                                  env={"HOME": str(ray_setup.home), "PATH": "/usr/bin:/bin"})
+
+        head = node(ray_setup, ray_setup.head_id)
+        until(lambda: kubectl("get", "node", head).returncode == 0, timeout=90, what="Ray Node on the split server")
+        assert kubectl("apply", "-f", "-", stdin=json.dumps(job("split", "echo split"))).returncode == 0
+
+        def complete() -> bool:
+            out = kubectl("get", "job", "split", "-o", "json")
+            conds = (json.loads(out.stdout).get("status") or {}).get("conditions") or [] if out.returncode == 0 else []
+            return any(c["type"] == "Complete" and c["status"] == "True" for c in conds)
+
+        until(complete, timeout=90, what="split Job Complete")
+        pods = json.loads(kubectl("get", "pods", "-l", "batch.kubernetes.io/job-name=split", "-o", "json").stdout)
+        assert pods["items"][0]["spec"]["nodeName"].startswith("ray-")
+    finally:
+        for proc in reversed(procs):
+            proc.terminate()
+            try:
+                proc.wait(30)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+        log.close()

@@ -214,6 +214,7 @@ def node(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Instead of running pods here, run them on this Ray cluster: one Node ray-<id> per alive Ray node (tainted joblet.dev/engine=ray:NoSchedule).")] = None,
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs."""
@@ -229,7 +230,7 @@ def node(
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
-                     log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+                     log_retention_bytes=int(log_retention_mb * 1024 * 1024), ray_address=ray_address)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1

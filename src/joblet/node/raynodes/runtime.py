@@ -44,6 +44,7 @@ from joblet.node.quantity import parse_quantity
 from joblet.node.raynodes import worker
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.runtimes.process import ProcessRuntime, append_record, read_records, termination_message
+from joblet.node.volumes import unmount_all
 
 log = logging.getLogger(__name__)
 
@@ -266,6 +267,7 @@ class RayRuntime:
             await self.kill(ref, 0)
             self._runs.pop(ref, None)
         self._killed = {r for r in self._killed if r.pod_uid != pod_uid}
+        unmount_all(self.pod_dir(pod_uid))  # secret/projected tmpfs the agent mounted for the volumes
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
         with contextlib.suppress(Exception):  # the node may be gone; its /tmp with it
             _forget.options(scheduling_strategy=self._pinned(), num_cpus=0, max_retries=0).remote(pod_uid)
