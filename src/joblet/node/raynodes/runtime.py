@@ -36,9 +36,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
+import ray
 from joblet.clock import Clock
 from joblet.node.quantity import parse_quantity
 from joblet.node.raynodes import worker
