@@ -47,3 +47,18 @@ def test_requests_become_ray_resources() -> None:
     assert ray_resources({}) == {"num_cpus": 0}
     assert ray_resources({"cpu": "500m", "memory": "64Mi", "nvidia.com/gpu": "1", "ray.io/worker": "1"}) == {
         "num_cpus": 0.5, "memory": 64 * 1024 * 1024, "num_gpus": 1.0, "resources": {"worker": 1.0}}
+
+
+def test_an_unreachable_ray_address_fails_fast_with_one_clear_error() -> None:
+    import socket
+
+    from joblet.node.raynodes.nodes import RayUnreachable, check_reachable
+
+    with socket.socket() as s:  # a port nobody listens on: bound, never listening
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+        with pytest.raises(RayUnreachable, match=f"no Ray cluster at 127.0.0.1:{port}"):
+            check_reachable(f"127.0.0.1:{port}")
+    with pytest.raises(RayUnreachable, match="expected HOST:PORT"):
+        check_reachable("nonsense")
+    check_reachable("auto")  # left to Ray

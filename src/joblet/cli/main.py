@@ -66,6 +66,9 @@ def run_async(coro: Awaitable[T]) -> T:
     except DataDirBusy as e:
         err.print(f"error: {e}")
         raise typer.Exit(1) from None
+    except ConnectionError as e:  # e.g. --ray-address names no Ray cluster
+        err.print(f"error: {e}")
+        raise typer.Exit(1) from None
     except Fail as e:
         err.print(f"error: {e}")
         raise typer.Exit(e.code) from None

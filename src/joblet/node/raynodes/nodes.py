@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import re
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -97,10 +98,29 @@ class RayNodeAgent(NodeAgent):
         return node
 
 
+class RayUnreachable(ConnectionError):
+    """``--ray-address`` names no reachable Ray cluster."""
+
+
+def check_reachable(address: str, timeout: float = 10.0) -> None:
+    """Fail fast and clearly for ``host:port`` nobody listens on (``ray.init`` would retry for
+    minutes). ``auto`` and ``ray://`` addresses are left to Ray."""
+    if address == "auto" or "://" in address:
+        return
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise RayUnreachable(f"--ray-address {address!r}: expected HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as exc:
+        raise RayUnreachable(f"no Ray cluster at {address}: {exc}") from None
+
+
 def connect(address: str) -> None:
     """``ray.init`` as a driver of the cluster at ``address``; joblet's code travels with the tasks."""
     if ray.is_initialized():
         return
+    check_reachable(address)
     ray.init(address=address, namespace="joblet", log_to_driver=False, logging_level=logging.WARNING,
              runtime_env={"py_modules": [joblet], "excludes": ["__pycache__", "*.pyc", "dashboard/static"]})
 
