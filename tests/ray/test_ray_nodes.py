@@ -116,9 +116,12 @@ def test_secrets_and_configmaps_in_env_and_volumes(ray_setup: RaySetupT) -> None
     apply(ray_setup, {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "settings"},
                       "data": {"mode": "fast", "file.txt": "from-configmap\n"}})
     command = ("echo env=$PASSWORD/$MODE; cat /etc/creds/password; echo; cat /etc/settings/file.txt; "
-               "echo scratch > /scratch/x; cat /scratch/x; pwd")
+               "cat /scratch/init; echo scratch > /scratch/x; cat /scratch/x; pwd")
     apply(ray_setup, job("config", command, pod={
         "nodeSelector": {"ray.io/node-id": ray_setup.worker_id},
+        # the init container's emptyDir writes are what the main container finds, on the Ray node
+        "initContainers": [{"name": "init", "image": "busybox", "command": ["sh", "-c", "echo init > /scratch/init"],
+                            "volumeMounts": [{"name": "scratch", "mountPath": "/scratch"}]}],
         "volumes": [{"name": "creds", "secret": {"secretName": "creds"}},
                     {"name": "settings", "configMap": {"name": "settings"}},
                     {"name": "scratch", "emptyDir": {}}]},
@@ -133,7 +136,7 @@ def test_secrets_and_configmaps_in_env_and_volumes(ray_setup: RaySetupT) -> None
     out = ray_setup.kubectl("logs", pod["metadata"]["name"]).stdout
     assert job_condition(ray_setup, "config") == "Complete", out
     assert pod["spec"]["nodeName"] == node(ray_setup, ray_setup.worker_id)
-    assert out == "env=s3cret/fast\ns3cret\nfrom-configmap\nscratch\n/etc/settings\n"
+    assert out == "env=s3cret/fast\ns3cret\nfrom-configmap\ninit\nscratch\n/etc/settings\n"
 
 
 def test_logs_follow_a_running_ray_pod(ray_setup: RaySetupT) -> None:

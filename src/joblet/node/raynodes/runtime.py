@@ -106,7 +106,6 @@ class RayRuntime:
         self._runs: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
         self._gens: dict[ContainerRef, Any] = {}
         self._pids: dict[ContainerRef, int] = {}
-        self._killed: set[ContainerRef] = set()
 
     def pod_dir(self, pod_uid: str) -> Path:
         return self.pods_dir / pod_uid
@@ -226,7 +225,6 @@ class RayRuntime:
         task = self._runs.get(ref)
         if task is None or task.done():
             return
-        self._killed.add(ref)
         pid = self._pids.get(ref)
         gen = self._gens.get(ref)
         if pid is None:
@@ -266,7 +264,6 @@ class RayRuntime:
         for ref in [r for r in self._runs if r.pod_uid == pod_uid]:
             await self.kill(ref, 0)
             self._runs.pop(ref, None)
-        self._killed = {r for r in self._killed if r.pod_uid != pod_uid}
         unmount_all(self.pod_dir(pod_uid))  # secret/projected tmpfs the agent mounted for the volumes
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
         with contextlib.suppress(Exception):  # the node may be gone; its /tmp with it
