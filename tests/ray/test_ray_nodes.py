@@ -13,8 +13,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from conftest import RaySetup as RaySetupT
 
+from support.raycluster import RaySetup as RaySetupT
 from support.raycluster import leftovers
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(600)]

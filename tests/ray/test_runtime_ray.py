@@ -9,13 +9,13 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import RaySetup
 
 from joblet.clock import RealClock
 from joblet.node.logs import parse_cri_line
 from joblet.node.raynodes.nodes import connect
 from joblet.node.raynodes.runtime import RayRuntime
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
+from support.raycluster import RaySetup
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RAY = shutil.which("ray")
+KUBECTL = shutil.which("kubectl")
 START_TIMEOUT = 90.0
 
 
@@ -143,3 +144,29 @@ def leftovers(marker: str) -> list[str]:
         if marker in cmd:
             out.append(f"{entry} {cmd.strip()}")
     return out
+
+
+@dataclass
+class RaySetup:
+    cluster: RayCluster
+    head_id: str
+    worker_id: str
+    kubeconfig: Path
+    home: Path
+
+    server_log: Path
+
+    def diagnostics(self) -> str:
+        """What a failing test prints: pods with status, and the server log's tail."""
+        pods = self.kubectl("get", "pods", "-o", "yaml", check=False).stdout[-6000:]
+        return f"pods:\n{pods}\nserver log:\n{self.server_log.read_text(errors='replace')[-4000:]}"
+
+    def kubectl(self, *args: str, check: bool = True, stdin: str | None = None,
+                timeout: float = 60) -> subprocess.CompletedProcess[str]:
+        assert KUBECTL is not None
+        result = subprocess.run([KUBECTL, "--kubeconfig", str(self.kubeconfig), *args], input=stdin,
+                                capture_output=True, text=True, timeout=timeout,
+                                env={"HOME": str(self.home), "PATH": "/usr/bin:/bin"})
+        if check:
+            assert result.returncode == 0, f"kubectl {' '.join(args)}: {result.stderr}"
+        return result
