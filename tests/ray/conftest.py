@@ -1,8 +1,8 @@
 """One real Ray cluster (head + a worker with the custom resource ``worker``) and one real
 ``joblet server --ray-address`` for the Ray tests; kubectl talks to it over HTTPS.
 
-Run alone: ``python3 -m pytest -q -m ray tests/ray`` (about 2-3 minutes on 2 cores; the
-cluster start is most of it)."""
+Run alone: ``python3 -m pytest -q -m ray tests/ray`` (about 6 minutes on 2 cores, half of it
+the conformance scenarios on Ray)."""
 
 from __future__ import annotations
 
