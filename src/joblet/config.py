@@ -68,3 +68,7 @@ class ControlPlaneConfig:
     #: AES-GCM keys encrypting Secrets in the store (``--encryption-key-file``; format in
     #: joblet.security.encryption). None: Secrets are stored unencrypted.
     encryption_key_file: Path | None = None
+    #: a Ray cluster whose nodes become Nodes (``--ray-address``; see joblet.node.raynodes).
+    ray_address: str | None = None
+    #: with ray_address: no local node agent, every pod runs on Ray (``--ray-only``; Ray Nodes untainted).
+    ray_only: bool = False

@@ -68,6 +68,7 @@ class ControlPlane:
         self._lock = DataDirLock(config.data_dir)
         self._manager: ControllerManager | None = None
         self._agent: Any = None
+        self._ray: Any = None
         self._node_lock: Any = None
         self._recorder: Any = None
         self._http: Any = None
@@ -121,7 +122,10 @@ class ControlPlane:
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
             if self.run_controllers and "node" in cfg.components:
-                await self._start_node_agent()
+                if not (cfg.ray_address and cfg.ray_only):
+                    await self._start_node_agent()
+                if cfg.ray_address:
+                    await self._start_ray_nodes()
             self._lock.update({"state": "running", "url": self.url})
         except BaseException:
             await self.stop()
@@ -210,6 +214,19 @@ class ControlPlane:
             capacity_cpu=cfg.node_cpu, capacity_memory=cfg.node_memory, max_pods=cfg.max_pods,
         )
         await self._agent.start()
+
+    async def _start_ray_nodes(self) -> None:
+        from joblet.node.raynodes.nodes import RayNodes
+        from joblet.nodeprocess import heartbeat_interval
+
+        cfg = self.config
+        assert cfg.ray_address
+        self._ray = RayNodes(self.client, cfg.ray_address, cfg.data_dir, self.clock, self.log_store,
+                             api_url=self.url, api_ca_file=self.api_ca_file,
+                             heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
+                             crash_loop_backoff=cfg.crash_loop_backoff,
+                             crash_loop_backoff_max=cfg.crash_loop_backoff_max, taint=not cfg.ray_only)
+        await self._ray.start()
 
     def _dashboard_routes(self, fallback: Callable[[Request], Awaitable[Response]], authenticator: Authenticator,
                           authorizer: Authorizer) -> list[BaseRoute]:
@@ -361,6 +378,10 @@ class ControlPlane:
             with contextlib.suppress(Exception):
                 await close_authorizer()
             self._authorizer = None
+        if self._ray is not None:
+            with contextlib.suppress(Exception):
+                await self._ray.stop()
+            self._ray = None
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()

@@ -99,6 +99,8 @@ class NodeConfig:
     log_port: int = 10250
     #: the address the API server dials for logs (default: this machine's address toward the server)
     address: str = ""
+    #: run the virtual node agents of this Ray cluster instead of a local agent (``--ray-address``).
+    ray_address: str | None = None
 
     @property
     def name(self) -> str:
@@ -147,6 +149,9 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
     announced = False
     log_server, log_endpoint = await start_log_server(config, access, logs, clock)
     try:
+        if config.ray_address:
+            await _run_ray_nodes(config, client, clock, logs, access.server, console, stopping)
+            return
         while not stop.is_set():
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
             # agent ends; a fresh one re-registers and adopts the running containers.
@@ -221,3 +226,19 @@ async def start_log_server(config: NodeConfig, access: Any, logs: Any,
         server.port = 0
         port = await server.start()
     return server, (address, port, server.cert_pem)
+
+
+async def _run_ray_nodes(config: NodeConfig, client: Any, clock: Any, logs: Any, server: str, console: Console,
+                         stopping: asyncio.Future[Any]) -> None:
+    """``joblet node --ray-address``: one Node per alive Ray node, until stopped."""
+    from joblet.node.raynodes.nodes import RayNodes
+
+    nodes = RayNodes(client, str(config.ray_address), config.data_dir, clock, logs, api_url=server,
+                     heartbeat_seconds=config.heartbeat_seconds, crash_loop_backoff=config.crash_loop_backoff,
+                     crash_loop_backoff_max=config.crash_loop_backoff_max)
+    await nodes.start()
+    console.print(f"joblet node: {len(nodes.agents)} Ray node(s) of {config.ray_address} serving pods for {server}")
+    try:
+        await stopping
+    finally:
+        await nodes.stop()

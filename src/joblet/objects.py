@@ -6,9 +6,12 @@ dict-walking in one place so the rest of the code reads like the Kubernetes sour
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 import orjson
+
+from joblet.clock import rfc3339
 
 Obj = dict[str, Any]
 
@@ -99,3 +102,17 @@ def condition_true(obj: Obj, ctype: str) -> bool:
 #: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
+
+
+def failed_pod_status(pod: Obj, now: datetime, reason: str, message: str) -> Obj:
+    """The status patch that fails a pod whose node is gone: phase Failed, Ready and
+    ContainersReady False, DisruptionTarget True (merge patch: whole conditions list)."""
+    stamp = rfc3339(now)
+    conditions = [deep_copy(c) for c in (pod.get("status") or {}).get("conditions") or []
+                  if c.get("type") != "DisruptionTarget"]
+    for cond in conditions:
+        if cond.get("type") in ("Ready", "ContainersReady") and cond.get("status") != "False":
+            cond.update(status="False", lastTransitionTime=stamp)
+    conditions.append({"type": "DisruptionTarget", "status": "True", "reason": reason, "message": message,
+                       "lastProbeTime": None, "lastTransitionTime": stamp})
+    return {"phase": "Failed", "conditions": conditions}

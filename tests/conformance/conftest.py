@@ -30,6 +30,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="conformance: run against the server/cluster of this kubeconfig instead of starting a joblet server "
         "(timings are not scaled). Env JOBLET_CONFORMANCE_KUBECONFIG works too.",
     )
+    parser.addoption(
+        "--ray-address",
+        action="store",
+        default=None,
+        help="conformance: start the joblet server with --ray-address ADDR --ray-only, so every pod runs on the Ray "
+        "cluster at ADDR. Env JOBLET_CONFORMANCE_RAY_ADDRESS works too.",
+    )
+
+
+def _ray_args(config: pytest.Config) -> list[str]:
+    try:
+        value = config.getoption("--ray-address")
+    except ValueError:
+        value = None
+    address = value or os.environ.get("JOBLET_CONFORMANCE_RAY_ADDRESS")
+    return ["--ray-address", address, "--ray-only"] if address else []
 
 
 def _kubeconfig_option(config: pytest.Config) -> str | None:
@@ -70,6 +86,7 @@ def _env(request: pytest.FixtureRequest, base: float) -> Iterator[Env]:
             backoff_base=base,
             backoff_max=600.0 * base / DEFAULT_BACKOFF_BASE,
             crash_loop_backoff=SHORT_BACKOFF_BASE,
+            extra_args=_ray_args(request.config),
         )
         server.start()
         try:

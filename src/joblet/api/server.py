@@ -805,7 +805,7 @@ class ApiServer:
         node_name = ((pod or {}).get("spec") or {}).get("nodeName")
         if self.node_log_client is None or pod is None or not node_name or not container:
             return None
-        from joblet.node.logserver import open_remote_log
+        from joblet.client.nodelogs import open_remote_log
 
         try:
             node = await self.client.get("nodes", str(node_name))

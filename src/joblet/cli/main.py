@@ -75,6 +75,9 @@ def run_async(coro: Awaitable[T]) -> T:
     except (DataDirBusy, Unreachable, EncryptionError) as e:
         err.print(f"error: {e}")
         raise typer.Exit(3) from None
+    except ConnectionError as e:  # e.g. --ray-address names no Ray cluster: the environment
+        err.print(f"error: {e}")
+        raise typer.Exit(3) from None
     except (Fail, NoData) as e:
         err.print(f"error: {e}")
         raise typer.Exit(e.code if isinstance(e, Fail) else 1) from None
@@ -147,6 +150,8 @@ def server(
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
     encryption_key_file: EncryptionKeyFile = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Also run pods on this Ray cluster (host:6379 or ray://host:10001): each alive Ray node becomes a Node ray-<id>, tainted joblet.dev/engine=ray:NoSchedule. Needs `pip install joblet[ray]`.")] = None,
+    ray_only: Annotated[bool, typer.Option("--ray-only", help="With --ray-address: no local node; every pod runs on Ray, whose Nodes are then not tainted.")] = False,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -171,6 +176,7 @@ def server(
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
+    cfg.ray_address, cfg.ray_only = ray_address, ray_only
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -232,6 +238,7 @@ def node(
     container_log_max_files: LogMaxFiles = 5,
     log_port: Annotated[int, typer.Option("--log-port", help="Port of this node's log endpoint, which the API server proxies pods/log to (mutual TLS; 0: any free port).")] = 10250,
     address: Annotated[str | None, typer.Option("--address", help="Address the API server dials for this node's logs (default: this machine's address toward the server).")] = None,
+    ray_address: Annotated[str | None, typer.Option("--ray-address", help="Instead of running pods here, run them on this Ray cluster: one Node ray-<id> per alive Ray node (tainted joblet.dev/engine=ray:NoSchedule).")] = None,
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs (served to the API server for `kubectl logs`)."""
@@ -248,7 +255,7 @@ def node(
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
                      log_retention_bytes=int(log_retention_mb * 1024 * 1024), log_port=log_port,
-                     address=address or "")
+                     address=address or "", ray_address=ray_address)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
@@ -305,6 +312,8 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
+    if cfg.ray_only and not cfg.ray_address:
+        raise Fail("--ray-only needs --ray-address", 2)
     if cfg.runtime not in ("process", "podman"):
         raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)
     if cfg.runtime == "podman":

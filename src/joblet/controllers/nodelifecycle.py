@@ -46,7 +46,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
-from joblet.objects import deep_copy, key_of
+from joblet.objects import deep_copy, failed_pod_status, key_of
 
 Obj = dict[str, Any]
 
@@ -209,20 +209,6 @@ def evictions(pods: list[Obj], since: datetime, now: datetime, reason: str, tole
         elif next_in is None or remaining < next_in:
             next_in = remaining
     return Evictions(due, next_in)
-
-
-def failed_pod_status(pod: Obj, now: datetime, reason: str, message: str) -> Obj:
-    """The status patch that fails a pod whose node is gone: phase Failed, Ready and
-    ContainersReady False, DisruptionTarget True (merge patch: whole conditions list)."""
-    stamp = rfc3339(now)
-    conditions = [deep_copy(c) for c in (pod.get("status") or {}).get("conditions") or []
-                  if c.get("type") != "DisruptionTarget"]
-    for cond in conditions:
-        if cond.get("type") in ("Ready", "ContainersReady") and cond.get("status") != "False":
-            cond.update(status="False", lastTransitionTime=stamp)
-    conditions.append({"type": "DisruptionTarget", "status": "True", "reason": reason, "message": message,
-                       "lastProbeTime": None, "lastTransitionTime": stamp})
-    return {"phase": "Failed", "conditions": conditions}
 
 
 # -- the reconciler ----------------------------------------------------------------------------

@@ -628,7 +628,9 @@ class PodWorker:
                              capabilities=effective_capabilities(spec.get("securityContext"), uid),
                              termination_message_path=term_path if sandbox else None,
                              fallback_to_logs=spec.get("terminationMessagePolicy") == "FallbackToLogsOnError",
-                             image=str(spec.get("image") or ""))
+                             image=str(spec.get("image") or ""),
+                             requests={str(k): str(v) for k, v in
+                                       ((spec.get("resources") or {}).get("requests") or {}).items()})
 
     def volume_root(self) -> Path:
         return self.agent.data_dir / "pods" / self.uid / "volumes"
@@ -836,7 +838,7 @@ class NodeAgent:
             },
         }
         if self.log_endpoint is not None:
-            from joblet.node.logserver import CERT_ANNOTATION
+            from joblet.client.nodelogs import CERT_ANNOTATION
 
             address, port, cert = self.log_endpoint
             obj["metadata"]["annotations"] = {CERT_ANNOTATION: cert.decode()}

@@ -65,6 +65,8 @@ class ContainerSpec:
     # terminationMessagePolicy FallbackToLogsOnError: an empty message on failure → log tail
     fallback_to_logs: bool = False
     image: str = ""  # the container's image (podman runtime; the process runtime records it only)
+    # the container's resources.requests (the ray runtime asks Ray for them; others ignore them)
+    requests: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
