@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from joblet.clock import RealClock
-from joblet.node.logs import parse_cri_line
+from joblet.logformat import parse_cri_line
 from joblet.node.raynodes.nodes import connect
 from joblet.node.raynodes.runtime import RayRuntime
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from joblet.node.logs import render
+from joblet.logformat import render
 from joblet.node.raynodes.worker import MAX_PARTIAL, cri_chunk
 
 ray = pytest.importorskip("ray", reason="the Ray engine needs `pip install 'joblet[ray]'`")
