@@ -11,6 +11,7 @@ empty at the stored resourceVersion, so older resumes get ``410 Gone``.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import orjson
 
+from joblet.errors import InsufficientStorage
 from joblet.store.interface import Key, Obj
 from joblet.store.memory import MemoryStore, Row
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
@@ -89,10 +91,25 @@ class SqliteStore(MemoryStore):
                 db.executemany("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?", deletes)
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (rv,))
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the rollback of a failed commit; the original error says why
+            if is_disk_full(err):
+                raise InsufficientStorage(
+                    f"the write could not be persisted: {err} (it is kept in memory and retried, and may "
+                    "appear once the data dir's filesystem has room again)") from err
             raise
 
     def _close_backend(self) -> None:
         self._db.close()
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """SQLite's and the OS's ways of saying the filesystem has no room left."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, sqlite3.Error) and any(
+        text in str(err) for text in ("database or disk is full", "disk I/O error"))
