@@ -176,6 +176,7 @@ class ControlPlane:
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
             logs=self.log_store, api_url=self.url, api_ca_file=self.api_ca_file, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
             capacity_cpu=cfg.node_cpu, capacity_memory=cfg.node_memory, max_pods=cfg.max_pods,
+            eviction_hard=cfg.eviction_hard,
         )
         await self._agent.start()
 

@@ -95,6 +95,7 @@ class NodeConfig:
     log_retention_bytes: int = 1 << 30
     container_log_max_bytes: int = 10 * 1024 * 1024
     container_log_max_files: int = 5
+    eviction_hard: str = "nodefs.available<5%"
 
     @property
     def name(self) -> str:
@@ -152,7 +153,8 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
-                              heartbeat_seconds=config.heartbeat_seconds, api_url=access.server)
+                              heartbeat_seconds=config.heartbeat_seconds, api_url=access.server,
+                              eviction_hard=config.eviction_hard)
             running = asyncio.ensure_future(agent.run())
             if not announced:
                 console.print(f"joblet node {config.name}: serving pods for {access.server} "

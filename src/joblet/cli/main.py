@@ -92,7 +92,8 @@ TokenFileOpt = Annotated[str | None, typer.Option("--token-file", help="File hol
 TokenArgvOpt = Annotated[str | None, typer.Option("--token", hidden=True, help="Refused: a token on the command line is visible to every local user.")]
 LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotate each container's log at this size (a quantity, e.g. 10Mi), as the kubelet's containerLogMaxSize.")]
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
-AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
+AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching \\[SCHEME://]HOST\\[:PORT]\\[/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
+EvictionHardOpt = Annotated[str, typer.Option("--eviction-hard", help="Disk pressure below this free space of the data dir's filesystem: nodefs.available<5% (default) or nodefs.available<500Mi. The node then schedules nothing new and evicts the pod using the most disk.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -129,6 +130,7 @@ def server(
     max_pods: Annotated[int, typer.Option("--max-pods", help="Pods the local node runs at once.")] = 1000,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    eviction_hard: EvictionHardOpt = "nodefs.available<5%",
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -152,6 +154,7 @@ def server(
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
+    cfg.eviction_hard = _eviction_hard(eviction_hard)
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -211,6 +214,7 @@ def node(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    eviction_hard: EvictionHardOpt = "nodefs.available<5%",
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs."""
@@ -229,6 +233,7 @@ def node(
                      log_retention_bytes=int(log_retention_mb * 1024 * 1024))
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
+    cfg.eviction_hard = _eviction_hard(eviction_hard)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
 
 
@@ -247,6 +252,18 @@ def is_loopback(host: str) -> bool:
         return False
     addresses = {info[4][0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(str(a).split("%", 1)[0]).is_loopback for a in addresses)
+def _eviction_hard(text: str) -> str:
+    """``--eviction-hard``, checked (exit 2 if bad)."""
+    from joblet.node.diskpressure import parse_threshold
+
+    try:
+        parse_threshold(text)
+    except ValueError as e:
+        err.print(f"error: --eviction-hard: {e}")
+        raise typer.Exit(2) from None
+    return text
+
+
 def _log_cap(size: str, files: int) -> tuple[int, int]:
     """``--container-log-max-size``/``--container-log-max-files`` as bytes and a count (exit 2 if bad)."""
     from joblet.api.validation import QuantityError, parse_quantity
