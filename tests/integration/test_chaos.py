@@ -144,3 +144,49 @@ def processes_naming(path: Path) -> list[int]:
         except OSError:
             continue
     return found
+
+
+def test_sigstop_of_the_server_longer_than_the_node_heartbeat(tmp_path: Path) -> None:
+    """Split mode: the API server and controllers frozen (SIGSTOP) for three heartbeat timeouts
+    while pods run on a remote node. On SIGCONT the node lifecycle controller must not mistake its
+    own pause for the node's death: it measures heartbeat age from when it last *observed* a
+    heartbeat change (upstream's probeTimestamp), so the running pods are kept and finish once."""
+    from test_split_mode import free_port, joblet, stop
+
+    from support.process import wait_until_serving
+
+    markers = tmp_path / "markers"
+    port = free_port()
+    srv = joblet("server", "--data-dir", str(tmp_path / "server"), "--port", str(port), "--components",
+                 "api,controllers", "--node-heartbeat-timeout", "3", "--pod-failure-backoff", "0.1",
+                 log=tmp_path / "server.log")
+    kubeconfig = tmp_path / "server" / "kubeconfig"
+    node = None
+    try:
+        wait_until_serving(srv, kubeconfig, log=tmp_path / "server.log")
+        node = joblet("node", "--kubeconfig", str(kubeconfig), "--node-name", "worker-1", "--data-dir",
+                      str(tmp_path / "node"), "--heartbeat-seconds", "0.5", log=tmp_path / "node.log")
+        plane = Server(tmp_path / "server", tmp_path / "cache")
+        plane.post(JOBS, indexed_job("paused", 4, 4, 'echo "$IDX" >> /markers/runs; sleep 8', markers))
+        poll(lambda: sum(runs(markers).values()) >= 4, 60, "the pods did not start on the node")
+        srv.send_signal(signal.SIGSTOP)
+        try:
+            import time
+            time.sleep(9)  # the wall time the server is frozen: 3x --node-heartbeat-timeout
+        finally:
+            srv.send_signal(signal.SIGCONT)
+        try:
+            poll(lambda: complete(plane.job("paused")), 60, "the Job did not complete after the pause")
+        except AssertionError:
+            state = [(p["metadata"]["name"], p["status"].get("phase"), p["status"].get("conditions"))
+                     for p in plane.pods("paused")]
+            raise AssertionError(f"not complete: job {plane.job('paused')['status']}, pods {state}, "
+                                 f"node {plane.get('/api/v1/nodes/worker-1')['status']['conditions']}") from None
+        exact(plane, "paused", 4, markers)
+        assert not any(c["type"] == "DisruptionTarget" for p in plane.pods("paused")
+                       for c in p["status"].get("conditions") or [])
+    finally:
+        if node is not None:
+            stop(node)
+        srv.send_signal(signal.SIGCONT)
+        stop(srv)
