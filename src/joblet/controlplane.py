@@ -66,6 +66,7 @@ class ControlPlane:
         self._audit: Any = None
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
+        self._event_ttl_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         #: the CA that signed the serving certificate (pods' ca.crt), when joblet issued it
         self.api_ca_file: Path | None = None
@@ -98,6 +99,10 @@ class ControlPlane:
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
+                from joblet.controllers import eventttl
+
+                self._event_ttl_task = asyncio.create_task(eventttl.run(
+                    self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
             if self.run_controllers and "node" in cfg.components:
                 await self._start_node_agent()
             self._lock.update({"state": "running", "url": self.url})
@@ -293,6 +298,11 @@ class ControlPlane:
             await asyncio.sleep(max(1.0, self.config.log_prune_interval))
 
     async def stop(self) -> None:
+        if self._event_ttl_task is not None:
+            self._event_ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._event_ttl_task
+            self._event_ttl_task = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

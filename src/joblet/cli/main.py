@@ -131,6 +131,7 @@ def server(
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
     eviction_hard: EvictionHardOpt = "nodefs.available<5%",
+    event_ttl: Annotated[float, typer.Option("--event-ttl", help="Seconds an Event is kept after it was last recorded (upstream: 1h).")] = 3600.0,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -155,6 +156,7 @@ def server(
                                                                         container_log_max_files)
     cfg.runtime = runtime
     cfg.eviction_hard = _eviction_hard(eviction_hard)
+    cfg.event_ttl = max(1.0, event_ttl)
     try:
         cfg_check(cfg)
     except Fail as e:
