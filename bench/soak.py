@@ -7,7 +7,7 @@ Every minute: the server's RSS, open fds, the data dir's size, the store's objec
 the p99 of the API requests of that minute. At the end one JSON line: first/last samples and
 least-squares slopes per hour (the target: flat; Events expire after 1 h, ``--event-ttl``).
 
-    python bench/soak.py [--minutes 60] [--job-interval 2] [--watches 50]
+    python bench/soak.py [--minutes 60] [--job-interval 2] [--watches 50] [--event-ttl 3600]
 """
 
 from __future__ import annotations
@@ -125,13 +125,15 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=60)
     parser.add_argument("--job-interval", type=float, default=2.0)
     parser.add_argument("--watches", type=int, default=50)
+    parser.add_argument("--event-ttl", type=float, default=3600.0,
+                        help="the server's --event-ttl (seconds); shorter shows the plateau in a short run")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory(prefix="joblet-soak-", dir=bench_root()) as tmp:
         data = Path(tmp) / "data"
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port",
-                                 str(free_port())], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+                                 str(free_port()), "--event-ttl", str(args.event_ttl)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         try:
             deadline = time.monotonic() + 60
             while not (data / "kubeconfig").exists():
@@ -174,6 +176,7 @@ def main() -> None:
     keys = ("rss_mb", "fds", "data_mb", "p99_ms", "events", "jobs")
     print(json.dumps({
         "bench": "soak", "minutes": args.minutes, "job_interval_s": args.job_interval, "watches": args.watches,
+        "event_ttl_s": args.event_ttl,
         "jobs_created": load.jobs, "errors": load.errors, "samples": len(samples),
         "first": {k: round(samples[0][k], 2) for k in keys} if samples else {},
         "last": {k: round(samples[-1][k], 2) for k in keys} if samples else {},
