@@ -6,7 +6,7 @@ Why: the crash-recovery test kills once during 6 pods; the promise ("a restart n
 repeats work") has to hold at the scale and in the phases where state is most in flight — 1,000
 pods being created and finishing, the TTL controller deleting a finished Job and the garbage
 collector its pods, a Foreground cascade half done. These run the real ``joblet server`` (helpers
-from test_crash_recovery) and take about 3 minutes together: ``pytest -m chaos``.
+from test_crash_recovery) and take about a minute together: ``pytest -m chaos``.
 """
 
 from __future__ import annotations
