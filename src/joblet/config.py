@@ -55,8 +55,12 @@ class ControlPlaneConfig:
     #: (``--container-log-max-size``/``--container-log-max-files``, the kubelet's defaults).
     container_log_max_bytes: int = 10 * 1024 * 1024
     container_log_max_files: int = 5
+    #: the node's hard eviction threshold (``--eviction-hard``, joblet.node.diskpressure)
+    eviction_hard: str = "nodefs.available<5%"
     #: how often the log store is pruned to the retention limits (seconds).
     log_prune_interval: float = 3600.0
+    #: Events are deleted this many seconds after they were last recorded (``--event-ttl``, upstream 1h)
+    event_ttl: float = 3600.0
     #: webhooks every alert goes to (``--alert-webhook``, repeatable); see joblet.controllers.alerts.
     alert_webhooks: tuple[str, ...] = ()
     #: patterns annotation webhooks must match to be used (``--alert-webhook-allow``; none by default).

@@ -77,6 +77,7 @@ class ControlPlane:
         self._audit: Any = None
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
+        self._event_ttl_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         #: the CA that signed the serving certificate (pods' ca.crt), when joblet issued it
         self.api_ca_file: Path | None = None
@@ -121,6 +122,10 @@ class ControlPlane:
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
                 await self._start_controllers()
+                from joblet.controllers import eventttl
+
+                self._event_ttl_task = asyncio.create_task(eventttl.run(
+                    self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
             if self.run_controllers and "node" in cfg.components:
                 if not (cfg.ray_address and cfg.ray_only):
                     await self._start_node_agent()
@@ -212,6 +217,7 @@ class ControlPlane:
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
             logs=self.log_store, api_url=self.url, api_ca_file=self.api_ca_file, heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
             capacity_cpu=cfg.node_cpu, capacity_memory=cfg.node_memory, max_pods=cfg.max_pods,
+            eviction_hard=cfg.eviction_hard,
         )
         await self._agent.start()
 
@@ -358,6 +364,11 @@ class ControlPlane:
             await asyncio.sleep(max(1.0, self.config.log_prune_interval))
 
     async def stop(self) -> None:
+        if self._event_ttl_task is not None:
+            self._event_ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._event_ttl_task
+            self._event_ttl_task = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):

@@ -144,6 +144,13 @@ class ServiceUnavailable(ApiError):
     reason = "ServiceUnavailable"
 
 
+class InsufficientStorage(ApiError):
+    """A write the store could not make durable (its disk is full): never acknowledged."""
+
+    code = 507
+    reason = "InsufficientStorage"
+
+
 def qualified(resource: str, group: str) -> str:
     """``jobs.batch`` / ``pods``: how Kubernetes names a resource in error messages."""
     return f"{resource}.{group}" if group else resource
@@ -184,7 +191,7 @@ _BY_CODE_REASON: dict[tuple[int, str], type[ApiError]] = {}
 for _cls in (BadRequest, Unauthorized, Forbidden, NotFound, MethodNotAllowed, NotAcceptable,
              AlreadyExists, Conflict, Gone, RequestEntityTooLarge, UnsupportedMediaType, MisdirectedRequest,
              RequestHeaderFieldsTooLarge,
-             Invalid, InternalError, ServiceUnavailable):
+             Invalid, InternalError, ServiceUnavailable, InsufficientStorage):
     _BY_CODE_REASON[(_cls.code, _cls.reason)] = _cls
 
 

@@ -101,6 +101,7 @@ class NodeConfig:
     address: str = ""
     #: run the virtual node agents of this Ray cluster instead of a local agent (``--ray-address``).
     ray_address: str | None = None
+    eviction_hard: str = "nodefs.available<5%"
 
     @property
     def name(self) -> str:
@@ -163,7 +164,7 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
                               heartbeat_seconds=config.heartbeat_seconds, api_url=access.server,
-                              log_endpoint=log_endpoint)
+                              log_endpoint=log_endpoint, eviction_hard=config.eviction_hard)
             running = asyncio.ensure_future(agent.run())
             if not announced:
                 console.print(f"joblet node {config.name}: serving pods for {access.server} "

@@ -32,9 +32,10 @@ INDEX_ANNOTATION = "batch.kubernetes.io/job-completion-index"
 class Server:
     """``python -m joblet.cli.main server`` on a free port; start, kill -9, restart."""
 
-    def __init__(self, data_dir: Path, cache_dir: Path) -> None:
+    def __init__(self, data_dir: Path, cache_dir: Path, args: tuple[str, ...] = ()) -> None:
         self.data_dir = data_dir
         self.cache_dir = cache_dir
+        self.args = args
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             self.port = s.getsockname()[1]
@@ -45,7 +46,7 @@ class Server:
         env = {**os.environ, "JOBLET_CACHE_DIR": str(self.cache_dir)}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "joblet.cli.main", "server", "--data-dir", str(self.data_dir),
-             "--port", str(self.port), "--pod-failure-backoff", "0.2", "--crash-loop-backoff", "0.2"],
+             "--port", str(self.port), "--pod-failure-backoff", "0.2", "--crash-loop-backoff", "0.2", *self.args],
             env=env, stdout=subprocess.DEVNULL, stderr=open(self.data_dir.parent / "server.err", "ab"))  # noqa: SIM115
         poll(lambda: self._ready(), 30, "the server did not come up")
 

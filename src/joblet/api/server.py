@@ -360,7 +360,12 @@ class ApiServer:
             user = await self.authenticate(request)
             request.state.user = user
             await self.authorize(request, user)
-            return await self.dispatch(request)
+            response = await self.dispatch(request)
+            if request.method in ("POST", "PUT", "PATCH", "DELETE") and response.status_code < 400:
+                persist = getattr(self.client, "persist", None)
+                if persist is not None:
+                    persist()  # durable before acknowledged (InsufficientStorage when the disk is full)
+            return response
         except ApiError as err:
             return error_response(err)
         except Exception:

@@ -113,6 +113,7 @@ LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotat
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching PATTERN: HOST, optionally with SCHEME://, :PORT and /PATH (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
+EvictionHardOpt = Annotated[str, typer.Option("--eviction-hard", help="Disk pressure below this free space of the data dir's filesystem: nodefs.available<5% (default) or nodefs.available<500Mi. The node then schedules nothing new and evicts the pod using the most disk.")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
 
 
@@ -152,6 +153,8 @@ def server(
     encryption_key_file: EncryptionKeyFile = None,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Also run pods on this Ray cluster (host:6379 or ray://host:10001): each alive Ray node becomes a Node ray-<id>, tainted joblet.dev/engine=ray:NoSchedule. Needs `pip install joblet[ray]`.")] = None,
     ray_only: Annotated[bool, typer.Option("--ray-only", help="With --ray-address: no local node; every pod runs on Ray, whose Nodes are then not tainted.")] = False,
+    eviction_hard: EvictionHardOpt = "nodefs.available<5%",
+    event_ttl: Annotated[float, typer.Option("--event-ttl", help="Seconds an Event is kept after it was last recorded (upstream: 1h).")] = 3600.0,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -177,6 +180,8 @@ def server(
                                                                         container_log_max_files)
     cfg.runtime = runtime
     cfg.ray_address, cfg.ray_only = ray_address, ray_only
+    cfg.eviction_hard = _eviction_hard(eviction_hard)
+    cfg.event_ttl = max(1.0, event_ttl)
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -239,6 +244,7 @@ def node(
     log_port: Annotated[int, typer.Option("--log-port", help="Port of this node's log endpoint, which the API server proxies pods/log to (mutual TLS; 0: any free port).")] = 10250,
     address: Annotated[str | None, typer.Option("--address", help="Address the API server dials for this node's logs (default: this machine's address toward the server).")] = None,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Instead of running pods here, run them on this Ray cluster: one Node ray-<id> per alive Ray node (tainted joblet.dev/engine=ray:NoSchedule).")] = None,
+    eviction_hard: EvictionHardOpt = "nodefs.available<5%",
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs (served to the API server for `kubectl logs`)."""
@@ -258,6 +264,7 @@ def node(
                      address=address or "", ray_address=ray_address)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
+    cfg.eviction_hard = _eviction_hard(eviction_hard)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
 
 
@@ -276,6 +283,18 @@ def is_loopback(host: str) -> bool:
         return False
     addresses = {info[4][0] for info in infos}
     return bool(addresses) and all(ipaddress.ip_address(str(a).split("%", 1)[0]).is_loopback for a in addresses)
+def _eviction_hard(text: str) -> str:
+    """``--eviction-hard``, checked (exit 2 if bad)."""
+    from joblet.node.diskpressure import parse_threshold
+
+    try:
+        parse_threshold(text)
+    except ValueError as e:
+        err.print(f"error: --eviction-hard: {e}")
+        raise typer.Exit(2) from None
+    return text
+
+
 def _log_cap(size: str, files: int) -> tuple[int, int]:
     """``--container-log-max-size``/``--container-log-max-files`` as bytes and a count (exit 2 if bad)."""
     from joblet.api.validation import QuantityError, parse_quantity

@@ -43,6 +43,11 @@ class LocalClient:
         self.registry = registry
         self.log_store = log_store
 
+    def persist(self) -> None:
+        """Make the writes made so far durable now: the API server calls it before it acknowledges
+        a write, so a full disk is answered 507 (InsufficientStorage) instead of a 201."""
+        self.registry.store.flush()
+
     async def get(self, resource: str, name: str, namespace: str = "") -> Obj:
         return self.registry.get(resource, namespace, name)
 

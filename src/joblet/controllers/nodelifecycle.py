@@ -37,6 +37,7 @@ the I/O.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +62,8 @@ TAINT_EVICTION_MESSAGE = "Taint manager: deleting due to NoExecute taint"
 PODGC_REASON = "DeletionByPodGC"
 PODGC_MESSAGE = "PodGC: node no longer exists"
 BY_NODE = "node-name"
+
+log = logging.getLogger(__name__)
 
 
 # -- pure decisions ---------------------------------------------------------------------------
@@ -233,6 +236,8 @@ class NodeLifecycleController(Controller):
         self.pods.add_index(BY_NODE, _node_of)
         self.queue = WorkQueue(clock, "node-lifecycle")
         self.seen: dict[str, HeartbeatSeen] = {}
+        #: when (clock.monotonic) each node's heartbeat expiry was due to be checked
+        self.check_due: dict[str, float] = {}
         #: node names with pods bound to them but no Node object, and since when (PodGC quarantine).
         self.missing_since: dict[str, datetime] = {}
         self.nodes.add_handler(self._node_changed, lambda _old, n: self._node_changed(n), self._node_changed)
@@ -264,6 +269,15 @@ class NodeLifecycleController(Controller):
             return
         self.missing_since.pop(node_name, None)
         seen = self.seen[node_name] = observe_heartbeat(self.seen.get(node_name), node, now)
+        due = self.check_due.get(node_name)
+        if due is not None and self.clock.monotonic() - due > self.timeout / 2:
+            # This controller was not running when the expiry was due (process stopped, loop
+            # starved): it observed nothing meanwhile, so the silence proves nothing about the
+            # node. Start a fresh grace period instead of failing its pods.
+            seen = self.seen[node_name] = HeartbeatSeen(seen.heartbeat, now)
+            log.warning("node-lifecycle: checked node %s %.1fs late; its heartbeat gets a fresh grace period",
+                        node_name, self.clock.monotonic() - due)
+        self.check_due.pop(node_name, None)
         status = lost_node_status(node, seen, now, self.timeout)
         if status is not None:
             body = deep_copy(node)
@@ -280,7 +294,9 @@ class NodeLifecycleController(Controller):
                                           f"Node {node_name} status is now: NodeNotReady",
                                           component="node-controller")
         elif lost_since(node) is None:
-            self.queue.add_after(node_name, (heartbeat_expires(seen, self.timeout) - now).total_seconds())
+            delay = (heartbeat_expires(seen, self.timeout) - now).total_seconds()
+            self.check_due[node_name] = self.clock.monotonic() + max(delay, 0)
+            self.queue.add_after(node_name, delay)
         taints = wanted_taints(node, now)
         if taints is not None:
             try:

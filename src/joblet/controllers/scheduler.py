@@ -121,9 +121,25 @@ def labels_match(pod: Obj, node: Obj) -> bool:
     return True
 
 
+#: node conditions that taint a node NoSchedule while True (upstream's TaintNodesByCondition)
+CONDITION_TAINTS = {"DiskPressure": "node.kubernetes.io/disk-pressure",
+                    "MemoryPressure": "node.kubernetes.io/memory-pressure",
+                    "PIDPressure": "node.kubernetes.io/pid-pressure"}
+
+
+def node_taints(node: Obj) -> list[Obj]:
+    """The node's taints, plus the NoSchedule taint of each pressure condition that is True."""
+    taints = list((node.get("spec") or {}).get("taints") or [])
+    for cond in (node.get("status") or {}).get("conditions") or []:
+        key = CONDITION_TAINTS.get(str(cond.get("type")))
+        if key and cond.get("status") == "True" and not any(t.get("key") == key for t in taints):
+            taints.append({"key": key, "effect": "NoSchedule"})
+    return taints
+
+
 def tolerates(pod: Obj, node: Obj) -> bool:
     tolerations = (pod.get("spec") or {}).get("tolerations") or []
-    for taint in (node.get("spec") or {}).get("taints") or []:
+    for taint in node_taints(node):
         if taint.get("effect") not in ("NoSchedule", "NoExecute"):
             continue
         if not any(_tolerates(t, taint) for t in tolerations):

@@ -69,6 +69,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
 from joblet.errors import AlreadyExists, ApiError, Conflict, Gone, NotFound
 from joblet.metrics import metrics_for
+from joblet.node import diskpressure
 from joblet.node.cgroups import Limits
 from joblet.node.images import path_for_image
 from joblet.node.logs import LogStore
@@ -317,6 +318,7 @@ class PodWorker:
         self.sidecar_tasks: list[asyncio.Future[ContainerExit | None]] = []
         self.progress = asyncio.Event()  # a container started or ended
         self.deleting = asyncio.Event()
+        self.evicted = asyncio.Event()  # set by the node's disk-pressure eviction (self.message says why)
         self.recovered: dict[str, list[RecoveredContainer]] = {}
         self.task: asyncio.Task[None] | None = None
         self.pinned: dict[str, list[int]] = {}  # container → open subPath fds (see _pin)
@@ -383,21 +385,33 @@ class PodWorker:
         lifecycle = asyncio.ensure_future(self.lifecycle())
         deadline = asyncio.ensure_future(self.deadline_timer())
         deletion = asyncio.ensure_future(self.deleting.wait())
+        evicted = asyncio.ensure_future(self.evicted.wait())
         try:
-            await asyncio.wait({lifecycle, deletion, deadline}, return_when=asyncio.FIRST_COMPLETED)
+            await asyncio.wait({lifecycle, deletion, deadline, evicted}, return_when=asyncio.FIRST_COMPLETED)
             if not lifecycle.done():
-                # deletion or deadline: stop everything, then let the lifecycle record the exits
+                # deletion, deadline or eviction: stop everything, then let the lifecycle record the exits
                 self.stop_event.set()
-                if deadline.done() and not deletion.done():
+                if evicted.done() and not deletion.done():
+                    self.reason, self.phase = "Evicted", "Failed"  # self.message: set by evict()
+                elif deadline.done() and not deletion.done():
                     self.reason, self.message = "DeadlineExceeded", DEADLINE_MESSAGE
                     self.phase = "Failed"
-                await self.kill_all(self.grace_seconds())
+                await self.kill_all(0 if evicted.done() else self.grace_seconds())
                 await lifecycle
         finally:
             deadline.cancel()
             deletion.cancel()
+            evicted.cancel()
         if self.deleting.is_set():
             await self.finish_deletion()
+
+    def evict(self, message: str) -> None:
+        """Hard eviction (no grace), as the kubelet's eviction manager does under disk pressure."""
+        if self.evicted.is_set() or self.phase in ("Succeeded", "Failed"):
+            return
+        self.message = message
+        self.event("Warning", "Evicted", message)
+        self.evicted.set()
 
     def grace_seconds(self) -> float:
         if self.forced:
@@ -675,6 +689,8 @@ class PodWorker:
             message = None if terminal else f"containers with unready status: [{' '.join(unready)}]"
             set_condition(conditions, "ContainersReady", "False", now, reason, message)
             set_condition(conditions, "Ready", "False", now, reason, message)
+        if self.reason == "Evicted":
+            set_condition(conditions, "DisruptionTarget", "True", now, "TerminationByKubelet", self.message)
         order = {"PodReadyToStartContainers": 0, "Initialized": 1, "Ready": 2, "ContainersReady": 3,
                  "PodScheduled": 4}
         conditions.sort(key=lambda c: order.get(str(c.get("type")), 5))
@@ -750,7 +766,8 @@ class NodeAgent:
                  recorder: EventRecorder | None = None, capacity_cpu: str | None = None,
                  capacity_memory: str | None = None, max_pods: int = 1000,
                  pod_pids_limit: int | None = None, token_resync_seconds: float = TOKEN_RESYNC_SECONDS,
-                 log_endpoint: tuple[str, int, bytes] | None = None) -> None:
+                 log_endpoint: tuple[str, int, bytes] | None = None,
+                 eviction_hard: str = diskpressure.DEFAULT_EVICTION_HARD) -> None:
         """``log_endpoint``: (address, port, certificate PEM) of this node's log endpoint
         (joblet.node.logserver), published on the Node for the API server to proxy ``pods/log``.
         ``api_url``: the API server as pods reach it (``KUBERNETES_SERVICE_HOST``/``PORT`` and
@@ -779,6 +796,8 @@ class NodeAgent:
         self.memory_capacity = parse_quantity(self.capacity["memory"])
         self.pod_pids_limit = pod_pids_limit
         self.log_endpoint = log_endpoint
+        self.eviction_hard = diskpressure.parse_threshold(eviction_hard)
+        self.disk: diskpressure.DiskState | None = None
         ca = api_ca_file.read_bytes() if api_ca_file is not None else PLACEHOLDER_CA
         self.tokens = TokenManager(client, clock)
         self.token_resync_seconds = token_resync_seconds
@@ -795,7 +814,7 @@ class NodeAgent:
         await self.register()
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._informer()), loop.create_task(self._heartbeat()),
-                       loop.create_task(self._token_refresher())]
+                       loop.create_task(self._token_refresher()), loop.create_task(self._disk_monitor())]
 
     async def stop(self) -> None:
         """Stop watching and supervising. Containers keep running; a new agent adopts them."""
@@ -885,7 +904,53 @@ class NodeAgent:
             ready["lastTransitionTime"] = now
         ready.update(status="True", reason="KubeletReady", lastHeartbeatTime=now,
                      message="joblet node agent is posting ready status")
+        self._set_disk_condition(conditions, now)
         await self._write_node_status(node, status)
+
+    def _set_disk_condition(self, conditions: list[Obj], now: str) -> None:
+        if self.disk is None:
+            return
+        old = next((c for c in conditions if c.get("type") == "DiskPressure"), None)
+        new = diskpressure.condition(self.disk, now, old)
+        if old is None:
+            conditions.append(new)
+        else:
+            old.clear()
+            old.update(new)
+
+    async def _disk_monitor(self) -> None:
+        """Every few seconds: DiskPressure on the Node when it changes, and one eviction under it."""
+        while True:
+            try:
+                state = await asyncio.to_thread(diskpressure.disk_state, self.data_dir, self.eviction_hard)
+                was = self.disk.pressure if self.disk is not None else None
+                self.disk = state
+                if state.pressure != was:
+                    if state.pressure or was:
+                        log.warning("disk pressure %s: %d of %d bytes available (threshold %s)",
+                                    "begins" if state.pressure else "is over", state.available, state.total,
+                                    self.eviction_hard.text)
+                    await self.heartbeat()
+                if state.pressure:
+                    await self._evict_one(state)
+            except (ApiError, OSError) as exc:
+                log.warning("disk pressure check failed: %s", exc)
+            await asyncio.sleep(diskpressure.CHECK_SECONDS)
+
+    async def _evict_one(self, state: diskpressure.DiskState) -> None:
+        """Evict the running pod using the most disk (its logs and volumes), unless one is going."""
+        running = [w for w in self.workers.values() if w.phase not in ("Succeeded", "Failed")]
+        if not running or any(w.evicted.is_set() for w in running):
+            return
+
+        def usage(w: PodWorker) -> int:
+            logs = self.logs.root / namespace_of(w.pod) / name_of(w.pod) / w.uid
+            return diskpressure.usage_bytes(logs, w.volume_root())
+        sizes = await asyncio.to_thread(lambda: [(usage(w), w) for w in running])
+        used, worker = max(sizes, key=lambda item: item[0])
+        worker.evict(diskpressure.EVICTED_MESSAGE.format(
+            threshold=self.eviction_hard.text.split("<")[-1], available=f"{state.available // 1024}Ki")
+            + f"Pod {name_of(worker.pod)} was using {used // 1024}Ki of local storage.")
 
     async def _heartbeat(self) -> None:
         while True:

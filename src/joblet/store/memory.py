@@ -16,6 +16,7 @@ immediately durable and visible to watchers.
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable, Iterable
 
@@ -49,6 +50,9 @@ def _as_deleted(obj: Obj, rv: int) -> Obj:
     return deleted
 
 
+log = logging.getLogger(__name__)
+
+
 class StoreClosed(ApiError):
     code = 503
     reason = "ServiceUnavailable"
@@ -71,6 +75,8 @@ class MemoryStore:
         # Rows to persist at the next flush, coalesced by key; None for a backend without a disk.
         self._rows: dict[Key, Row] | None = None
         self._flush_scheduled_on: asyncio.AbstractEventLoop | None = None
+        #: why the last flush failed ("" when it succeeded): the store cannot persist right now
+        self.storage_error = ""
         self._lock = threading.RLock()
         self._closed = False
 
@@ -196,7 +202,22 @@ class MemoryStore:
             return
         if self._flush_scheduled_on is not loop:
             self._flush_scheduled_on = loop
-            loop.call_soon(self.flush)
+            loop.call_soon(self._scheduled_flush)
+
+    def _scheduled_flush(self) -> None:
+        """The once-per-loop-turn flush. A full disk is not a crash: the rows stay pending (their
+        watch events unpublished) and the next write's flush retries them; it is logged once per
+        episode, not once per turn (requests that wrote are answered 507 by the API server)."""
+        try:
+            self.flush()
+        except ApiError as err:
+            if not self.storage_error:
+                log.warning("store flush failed, will retry on the next write: %s", err)
+            self.storage_error = str(err)
+            return
+        if self.storage_error:
+            log.warning("store flush succeeded again after: %s", self.storage_error)
+            self.storage_error = ""
 
     # -- watch, flush, close ----------------------------------------------------------
 

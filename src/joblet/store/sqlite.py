@@ -16,6 +16,7 @@ old cleartext pages are zeroed, and the WAL is truncated afterwards.
 
 from __future__ import annotations
 
+import errno
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -23,6 +24,7 @@ from pathlib import Path
 
 import orjson
 
+from joblet.errors import InsufficientStorage
 from joblet.security.encryption import (
     ENCRYPTED_RESOURCES,
     AesGcmEncryption,
@@ -154,10 +156,25 @@ class SqliteStore(MemoryStore):
                 db.executemany("DELETE FROM objects WHERE resource = ? AND namespace = ? AND name = ?", deletes)
             db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES ('rv', ?)", (rv,))
             db.execute("COMMIT")
-        except BaseException:
+        except BaseException as err:
             if db.in_transaction:
-                db.execute("ROLLBACK")
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the rollback of a failed commit; the original error says why
+            if is_disk_full(err):
+                raise InsufficientStorage(
+                    f"the write could not be persisted: {err} (it is kept in memory and retried, and may "
+                    "appear once the data dir's filesystem has room again)") from err
             raise
 
     def _close_backend(self) -> None:
         self._db.close()
+
+
+def is_disk_full(err: BaseException) -> bool:
+    """SQLite's and the OS's ways of saying the filesystem has no room left."""
+    if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+        return True
+    return isinstance(err, sqlite3.Error) and any(
+        text in str(err) for text in ("database or disk is full", "disk I/O error"))

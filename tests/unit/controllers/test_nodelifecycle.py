@@ -336,3 +336,27 @@ def test_pod_bound_to_a_node_that_does_not_exist_is_collected_after_quarantine(t
         assert [(c["reason"], c["message"]) for c in target] == [(PODGC_REASON, PODGC_MESSAGE)]
 
     with_plane(tmp_path, clock, body)
+
+
+def test_a_controller_that_was_frozen_gives_the_node_a_fresh_grace_period(tmp_path: Path) -> None:
+    """The expiry check runs three timeouts late (the server was SIGSTOPped): this controller saw
+    nothing meanwhile, so the node gets a fresh grace period instead of losing its pods; a node
+    still silent after that is lost as usual."""
+    clock = FakeClock(T0)
+
+    async def body(client: Client) -> None:
+        await create_node(client, "n1", clock)
+        await create_pod(client, "runs", "n1")
+        ctl = NodeLifecycleController(client, clock, InformerFactory(client), TIMEOUT, FakeRecorder())
+        await step(ctl)
+        clock.advance(3 * TIMEOUT)  # frozen: the timer fires long after it was due
+        await step(ctl)
+        assert (await client.get("nodes", "n1"))["status"]["conditions"][0]["status"] == "True"
+        assert await pod_or_none(client, "runs") is not None
+
+        clock.advance(TIMEOUT + 0.1)  # on time now, and still no heartbeat
+        await step(ctl)
+        assert (await client.get("nodes", "n1"))["status"]["conditions"][0]["status"] == "Unknown"
+        assert await pod_or_none(client, "runs") is None
+
+    with_plane(tmp_path, clock, body)
