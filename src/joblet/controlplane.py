@@ -186,23 +186,16 @@ class ControlPlane:
 
     async def _start_node_agent(self) -> None:
         from joblet.node.agent import NodeAgent
-        from joblet.node.runtimes.base import Runtime
-        from joblet.node.runtimes.process import ProcessRuntime
+        from joblet.node.runtimes.registry import RuntimeOptions, open_runtime
         from joblet.nodeprocess import NodeDirLock, heartbeat_interval
 
         cfg = self.config
         self._node_lock = NodeDirLock(cfg.data_dir)
         self._node_lock.acquire()  # no `joblet node` may share this dir's runtime state
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
-        # The runtime: process (default) or podman.
-        runtime: Runtime
-        if cfg.runtime == "podman":
-            from joblet.node.runtimes.podman import PodmanRuntime
-
-            runtime = PodmanRuntime(cfg.data_dir, self.clock)
-        else:
-            runtime = ProcessRuntime(cfg.data_dir, self.clock, log_max_bytes=cfg.container_log_max_bytes,
-                                     log_max_files=cfg.container_log_max_files)
+        runtime = open_runtime(cfg.runtime, RuntimeOptions(cfg.data_dir, self.clock,
+                                                           log_max_bytes=cfg.container_log_max_bytes,
+                                                           log_max_files=cfg.container_log_max_files))
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
@@ -360,9 +353,7 @@ class ControlPlane:
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
-            close = getattr(self._agent.runtime, "close", None)
-            if close is not None:
-                close()
+            self._agent.runtime.close()
             self._agent = None
         if self._manager is not None:
             await self._manager.stop()

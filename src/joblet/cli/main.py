@@ -27,6 +27,7 @@ from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
+from joblet.node.runtimes.registry import RUNTIMES, UnknownRuntime, runtime_kind, runtimes_help
 from joblet.security.encryption import EncryptionError
 
 T = TypeVar("T")
@@ -110,7 +111,7 @@ LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotat
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help=f"Container runtime (default process). {runtimes_help()}.")]
 
 
 @app.command()
@@ -230,6 +231,7 @@ def node(
     log_retention_mb: Annotated[float, typer.Option("--log-retention-mb", help="Keep at most this many MiB of container logs.")] = 1024.0,
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
+    runtime: RuntimeOpt = "process",
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs."""
@@ -245,7 +247,8 @@ def node(
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
-                     log_retention_bytes=int(log_retention_mb * 1024 * 1024))
+                     log_retention_bytes=int(log_retention_mb * 1024 * 1024), runtime=runtime)
+    _check_runtime(runtime)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     run_async(run_node(cfg, err))  # NodeDirBusy is a DataDirBusy: one line, exit 1
@@ -302,14 +305,18 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
-    if cfg.runtime not in ("process", "podman"):
-        raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)
-    if cfg.runtime == "podman":
-        from joblet.node.runtimes.podman import podman_usable
+    _check_runtime(cfg.runtime)
 
-        why = podman_usable()
-        if why:
-            raise Fail(f"--runtime podman: {why}", 2)
+
+def _check_runtime(name: str) -> None:
+    """A row of the runtime table that can run here, else exit 2 with why."""
+    try:
+        kind = runtime_kind(name)
+    except UnknownRuntime:
+        raise Fail(f"--runtime must be one of {', '.join(RUNTIMES)}, not {name!r}", 2) from None
+    ok, why = kind.usable()
+    if not ok:
+        raise Fail(f"--runtime {name}: {why}", 2)
 
 
 RUN_EPILOG = (
