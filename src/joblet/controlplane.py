@@ -83,12 +83,13 @@ class ControlPlane:
 
     async def start(self) -> None:
         from joblet.node.logs import LogStore
-        from joblet.store.sqlite import SqliteStore
+        from joblet.store import default_store_url, open_store
 
         cfg = self.config
         self._lock.acquire({"state": "starting"})
         try:
-            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir, encryption=self._encryption())
+            self.store: Store = self._store or open_store(cfg.store or default_store_url(cfg.data_dir),
+                                                          encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
             # Service-account tokens: signed with D/pki/sa.key (created on first start).
             self.service_account_key = load_or_create_signing_key(cfg.data_dir)

@@ -29,6 +29,7 @@ from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
 from joblet.node.runtimes.registry import RUNTIMES, UnknownRuntime, runtime_kind, runtimes_help
 from joblet.security.encryption import EncryptionError
+from joblet.store import UnknownStore, store_opener
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -111,6 +112,7 @@ LogMaxSize = Annotated[str, typer.Option("--container-log-max-size", help="Rotat
 LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log files kept per container, the live one included (at least 2).")]
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching [SCHEME://]HOST[:PORT][/PATH] (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
+StoreOpt = Annotated[str | None, typer.Option("--store", metavar="URL", help="Where objects live: sqlite:///PATH (default: sqlite:///DATA_DIR/joblet.db) or memory:// (nothing survives the process).")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help=f"Container runtime (default process). {runtimes_help()}.")]
 
 
@@ -148,6 +150,7 @@ def server(
     container_log_max_size: LogMaxSize = "10Mi",
     container_log_max_files: LogMaxFiles = 5,
     encryption_key_file: EncryptionKeyFile = None,
+    store: StoreOpt = None,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -172,6 +175,7 @@ def server(
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
+    cfg.store = store
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -306,6 +310,13 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
     _check_runtime(cfg.runtime)
+    if cfg.store is not None:
+        if "://" not in cfg.store:
+            raise Fail(f"--store must be a URL (sqlite:///PATH or memory://), not {cfg.store!r}", 2)
+        try:
+            store_opener(cfg.store)
+        except UnknownStore as e:
+            raise Fail(f"--store: {e}", 2) from None
 
 
 def _check_runtime(name: str) -> None:
@@ -347,6 +358,7 @@ def run(
     exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
     validate: ValidateOpt = "strict",
     encryption_key_file: EncryptionKeyFile = None,
+    store: StoreOpt = None,
 ) -> None:
     """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
@@ -366,6 +378,7 @@ def run(
                   node_heartbeat_timeout=node_heartbeat_timeout, encryption_key_file=encryption_key_file,
                   alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
+    cfg.store = store
     try:
         cfg_check(cfg)
     except Fail as e:
