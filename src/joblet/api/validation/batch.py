@@ -13,6 +13,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from joblet.api import intervals
+from joblet.api.selectors import label_selector_mismatch
 from joblet.api.validation import core, cron, field
 from joblet.api.validation import meta as metav
 from joblet.clock import parse_time_or_none
@@ -94,7 +95,7 @@ def _validate_generated_selector(job: dict[str, Any], require_prefixed: bool) ->
         errs.extend(_has_label(labels, JOB_NAME_LABEL, name))
         expected[CONTROLLER_UID_LABEL] = uid
         expected[JOB_NAME_LABEL] = name
-    if not metav.selector_matches(spec["selector"], expected):
+    if label_selector_mismatch(spec["selector"], expected):
         errs.append(field.invalid("spec.selector", spec["selector"], "`selector` not auto-generated"))
     return errs
 
@@ -313,7 +314,7 @@ def validate_job_spec(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
     else:
         errs.extend(metav.validate_label_selector(selector, f"{path}.selector"))
     labels = _template_labels(spec)
-    if selector is None or not metav.selector_matches(selector, labels):
+    if label_selector_mismatch(selector, labels):
         errs.append(field.invalid(f"{path}.template.metadata.labels", labels,
                                   "`selector` does not match template `labels`"))
     return errs

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from joblet.api.selectors import label_selector_matches
 from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
@@ -315,7 +316,7 @@ class JobController(Controller):
         labels = labels_of(pod)
         if not labels:
             return []
-        return [j for j in self.jobs.by_index(BY_NAMESPACE, ns) if podutil.selector_matches(d.spec_of(j).get("selector"), labels)]
+        return [j for j in self.jobs.by_index(BY_NAMESPACE, ns) if label_selector_matches(d.spec_of(j).get("selector"), labels)]
 
     # -- pod events (addPod / updatePod / deletePod) ------------------------------------------
 
@@ -522,7 +523,7 @@ class JobController(Controller):
         claimed: list[Obj] = []
         errors: list[Exception] = []
         for pod in self.pods.by_index(BY_CONTROLLER_UID, uid):
-            if podutil.selector_matches(selector, labels_of(pod)):
+            if label_selector_matches(selector, labels_of(pod)):
                 claimed.append(pod)
                 continue
             if job_deleting:
@@ -537,7 +538,7 @@ class JobController(Controller):
             candidates = [
                 p
                 for p in self.pods.by_index(ORPHANS_BY_NAMESPACE, ns)
-                if not podutil.deleting(p) and podutil.selector_matches(selector, labels_of(p))
+                if not podutil.deleting(p) and label_selector_matches(selector, labels_of(p))
             ]
             if candidates:
                 can_adopt = True
