@@ -437,13 +437,13 @@ def run(
 
 async def _note_leftovers(client: Any, cli_args: str) -> None:
     """An embedded run adopts pods an earlier interrupted or crashed joblet left running; say so."""
-    from joblet.cli.follow import finished
+    from joblet.objects import job_finished
 
     with contextlib.suppress(ApiError):
         jobs = (await client.list("jobs", None)).items
         for j in jobs:
             active = int((j.get("status") or {}).get("active") or 0) if isinstance((j.get("status") or {}).get("active"), int) else 0
-            if active and not finished(j) and not (j["metadata"].get("deletionTimestamp")):
+            if active and not job_finished(j) and not (j["metadata"].get("deletionTimestamp")):
                 ns = j["metadata"].get("namespace", "default")
                 flag = f" -n {ns}" if ns != "default" else ""
                 err.print(f"note: job/{j['metadata']['name']}{flag} from an earlier run is still running ({active} pods); "
@@ -713,7 +713,7 @@ async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: lis
                            stream: Any) -> None:
     """``logs -f job/X``: stream every pod of the Job at once, and pods it creates later
     (retries), until the Job has finished and every stream has ended."""
-    from joblet.cli.follow import finished
+    from joblet.objects import job_finished
 
     tasks: dict[str, asyncio.Future[None]] = {p: asyncio.ensure_future(stream(p)) for p in pods}
     selector = f"batch.kubernetes.io/job-name={job_name}"
@@ -729,7 +729,7 @@ async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: lis
             if name not in tasks and started:
                 pods.append(name)
                 tasks[name] = asyncio.ensure_future(stream(name))
-        if (job is None or finished(job)) and all(t.done() for t in tasks.values()):
+        if (job is None or job_finished(job)) and all(t.done() for t in tasks.values()):
             break
         await asyncio.sleep(0.5)
     for t in tasks.values():

@@ -31,7 +31,7 @@ from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
-from joblet.objects import controller_ref, deep_copy, key_of, labels_of, owner_ref, split_key
+from joblet.objects import controller_ref, deep_copy, job_finished, key_of, labels_of, owner_ref, split_key
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -383,7 +383,7 @@ class JobController(Controller):
                 self.orphan_queue.add(key_of(pod))
             return
         job = self._resolve(ns, ref)
-        if job is None or d.is_finished(job):
+        if job is None or job_finished(job):
             if has_finalizer:
                 self.orphan_queue.add(key_of(pod))
             return
@@ -404,7 +404,7 @@ class JobController(Controller):
             self.enqueue_batched(key)
         else:
             self.enqueue_immediately(key)
-        if d.is_finished(cur):
+        if job_finished(cur):
             self._cleanup_pod_finalizers(cur)
         start = (cur.get("status") or {}).get("startTime")
         cur_ads = d.spec_of(cur).get("activeDeadlineSeconds")
@@ -440,7 +440,7 @@ class JobController(Controller):
             if job is not None:
                 if d.managed_by_external(job) is not None:
                     return
-                if not d.is_finished(job):
+                if not job_finished(job):
                     return
         try:
             await self.pod_control.remove_tracking_finalizer(pod)
@@ -477,7 +477,7 @@ class JobController(Controller):
         shared = self._freshest(key, shared)
         if d.managed_by_external(shared) is not None:
             return
-        if d.is_finished(shared):
+        if job_finished(shared):
             self.backoff.remove(key)
             return
         job = deep_copy(shared)
