@@ -1,4 +1,4 @@
-"""The one "is this Job finished" (joblet.objects.job_finished), with the cases where the five
+"""The one resourceVersion parser (joblet.objects.rv_of) and the one "is this Job finished" (joblet.objects.job_finished), with the cases where the five
 copies it replaced disagreed: the CLI and the CronJob controller asked for Complete before
 Failed and looked only at the first condition of a type; TTL and validation asked for any.
 Upstream's IsJobFinished takes the first Complete/Failed condition that is True, in list order."""
@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from joblet.objects import job_finished
+from joblet.objects import job_finished, rv_of
 
 
 def job(*conditions: tuple[str, str]) -> dict[str, Any]:
@@ -40,3 +40,23 @@ def test_job_finished(conditions: tuple[tuple[str, str], ...], want: str | None)
 def test_a_job_without_status_is_not_finished() -> None:
     assert job_finished({"metadata": {"name": "x"}}) is None
     assert job_finished({"status": None}) is None
+
+
+# The one resourceVersion parser. The store's copy raised KeyError/ValueError where the three
+# controller copies answered 0 (an object that was never stored).
+@pytest.mark.parametrize(
+    ("obj", "want"),
+    [
+        ({"metadata": {"resourceVersion": "42"}}, 42),
+        ({"metadata": {"resourceVersion": 7}}, 7),
+        ({"metadata": {"resourceVersion": ""}}, 0),
+        ({"metadata": {"resourceVersion": "abc"}}, 0),
+        ({"metadata": {}}, 0),
+        ({"metadata": None}, 0),
+        ({}, 0),
+        (None, 0),
+    ],
+    ids=["string", "int", "empty", "garbage", "missing", "null-metadata", "no-metadata", "no-object"],
+)
+def test_rv_of(obj: dict[str, Any] | None, want: int) -> None:
+    assert rv_of(obj) == want

@@ -31,7 +31,16 @@ from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
-from joblet.objects import controller_ref, deep_copy, job_finished, key_of, labels_of, owner_ref, split_key
+from joblet.objects import (
+    controller_ref,
+    deep_copy,
+    job_finished,
+    key_of,
+    labels_of,
+    owner_ref,
+    rv_of,
+    split_key,
+)
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -41,13 +50,6 @@ ORPHANS_BY_NAMESPACE = "job-controller/orphans-by-namespace"
 BY_NAMESPACE = "job-controller/by-namespace"
 
 REMOVE_FINALIZER_PATCH: Obj = {"metadata": {"$deleteFromPrimitiveList/finalizers": [podutil.TRACKING_FINALIZER]}}
-
-
-def _rv(obj: Obj | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 # -- expectations ----------------------------------------------------------------------------
@@ -341,7 +343,7 @@ class JobController(Controller):
             self.enqueue_batched(key_of(job))
 
     def _on_pod_update(self, old: Obj, cur: Obj) -> None:
-        if _rv(old) == _rv(cur) and _rv(cur) != 0:
+        if rv_of(old) == rv_of(cur) and rv_of(cur) != 0:
             return
         self.metrics.tracking_finalizer(old, cur)
         if podutil.deleting(cur):
@@ -454,7 +456,7 @@ class JobController(Controller):
         if written is None:
             return cached
         same = (written.get("metadata") or {}).get("uid") == (cached.get("metadata") or {}).get("uid")
-        if same and _rv(written) > _rv(cached):
+        if same and rv_of(written) > rv_of(cached):
             return written
         del self._written[key]
         return cached
