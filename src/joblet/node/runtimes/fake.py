@@ -18,6 +18,7 @@ agent: it recovers every attempt and can wait for or kill the running ones.
 from __future__ import annotations
 
 import asyncio
+import os
 import re
 import shlex
 from dataclasses import dataclass, field
@@ -62,8 +63,8 @@ class FakeRuntime:
         now = self.clock.now()
         attempt = _Attempt(spec, now)
         self.host.attempts[spec.ref] = attempt
-        spec.log_path.parent.mkdir(parents=True, exist_ok=True)
-        spec.log_path.touch()
+        spec.log_path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        os.close(os.open(spec.log_path, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         argv = spec.argv
         if len(argv) >= 3 and argv[0] in ("sh", "/bin/sh") and argv[1] == "-c":
             statements = [s for line in argv[2].splitlines() for s in line.split(";")]
@@ -140,13 +141,17 @@ class FakeRuntime:
 
     def _log(self, attempt: _Attempt, stream: str, text: str, full: bool) -> None:
         stamp = self.clock.now().strftime("%Y-%m-%dT%H:%M:%S.%f") + "000Z"
-        with open(attempt.spec.log_path, "a", encoding="utf-8") as f:
-            f.write(f"{stamp} {stream} {'F' if full else 'P'} {text}\n")
+        fd = os.open(attempt.spec.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        try:
+            os.write(fd, f"{stamp} {stream} {'F' if full else 'P'} {text}\n".encode())
+        finally:
+            os.close(fd)
 
     @staticmethod
     def _end(attempt: _Attempt, result: ContainerExit) -> None:
         attempt.exit = result
-        attempt.spec.log_path.with_suffix(".done").touch()
+        done = attempt.spec.log_path.with_suffix(".done")
+        os.close(os.open(done, os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600))
         attempt.ended.set()
 
 
