@@ -67,8 +67,10 @@ class ControlPlaneConfig:
     alert_webhook_allow: tuple[str, ...] = ()
     #: the dashboard's base URL in alert payloads (default: the server's own URL).
     dashboard_url: str | None = None
-    #: the node agent's container runtime: "process" (default) or "podman" (OCI containers from local images).
+    #: the node agent's container runtime: a row of joblet.node.runtimes.registry.RUNTIMES.
     runtime: str = "process"
+    #: the store's URL (``--store``; a scheme of joblet.store.BACKENDS). None: sqlite:///DATA_DIR/joblet.db
+    store: str | None = None
     #: AES-GCM keys encrypting Secrets in the store (``--encryption-key-file``; format in
     #: joblet.security.encryption). None: Secrets are stored unencrypted.
     encryption_key_file: Path | None = None

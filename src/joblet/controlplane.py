@@ -85,12 +85,13 @@ class ControlPlane:
 
     async def start(self) -> None:
         from joblet.node.logs import LogStore
-        from joblet.store.sqlite import SqliteStore
+        from joblet.store import default_store_url, open_store
 
         cfg = self.config
         self._lock.acquire({"state": "starting"})
         try:
-            self.store: Store = self._store or SqliteStore.in_data_dir(cfg.data_dir, encryption=self._encryption())
+            self.store: Store = self._store or open_store(cfg.store or default_store_url(cfg.data_dir),
+                                                          encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
             # Service-account tokens: signed with D/pki/sa.key (created on first start).
             self.service_account_key = load_or_create_signing_key(cfg.data_dir)
@@ -195,23 +196,16 @@ class ControlPlane:
 
     async def _start_node_agent(self) -> None:
         from joblet.node.agent import NodeAgent
-        from joblet.node.runtimes.base import Runtime
-        from joblet.node.runtimes.process import ProcessRuntime
+        from joblet.node.runtimes.registry import RuntimeOptions, open_runtime
         from joblet.nodeprocess import NodeDirLock, heartbeat_interval
 
         cfg = self.config
         self._node_lock = NodeDirLock(cfg.data_dir)
         self._node_lock.acquire()  # no `joblet node` may share this dir's runtime state
         node_name = cfg.node_name or socket.gethostname().lower() or "joblet-node"
-        # The runtime: process (default) or podman.
-        runtime: Runtime
-        if cfg.runtime == "podman":
-            from joblet.node.runtimes.podman import PodmanRuntime
-
-            runtime = PodmanRuntime(cfg.data_dir, self.clock)
-        else:
-            runtime = ProcessRuntime(cfg.data_dir, self.clock, log_max_bytes=cfg.container_log_max_bytes,
-                                     log_max_files=cfg.container_log_max_files)
+        runtime = open_runtime(cfg.runtime, RuntimeOptions(cfg.data_dir, self.clock,
+                                                           log_max_bytes=cfg.container_log_max_bytes,
+                                                           log_max_files=cfg.container_log_max_files))
         self._agent = NodeAgent(
             self.client, node_name, cfg.data_dir, self.clock, runtime,
             crash_loop_backoff=cfg.crash_loop_backoff, crash_loop_backoff_max=cfg.crash_loop_backoff_max,
@@ -396,9 +390,7 @@ class ControlPlane:
         if self._agent is not None:
             with contextlib.suppress(Exception):
                 await self._agent.stop()
-            close = getattr(self._agent.runtime, "close", None)
-            if close is not None:
-                close()
+            self._agent.runtime.close()
             self._agent = None
         if self._manager is not None:
             await self._manager.stop()

@@ -102,6 +102,8 @@ class NodeConfig:
     #: run the virtual node agents of this Ray cluster instead of a local agent (``--ray-address``).
     ray_address: str | None = None
     eviction_hard: str = "nodefs.available<5%"
+    #: a row of joblet.node.runtimes.registry.RUNTIMES
+    runtime: str = "process"
 
     @property
     def name(self) -> str:
@@ -132,7 +134,8 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
     from joblet.clock import RealClock
     from joblet.node.agent import NodeAgent
     from joblet.node.logs import LogStore
-    from joblet.node.runtimes.process import ProcessRuntime, hidden_dirs
+    from joblet.node.runtimes.process import hidden_dirs
+    from joblet.node.runtimes.registry import RuntimeOptions, open_runtime
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     lock = NodeDirLock(config.data_dir)
@@ -157,9 +160,9 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
             # One agent per attempt: when the server is unreachable (or a watch gives up) the
             # agent ends; a fresh one re-registers and adopts the running containers.
             # pods see neither this node's dir nor a server's default data dir on the same machine
-            runtime = ProcessRuntime(config.data_dir, clock, log_max_bytes=config.container_log_max_bytes,
-                                     log_max_files=config.container_log_max_files,
-                                     hidden=hidden_dirs(config.data_dir, default_data_dir()))
+            runtime = open_runtime(config.runtime, RuntimeOptions(
+                config.data_dir, clock, log_max_bytes=config.container_log_max_bytes,
+                log_max_files=config.container_log_max_files, hidden=hidden_dirs(config.data_dir, default_data_dir())))
             agent = NodeAgent(client, config.name, config.data_dir, clock, runtime,
                               crash_loop_backoff=config.crash_loop_backoff,
                               crash_loop_backoff_max=config.crash_loop_backoff_max, logs=logs,
@@ -175,9 +178,7 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
                 running.cancel()
                 await asyncio.gather(running, return_exceptions=True)
                 await agent.stop()
-            close = getattr(runtime, "close", None)  # give back idle cgroups (ProcessRuntime.close)
-            if close is not None:
-                close()
+            runtime.close()  # give back idle cgroups
             if not running.done() or stop.is_set():
                 break
             error = running.exception()

@@ -99,6 +99,24 @@ def condition_true(obj: Obj, ctype: str) -> bool:
     return cond is not None and cond.get("status") == "True"
 
 
+def rv_of(obj: Obj | None) -> int:
+    """An object's resourceVersion as an int; 0 when it has none or it is not a number (an
+    object that was never stored). The one resourceVersion parser."""
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
+def job_finished(job: Obj) -> str | None:
+    """``Complete`` or ``Failed`` when the Job has that condition True, else None: upstream's
+    ``IsJobFinished`` (the first such condition in list order). The one "is this Job finished"."""
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") in ("Complete", "Failed") and cond.get("status") == "True":
+            return str(cond["type"])
+    return None
+
+
 #: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"

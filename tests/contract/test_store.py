@@ -22,23 +22,32 @@ from typing import Any
 import pytest
 
 from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
-from joblet.store import MemoryStore, SqliteStore, open_store
+from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
+from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 
 StoreFactory = Callable[..., MemoryStore]
 
+#: a URL for each row of the backend table (a new backend fails test_every_backend_has_a_url
+#: until it gets one here, and then runs the whole suite)
+URLS: dict[str, Callable[[Path], str]] = {
+    "memory": lambda d: "memory://",
+    "sqlite": lambda d: f"sqlite://{d}/joblet.db",
+}
 
-@pytest.fixture(params=["memory", "sqlite"])
+
+def test_every_backend_has_a_url() -> None:
+    assert set(URLS) == set(BACKENDS)
+
+
+@pytest.fixture(params=sorted(BACKENDS))
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """A factory (so tests can pass history bounds); every store it made is closed afterwards."""
     made: list[MemoryStore] = []
 
-    def make(**options: int) -> MemoryStore:
-        store: MemoryStore
-        if request.param == "memory":
-            store = MemoryStore(**options)
-        else:
-            store = SqliteStore(tmp_path / f"store{len(made)}" / "joblet.db", **options)
+    def make(history_events: int = DEFAULT_HISTORY_EVENTS, history_bytes: int = DEFAULT_HISTORY_BYTES) -> MemoryStore:
+        store = open_store(URLS[request.param](tmp_path / f"store{len(made)}"), history_events=history_events,
+                           history_bytes=history_bytes)
         made.append(store)
         return store
 
@@ -598,6 +607,7 @@ def test_sqlite_loses_nothing_flushed_when_the_process_is_killed(tmp_path: Path)
         pytest.param("{tmp}/data", SqliteStore, "data/joblet.db", id="data-dir"),
         pytest.param("{tmp}/x.db", SqliteStore, "x.db", id="db-file"),
         pytest.param("sqlite://{tmp}/y.sqlite", SqliteStore, "y.sqlite", id="sqlite-url"),
+        pytest.param("memory://", MemoryStore, None, id="memory-url"),
     ],
 )
 def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_file: str | None) -> None:
@@ -608,3 +618,9 @@ def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_f
             assert (tmp_path / db_file).exists()
     finally:
         store.close()
+
+
+@pytest.mark.parametrize("url", ["postgresql://db/joblet", "sqlite://", "memory://x", "file:///tmp/x.db"])
+def test_a_url_no_backend_takes_is_refused_before_anything_opens(url: str) -> None:
+    with pytest.raises(UnknownStore):
+        open_store(url)

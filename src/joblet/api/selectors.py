@@ -10,6 +10,7 @@ kube-apiserver. Errors are :class:`joblet.errors.BadRequest` (HTTP 400), as upst
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -356,6 +357,54 @@ def selector_from_label_selector_dict(selector: Mapping[str, Any] | None) -> Lab
             _validate_label_value(value)
         requirements.append(Requirement(key, op, values))
     return LabelSelector.of(requirements)
+
+
+def label_selector_matches(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """Whether a ``metav1.LabelSelector`` dict selects these labels: None selects nothing, ``{}``
+    everything, and a selector ``LabelSelectorAsSelector`` rejects (an unknown operator, a bad key
+    or value, a malformed shape) selects nothing — as the Job controller treats a selector error.
+    The one matcher for selector dicts; compiled selectors are cached by content."""
+    if selector is None:
+        return False
+    compiled = _compiled_selector(_frozen_selector(selector))
+    return compiled is not None and compiled.matches(labels)
+
+
+def label_selector_mismatch(selector: Mapping[str, Any] | None, labels: Mapping[str, str] | None) -> bool:
+    """Validation's question (``LabelSelectorAsSelector(s); err == nil && !Matches``): a valid
+    selector that does not select the labels. A selector that does not even parse is not a
+    mismatch — its own validation reports it."""
+    if selector is None:
+        return True
+    compiled = _compiled_selector(_frozen_selector(selector))
+    return compiled is not None and not compiled.matches(labels)
+
+
+_FrozenSelector = tuple[tuple[tuple[str, str], ...], tuple[tuple[str, str, tuple[str, ...]], ...]] | None
+
+
+def _frozen_selector(selector: Any) -> _FrozenSelector:
+    """A hashable copy of a selector dict (None when its shape is not a selector's)."""
+    try:
+        labels = tuple(sorted((str(k), str(v)) for k, v in (selector.get("matchLabels") or {}).items()))
+        exprs = tuple((str(e.get("key") or ""), str(e.get("operator") or ""),
+                       tuple(str(v) for v in e.get("values") or ())) for e in selector.get("matchExpressions") or ())
+    except (AttributeError, TypeError):
+        return None
+    return labels, exprs
+
+
+@functools.lru_cache(maxsize=4096)
+def _compiled_selector(frozen: _FrozenSelector) -> LabelSelector | None:
+    if frozen is None:
+        return None
+    labels, exprs = frozen
+    as_dict = {"matchLabels": dict(labels),
+               "matchExpressions": [{"key": k, "operator": op, "values": list(vs)} for k, op, vs in exprs]}
+    try:
+        return selector_from_label_selector_dict(as_dict)
+    except BadRequest:
+        return None
 
 
 # --------------------------------------------------------------------------------------

@@ -25,7 +25,7 @@ from joblet.cli.manifests import Manifest
 from joblet.client.interface import Client
 from joblet.clock import RealClock, parse_time_or_none
 from joblet.errors import AlreadyExists, ApiError, Gone, NotFound
-from joblet.objects import condition_true, find_condition, name_of, namespace_of, uid_of
+from joblet.objects import condition_true, find_condition, job_finished, name_of, namespace_of, uid_of
 
 Obj = dict[str, Any]
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
@@ -84,13 +84,6 @@ def _total(job: Obj) -> int:
     uncounted = status.get("uncountedTerminatedPods") or {}
     return (_int(status.get("succeeded")) + _int(status.get("failed")) + _int(status.get("active"))
             + len(uncounted.get("succeeded") or []) + len(uncounted.get("failed") or []))
-
-
-def finished(job: Obj) -> str | None:
-    for ctype in ("Complete", "Failed"):
-        if condition_true(job, ctype):
-            return ctype
-    return None
 
 
 def summary(job: Obj, outcome: str) -> str:
@@ -261,7 +254,7 @@ class Follower:
             self.live.update(self.status_line(), refresh=True)
             return
         status, completions = job.get("status") or {}, (job.get("spec") or {}).get("completions")
-        if finished(job) or (isinstance(completions, int) and _int(status.get("succeeded")) >= completions):
+        if job_finished(job) or (isinstance(completions, int) and _int(status.get("succeeded")) >= completions):
             return  # the summary says it, after the logs
         line = progress_line(job)
         total = _total(job)
@@ -290,7 +283,7 @@ class Follower:
         text.append(f"  {active} running")
         if failed:
             text.append(f"  {failed} failed", style="red")
-        if self._retry_at is not None and not finished(job):
+        if self._retry_at is not None and not job_finished(job):
             left = self._retry_at - RealClock().monotonic()
             if left > 0:
                 text.append(f"  next retry in {left:.0f}s", style="yellow")
@@ -401,7 +394,7 @@ async def submit(client: Client, manifests: list[Manifest], namespace: str | Non
         name = (job_doc.get("metadata") or {}).get("name", "")
         ns = namespace or (job_doc.get("metadata") or {}).get("namespace") or "default"
         existing = await client.get("jobs", name, ns)
-        if not finished(existing):
+        if not job_finished(existing):
             raise
         # A finished Job of the same name is replaced, its pods with it (logs are kept).
         await client.delete("jobs", name, ns, propagation_policy="Foreground")
@@ -512,7 +505,7 @@ async def follow_job(client: Client, job: Obj, console: Console, context: RunCon
                     current = await client.get("jobs", name, ns)
                     rv = current["metadata"]["resourceVersion"]
                     follower.on_job(current)
-                    if finished(current):
+                    if job_finished(current):
                         break
                 async for batch in client.watch("jobs", ns, rv, field_selector=f"metadata.name={name}",
                                                 timeout_seconds=30):
@@ -522,9 +515,9 @@ async def follow_job(client: Client, job: Obj, console: Console, context: RunCon
                             raise NotFound(f'jobs.batch "{name}" was deleted while running')
                         current = ev.object
                         follower.on_job(current)
-                    if finished(current):
+                    if job_finished(current):
                         break
-                if finished(current):
+                if job_finished(current):
                     break
             except Gone:
                 rv = None
@@ -562,7 +555,7 @@ async def follow_job(client: Client, job: Obj, console: Console, context: RunCon
         await asyncio.wait(follower._reports, timeout=3.0)
     job_final = final["job"]
     follower.job = job_final
-    outcome = finished(job_final) or "Unknown"
+    outcome = job_finished(job_final) or "Unknown"
     style = "bold green" if outcome == "Complete" else "bold red"
     console.print(Text(summary(job_final, outcome), style=style), highlight=False)
     for line in follower.report(outcome):

@@ -27,7 +27,9 @@ from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
+from joblet.node.runtimes.registry import RUNTIMES, UnknownRuntime, runtime_kind, runtimes_help
 from joblet.security.encryption import EncryptionError
+from joblet.store import UnknownStore, store_opener
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -114,7 +116,8 @@ LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching PATTERN: HOST, optionally with SCHEME://, :PORT and /PATH (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
 EvictionHardOpt = Annotated[str, typer.Option("--eviction-hard", help="Disk pressure below this free space of the data dir's filesystem: nodefs.available<5% (default) or nodefs.available<500Mi. The node then schedules nothing new and evicts the pod using the most disk.")]
-RuntimeOpt = Annotated[str, typer.Option("--runtime", help="Container runtime: process (default) or podman (OCI containers from local images; build localhost/busybox with scripts/make-busybox-image.sh --data-dir DIR).")]
+StoreOpt = Annotated[str | None, typer.Option("--store", metavar="URL", help="Where objects live: sqlite:///PATH (default: sqlite:///DATA_DIR/joblet.db) or memory:// (nothing survives the process).")]
+RuntimeOpt = Annotated[str, typer.Option("--runtime", help=f"Container runtime (default process). {runtimes_help()}.")]
 
 
 @app.command()
@@ -155,6 +158,7 @@ def server(
     ray_only: Annotated[bool, typer.Option("--ray-only", help="With --ray-address: no local node; every pod runs on Ray, whose Nodes are then not tainted.")] = False,
     eviction_hard: EvictionHardOpt = "nodefs.available<5%",
     event_ttl: Annotated[float, typer.Option("--event-ttl", help="Seconds an Event is kept after it was last recorded (upstream: 1h).")] = 3600.0,
+    store: StoreOpt = None,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -182,6 +186,7 @@ def server(
     cfg.ray_address, cfg.ray_only = ray_address, ray_only
     cfg.eviction_hard = _eviction_hard(eviction_hard)
     cfg.event_ttl = max(1.0, event_ttl)
+    cfg.store = store
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -245,6 +250,7 @@ def node(
     address: Annotated[str | None, typer.Option("--address", help="Address the API server dials for this node's logs (default: this machine's address toward the server).")] = None,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Instead of running pods here, run them on this Ray cluster: one Node ray-<id> per alive Ray node (tainted joblet.dev/engine=ray:NoSchedule).")] = None,
     eviction_hard: EvictionHardOpt = "nodefs.available<5%",
+    runtime: RuntimeOpt = "process",
 ) -> None:
     """Run a node agent for a remote `joblet server --components api,controllers`: pods bound to
     this node run here, their logs stay in DATA_DIR/logs (served to the API server for `kubectl logs`)."""
@@ -261,7 +267,8 @@ def node(
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
                      crash_loop_backoff_max=crash_loop_backoff_max, log_retention_days=log_retention_days,
                      log_retention_bytes=int(log_retention_mb * 1024 * 1024), log_port=log_port,
-                     address=address or "", ray_address=ray_address)
+                     address=address or "", ray_address=ray_address, runtime=runtime)
+    _check_runtime(runtime)
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.eviction_hard = _eviction_hard(eviction_hard)
@@ -333,14 +340,25 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
         raise Fail("--max-pods must be at least 1", 2)
     if cfg.ray_only and not cfg.ray_address:
         raise Fail("--ray-only needs --ray-address", 2)
-    if cfg.runtime not in ("process", "podman"):
-        raise Fail(f"--runtime must be process or podman, not {cfg.runtime!r}", 2)
-    if cfg.runtime == "podman":
-        from joblet.node.runtimes.podman import podman_usable
+    _check_runtime(cfg.runtime)
+    if cfg.store is not None:
+        if "://" not in cfg.store:
+            raise Fail(f"--store must be a URL (sqlite:///PATH or memory://), not {cfg.store!r}", 2)
+        try:
+            store_opener(cfg.store)
+        except UnknownStore as e:
+            raise Fail(f"--store: {e}", 2) from None
 
-        why = podman_usable()
-        if why:
-            raise Fail(f"--runtime podman: {why}", 2)
+
+def _check_runtime(name: str) -> None:
+    """A row of the runtime table that can run here, else exit 2 with why."""
+    try:
+        kind = runtime_kind(name)
+    except UnknownRuntime:
+        raise Fail(f"--runtime must be one of {', '.join(RUNTIMES)}, not {name!r}", 2) from None
+    ok, why = kind.usable()
+    if not ok:
+        raise Fail(f"--runtime {name}: {why}", 2)
 
 
 RUN_EPILOG = (
@@ -371,6 +389,7 @@ def run(
     exit_code: Annotated[str, typer.Option("--exit-code", help="job: 0 Complete, 1 Failed; pod: the failed pod's exit code.")] = "job",
     validate: ValidateOpt = "strict",
     encryption_key_file: EncryptionKeyFile = None,
+    store: StoreOpt = None,
 ) -> None:
     """Submit a Job and follow it: live status, pod logs, failures, and an exit status.
 
@@ -390,6 +409,7 @@ def run(
                   node_heartbeat_timeout=node_heartbeat_timeout, encryption_key_file=encryption_key_file,
                   alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
+    cfg.store = store
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -448,13 +468,13 @@ def run(
 
 async def _note_leftovers(client: Any, cli_args: str) -> None:
     """An embedded run adopts pods an earlier interrupted or crashed joblet left running; say so."""
-    from joblet.cli.follow import finished
+    from joblet.objects import job_finished
 
     with contextlib.suppress(ApiError):
         jobs = (await client.list("jobs", None)).items
         for j in jobs:
             active = int((j.get("status") or {}).get("active") or 0) if isinstance((j.get("status") or {}).get("active"), int) else 0
-            if active and not finished(j) and not (j["metadata"].get("deletionTimestamp")):
+            if active and not job_finished(j) and not (j["metadata"].get("deletionTimestamp")):
                 ns = j["metadata"].get("namespace", "default")
                 flag = f" -n {ns}" if ns != "default" else ""
                 err.print(f"note: job/{j['metadata']['name']}{flag} from an earlier run is still running ({active} pods); "
@@ -724,7 +744,7 @@ async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: lis
                            stream: Any) -> None:
     """``logs -f job/X``: stream every pod of the Job at once, and pods it creates later
     (retries), until the Job has finished and every stream has ended."""
-    from joblet.cli.follow import finished
+    from joblet.objects import job_finished
 
     tasks: dict[str, asyncio.Future[None]] = {p: asyncio.ensure_future(stream(p)) for p in pods}
     selector = f"batch.kubernetes.io/job-name={job_name}"
@@ -740,7 +760,7 @@ async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: lis
             if name not in tasks and started:
                 pods.append(name)
                 tasks[name] = asyncio.ensure_future(stream(name))
-        if (job is None or finished(job)) and all(t.done() for t in tasks.values()):
+        if (job is None or job_finished(job)) and all(t.done() for t in tasks.values()):
             break
         await asyncio.sleep(0.5)
     for t in tasks.values():

@@ -33,7 +33,7 @@ from typing import Any
 from joblet.client.interface import Client
 from joblet.clock import Clock
 from joblet.errors import Gone
-from joblet.objects import key_of
+from joblet.objects import key_of, rv_of
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -237,13 +237,6 @@ class _Handlers:
     on_delete: DeleteHandler | None = None
 
 
-def _rv_int(obj: Obj) -> int:
-    try:
-        return int((obj.get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 class Informer:
     """List + watch of one resource into a cache keyed ``namespace/name``.
 
@@ -345,7 +338,7 @@ class Informer:
             self.apply("DELETED", self.cache[key])
         for key, obj in fresh.items():
             old = self.cache.get(key)
-            if old is not None and _rv_int(old) == _rv_int(obj) and _rv_int(obj) != 0:
+            if old is not None and rv_of(old) == rv_of(obj) and rv_of(obj) != 0:
                 continue
             self.apply("MODIFIED" if old is not None else "ADDED", obj)
         self.resource_version = resource_version

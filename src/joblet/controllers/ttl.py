@@ -21,7 +21,7 @@ from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.metrics import metrics_for
-from joblet.objects import key_of, split_key
+from joblet.objects import job_finished, key_of, split_key
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -34,12 +34,7 @@ def needs_cleanup(job: Obj) -> bool:
         return False
     if (job.get("spec") or {}).get("ttlSecondsAfterFinished") is None:
         return False
-    return _finished(job)
-
-
-def _finished(job: Obj) -> bool:
-    return any(c.get("type") in ("Complete", "Failed") and c.get("status") == "True"
-               for c in (job.get("status") or {}).get("conditions") or [])
+    return job_finished(job) is not None
 
 
 def finish_time(job: Obj, strict: bool = True) -> datetime | None:

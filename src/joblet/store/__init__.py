@@ -1,12 +1,15 @@
 """Store backends behind one contract (:mod:`joblet.store.interface`), picked by a URL.
 
 Why: the server, the embedded ``joblet run`` and the tests choose a backend with one string
-(``memory``, ``sqlite:///path/joblet.db`` or a data dir), so no caller imports a backend.
+(``memory://``, ``sqlite:///path/joblet.db`` or a data dir), so no caller imports a backend;
+the backends are one table keyed by URL scheme (:data:`BACKENDS`).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from joblet.security.encryption import AesGcmEncryption
@@ -16,18 +19,86 @@ from joblet.store.sqlite import DB_FILE_NAME, SqliteStore
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, StoreWatch, WatchHub
 
 __all__ = [
+    "BACKENDS",
     "DB_FILE_NAME",
     "Key",
     "MemoryStore",
     "Obj",
     "SqliteStore",
     "Store",
+    "StoreOptions",
     "StoreWatch",
+    "UnknownStore",
     "Watch",
     "WatchEvent",
     "WatchHub",
+    "default_store_url",
     "open_store",
+    "store_opener",
 ]
+
+
+@dataclass(frozen=True)
+class StoreOptions:
+    """What any backend may need besides its URL."""
+
+    history_events: int = DEFAULT_HISTORY_EVENTS
+    history_bytes: int = DEFAULT_HISTORY_BYTES
+    #: encrypts Secrets at rest (:mod:`joblet.security.encryption`); a backend with nothing at
+    #: rest (memory) has nothing to encrypt
+    encryption: AesGcmEncryption | None = None
+
+
+class UnknownStore(ValueError):
+    """A store URL no backend in :data:`BACKENDS` takes."""
+
+
+Opener = Callable[[StoreOptions], MemoryStore]
+
+
+def _memory(rest: str) -> Opener:
+    if rest:
+        raise UnknownStore(f"memory:// takes no path, not {rest!r}")
+    return lambda o: MemoryStore(history_events=o.history_events, history_bytes=o.history_bytes)
+
+
+def _sqlite(rest: str) -> Opener:
+    if not rest:
+        raise UnknownStore("sqlite:// needs a file: sqlite:///abs/path/joblet.db")
+    path = Path(rest).expanduser()
+    return lambda o: SqliteStore(path, history_events=o.history_events, history_bytes=o.history_bytes,
+                                 encryption=o.encryption)
+
+
+#: URL scheme → backend: given the rest of the URL after ``scheme://``, it checks it (raising
+#: UnknownStore) and returns how to open the store. One row per backend (docs/architecture.md
+#: "Add a store backend"); PostgreSQL joins as ``"postgresql": _postgresql``.
+BACKENDS: dict[str, Callable[[str], Opener]] = {
+    "memory": _memory,
+    "sqlite": _sqlite,
+}
+
+
+def store_opener(url_or_path: str | os.PathLike[str]) -> Opener:
+    """How to open the store a URL names, checked without opening it (see :func:`open_store`)."""
+    text = os.fspath(url_or_path)
+    if text in ("memory", ":memory:"):
+        return _memory("")
+    scheme, sep, rest = text.partition("://")
+    if sep:
+        backend = BACKENDS.get(scheme)
+        if backend is None:
+            raise UnknownStore(f"unknown store {text!r}: the scheme must be one of {', '.join(BACKENDS)}")
+        return backend(rest)
+    path = Path(text).expanduser()
+    if path.suffix not in (".db", ".sqlite", ".sqlite3"):
+        path = path / DB_FILE_NAME
+    return _sqlite(str(path))
+
+
+def default_store_url(data_dir: str | os.PathLike[str]) -> str:
+    """The store of a joblet data dir: ``sqlite:///<data_dir>/joblet.db``."""
+    return f"sqlite://{Path(data_dir).expanduser().absolute() / DB_FILE_NAME}"
 
 
 def open_store(
@@ -37,23 +108,16 @@ def open_store(
     history_bytes: int = DEFAULT_HISTORY_BYTES,
     encryption: AesGcmEncryption | None = None,
 ) -> MemoryStore:
-    """Open a store.
+    """Open the store a URL names, through :data:`BACKENDS`.
 
-    * ``memory`` / ``memory://`` / ``:memory:`` — the in-memory store;
-    * ``sqlite:///abs/path/file.db`` or ``sqlite://relative.db`` — SQLite at that file;
+    * ``SCHEME://REST`` — the backend of that scheme: ``memory://``, ``sqlite:///abs/file.db``
+      (``sqlite://relative.db`` is relative to the working dir); an unknown scheme is
+      :class:`UnknownStore`;
+    * ``memory`` / ``:memory:`` — the in-memory store;
     * a path ending in ``.db``/``.sqlite``/``.sqlite3`` — SQLite at that file;
     * any other path — a data dir: SQLite at ``<dir>/joblet.db``.
 
     ``history_events`` / ``history_bytes`` bound the watch history; ``encryption`` encrypts
-    Secrets in SQLite (:mod:`joblet.security.encryption`).
+    Secrets at rest.
     """
-    text = os.fspath(url_or_path)
-    if text in ("memory", "memory://", ":memory:"):
-        return MemoryStore(history_events=history_events, history_bytes=history_bytes)
-    if text.startswith("sqlite://"):
-        path = Path(text[len("sqlite://"):])
-    else:
-        path = Path(text).expanduser()
-        if path.suffix not in (".db", ".sqlite", ".sqlite3"):
-            path = path / DB_FILE_NAME
-    return SqliteStore(path, history_events=history_events, history_bytes=history_bytes, encryption=encryption)
+    return store_opener(url_or_path)(StoreOptions(history_events, history_bytes, encryption))

@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable
 import orjson
 
 from joblet.errors import ApiError, already_exists, conflict, not_found
+from joblet.objects import rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
 from joblet.store.watch import (
     DEFAULT_HISTORY_BYTES,
@@ -36,11 +37,6 @@ CONFLICT_MESSAGE = "the object has been modified; please apply your changes to t
 
 # A row of one flush: the object's rv and its JSON, or None when the object was deleted.
 Row = tuple[int, bytes | None]
-
-
-def rv_of(obj: Obj) -> int:
-    """The stored object's resourceVersion as an int (the store always sets it)."""
-    return int(obj["metadata"]["resourceVersion"])
 
 
 def _as_deleted(obj: Obj, rv: int) -> Obj:

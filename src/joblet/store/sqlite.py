@@ -87,11 +87,6 @@ class SqliteStore(MemoryStore):
             raise
         self._rows = {}
 
-    @classmethod
-    def in_data_dir(cls, data_dir: str | os.PathLike[str], *, encryption: AesGcmEncryption | None = None) -> SqliteStore:
-        """The store of a joblet data dir: ``<data_dir>/joblet.db``."""
-        return cls(Path(data_dir) / DB_FILE_NAME, encryption=encryption)
-
     def _rows_on_disk(self) -> Iterator[tuple[str, str, str, Obj]]:
         for resource, namespace, name, data in self._db.execute(
             "SELECT resource, namespace, name, data FROM objects"

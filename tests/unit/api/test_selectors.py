@@ -7,6 +7,8 @@ from typing import Any
 import pytest
 
 from joblet.api.selectors import (
+    label_selector_matches,
+    label_selector_mismatch,
     parse_field_selector,
     parse_label_selector,
     requirements_equal,
@@ -181,3 +183,43 @@ def test_field_selector_escaped_value_and_value_for() -> None:
     assert selector.matches({"metadata": {"name": "a,b"}})
     assert selector.value_for("metadata.name") == "a,b"
     assert parse_field_selector("metadata.name!=x", "pods").value_for("metadata.name") is None
+
+
+# The one matcher for LabelSelector dicts. Before it there were four; the Job controller's
+# said "no match" for an unknown operator, validation's ignored the expression (so a selector
+# with a typo'd operator adopted every pod). Upstream: LabelSelectorAsSelector fails, and a
+# failing selector selects nothing (controller) and is not reported as a mismatch (validation).
+DICT_CASES = [
+    ("none-selects-nothing", None, False, True),
+    ("empty-selects-everything", {}, True, False),
+    ("match-labels", {"matchLabels": {"app": "demo"}}, True, False),
+    ("match-labels-differ", {"matchLabels": {"app": "other"}}, False, True),
+    ("in", {"matchExpressions": [{"key": "tier", "operator": "In", "values": ["web", "db"]}]}, True, False),
+    ("in-missing-key", {"matchExpressions": [{"key": "nope", "operator": "In", "values": ["a"]}]}, False, True),
+    ("notin-missing-key", {"matchExpressions": [{"key": "nope", "operator": "NotIn", "values": ["a"]}]}, True, False),
+    ("exists", {"matchExpressions": [{"key": "app", "operator": "Exists"}]}, True, False),
+    ("does-not-exist", {"matchExpressions": [{"key": "app", "operator": "DoesNotExist"}]}, False, True),
+    ("unknown-operator", {"matchLabels": {"app": "demo"},
+                          "matchExpressions": [{"key": "app", "operator": "Equals", "values": ["demo"]}]}, False, False),
+    ("in-without-values", {"matchExpressions": [{"key": "app", "operator": "In", "values": []}]}, False, False),
+    ("invalid-label-value", {"matchLabels": {"app": "not a value!"}}, False, False),
+    ("malformed-shape", {"matchLabels": ["app"]}, False, False),
+]
+
+
+@pytest.mark.parametrize(("selector", "matches", "mismatch"), [c[1:] for c in DICT_CASES],
+                         ids=[c[0] for c in DICT_CASES])
+def test_label_selector_dict_matching(selector: Any, matches: bool, mismatch: bool) -> None:
+    assert label_selector_matches(selector, LABELS) is matches
+    assert label_selector_mismatch(selector, LABELS) is mismatch
+
+
+def test_a_job_with_an_unknown_selector_operator_gets_one_error_not_a_mismatch_too() -> None:
+    from joblet.api.validation import validate_job_spec
+
+    spec = {"selector": {"matchExpressions": [{"key": "app", "operator": "Equals", "values": ["x"]}]},
+            "template": {"metadata": {"labels": {"app": "y"}},
+                         "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "busybox"}]}}}
+    fields = [c.field for c in validate_job_spec(spec)]
+    assert "spec.selector.matchExpressions[0].operator" in fields
+    assert "spec.template.metadata.labels" not in fields

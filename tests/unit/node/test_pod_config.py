@@ -12,7 +12,8 @@ from typing import Any
 import pytest
 
 from joblet.node.agent import ConfigError, resource_field, run_as, service_env
-from joblet.node.runtimes.process import hidden_dirs, log_tail
+from joblet.node.runtimes.process import hidden_dirs
+from joblet.node.runtimes.records import log_tail
 from joblet.node.sandbox import DEFAULT_CAPABILITIES, HostEntry, bwrap_argv, effective_capabilities, shadows
 from joblet.node.volumes import (
     Mount,

@@ -13,10 +13,12 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from joblet.api import intervals
+from joblet.api.selectors import label_selector_mismatch
 from joblet.api.validation import core, cron, field
 from joblet.api.validation import meta as metav
 from joblet.clock import parse_time_or_none
 from joblet.errors import Cause
+from joblet.objects import job_finished
 
 JOB_NAME_LABEL = "batch.kubernetes.io/job-name"
 CONTROLLER_UID_LABEL = "batch.kubernetes.io/controller-uid"
@@ -94,7 +96,7 @@ def _validate_generated_selector(job: dict[str, Any], require_prefixed: bool) ->
         errs.extend(_has_label(labels, JOB_NAME_LABEL, name))
         expected[CONTROLLER_UID_LABEL] = uid
         expected[JOB_NAME_LABEL] = name
-    if not metav.selector_matches(spec["selector"], expected):
+    if label_selector_mismatch(spec["selector"], expected):
         errs.append(field.invalid("spec.selector", spec["selector"], "`selector` not auto-generated"))
     return errs
 
@@ -313,7 +315,7 @@ def validate_job_spec(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
     else:
         errs.extend(metav.validate_label_selector(selector, f"{path}.selector"))
     labels = _template_labels(spec)
-    if selector is None or not metav.selector_matches(selector, labels):
+    if label_selector_mismatch(selector, labels):
         errs.append(field.invalid(f"{path}.template.metadata.labels", labels,
                                   "`selector` does not match template `labels`"))
     return errs
@@ -446,10 +448,6 @@ def _cond_true(job: dict[str, Any], ctype: str) -> bool:
                for c in (job.get("status") or {}).get("conditions") or [])
 
 
-def _finished(job: dict[str, Any]) -> bool:
-    return _cond_true(job, "Complete") or _cond_true(job, "Failed")
-
-
 def validate_job_status_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
     """``/status`` writes: ``ValidateJobUpdateStatus`` with the 1.35 strategy options."""
     st: dict[str, Any] = new.get("status") or {}
@@ -463,8 +461,8 @@ def validate_job_status_update(new: dict[str, Any], old: dict[str, Any]) -> list
 
     complete, failed = _cond_true(new, "Complete"), _cond_true(new, "Failed")
     failure_target, scm = _cond_true(new, "FailureTarget"), _cond_true(new, "SuccessCriteriaMet")
-    finished = _finished(new)
-    finished_changed = _finished(old) != finished
+    finished = job_finished(new) is not None
+    finished_changed = (job_finished(old) is not None) != finished
     complete_changed = _cond_true(old, "Complete") != complete
     failed_changed = _cond_true(old, "Failed") != failed
     ft_changed = _cond_true(old, "FailureTarget") != failure_target

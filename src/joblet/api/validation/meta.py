@@ -315,24 +315,3 @@ def validate_label_selector(selector: Any, path: str) -> list[Cause]:
         for j, v in enumerate(values):
             errs.extend(field.invalid(f"{p}.values[{j}]", v, m) for m in is_valid_label_value(str(v)))
     return errs
-
-
-def selector_matches(selector: Any, labels: dict[str, str] | None) -> bool:
-    """Whether a LabelSelector matches a label set (an empty selector matches everything)."""
-    labels = labels or {}
-    if not isinstance(selector, dict):
-        return False
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for req in selector.get("matchExpressions") or []:
-        key, op, values = req.get("key"), req.get("operator"), req.get("values") or []
-        if op == "In" and labels.get(key) not in values:
-            return False
-        if op == "NotIn" and key in labels and labels[key] in values:
-            return False
-        if op == "Exists" and key not in labels:
-            return False
-        if op == "DoesNotExist" and key in labels:
-            return False
-    return True

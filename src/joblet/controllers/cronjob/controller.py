@@ -25,7 +25,7 @@ from joblet.controllers.events import DECODE_ERRORS, UndecodableGuard
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for
-from joblet.objects import deep_copy, key_of, split_key
+from joblet.objects import deep_copy, key_of, rv_of, split_key
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -41,13 +41,6 @@ def owning_cronjob_key(job: Obj) -> list[str]:
         if ref.get("controller") and ref.get("kind") == "CronJob":
             return [f"{meta.get('namespace', '')}/{ref.get('name', '')}"]
     return []
-
-
-def _rv(obj: Obj | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 class CronJobController(Controller):
@@ -119,7 +112,7 @@ class CronJobController(Controller):
             self._written.pop(key, None)
             return
         written = self._written.get(key)
-        cj = written if written is not None and _rv(written) > _rv(cached) else cached
+        cj = written if written is not None and rv_of(written) > rv_of(cached) else cached
         namespace, name = split_key(key)
         children = self.jobs.by_index(BY_CRONJOB, key)
 

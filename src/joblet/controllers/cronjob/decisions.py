@@ -25,7 +25,7 @@ from typing import Any
 
 from joblet.clock import parse_time_or_none, rfc3339
 from joblet.controllers.cronjob import schedule as cron
-from joblet.objects import condition_true
+from joblet.objects import job_finished
 
 Obj = dict[str, Any]
 
@@ -65,14 +65,6 @@ class SyncPlan:
 # -- small predicates ----------------------------------------------------------------------
 
 
-def finished_type(job: Obj) -> str | None:
-    """``Complete`` / ``Failed`` if the Job has that condition True, else None."""
-    for ctype in ("Complete", "Failed"):
-        if condition_true(job, ctype):
-            return ctype
-    return None
-
-
 def is_child_of(job: Obj, cj: Obj) -> bool:
     """Upstream matches children by their controllerRef's name (kind CronJob)."""
     for ref in (job.get("metadata") or {}).get("ownerReferences") or []:
@@ -110,7 +102,7 @@ def status_after_create(status: Obj, job: Obj, scheduled_time: datetime) -> Obj:
 def unexpected_children(cj: Obj, jobs: Iterable[Obj]) -> list[Obj]:
     """Unfinished children not in ``status.active`` (the reconciler re-reads the CronJob first)."""
     active = {r.get("uid") for r in (cj.get("status") or {}).get("active") or []}
-    return [j for j in jobs if is_child_of(j, cj) and finished_type(j) is None
+    return [j for j in jobs if is_child_of(j, cj) and job_finished(j) is None
             and (j.get("metadata") or {}).get("uid") not in active]
 
 
@@ -142,8 +134,8 @@ def history_to_delete(cj: Obj, children: list[Obj]) -> list[Obj]:
     spec = cj.get("spec") or {}
     ok_limit = spec.get("successfulJobsHistoryLimit")
     failed_limit = spec.get("failedJobsHistoryLimit")
-    succeeded = [j for j in children if finished_type(j) == "Complete"]
-    failed = [j for j in children if finished_type(j) == "Failed"]
+    succeeded = [j for j in children if job_finished(j) == "Complete"]
+    failed = [j for j in children if job_finished(j) == "Failed"]
     out: list[Obj] = []
     out += oldest_over_limit(succeeded, DEFAULT_SUCCESSFUL_HISTORY if ok_limit is None else int(ok_limit))
     out += oldest_over_limit(failed, DEFAULT_FAILED_HISTORY if failed_limit is None else int(failed_limit))
@@ -183,7 +175,7 @@ def sync_decision(cj: Obj, jobs: Iterable[Obj], now: datetime,
     for job in children:
         jmeta = job.get("metadata") or {}
         name, uid = jmeta.get("name", ""), jmeta.get("uid", "")
-        finished = finished_type(job)
+        finished = job_finished(job)
         manual = (jmeta.get("annotations") or {}).get(MANUAL_ANNOTATION) == "manual"
         if uid not in active_uids and finished is None and not manual:
             event(WARNING, "UnexpectedJob", f"Saw a job that the controller did not create or forgot: {name}")

@@ -19,6 +19,7 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
+from joblet.api.selectors import label_selector_matches
 from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
@@ -30,7 +31,16 @@ from joblet.controllers.job.config import JobControllerConfig
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
-from joblet.objects import controller_ref, deep_copy, key_of, labels_of, owner_ref, split_key
+from joblet.objects import (
+    controller_ref,
+    deep_copy,
+    job_finished,
+    key_of,
+    labels_of,
+    owner_ref,
+    rv_of,
+    split_key,
+)
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -40,13 +50,6 @@ ORPHANS_BY_NAMESPACE = "job-controller/orphans-by-namespace"
 BY_NAMESPACE = "job-controller/by-namespace"
 
 REMOVE_FINALIZER_PATCH: Obj = {"metadata": {"$deleteFromPrimitiveList/finalizers": [podutil.TRACKING_FINALIZER]}}
-
-
-def _rv(obj: Obj | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 # -- expectations ----------------------------------------------------------------------------
@@ -315,7 +318,7 @@ class JobController(Controller):
         labels = labels_of(pod)
         if not labels:
             return []
-        return [j for j in self.jobs.by_index(BY_NAMESPACE, ns) if podutil.selector_matches(d.spec_of(j).get("selector"), labels)]
+        return [j for j in self.jobs.by_index(BY_NAMESPACE, ns) if label_selector_matches(d.spec_of(j).get("selector"), labels)]
 
     # -- pod events (addPod / updatePod / deletePod) ------------------------------------------
 
@@ -340,7 +343,7 @@ class JobController(Controller):
             self.enqueue_batched(key_of(job))
 
     def _on_pod_update(self, old: Obj, cur: Obj) -> None:
-        if _rv(old) == _rv(cur) and _rv(cur) != 0:
+        if rv_of(old) == rv_of(cur) and rv_of(cur) != 0:
             return
         self.metrics.tracking_finalizer(old, cur)
         if podutil.deleting(cur):
@@ -382,7 +385,7 @@ class JobController(Controller):
                 self.orphan_queue.add(key_of(pod))
             return
         job = self._resolve(ns, ref)
-        if job is None or d.is_finished(job):
+        if job is None or job_finished(job):
             if has_finalizer:
                 self.orphan_queue.add(key_of(pod))
             return
@@ -403,7 +406,7 @@ class JobController(Controller):
             self.enqueue_batched(key)
         else:
             self.enqueue_immediately(key)
-        if d.is_finished(cur):
+        if job_finished(cur):
             self._cleanup_pod_finalizers(cur)
         start = (cur.get("status") or {}).get("startTime")
         cur_ads = d.spec_of(cur).get("activeDeadlineSeconds")
@@ -439,7 +442,7 @@ class JobController(Controller):
             if job is not None:
                 if d.managed_by_external(job) is not None:
                     return
-                if not d.is_finished(job):
+                if not job_finished(job):
                     return
         try:
             await self.pod_control.remove_tracking_finalizer(pod)
@@ -453,7 +456,7 @@ class JobController(Controller):
         if written is None:
             return cached
         same = (written.get("metadata") or {}).get("uid") == (cached.get("metadata") or {}).get("uid")
-        if same and _rv(written) > _rv(cached):
+        if same and rv_of(written) > rv_of(cached):
             return written
         del self._written[key]
         return cached
@@ -476,7 +479,7 @@ class JobController(Controller):
         shared = self._freshest(key, shared)
         if d.managed_by_external(shared) is not None:
             return
-        if d.is_finished(shared):
+        if job_finished(shared):
             self.backoff.remove(key)
             return
         job = deep_copy(shared)
@@ -522,7 +525,7 @@ class JobController(Controller):
         claimed: list[Obj] = []
         errors: list[Exception] = []
         for pod in self.pods.by_index(BY_CONTROLLER_UID, uid):
-            if podutil.selector_matches(selector, labels_of(pod)):
+            if label_selector_matches(selector, labels_of(pod)):
                 claimed.append(pod)
                 continue
             if job_deleting:
@@ -537,7 +540,7 @@ class JobController(Controller):
             candidates = [
                 p
                 for p in self.pods.by_index(ORPHANS_BY_NAMESPACE, ns)
-                if not podutil.deleting(p) and podutil.selector_matches(selector, labels_of(p))
+                if not podutil.deleting(p) and label_selector_matches(selector, labels_of(p))
             ]
             if candidates:
                 can_adopt = True

@@ -137,14 +137,6 @@ def find_condition(conditions: list[Obj], ctype: str) -> Obj | None:
     return None
 
 
-def is_finished(job: Obj) -> bool:
-    """Complete=True or Failed=True."""
-    for cond in (job.get("status") or {}).get("conditions") or []:
-        if cond.get("type") in (COMPLETE, FAILED) and cond.get("status") == "True":
-            return True
-    return False
-
-
 def is_pod_failed(pod: Obj, job: Obj) -> bool:
     """Failed phase; or, unless only failed pods are replaced, deleted and not Succeeded."""
     ph = podutil.phase(pod)

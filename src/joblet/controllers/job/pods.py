@@ -185,34 +185,3 @@ def _cmp(a: Obj, b: Obj) -> int:
 def sort_for_deletion(pods: list[Obj]) -> list[Obj]:
     """Pods in the order they should be deleted (first = deleted first), stable."""
     return sorted(pods, key=functools.cmp_to_key(_cmp))
-
-
-# -- label selectors -------------------------------------------------------------------------
-
-
-def selector_matches(selector: Obj | None, labels: dict[str, str]) -> bool:
-    """metav1.LabelSelector semantics. An empty selector matches everything; None matches nothing."""
-    if selector is None:
-        return False
-    for k, v in (selector.get("matchLabels") or {}).items():
-        if labels.get(k) != v:
-            return False
-    for expr in selector.get("matchExpressions") or []:
-        key = expr.get("key", "")
-        op = expr.get("operator", "")
-        values = expr.get("values") or []
-        if op == "In":
-            if key not in labels or labels[key] not in values:
-                return False
-        elif op == "NotIn":
-            if key in labels and labels[key] in values:
-                return False
-        elif op == "Exists":
-            if key not in labels:
-                return False
-        elif op == "DoesNotExist":
-            if key in labels:
-                return False
-        else:
-            return False
-    return True

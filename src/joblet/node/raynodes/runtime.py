@@ -43,7 +43,8 @@ from joblet.clock import Clock
 from joblet.node.quantity import parse_quantity
 from joblet.node.raynodes import worker
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.runtimes.process import ProcessRuntime, append_record, read_records, termination_message
+from joblet.node.runtimes.process import ProcessRuntime
+from joblet.node.runtimes.records import append_record, read_records, termination_message
 from joblet.node.volumes import unmount_all
 
 log = logging.getLogger(__name__)

@@ -4,7 +4,8 @@ Why: the agent decides *what* runs and when (init order, restarts, deadlines, de
 a runtime only starts one container attempt, tells when it ended and how, kills it, and
 remembers enough on disk that a restarted agent can learn every outcome. Keeping the
 contract this small lets the agent be tested with :class:`joblet.node.runtimes.fake.FakeRuntime`
-and lets podman/ray runtimes plug in later.
+and lets podman/ray runtimes plug in: every runtime is one row of
+:data:`joblet.node.runtimes.registry.RUNTIMES`.
 
 Exit-status vocabulary (what ``ContainerExit.reason`` takes, as the kubelet reports it):
 
@@ -106,3 +107,7 @@ class Runtime(Protocol):
 
     async def remove_pod(self, pod_uid: str) -> None:
         """Kill anything left and forget the pod's runtime state (cgroups, state files)."""
+
+    def close(self) -> None:
+        """Give back what this object holds (idle cgroups, worker threads); running containers
+        keep running for the next runtime object in the same data dir."""

@@ -61,7 +61,7 @@ import orjson
 
 from joblet.clock import Clock, parse_time
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.runtimes.process import (
+from joblet.node.runtimes.records import (
     append_record,
     lost_exit,
     proc_starttime,

@@ -49,13 +49,18 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-import orjson
-
 from joblet.clock import Clock
-from joblet.logformat import render
 from joblet.node.cgroups import Cgroups, detect
 from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
+from joblet.node.runtimes.records import (
+    append_record,
+    lost_exit,
+    proc_starttime,
+    read_records,
+    termination_message,
+    wait_pid,
+)
 from joblet.node.sandbox import bwrap_argv, effective_capabilities
 from joblet.node.volumes import unmount_all
 
@@ -63,9 +68,6 @@ log = logging.getLogger(__name__)
 
 SIGTERM_GRACE_AFTER_KILL = 10.0
 _PRUNED = False
-MAX_TERMINATION_MESSAGE_BYTES = 4096
-FALLBACK_LOG_LINES = 80
-FALLBACK_LOG_BYTES = 2048
 
 SH_SHIM = r"""
 cgs=""; wd=""; mem=""
@@ -166,48 +168,6 @@ def exit_from_status(fields: dict[str, str], oom_killed: bool, fallback_time: da
     if code == 0:
         return ContainerExit(0, "Completed", finished)
     return ContainerExit(code, "OOMKilled" if oom_killed else "Error", finished)
-
-
-def log_tail(data: bytes, max_lines: int = FALLBACK_LOG_LINES, max_bytes: int = FALLBACK_LOG_BYTES) -> str:
-    """The last lines of a CRI log as the container wrote them (FallbackToLogsOnError)."""
-    lines = data.splitlines()[-max_lines:]
-    text = b"".join(render(line, timestamps=False) for line in lines)
-    return text[-max_bytes:].decode(errors="replace")
-
-
-def termination_message(termlog: object, log_path: object, fallback_to_logs: bool, exit_code: int) -> str:
-    """``state.terminated.message``: the termination file, else (policy permitting) the log tail."""
-    message = ""
-    if isinstance(termlog, str):
-        with contextlib.suppress(OSError), open(termlog, "rb") as f:
-            message = f.read(MAX_TERMINATION_MESSAGE_BYTES).decode(errors="replace")
-    if not message and fallback_to_logs and exit_code != 0 and isinstance(log_path, str):
-        with contextlib.suppress(OSError), open(log_path, "rb") as f:
-            f.seek(0, os.SEEK_END)
-            f.seek(max(f.tell() - 64 * 1024, 0))
-            message = log_tail(f.read())
-    return message
-
-
-def lost_exit(now: datetime) -> ContainerExit:
-    return ContainerExit(
-        137, "ContainerStatusUnknown", now,
-        message="The container could not be located when the pod was terminated",
-    )
-
-
-def proc_starttime(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks): pid + this is a unique identity."""
-    try:
-        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        data = os.read(fd, 4096)
-    finally:
-        os.close(fd)
-    rest = data[data.rindex(b")") + 2:].split()
-    return int(rest[19])
 
 
 # -- the runtime ----------------------------------------------------------------------------
@@ -503,54 +463,3 @@ def _reap(pid: int) -> None:
     """Collect an exited child so it does not linger as a zombie."""
     with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, 0)
-
-
-async def wait_pid(pid: int) -> None:
-    """Until the process exits (child or not), via a pidfd on the event loop."""
-    try:
-        fd = os.pidfd_open(pid)
-    except ProcessLookupError:
-        return
-    loop = asyncio.get_running_loop()
-    done: asyncio.Future[None] = loop.create_future()
-
-    def ready() -> None:
-        if not done.done():
-            done.set_result(None)
-
-    loop.add_reader(fd, ready)
-    try:
-        await done
-    finally:
-        loop.remove_reader(fd)
-        os.close(fd)
-
-
-def append_record(path: Path, value: dict[str, Any]) -> None:
-    """Append one record to an attempt's state file (JSON lines, later lines win on read).
-
-    An append is one write on an open file, where a temp file and rename cost a journaled
-    directory update: at 1,000 pods/s that difference is most of a millisecond per pod. A
-    crash mid-append leaves a torn last line, which the reader skips."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    try:
-        os.write(fd, orjson.dumps(value) + b"\n")
-    finally:
-        os.close(fd)
-
-
-def read_records(path: Path) -> dict[str, Any]:
-    try:
-        with open(path, "rb") as f:
-            data = f.read()
-    except OSError:
-        return {}
-    merged: dict[str, Any] = {}
-    for line in data.splitlines():
-        try:
-            record = orjson.loads(line)
-        except orjson.JSONDecodeError:
-            continue  # a torn append
-        if isinstance(record, dict):
-            merged.update(record)
-    return merged

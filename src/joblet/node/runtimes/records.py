@@ -1,0 +1,119 @@
+"""Attempt records on disk, shared by every runtime that keeps its state in files.
+
+Why: the process and podman runtimes both remember each container attempt as JSON-lines
+records (intent before start, pid + starttime after, the exit status at the end), adopt a
+live supervisor by pid + ``/proc/<pid>/stat`` starttime, wait on it with a pidfd, and build
+``state.terminated.message`` the same way. One copy of that code lives here, so a runtime
+never imports another runtime's helpers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from joblet.logformat import render
+from joblet.node.runtimes.base import ContainerExit
+
+MAX_TERMINATION_MESSAGE_BYTES = 4096
+FALLBACK_LOG_LINES = 80
+FALLBACK_LOG_BYTES = 2048
+
+
+def log_tail(data: bytes, max_lines: int = FALLBACK_LOG_LINES, max_bytes: int = FALLBACK_LOG_BYTES) -> str:
+    """The last lines of a CRI log as the container wrote them (FallbackToLogsOnError)."""
+    lines = data.splitlines()[-max_lines:]
+    text = b"".join(render(line, timestamps=False) for line in lines)
+    return text[-max_bytes:].decode(errors="replace")
+
+
+def termination_message(termlog: object, log_path: object, fallback_to_logs: bool, exit_code: int) -> str:
+    """``state.terminated.message``: the termination file, else (policy permitting) the log tail."""
+    message = ""
+    if isinstance(termlog, str):
+        with contextlib.suppress(OSError), open(termlog, "rb") as f:
+            message = f.read(MAX_TERMINATION_MESSAGE_BYTES).decode(errors="replace")
+    if not message and fallback_to_logs and exit_code != 0 and isinstance(log_path, str):
+        with contextlib.suppress(OSError), open(log_path, "rb") as f:
+            f.seek(0, os.SEEK_END)
+            f.seek(max(f.tell() - 64 * 1024, 0))
+            message = log_tail(f.read())
+    return message
+
+
+def lost_exit(now: datetime) -> ContainerExit:
+    return ContainerExit(
+        137, "ContainerStatusUnknown", now,
+        message="The container could not be located when the pod was terminated",
+    )
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks): pid + this is a unique identity."""
+    try:
+        fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+    except OSError:
+        return None
+    try:
+        data = os.read(fd, 4096)
+    finally:
+        os.close(fd)
+    rest = data[data.rindex(b")") + 2:].split()
+    return int(rest[19])
+
+
+async def wait_pid(pid: int) -> None:
+    """Until the process exits (child or not), via a pidfd on the event loop."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def ready() -> None:
+        if not done.done():
+            done.set_result(None)
+
+    loop.add_reader(fd, ready)
+    try:
+        await done
+    finally:
+        loop.remove_reader(fd)
+        os.close(fd)
+
+
+def append_record(path: Path, value: dict[str, Any]) -> None:
+    """Append one record to an attempt's state file (JSON lines, later lines win on read).
+
+    An append is one write on an open file, where a temp file and rename cost a journaled
+    directory update: at 1,000 pods/s that difference is most of a millisecond per pod. A
+    crash mid-append leaves a torn last line, which the reader skips."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+    try:
+        os.write(fd, orjson.dumps(value) + b"\n")
+    finally:
+        os.close(fd)
+
+
+def read_records(path: Path) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError:
+        return {}
+    merged: dict[str, Any] = {}
+    for line in data.splitlines():
+        try:
+            record = orjson.loads(line)
+        except orjson.JSONDecodeError:
+            continue  # a torn append
+        if isinstance(record, dict):
+            merged.update(record)
+    return merged
