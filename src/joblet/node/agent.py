@@ -802,7 +802,9 @@ class NodeAgent:
 
         The volumes of pods that are done are unmounted here: a worker cancelled while it
         concluded (e.g. awaiting its final status write) never reached its own unmount, and no
-        later agent would know to do it. A running pod's mounts stay for the next agent."""
+        later agent would know to do it. A pod force-deleted from the API whose worker was still
+        killing it is removed now (its processes would otherwise outlive a plane that stops for
+        good). A running pod's processes and mounts stay for the next agent."""
         finished = set(self._finished_uids)  # before the cancelled workers add themselves
         workers = list(self.workers.values())
         tasks = self._tasks + [w.task for w in workers if w.task]
@@ -810,10 +812,13 @@ class NodeAgent:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         done = finished | {w.uid for w in workers if w.concluded}
+        gone = {w.uid for w in workers if w.forced}  # left the API: no later agent would adopt them
         self._tasks = []
         self.workers.clear()
-        for uid in sorted(done):
+        for uid in sorted(done - gone):
             await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
+        for uid in sorted(gone):
+            await self.remove_pod(uid)  # kills what still runs at once, unmounts, drops its state
 
     def pod_volume_root(self, uid: str) -> Path:
         return self.data_dir / "pods" / uid / "volumes"
