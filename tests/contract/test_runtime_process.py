@@ -352,4 +352,4 @@ def test_a_sandboxed_command_exiting_127_is_an_error_and_does_not_see_the_report
     result = asyncio.run(run(rt, s))
     assert (result.exit_code, result.reason) == (127, "Error")
     fds = [line.split(b" ", 3)[3] for line in s.log_path.read_bytes().splitlines()]
-    assert b"100" not in fds, fds
+    assert b"100" not in fds and b"101" not in fds, fds

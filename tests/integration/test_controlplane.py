@@ -52,12 +52,23 @@ async def gone(client: Client, resource: str, name: str, ns: str = "default") ->
     return False
 
 
+async def delete_pods_left(client: Client) -> None:
+    """Pods the test left running (orphans) would outlive the plane with their processes and
+    tmpfs mounts, as a stopped agent leaves running pods for the next one: delete them."""
+    for pod in (await client.list("pods")).items:
+        try:
+            await client.delete("pods", pod["metadata"]["name"], pod["metadata"]["namespace"], grace_period_seconds=0)
+        except NotFound:
+            pass
+
+
 def run(tmp_path: Path, body: Callable[[Client], Awaitable[None]]) -> None:
     async def main() -> None:
         plane = ControlPlane(ControlPlaneConfig(data_dir=tmp_path / "data"), serve_http=False)
         await plane.start()
         try:
             await body(plane.client)
+            await delete_pods_left(plane.client)
         finally:
             await plane.stop()
 

@@ -285,7 +285,8 @@ class NodeLifecycleController(Controller):
             try:
                 node = await self.client.update("nodes", body, subresource="status")
             except Conflict:
-                self.queue.add(node_name)  # the agent wrote a heartbeat meanwhile: look again
+                # the agent wrote a heartbeat meanwhile: look again once the informer has it
+                self.queue.add_rate_limited(node_name)
                 return
             except NotFound:
                 return
@@ -303,7 +304,7 @@ class NodeLifecycleController(Controller):
                 node = await self.client.patch("nodes", node_name, {"metadata": {
                     "resourceVersion": node["metadata"]["resourceVersion"]}, "spec": {"taints": taints or None}})
             except Conflict:
-                self.queue.add(node_name)
+                self.queue.add_rate_limited(node_name)
                 return
             except NotFound:
                 return
@@ -337,7 +338,7 @@ class NodeLifecycleController(Controller):
                     "metadata": {"resourceVersion": meta["resourceVersion"]},
                     "status": failed_pod_status(pod, now, reason, message)}, ns, subresource="status")
             except Conflict:
-                self.queue.add(pod["spec"]["nodeName"])
+                self.queue.add_rate_limited(pod["spec"]["nodeName"])
                 return
             except NotFound:
                 return

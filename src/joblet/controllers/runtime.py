@@ -467,6 +467,7 @@ async def process_next(queue: WorkQueue, sync: SyncFunc) -> bool:
         key = await queue.get()
     except ShutDown:
         return False
+    requeues = queue.num_requeues(key)
     try:
         await sync(key)
     except asyncio.CancelledError:
@@ -476,7 +477,10 @@ async def process_next(queue: WorkQueue, sync: SyncFunc) -> bool:
         log.exception("%s: syncing %r failed", queue.name or "queue", key)
         queue.add_rate_limited(key)
     else:
-        queue.forget(key)
+        # A sync that requeued itself rate-limited (e.g. on a Conflict) keeps its failure
+        # count, so its backoff grows instead of restarting at the base delay each time.
+        if queue.num_requeues(key) <= requeues:
+            queue.forget(key)
     queue.done(key)
     return True
 
@@ -537,7 +541,10 @@ class ControllerManager:
     @staticmethod
     async def _worker(qw: QueueWorker) -> None:
         while await process_next(qw.queue, qw.sync):
-            pass
+            # Yield between keys: the in-process client never suspends, so a key that is
+            # ready again at once (a sync that requeues itself) would otherwise hold the
+            # event loop: informers could not deliver the newer object and stop() never ran.
+            await asyncio.sleep(0)
 
     async def stop(self) -> None:
         for c in self.controllers:

@@ -324,6 +324,7 @@ class PodWorker:
         self.pinned: dict[str, list[int]] = {}  # container → open subPath fds (see _pin)
         self._hurry: asyncio.Future[None] | None = None
         self.forced = False  # deleted from the API while running: kill without grace
+        self.concluded = False  # terminal: its volumes go and are never prepared again
         self.start_time: datetime | None = parse_time_or_none((pod.get("status") or {}).get("startTime"))
 
     # -- entry -------------------------------------------------------------------------------
@@ -479,6 +480,7 @@ class PodWorker:
         self.agent.recorder.event(self.pod, event_type, reason, message)
 
     async def conclude(self) -> None:
+        self.concluded = True
         if self.phase != "Failed" or self.reason is None:
             results = [r.result for r in self.main.values()]
             init_failed = any(r.result is not None and r.result.exit_code != 0
@@ -647,7 +649,7 @@ class PodWorker:
                                        ((spec.get("resources") or {}).get("requests") or {}).items()})
 
     def volume_root(self) -> Path:
-        return self.agent.data_dir / "pods" / self.uid / "volumes"
+        return self.agent.pod_volume_root(self.uid)
 
     async def kill_all(self, grace: float) -> None:
         recs = [r for r in [*self.init.values(), *self.main.values()]
@@ -661,7 +663,7 @@ class PodWorker:
         agent = self.agent
         with contextlib.suppress(NotFound):
             await agent.client.delete("pods", name_of(self.pod), namespace_of(self.pod), grace_period_seconds=0)
-        await agent.runtime.remove_pod(self.uid)
+        await agent.remove_pod(self.uid)
 
     # -- status ------------------------------------------------------------------------------
     def build_status(self, current: Obj) -> Obj:
@@ -817,13 +819,36 @@ class NodeAgent:
                        loop.create_task(self._token_refresher()), loop.create_task(self._disk_monitor())]
 
     async def stop(self) -> None:
-        """Stop watching and supervising. Containers keep running; a new agent adopts them."""
-        tasks = self._tasks + [w.task for w in self.workers.values() if w.task]
+        """Stop watching and supervising. Containers keep running; a new agent adopts them.
+
+        The volumes of pods that are done are unmounted here: a worker cancelled while it
+        concluded (e.g. awaiting its final status write) never reached its own unmount, and no
+        later agent would know to do it. A pod force-deleted from the API whose worker was still
+        killing it is removed now (its processes would otherwise outlive a plane that stops for
+        good). A running pod's processes and mounts stay for the next agent."""
+        finished = set(self._finished_uids)  # before the cancelled workers add themselves
+        workers = list(self.workers.values())
+        tasks = self._tasks + [w.task for w in workers if w.task]
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        done = finished | {w.uid for w in workers if w.concluded}
+        gone = {w.uid for w in workers if w.forced}  # left the API: no later agent would adopt them
         self._tasks = []
         self.workers.clear()
+        for uid in sorted(done - gone):
+            await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
+        for uid in sorted(gone):
+            await self.remove_pod(uid)  # kills what still runs at once, unmounts, drops its state
+
+    def pod_volume_root(self, uid: str) -> Path:
+        return self.data_dir / "pods" / uid / "volumes"
+
+    async def remove_pod(self, uid: str) -> None:
+        """Forget a deleted pod: the agent unmounts the volumes it mounted (whatever the runtime
+        does with its own state), then the runtime kills what still runs and drops its state."""
+        await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
+        await self.runtime.remove_pod(uid)
 
     async def run(self) -> None:
         await self.start()
@@ -978,9 +1003,13 @@ class NodeAgent:
             names = token_volume_names(worker.pod)
             if not names or not self.tokens.due(worker.uid) or not worker.volume_root().is_dir():
                 continue
+            if worker.concluded:
+                continue
             try:
                 await self.volumes.prepare(worker.pod, worker.volume_root(), only=names)
                 refreshed += 1
+                if worker.concluded:  # it ended while the token was written: do not leave it mounted
+                    await asyncio.to_thread(unmount_all, worker.volume_root())
             except VolumeError as err:
                 log.warning("refreshing the token of pod %s/%s failed: %s", namespace_of(worker.pod),
                             name_of(worker.pod), err)
@@ -1013,11 +1042,16 @@ class NodeAgent:
                 await asyncio.sleep(1)
 
     async def _forget_unknown(self, pods: list[Obj]) -> None:
-        """Runtime state of pods that vanished while the agent was down: kill and forget."""
+        """Runtime state of pods that vanished while the agent was down: kill and forget. Pods
+        that ended meanwhile get no worker: their volumes are unmounted here (as the kubelet's
+        orphaned-pod cleanup), a previous agent may have stopped before doing it."""
         known = {uid_of(p) for p in pods}
+        ended = {uid_of(p) for p in pods if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")}
         for uid in self.runtime.pods():
             if uid not in known:
-                await self.runtime.remove_pod(uid)
+                await self.remove_pod(uid)
+            elif uid in ended and uid not in self.workers:
+                await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
 
     def on_pod(self, pod: Obj) -> None:
         uid = uid_of(pod)
@@ -1047,7 +1081,7 @@ class NodeAgent:
     async def _delete_finished(self, pod: Obj) -> None:
         with contextlib.suppress(NotFound):
             await self.client.delete("pods", name_of(pod), namespace_of(pod), grace_period_seconds=0)
-        await self.runtime.remove_pod(uid_of(pod))
+        await self.remove_pod(uid_of(pod))
 
     async def on_pod_deleted(self, pod: Obj) -> None:
         uid = uid_of(pod)
@@ -1056,7 +1090,7 @@ class NodeAgent:
             worker.on_force_deleted()
             return
         self._finished_uids.discard(uid)
-        await self.runtime.remove_pod(uid)
+        await self.remove_pod(uid)
 
     # -- env -----------------------------------------------------------------------------------
     async def container_env(self, pod: Obj, container: Obj) -> dict[str, str]:

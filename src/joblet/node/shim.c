@@ -39,6 +39,11 @@
  *    The launcher inherits a pipe at fd REPORT_FD (bubblewrap passes open fds through); -E
  *    marks it close-on-exec and, when the exec fails, writes {errno, CMD} there and exits
  *    127, so a command that cannot start is a "starterror" in the sandbox too, not "exit 127".
+ *    A signal forwarded while the sandbox still ignores it (bwrap setting up, before -E resets
+ *    the dispositions) would be lost: a pod deleted right after it was reported Running then
+ *    ran until the grace period's SIGKILL. So the shim also writes each forwarded signal's
+ *    number to a pipe the launcher inherits at FORWARD_FD; -E, once the dispositions are back
+ *    to default, reads it and raises what arrived meanwhile (as it would have been delivered).
  *
  * The shim itself stays outside the container's cgroups so that killing the container never
  * kills the shim, and the status is always written. Exit status of the shim: 0 when STATUS
@@ -63,6 +68,7 @@
 #define MAX_CGROUPS 16
 #define LINE_MAX_BYTES 16384
 #define REPORT_FD 100 /* -I/-E: the exec helper's start-error pipe (see the header) */
+#define FORWARD_FD 101 /* -I/-E: signals forwarded while the sandbox still ignored them */
 
 /* What -E reports when CMD cannot be exec'd inside the sandbox (one atomic pipe write). */
 struct start_report {
@@ -111,8 +117,15 @@ static void sweep_cgroups(void) {
     }
 }
 
+static int forward_pipe[2] = {-1, -1};
+
 static void on_forward(int sig) {
     int saved = errno;
+    if (forward_pipe[1] >= 0) { /* before the kill: -E checks after its reset (see the header) */
+        char b = (char)sig;
+        ssize_t r = write(forward_pipe[1], &b, 1);
+        (void)r;
+    }
     if (child_pid > 0) kill(-(pid_t)child_pid, sig);
     errno = saved;
 }
@@ -270,6 +283,9 @@ static int exec_helper(char **cmd, long uid, long gid) {
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
+    char forwarded;
+    if (read(FORWARD_FD, &forwarded, 1) == 1) raise((int)forwarded); /* default action: as delivered */
+    close(FORWARD_FD);
     int err = drop_privileges(uid, gid);
     if (err) {
         fprintf(stderr, "joblet-shim: cannot run as uid %ld gid %ld: %s\n", uid, gid, strerror(err));
@@ -345,7 +361,8 @@ int main(int argc, char **argv) {
     open_log();
     int out_pipe[2], err_pipe[2], exec_pipe[2], report_pipe[2] = {-1, -1};
     if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC) ||
-        pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) || (launcher && pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK)))
+        pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) || (launcher && pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK)) ||
+        (launcher && pipe2(forward_pipe, O_CLOEXEC | O_NONBLOCK)))
         die("pipe");
 
     struct sigaction sa;
@@ -391,6 +408,8 @@ int main(int argc, char **argv) {
             /* for the exec helper in the sandbox: dup2 clears close-on-exec */
             if (report_pipe[1] == REPORT_FD) fcntl(REPORT_FD, F_SETFD, 0);
             else if (dup2(report_pipe[1], REPORT_FD) < 0) err = errno;
+            if (!err && forward_pipe[0] == FORWARD_FD) fcntl(FORWARD_FD, F_SETFD, 0);
+            else if (!err && dup2(forward_pipe[0], FORWARD_FD) < 0) err = errno;
         }
         if (!err && launcher) {
             struct sigaction ign;
@@ -420,6 +439,7 @@ int main(int argc, char **argv) {
     close(err_pipe[1]);
     close(exec_pipe[1]);
     if (report_pipe[1] >= 0) close(report_pipe[1]);
+    if (forward_pipe[0] >= 0) close(forward_pipe[0]);
 
     int start_err[2] = {0, 0};
     const char *start_name = cmd[0];

@@ -213,3 +213,64 @@ def test_manager_runs_workers_and_stops() -> None:
         assert q.shutting_down
 
     asyncio.run(main())
+
+
+def test_a_sync_that_requeues_itself_rate_limited_backs_off_longer_each_time() -> None:
+    """A Conflict handled inside the sync (requeue rate-limited, return) must not reset the
+    key's failure count: 1 s, then 2 s, then 4 s, not 1 s forever."""
+    async def main() -> None:
+        clock = FakeClock()
+        q = WorkQueue(clock)
+
+        async def sync(key: str) -> None:
+            q.add_rate_limited(key)
+
+        q.add("x")
+        for delay in (1, 2, 4):
+            await process_next(q, sync)
+            assert q.waiting() == {"x": clock.monotonic() + delay}
+            clock.advance(delay)
+            q.fire_due()
+
+    asyncio.run(main())
+
+
+def test_a_key_that_is_ready_again_at_once_does_not_hold_the_loop_and_stop_returns() -> None:
+    """The in-process client never suspends: a sync that re-adds its key at once must still let
+    other tasks run (informers, stop()); before, the worker spun and plane.stop() hung."""
+    import threading
+
+    from joblet.controllers.runtime import Controller
+
+    outcome: list[int] = []
+
+    async def main() -> None:
+        q = WorkQueue(FakeClock(), "hot")
+        syncs = 0
+
+        async def sync(key: str) -> None:
+            nonlocal syncs
+            syncs += 1
+            q.add(key)
+
+        class Hot(Controller):
+            def informers(self) -> list[Informer]:
+                return []
+
+            def queue_workers(self) -> list[QueueWorker]:
+                return [QueueWorker(q, sync)]
+
+        mgr = ControllerManager([Hot()])
+        await mgr.start()
+        q.add("k")
+        for _ in range(10):
+            await asyncio.sleep(0)
+        await mgr.stop()
+        outcome.append(syncs)
+
+    # a thread, so that a spinning loop fails the test instead of hanging it
+    thread = threading.Thread(target=asyncio.run, args=(main(),), daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the hot key held the event loop: stop() never ran"
+    assert outcome and outcome[0] >= 2
