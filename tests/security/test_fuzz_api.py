@@ -31,6 +31,11 @@ import httpx
 import pytest
 import requests
 import schemathesis
+
+# Imported now, at collection, not lazily inside the test: pytest assertion-rewrites schemathesis
+# (a pytest plugin package), and CPython 3.11's AST constructor fails with "recursion depth
+# mismatch" when that happens after earlier tests exercised deep-nesting RecursionErrors.
+import schemathesis.specs.openapi.schemas
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
