@@ -25,7 +25,6 @@ from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
 from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
-from support.postgres import pg_server  # noqa: F401  (the session's PostgreSQL, a pytest fixture)
 
 StoreFactory = Callable[..., MemoryStore]
 

@@ -21,7 +21,7 @@ from joblet.security.encryption import AesGcmEncryption
 from joblet.store import open_store, url_password
 from joblet.store.interface import Key, Obj, WatchEvent
 from joblet.store.postgres import PostgresStore
-from support.postgres import PostgresServer, pg_server, pg_url  # noqa: F401  (pytest fixtures)
+from support.postgres import PostgresServer
 
 pytestmark = pytest.mark.postgres
 

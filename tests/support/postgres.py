@@ -7,8 +7,7 @@ database.
 
 How to use it::
 
-    from support.postgres import pg_server, pg_url  # noqa: F401  (pytest fixtures)
-
+    # pg_server / pg_url are registered in tests/conftest.py: just name them
     def test_something(pg_url: str) -> None:        # a fresh database, as a store URL
         store = open_store(pg_url)
 
