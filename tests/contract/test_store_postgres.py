@@ -247,3 +247,38 @@ def test_store_url_password_is_found() -> None:
     assert url_password("postgresql://joblet:s3cret@db/joblet") == "s3cret"
     assert url_password("postgresql://db/joblet?password=s3cret") == "s3cret"
     assert url_password("postgresql://joblet@db/joblet") is None
+
+
+def test_a_turn_whose_connection_dies_before_commit_is_not_acknowledged_and_leaves_no_trace(pg_url: str) -> None:
+    """The writer's backend is terminated after two writes of a turn and before its commit: the
+    flush (what the API server calls before answering) raises 507, the cache forgets both writes,
+    watchers never see them, and the next write takes the same rv on a new connection."""
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.create(jkey("before"), job("before"))
+
+        async def scenario() -> list[WatchEvent]:
+            watch = store.watch("jobs")
+            store.create(jkey("lost1"), job("lost1"))  # a turn: not committed until the loop turns
+            store.update(jkey("before"), job("before", parallelism=9))
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (store._db.info.backend_pid,))
+            with pytest.raises(InsufficientStorage):
+                store.flush()
+            assert [o["metadata"]["name"] for o in store.list("jobs")[0]] == ["before"]
+            assert store.get(jkey("before")).get("spec") == {}
+            assert store.current_rv == 1
+            store.create(jkey("after"), job("after"))
+            await asyncio.sleep(0)
+            return await collect(watch, 1)
+
+        assert summary(asyncio.run(scenario())) == [("ADDED", "after", 2)]
+        other = open_store(pg_url)
+        try:
+            assert sorted(o["metadata"]["name"] for o in other.list("jobs")[0]) == ["after", "before"]
+            assert other.current_rv == 2
+        finally:
+            other.close()
+    finally:
+        store.close()

@@ -441,8 +441,8 @@ class PostgresStore(MemoryStore):
                         [(*event, writer) for event in turn.events])
                     if last // COMPACT_EVERY != turn.base_rv // COMPACT_EVERY:
                         cur.execute("DELETE FROM joblet_events WHERE rv <= %s", (last - self._history_events,))
-                    cur.execute("UPDATE joblet_rv SET v = %s", (last,))
-                    cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(last)))
+                    cur.execute("WITH u AS (UPDATE joblet_rv SET v = %s RETURNING v) "
+                                "SELECT pg_notify(%s, v::text) FROM u", (last, CHANNEL))
             except psycopg.Error as err:
                 self._abort()
                 raise self._unavailable(err) from err
