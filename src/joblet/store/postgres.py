@@ -628,20 +628,6 @@ class PostgresStore(MemoryStore):
         self._follower.join(timeout=FOLLOW_POLL + 5)
         self._db.close()
 
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self.flush()
-            except ApiError as err:
-                log.warning("writes lost at close: %s", err)
-            finally:
-                self._closed = True
-                self._hub.close_all()
-        # Outside the lock: the follower may be waiting for it to apply a last batch.
-        self._close_backend()
-
 
 def describe(conninfo: str) -> str:
     """The database a conninfo names, without its password (for messages and logs)."""
