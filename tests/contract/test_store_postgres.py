@@ -282,3 +282,26 @@ def test_a_turn_whose_connection_dies_before_commit_is_not_acknowledged_and_leav
             other.close()
     finally:
         store.close()
+
+
+def test_a_commit_whose_answer_was_lost_is_looked_up_by_its_turn_tag(pg_url: str) -> None:
+    """When COMMIT loses its connection, the store reconnects and asks whether its turn's last
+    event is there with its own tag: yes only for the very turn that committed."""
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.create(jkey("a"), job("a"))  # turn 1, rv 1
+        tag = f"{store.replica_id}:1"
+        assert store._committed_after_all(tag, 1)
+        assert not store._committed_after_all(f"{store.replica_id}:2", 1)  # another turn of ours
+        assert not store._committed_after_all(tag, 2)  # an rv nobody wrote
+        other = open_store(pg_url)
+        try:
+            other.create(jkey("b"), job("b"))  # rv 2, another replica's turn 1
+            assert not store._committed_after_all(tag, 2)
+        finally:
+            other.close()
+        store.create(jkey("c"), job("c"))  # still writes after the reconnects
+        assert store.current_rv == 3
+    finally:
+        store.close()
