@@ -176,6 +176,31 @@ def test_secrets_are_encrypted_at_rest_in_postgres(pg_url: str) -> None:
         store.close()
 
 
+def test_secrets_in_clear_or_under_an_old_key_are_rewritten_at_open(pg_url: str) -> None:
+    old = AesGcmEncryption([("old", bytes(32))])
+    new = AesGcmEncryption([("new", bytes(range(32))), ("old", bytes(32))])
+    secret_key = Key("secrets", "default", "s")
+    plain = open_store(pg_url)
+    plain.create(secret_key, {"apiVersion": "v1", "kind": "Secret",
+                              "metadata": {"name": "s", "namespace": "default"}, "data": {"k": "c2VjcmV0"}})
+    plain.close()
+
+    def stored() -> list[bytes]:
+        with psycopg.connect(pg_url) as conn:
+            return [bytes(r[0]) for r in conn.execute(
+                "SELECT data FROM joblet_objects WHERE resource = 'secrets' "
+                "UNION ALL SELECT data FROM joblet_events WHERE resource = 'secrets'").fetchall()]
+
+    assert all(b"c2VjcmV0" in d for d in stored())
+    for enc, prefix in ((old, b"k8s:enc:aesgcm:v1:old:"), (new, b"k8s:enc:aesgcm:v1:new:")):
+        store = open_store(pg_url, encryption=enc)
+        try:
+            assert store.get(secret_key)["data"] == {"k": "c2VjcmV0"}
+        finally:
+            store.close()
+        assert [d[:len(prefix)] for d in stored()] == [prefix, prefix]
+
+
 def wait_for(predicate: Any, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():

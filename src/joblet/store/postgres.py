@@ -47,7 +47,8 @@ step deletes events older than the bound (compaction). A follower that finds its
 compacted away reloads the snapshot and closes its watches (their clients re-list).
 
 Secrets are encrypted at rest with ``StoreOptions.encryption`` exactly as in SQLite
-(:mod:`joblet.store.atrest`), in objects and events alike.
+(:mod:`joblet.store.atrest`), in objects and events alike; at open, rows in clear or under an
+older key are rewritten with the current one (key rotation).
 """
 
 from __future__ import annotations
@@ -64,7 +65,7 @@ import orjson
 import psycopg
 
 from joblet.errors import ApiError, InsufficientStorage, already_exists, conflict, not_found
-from joblet.security.encryption import AesGcmEncryption
+from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption
 from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
 from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, _as_deleted
@@ -137,6 +138,7 @@ class PostgresStore(MemoryStore):
         self._db = self._connect()
         try:
             self._create_schema()
+            self._reencrypt_stale_rows()
             self._load_snapshot()
         except BaseException:
             self._db.close()
@@ -165,6 +167,30 @@ class PostgresStore(MemoryStore):
             for statement in _SCHEMA:
                 self._db.execute(statement)
         self._db.commit()
+
+    def _reencrypt_stale_rows(self) -> None:
+        """Rewrite Secrets stored in clear or under an older key with the current key (objects and
+        history), under the rv row lock so no replica writes meanwhile; rvs do not change."""
+        enc = self._encryption
+        if enc is None:
+            return
+        db = self._db
+        resources = sorted(ENCRYPTED_RESOURCES)
+        with db.transaction():
+            db.execute("SELECT v FROM joblet_rv FOR UPDATE")
+            for table, key in (("joblet_objects", "resource = %s AND namespace = %s AND name = %s AND rv = %s"),
+                               ("joblet_events", "rv = %s")):
+                rows = db.execute(f"SELECT resource, namespace, name, rv, data FROM {table} "
+                                  "WHERE resource = ANY(%s)", (resources,)).fetchall()
+                updates = [
+                    (to_storage(enc, r, ns, n, self._from_storage(r, ns, n, bytes(d))),
+                     *((r, ns, n, rv) if table == "joblet_objects" else (rv,)))
+                    for r, ns, n, rv, d in rows if not enc.is_current(bytes(d))
+                ]
+                if updates:
+                    with db.cursor() as cur:
+                        cur.executemany(f"UPDATE {table} SET data = %s WHERE {key}", updates)
+        db.commit()
 
     # -- opening: snapshot + retained history -------------------------------------------
 
