@@ -46,6 +46,10 @@ database still has; older is ``410 Gone``. Each flush that crosses a multiple of
 step deletes events older than the bound (compaction). A follower that finds its next event
 compacted away reloads the snapshot and closes its watches (their clients re-list).
 
+Why one module of ~650 lines: the write turn, its failure handling (undo, lost COMMIT) and the
+follower share one set of invariants — rv contiguity of the cache, the undo log, the store lock —
+and each part changes the state the others rely on; split, each would reach into the others.
+
 Secrets are encrypted at rest with ``StoreOptions.encryption`` exactly as in SQLite
 (:mod:`joblet.store.atrest`), in objects and events alike; at open, rows in clear or under an
 older key are rewritten with the current one (key rotation).
