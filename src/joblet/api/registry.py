@@ -71,9 +71,9 @@ class Registry:
     @property
     def token_signer(self) -> TokenSigner:
         if self._token_signer is None:
-            from cryptography.hazmat.primitives.asymmetric import rsa
+            from cryptography.hazmat.primitives.asymmetric import ec
 
-            self._token_signer = TokenSigner(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            self._token_signer = TokenSigner(ec.generate_private_key(ec.SECP256R1()))
         return self._token_signer
 
     # ------------------------------------------------------------------ reads
