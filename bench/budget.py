@@ -65,7 +65,7 @@ def main() -> None:
         job.write_text(manifest(args.pods, args.parallelism))
         raw, usage = Path(args.keep or Path(tmp) / "stacks.txt"), Path(tmp) / "rusage.json"
         env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
-        proc = subprocess.run(["py-spy", "record", "-r", "250", "-f", "raw", "-o", str(raw), "--",
+        proc = subprocess.run(["py-spy", "record", "--gil", "-r", "250", "-f", "raw", "-o", str(raw), "--",
                                *joblet_argv(usage, "run", "-f", str(job), "--data-dir", str(Path(tmp) / "data"))],
                               env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         if proc.returncode != 0:

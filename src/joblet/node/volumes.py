@@ -29,6 +29,7 @@ import base64
 import contextlib
 import ctypes
 import errno
+import functools
 import os
 import re
 import secrets
@@ -462,6 +463,7 @@ _MS_NOSUID, _MS_NODEV, _MNT_DETACH = 0x2, 0x4, 0x2
 _MOUNT_FLAGS = {"nosuid": _MS_NOSUID, "nodev": _MS_NODEV}
 
 
+@functools.cache
 def _libc() -> ctypes.CDLL:
     return ctypes.CDLL(None, use_errno=True)
 
@@ -532,10 +534,8 @@ def mounts_under(path: Path) -> list[str]:
 
 def unmount_all(path: Path) -> None:
     """Unmount (lazily) every mount below ``path``: memory emptyDirs before their dir is removed."""
-    libc = None
     for point in mounts_under(path):
-        libc = libc or _libc()
-        libc.umount2(os.fsencode(point), _MNT_DETACH)  # umount(2): no fork of umount(8) per pod
+        _libc().umount2(os.fsencode(point), _MNT_DETACH)  # umount(2): no fork of umount(8) per pod
 
 
 def file_parts(rel: str) -> list[str]:
