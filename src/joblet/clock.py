@@ -6,7 +6,9 @@ time by hand instead of sleeping. Every wait in joblet goes through the clock to
 cut short by ``asyncio.Event`` s, after kopf's ``aiotime.sleep(delays, wakeup=)``). With a
 :class:`FakeClock` an async sleep returns only once :meth:`FakeClock.advance` moved fake time
 past its deadline, so tests drive deadlines, backoffs and heartbeats without waiting.
-``asyncio.sleep(0)`` (a yield to the loop, not a wait) is the one exception.
+Polls of the outside world (a log file growing, a server starting) pause with
+:func:`poll_pause`, in real time under every clock. ``asyncio.sleep(0)`` is a yield to the
+loop, not a wait, and stays as it is.
 Also holds the RFC 3339 helpers Kubernetes uses on the wire.
 """
 
@@ -48,6 +50,14 @@ async def _sleep_or_wake(timer: Callable[[], Awaitable[None]], wakeup: tuple[asy
             w.cancel()
         # let the cancelled waits run their clean-up (a FakeClock sleeper leaves the table)
         await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def poll_pause(seconds: float) -> None:
+    """The pause between two looks at something joblet does not drive - a file a process
+    writes, a server starting, a connection to retry, the API state a CLI command waits for.
+    Real time under every clock, because fake time cannot make the outside world progress;
+    a decision (a deadline, a backoff, a period) waits on :meth:`Clock.sleep_async` instead."""
+    await asyncio.sleep(max(seconds, 0.0))
 
 
 class RealClock:
