@@ -19,7 +19,7 @@ import contextlib
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -58,6 +58,16 @@ async def poll_pause(seconds: float) -> None:
     Real time under every clock, because fake time cannot make the outside world progress;
     a decision (a deadline, a backoff, a period) waits on :meth:`Clock.sleep_async` instead."""
     await asyncio.sleep(max(seconds, 0.0))
+
+
+async def within(clock: Clock, task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait for ``task`` at most ``seconds`` on ``clock`` (a grace period); whether it is done.
+    The task is not cancelled: the caller decides what a late task means."""
+    if not task.done():
+        ended = asyncio.Event()
+        task.add_done_callback(lambda _: ended.set())
+        await clock.sleep_async(seconds, ended)
+    return task.done()
 
 
 class RealClock:

@@ -144,3 +144,30 @@ def test_real_async_sleep_waits_or_wakes() -> None:
         await asyncio.wait_for(clock.sleep_async(60, stop), 5)
 
     asyncio.run(scenario())
+
+
+def test_within_waits_a_grace_period_on_the_clock_or_until_the_task_ends() -> None:
+    import asyncio
+
+    from joblet.clock import within
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        stubborn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        grace = asyncio.ensure_future(within(clock, stubborn, 30))
+        while clock.sleeping() != [30.0]:
+            await asyncio.sleep(0)
+        clock.advance(29)
+        await asyncio.sleep(0)
+        assert not grace.done()
+        clock.advance(1)
+        assert await asyncio.wait_for(grace, 1) is False
+        polite: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        grace = asyncio.ensure_future(within(clock, polite, 30))
+        while not clock.sleeping():
+            await asyncio.sleep(0)
+        polite.set_result(None)
+        assert await asyncio.wait_for(grace, 1) is True
+        assert clock.sleeping() == []
+
+    asyncio.run(scenario())
