@@ -22,6 +22,7 @@ from joblet.clock import FakeClock, RealClock, rfc3339
 from joblet.errors import NotFound
 from joblet.node.agent import NodeAgent
 from joblet.node.logs import LogStore
+from joblet.node.podworker import CONFIG_RETRY_FIRST
 from joblet.node.runtimes.fake import FakeHost
 from joblet.node.runtimes.registry import RUNTIMES, RuntimeOptions
 from joblet.store.memory import MemoryStore
@@ -119,7 +120,8 @@ def restarts(count: int) -> Callable[[Obj], bool]:
 
 
 def waiting(o: Obj) -> Obj:
-    return dict(o["status"]["containerStatuses"][0]["state"].get("waiting") or {})
+    statuses = (o.get("status") or {}).get("containerStatuses") or [{}]
+    return dict((statuses[0].get("state") or {}).get("waiting") or {})
 
 
 def test_failure_exit_code_and_restarts_in_place(tmp_path: Path) -> None:
@@ -228,3 +230,30 @@ def test_deleting_a_running_pod_kills_it_and_forgets_it(tmp_path: Path) -> None:
 async def _forgotten(n: Node, uid: str) -> None:
     while uid in n.runtime.pods():
         await asyncio.sleep(0.01)
+
+
+def test_config_error_is_retried_with_backoff_on_the_clock(tmp_path: Path) -> None:
+    """A missing secret keeps the container in CreateContainerConfigError; the agent rechecks after
+    0.2 s, 0.4 s, ... (capped at 5 s) of clock time, so the container starts only once the clock
+    has moved past the pending retry."""
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            p = pod("late", 'echo "$TOKEN"')
+            p["spec"]["containers"][0]["env"].append(
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "later", "key": "t"}}})
+            await n.client.create("pods", p)
+            stuck = await n.until("late", lambda o: waiting(o).get("reason") == "CreateContainerConfigError")
+            assert waiting(stuck)["message"] == 'secret "later" not found'
+            await n.sleeping(CONFIG_RETRY_FIRST)
+            n.clock.advance(CONFIG_RETRY_FIRST)
+            await n.sleeping(2 * CONFIG_RETRY_FIRST)  # the second check failed too: the wait doubled
+            await n.client.create("secrets", {"apiVersion": "v1", "kind": "Secret",
+                                              "metadata": {"name": "later", "namespace": "default"},
+                                              "stringData": {"t": "ok"}})
+            await asyncio.sleep(0.05)
+            assert waiting(await n.client.get("pods", "late", "default"))["reason"] == "CreateContainerConfigError"
+            n.clock.advance(2 * CONFIG_RETRY_FIRST)
+            await n.until("late", phase("Succeeded"))
+            assert await n.log("late") == b"ok\n"
+
+    asyncio.run(go())
