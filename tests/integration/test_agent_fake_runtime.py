@@ -257,3 +257,23 @@ def test_config_error_is_retried_with_backoff_on_the_clock(tmp_path: Path) -> No
             assert await n.log("late") == b"ok\n"
 
     asyncio.run(go())
+
+
+def test_an_agent_started_again_after_stop_supervises_its_pods_again(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            await n.client.create("pods", pod("steady", "echo up; sleep 3600"))
+            uid = (await n.until("steady", phase("Running")))["metadata"]["uid"]
+            await n.agent.stop()
+            assert n.agent.workers == {} and uid in n.runtime.pods()  # the container outlives the agent
+            await n.agent.start()
+
+            async def supervised() -> None:
+                while uid not in n.agent.workers:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(supervised(), 10)
+            await n.client.delete("pods", "steady", "default", grace_period_seconds=0)
+            await asyncio.wait_for(_forgotten(n, uid), 10)
+
+    asyncio.run(go())

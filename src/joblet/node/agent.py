@@ -145,16 +145,22 @@ class NodeAgent:
             pod_pids_limit=pod_pids_limit, crash_loop_backoff=crash_loop_backoff,
             crash_loop_backoff_max=crash_loop_backoff_max, container_env=self.container_env,
             volume_root=self.pod_volume_root, remove_pod=self.remove_pod)
-        self.pods = Informer(client, "pods", field_selector=f"spec.nodeName={node_name}",
-                             relist_backoff=RELIST_BACKOFF_SECONDS, clock=clock)
-        self.pods.add_handler(on_add=self.on_pod, on_update=lambda _old, new: self.on_pod(new),
-                              on_delete=self.on_pod_deleted)
+        self.pods = self._pod_informer()
         self._chores: set[asyncio.Task[None]] = set()  # deletions the informer's handlers started
+
+    def _pod_informer(self) -> Informer:
+        pods = Informer(self.client, "pods", field_selector=f"spec.nodeName={self.node_name}",
+                        relist_backoff=RELIST_BACKOFF_SECONDS, clock=self.clock)
+        pods.add_handler(on_add=self.on_pod, on_update=lambda _old, new: self.on_pod(new),
+                         on_delete=self.on_pod_deleted)
+        return pods
 
     # -- lifecycle -----------------------------------------------------------------------------
     async def start(self) -> None:
         await self.register()
         loop = asyncio.get_running_loop()
+        if self.pods.synced.is_set():  # started again after stop(): every pod is new to its workers
+            self.pods = self._pod_informer()
         self._tasks = [self.pods.start(), loop.create_task(self._first_sync()), loop.create_task(self._heartbeat()),
                        loop.create_task(self._token_refresher()), loop.create_task(self._disk_monitor())]
 
@@ -176,6 +182,7 @@ class NodeAgent:
         gone = {w.uid for w in workers if w.forced}  # left the API: no later agent would adopt them
         self._tasks = []
         self.workers.clear()
+        self._finished_uids = done  # a cancelled worker's pod is not finished: start() adopts it again
         for uid in sorted(done - gone):
             await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
         for uid in sorted(gone):
