@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from joblet.api.validation.meta import is_dns1123_label, is_dns1123_subdomain
-from joblet.clock import Clock
+from joblet.clock import Clock, poll_pause
 from joblet.errors import BadRequest, not_found
 from joblet.logformat import line_time, log_files, render
 
@@ -161,7 +161,7 @@ class LogStore:
                         continue
                 if finished:
                     return
-                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+                await poll_pause(FOLLOW_POLL_SECONDS)
         finally:
             if live is not None:
                 live.close()
