@@ -65,13 +65,15 @@ from joblet.node.volumes import (
     pod_volumes,
     unmount_all,
 )
-from joblet.objects import deep_copy, deletion_timestamp, name_of, namespace_of, uid_of
+from joblet.objects import deletion_timestamp, name_of, namespace_of, uid_of
 
 log = logging.getLogger(__name__)
 
 Obj = dict[str, Any]
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
+#: how long a started container may run before its Running status is written (seconds)
+RUNNING_REPORT_DELAY = 0.05
 CONFIG_RETRY_FIRST, CONFIG_RETRY_MAX = 0.2, 5.0
 
 
@@ -407,8 +409,7 @@ class PodWorker:
                 self.event("Normal", "Created", f"Created container {rec.name}")
                 self.event("Normal", "Started", f"Started container {rec.name}")
                 self.progress.set()
-                await self.write_status()
-                rec.result = await deps.runtime.wait(container_spec.ref)
+                rec.result = await self._wait_reporting_running(container_spec.ref)
                 if rec.result.reason == "StartError":  # exec failed: say so, as the kubelet does
                     self.event("Warning", "Failed", f"Error: failed to start container {rec.name!r}: "
                                                     f"{rec.result.message or 'exec failed'}")
@@ -419,6 +420,21 @@ class PodWorker:
                                                    "so the container needs command or args")
                 self.event("Warning", "Failed", f"Error: {rec.result.message}")
             await self.write_status()
+
+    async def _wait_reporting_running(self, ref: ContainerRef) -> ContainerExit:
+        """The container's exit; its Running status is written only if it is still running
+        :data:`RUNNING_REPORT_DELAY` after the start, so a short container costs one status write,
+        not two (the kubelet's 1 s PLEG relist misses most short containers' Running too)."""
+        exited = asyncio.ensure_future(self.deps.runtime.wait(ref))
+        try:
+            # real time, as poll_pause: what is waited for is a process, not a decision
+            await asyncio.wait({exited}, timeout=RUNNING_REPORT_DELAY)
+            if not exited.done():
+                await self.write_status()
+            return await exited
+        except BaseException:
+            exited.cancel()
+            raise
 
     @property
     def stopping(self) -> bool:
@@ -489,8 +505,7 @@ class PodWorker:
             status = pod_status(self, pod, self.deps.clock.now())
             if status == pod.get("status"):
                 return
-            body = deep_copy(pod)
-            body["status"] = status
+            body = {**pod, "status": status}  # the registry copies what it keeps (metadata, status)
             try:
                 self.pod = await client.update("pods", body, subresource="status")
                 return
