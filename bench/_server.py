@@ -1,4 +1,5 @@
-"""Shared by the benchmarks: a real ``joblet server`` on a fresh data dir and a free port."""
+"""Shared by the benchmarks: a real ``joblet server`` on a fresh data dir and a free port, reached
+over HTTPS with the admin token from the kubeconfig it writes, as every client reaches it."""
 
 from __future__ import annotations
 
@@ -15,6 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+
+from joblet.kubeconfig import Access, load_access
 
 
 def bench_root() -> str:
@@ -39,6 +42,12 @@ class Server:
     url: str
     data_dir: Path
     process: subprocess.Popen[bytes]
+    access: Access
+
+    def client(self, timeout: float = 60) -> httpx.Client:
+        """An httpx client that trusts the server's CA and sends its admin token."""
+        return httpx.Client(base_url=self.url, verify=self.access.ssl_context(), timeout=timeout,
+                            headers={"Authorization": f"Bearer {self.access.token}"})
 
 
 @contextlib.contextmanager
@@ -46,22 +55,30 @@ def joblet_server(*extra: str) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         data = Path(tmp) / "data"
         port = free_port()
+        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port", str(port),
-                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                env={**os.environ, "JOBLET_DATA_DIR": str(data)})
-        url = f"http://127.0.0.1:{port}"
+                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
         deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url + "/version", timeout=1).raise_for_status()
-                break
-            except httpx.HTTPError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    proc.kill()
-                    sys.exit("joblet server did not start")
-                time.sleep(0.05)
+        kubeconfig = data / "kubeconfig"
+        while not kubeconfig.exists():
+            if time.monotonic() > deadline or proc.poll() is not None:
+                proc.kill()
+                sys.exit("joblet server did not write its kubeconfig")
+            time.sleep(0.05)
+        access = load_access(kubeconfig)
+        server = Server(access.server, data, proc, access)
+        with server.client(timeout=1) as probe:
+            while True:
+                try:
+                    probe.get("/version").raise_for_status()
+                    break
+                except httpx.HTTPError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        proc.kill()
+                        sys.exit("joblet server did not start")
+                    time.sleep(0.05)
         try:
-            yield Server(url, data, proc)
+            yield server
         finally:
             proc.send_signal(signal.SIGTERM)
             try:
@@ -87,3 +104,22 @@ def peak_rss_bytes(pid: int) -> int:
 
 def dir_size(path: Path) -> int:
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+RUSAGE_WRAPPER = """
+import atexit, json, resource, runpy, sys
+out = sys.argv.pop(1)
+def dump():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    with open(out, "w") as f:
+        json.dump({"user": r.ru_utime, "sys": r.ru_stime, "maxrss_kb": r.ru_maxrss}, f)
+atexit.register(dump)
+sys.argv[0] = "joblet"
+runpy.run_module("joblet", run_name="__main__", alter_sys=True)
+"""
+
+
+def joblet_argv(rusage_file: Path, *args: str) -> list[str]:
+    """``python -m joblet ARGS`` that writes its own CPU time (user, sys: every thread, no child) and
+    peak RSS to ``rusage_file`` at exit — the figure a loaded, shared machine does not distort."""
+    return [sys.executable, "-c", RUSAGE_WRAPPER, str(rusage_file), *args]

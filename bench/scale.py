@@ -1,6 +1,8 @@
-"""Scale: a 100,000-completion Indexed Job (parallelism 64) on a running ``joblet server``:
-wall time, peak RSS of the server process, API GET latency of the Job while it runs
-(p50/p99), and the size of the data dir at the end.
+"""Scale: an N-completion Indexed Job (default 100,000, parallelism 64) on a running ``joblet
+server``: wall time, peak RSS of all joblet processes (the server and every Python process under
+it, sampled every 0.2 s), Job GET latency while it runs (p50/p99), watch-event lag (p50/p99: a
+ConfigMap annotated with the send time every 0.25 s, timed when its watch event arrives), and the
+size of the data dir at the end.
 
     python bench/scale.py [--completions 100000] [--parallelism 64]
 """
@@ -8,12 +10,92 @@ wall time, peak RSS of the server process, API GET latency of the Job while it r
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
-import statistics
+import threading
 import time
+from pathlib import Path
 
 import httpx
-from _server import dir_size, joblet_server, peak_rss_bytes
+from _server import Server, dir_size, joblet_server, rss_bytes
+
+CONFIGMAPS = "/api/v1/namespaces/default/configmaps"
+
+
+def python_tree(root: int) -> list[int]:
+    """``root`` and every Python process below it (shims, bubblewrap and pods are not joblet)."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
+        except (OSError, IndexError, ValueError):
+            continue
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            exe = Path(f"/proc/{pid}/exe").resolve().name
+        except OSError:
+            continue
+        if pid == root or exe.startswith("python"):
+            found.append(pid)
+        todo.extend(children.get(pid, []))
+    return found
+
+
+def pct(samples: list[float], q: float) -> float:
+    s = sorted(samples)
+    return round(s[min(len(s) - 1, int(q * len(s)))], 2) if s else float("nan")
+
+
+class Probes:
+    """RSS sampling and watch-lag probing, in threads beside the main GET loop."""
+
+    def __init__(self, server: Server) -> None:
+        self.server = server
+        self.stop = threading.Event()
+        self.peak_rss = 0
+        self.lags_ms: list[float] = []
+        self.sent: dict[str, float] = {}
+
+    def rss(self) -> None:
+        while not self.stop.is_set():
+            total = 0
+            for pid in python_tree(self.server.process.pid):
+                try:
+                    total += rss_bytes(pid)
+                except OSError:
+                    pass
+            self.peak_rss = max(self.peak_rss, total)
+            self.stop.wait(0.2)
+
+    def writer(self) -> None:
+        with self.server.client() as client:
+            client.post(CONFIGMAPS, json={"metadata": {"name": "lag"}, "data": {}}).raise_for_status()
+            seq = 0
+            while not self.stop.is_set():
+                seq += 1
+                self.sent[str(seq)] = time.perf_counter()
+                client.patch(f"{CONFIGMAPS}/lag", json={"metadata": {"annotations": {"seq": str(seq)}}},
+                             headers={"Content-Type": "application/merge-patch+json"})
+                self.stop.wait(0.25)
+
+    def watcher(self) -> None:
+        with contextlib.suppress(httpx.HTTPError):  # the server stops at the end
+            self._watch()
+
+    def _watch(self) -> None:
+        with self.server.client(timeout=3600) as client, client.stream(
+                "GET", CONFIGMAPS, params={"watch": "1", "fieldSelector": "metadata.name=lag"}) as stream:
+            for line in stream.iter_lines():
+                if self.stop.is_set():
+                    return
+                if not line:
+                    continue
+                seq = ((json.loads(line)["object"].get("metadata") or {}).get("annotations") or {}).get("seq")
+                if seq in self.sent:
+                    self.lags_ms.append((time.perf_counter() - self.sent.pop(seq)) * 1000)
 
 
 def main() -> None:
@@ -29,8 +111,12 @@ def main() -> None:
                                        "containers": [{"name": "c", "image": "none", "command": ["/bin/true"]}]}}},
     }
     get_ms: list[float] = []
-    with joblet_server() as server, httpx.Client(timeout=60) as client:
-        url = f"{server.url}/apis/batch/v1/namespaces/default/jobs"
+    with joblet_server() as server, server.client() as client:
+        probes = Probes(server)
+        threads = [threading.Thread(target=t, daemon=True) for t in (probes.rss, probes.writer, probes.watcher)]
+        for t in threads:
+            t.start()
+        url = "/apis/batch/v1/namespaces/default/jobs"
         start = time.perf_counter()
         client.post(url, json=manifest).raise_for_status()
         deadline = start + args.timeout
@@ -45,9 +131,8 @@ def main() -> None:
                 break
             time.sleep(0.2)
         wall = time.perf_counter() - start
-        peak = peak_rss_bytes(server.process.pid)
+        probes.stop.set()
         size = dir_size(server.data_dir)
-    get_ms.sort()
     print(json.dumps({
         "benchmark": "scale",
         "completions": args.completions,
@@ -55,9 +140,12 @@ def main() -> None:
         "succeeded": succeeded,
         "wall_seconds": round(wall, 1),
         "pods_per_second": round(succeeded / wall, 1),
-        "peak_rss_mb": round(peak / 2**20, 1),
-        "get_p50_ms": round(statistics.median(get_ms), 2),
-        "get_p99_ms": round(get_ms[min(len(get_ms) - 1, int(0.99 * len(get_ms)))], 2),
+        "peak_rss_mb": round(probes.peak_rss / 2**20, 1),
+        "get_p50_ms": pct(get_ms, 0.5),
+        "get_p99_ms": pct(get_ms, 0.99),
+        "watch_lag_p50_ms": pct(probes.lags_ms, 0.5),
+        "watch_lag_p99_ms": pct(probes.lags_ms, 0.99),
+        "watch_lag_samples": len(probes.lags_ms),
         "data_dir_mb": round(size / 2**20, 1),
     }))
 

@@ -1,6 +1,8 @@
 """Throughput: an Indexed Job of N completions of /bin/true with parallelism P, run by
 ``joblet run`` on a fresh data dir, against ``seq N | xargs -P P -n1 /bin/true`` on the
-same machine. Prints one JSON line with both wall times and their ratio.
+same machine. Prints one JSON line with both wall times and their ratio, and the CPU time each
+took (joblet's own process, its children — shims, bubblewrap, the pods — and xargs with its
+children): on a machine shared with other work the CPU figures are the steadier ones.
 
     python bench/throughput.py [--completions 5000] [--parallelism 16] [--store postgresql://…]
 
@@ -23,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from _server import bench_root
+from _server import bench_root, joblet_argv
 
 
 def manifest(completions: int, parallelism: int) -> str:
@@ -35,15 +37,17 @@ def manifest(completions: int, parallelism: int) -> str:
     })
 
 
-def time_xargs(completions: int, parallelism: int) -> float:
+def children_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def time_xargs(completions: int, parallelism: int) -> tuple[float, float]:
+    """Wall seconds and CPU seconds (xargs and every /bin/true)."""
+    cpu = children_cpu()
     start = time.perf_counter()
     subprocess.run(f"seq {completions} | xargs -P {parallelism} -n1 /bin/true", shell=True, check=True)
-    return time.perf_counter() - start
-
-
-def children_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+    return time.perf_counter() - start, children_cpu() - cpu
 
 
 def empty_store(url: str) -> None:
@@ -54,8 +58,8 @@ def empty_store(url: str) -> None:
         conn.execute("DROP TABLE IF EXISTS joblet_objects, joblet_events, joblet_rv")
 
 
-def time_joblet(completions: int, parallelism: int, store: str | None = None) -> tuple[float, float]:
-    """Wall seconds and CPU seconds of one ``joblet run`` of the Job."""
+def time_joblet(completions: int, parallelism: int, store: str | None = None) -> tuple[float, float, float]:
+    """Wall seconds, joblet's own CPU seconds, and its children's CPU seconds of one ``joblet run``."""
     with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         path = Path(tmp) / "job.json"
         path.write_text(manifest(completions, parallelism))
@@ -65,15 +69,17 @@ def time_joblet(completions: int, parallelism: int, store: str | None = None) ->
         if store is not None:
             empty_store(store)
             env["JOBLET_STORE"] = store
+        usage = Path(tmp) / "rusage.json"
         cpu = children_cpu()
         start = time.perf_counter()
-        proc = subprocess.run([sys.executable, "-m", "joblet", "run", "-f", str(path), "--data-dir",
-                               str(Path(tmp) / "data")], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)
+        proc = subprocess.run(joblet_argv(usage, "run", "-f", str(path), "--data-dir", str(Path(tmp) / "data")),
+                              env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         elapsed = time.perf_counter() - start
         if proc.returncode != 0:
             sys.exit(f"joblet run failed ({proc.returncode}): {proc.stderr[-2000:]}")
-        return elapsed, children_cpu() - cpu
+        own = json.loads(usage.read_text())
+        own_cpu = own["user"] + own["sys"]
+        return elapsed, own_cpu, children_cpu() - cpu - own_cpu
 
 
 def main() -> None:
@@ -84,17 +90,18 @@ def main() -> None:
                         help="also run on this store (a scratch postgresql:// database) and compare with SQLite; "
                         "env JOBLET_BENCH_STORE works too")
     args = parser.parse_args()
-    baseline = time_xargs(args.completions, args.parallelism)
-    joblet, joblet_cpu = time_joblet(args.completions, args.parallelism)
+    baseline, baseline_cpu = time_xargs(args.completions, args.parallelism)
+    joblet, own_cpu, pods_cpu = time_joblet(args.completions, args.parallelism)
+    n = args.completions
     extra: dict[str, object] = {}
     if args.store:
-        other, other_cpu = time_joblet(args.completions, args.parallelism, args.store)
+        other, other_own, other_pods = time_joblet(args.completions, args.parallelism, args.store)
         extra = {
             "store": args.store.split("://", 1)[0],
-            "sqlite_cpu_seconds": round(joblet_cpu, 3),
+            "sqlite_cpu_seconds": round(own_cpu + pods_cpu, 3),
             "store_seconds": round(other, 3),
             "store_pods_per_second": round(args.completions / other, 1),
-            "store_cpu_seconds": round(other_cpu, 3),
+            "store_cpu_seconds": round(other_own + other_pods, 3),
             "store_vs_sqlite": round(joblet / other, 3),
         }
     print(json.dumps({
@@ -106,6 +113,11 @@ def main() -> None:
         "xargs_seconds": round(baseline, 3),
         "xargs_per_second": round(args.completions / baseline, 1),
         "ratio_of_baseline": round(baseline / joblet, 3),
+        "xargs_cpu_us_per_pod": round(baseline_cpu * 1e6 / n),
+        "joblet_cpu_us_per_pod": round(own_cpu * 1e6 / n),
+        "joblet_children_cpu_us_per_pod": round(pods_cpu * 1e6 / n),
+        "cpu_ratio_of_baseline": round(baseline_cpu / (own_cpu + pods_cpu), 3),
+        "load_average_1m": round(os.getloadavg()[0], 2),
         "cpus": os.cpu_count(),
         **extra,
     }))

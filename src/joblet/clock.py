@@ -1,14 +1,25 @@
 """The only place joblet reads wall time.
 
 Controllers take ``now`` from a :class:`Clock`; tests pass a :class:`FakeClock` and move
-time by hand instead of sleeping. Also holds the RFC 3339 helpers Kubernetes uses on the wire.
+time by hand instead of sleeping. Every wait in joblet goes through the clock too:
+:meth:`Clock.sleep` for synchronous code, :meth:`Clock.sleep_async` in coroutines (optionally
+cut short by ``asyncio.Event`` s, after kopf's ``aiotime.sleep(delays, wakeup=)``). With a
+:class:`FakeClock` an async sleep returns only once :meth:`FakeClock.advance` moved fake time
+past its deadline, so tests drive deadlines, backoffs and heartbeats without waiting.
+Polls of the outside world (a log file growing, a server starting) pause with
+:func:`poll_pause`, in real time under every clock. ``asyncio.sleep(0)`` is a yield to the
+loop, not a wait, and stays as it is.
+Also holds the RFC 3339 helpers Kubernetes uses on the wire.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 
 class Clock(Protocol):
@@ -21,6 +32,43 @@ class Clock(Protocol):
     def sleep(self, seconds: float) -> None:
         """Block this thread for ``seconds`` (synchronous code only: a coroutine awaits)."""
 
+    async def sleep_async(self, seconds: float, *wakeup: asyncio.Event) -> None:
+        """Wait ``seconds`` on this clock, or less if one of ``wakeup`` is (or gets) set."""
+
+
+async def _sleep_or_wake(timer: Callable[[], Awaitable[None]], wakeup: tuple[asyncio.Event, ...]) -> None:
+    if not wakeup:
+        await timer()
+        return
+    if any(event.is_set() for event in wakeup):
+        return
+    waits = [asyncio.ensure_future(timer()), *(asyncio.ensure_future(event.wait()) for event in wakeup)]
+    try:
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for w in waits:
+            w.cancel()
+        # let the cancelled waits run their clean-up (a FakeClock sleeper leaves the table)
+        await asyncio.gather(*waits, return_exceptions=True)
+
+
+async def poll_pause(seconds: float) -> None:
+    """The pause between two looks at something joblet does not drive - a file a process
+    writes, a server starting, a connection to retry, the API state a CLI command waits for.
+    Real time under every clock, because fake time cannot make the outside world progress;
+    a decision (a deadline, a backoff, a period) waits on :meth:`Clock.sleep_async` instead."""
+    await asyncio.sleep(max(seconds, 0.0))
+
+
+async def within(clock: Clock, task: asyncio.Future[Any], seconds: float) -> bool:
+    """Wait for ``task`` at most ``seconds`` on ``clock`` (a grace period); whether it is done.
+    The task is not cancelled: the caller decides what a late task means."""
+    if not task.done():
+        ended = asyncio.Event()
+        task.add_done_callback(lambda _: ended.set())
+        await clock.sleep_async(seconds, ended)
+    return task.done()
+
 
 class RealClock:
     def now(self) -> datetime:
@@ -32,6 +80,9 @@ class RealClock:
     def sleep(self, seconds: float) -> None:
         time.sleep(max(seconds, 0.0))
 
+    async def sleep_async(self, seconds: float, *wakeup: asyncio.Event) -> None:
+        await _sleep_or_wake(lambda: asyncio.sleep(max(seconds, 0.0)), wakeup)
+
 
 class FakeClock:
     """A clock that only moves when told to."""
@@ -39,6 +90,7 @@ class FakeClock:
     def __init__(self, start: datetime | None = None) -> None:
         self._now = start or datetime(2024, 1, 1, tzinfo=UTC)
         self._mono = 1000.0
+        self._sleepers: list[tuple[float, asyncio.Future[None]]] = []
 
     def now(self) -> datetime:
         return self._now
@@ -50,13 +102,56 @@ class FakeClock:
         """Returns at once, with fake time ``seconds`` later (a polling loop ends by its deadline)."""
         self.advance(max(seconds, 0.0))
 
+    async def sleep_async(self, seconds: float, *wakeup: asyncio.Event) -> None:
+        """Returns once :meth:`advance` (or :meth:`set`, :meth:`sleep`) moved fake time ``seconds``
+        on, or one of ``wakeup`` is set; a sleep of 0 or less only yields to the loop."""
+        await _sleep_or_wake(lambda: self._fake_sleep(seconds), wakeup)
+
+    async def _fake_sleep(self, seconds: float) -> None:
+        if seconds <= 0:
+            await asyncio.sleep(0)
+            return
+        entry = (self._mono + seconds, asyncio.get_running_loop().create_future())
+        self._sleepers.append(entry)
+        try:
+            await entry[1]
+        finally:
+            with contextlib.suppress(ValueError):
+                self._sleepers.remove(entry)
+
+    def sleeping(self) -> list[float]:
+        """Remaining fake seconds of every pending :meth:`sleep_async`, soonest first: a test
+        waits until the code under test sleeps before it advances time past the deadline."""
+        return sorted(due - self._mono for due, fut in self._sleepers if not fut.done())
+
     def advance(self, seconds: float) -> None:
         self._now += timedelta(seconds=seconds)
         self._mono += seconds
+        self._wake_due()
 
     def set(self, when: datetime) -> None:
         self._mono += (when - self._now).total_seconds()
         self._now = when
+        self._wake_due()
+
+    def _wake_due(self) -> None:
+        for due, fut in list(self._sleepers):
+            if due <= self._mono and not fut.done():
+                loop = fut.get_loop()
+                try:
+                    running: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+                except RuntimeError:
+                    running = None
+                if running is loop:
+                    fut.set_result(None)
+                else:  # advanced from another thread (a sync test driving a plane's loop)
+                    with contextlib.suppress(RuntimeError):  # that loop is closed: nobody waits
+                        loop.call_soon_threadsafe(_resolve, fut)
+
+
+def _resolve(fut: asyncio.Future[None]) -> None:
+    if not fut.done():
+        fut.set_result(None)
 
 
 def rfc3339(dt: datetime) -> str:

@@ -26,7 +26,7 @@ from joblet.auth import Authenticator, Authorizer
 from joblet.auth.serviceaccount import ServiceAccountAuthenticator
 from joblet.client.interface import Client
 from joblet.client.local import LocalClient
-from joblet.clock import Clock, RealClock
+from joblet.clock import Clock, RealClock, poll_pause
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
@@ -312,7 +312,7 @@ class ControlPlane:
             if self._http_task.done():
                 self._http_task.result()
                 raise PortInUse(f"API server on {cfg.host}:{cfg.port} did not start")
-            await asyncio.sleep(0.01)
+            await poll_pause(0.01)
         self.url = f"{'http' if cfg.insecure_http else 'https'}://{url_host(cfg.host)}:{bound}"
         write_kubeconfig(cfg.data_dir / "kubeconfig", self.url, token=token, ca_data=ca_data)
 
@@ -355,7 +355,7 @@ class ControlPlane:
                 self.metrics.logs_pruned(await asyncio.to_thread(self.log_store.prune))
             except Exception:
                 log.exception("pruning logs failed")
-            await asyncio.sleep(max(1.0, self.config.log_prune_interval))
+            await self.clock.sleep_async(max(1.0, self.config.log_prune_interval))
 
     async def stop(self) -> None:
         if self._event_ttl_task is not None:

@@ -1,8 +1,11 @@
 """The node agent over the in-memory FakeRuntime: pod lifecycle decisions in milliseconds.
 
 The agent, the registry and the log store are real; only the containers are the fake's
-``sh -c`` subset (joblet.node.runtimes.fake). What needs real processes (signals, cgroups,
-sandbox, adoption of a live shim) stays in test_node_agent.py.
+``sh -c`` subset (joblet.node.runtimes.fake), and time is a FakeClock: crash-loop backoff,
+``activeDeadlineSeconds`` and heartbeats keep the kubelet's real values (10 s, 60 s, ...) and
+the tests move the clock past them (``clock.advance``) instead of shrinking knobs and
+waiting. What needs real processes (signals, cgroups, sandbox, adoption of a live shim) stays
+in test_node_agent.py, in real time.
 """
 
 from __future__ import annotations
@@ -15,15 +18,17 @@ from typing import Any
 
 from joblet.api.registry import Registry
 from joblet.client.local import LocalClient
-from joblet.clock import RealClock
+from joblet.clock import FakeClock, RealClock, rfc3339
 from joblet.errors import NotFound
 from joblet.node.agent import NodeAgent
 from joblet.node.logs import LogStore
+from joblet.node.podworker import CONFIG_RETRY_FIRST
 from joblet.node.runtimes.fake import FakeHost
 from joblet.node.runtimes.registry import RUNTIMES, RuntimeOptions
 from joblet.store.memory import MemoryStore
 
 Obj = dict[str, Any]
+HEARTBEAT = 40.0
 
 
 def pod(name: str, script: str, policy: str = "Never", init: str | None = None) -> Obj:
@@ -39,13 +44,14 @@ def pod(name: str, script: str, policy: str = "Never", init: str | None = None) 
 
 class Node:
     def __init__(self, tmp_path: Path) -> None:
-        self.clock = RealClock()
+        self.clock = FakeClock()
         self.logs = LogStore(tmp_path, self.clock)
         self.client = LocalClient(Registry(MemoryStore(), self.clock), self.logs)
         # the fake is built through the runtime table, as `joblet server --runtime fake` does
         self.runtime = RUNTIMES["fake"].factory(RuntimeOptions(tmp_path, self.clock))
-        self.agent = NodeAgent(self.client, "n1", tmp_path, self.clock, self.runtime, crash_loop_backoff=0.05,
-                               crash_loop_backoff_max=0.1, logs=self.logs)
+        # the kubelet's crash-loop backoff (10 s doubling to 300 s); heartbeats apart from it
+        self.agent = NodeAgent(self.client, "n1", tmp_path, self.clock, self.runtime, crash_loop_backoff=10,
+                               crash_loop_backoff_max=300, heartbeat_seconds=HEARTBEAT, logs=self.logs)
 
     async def until(self, name: str, check: Callable[[Obj], bool]) -> Obj:
         async def poll() -> Obj:
@@ -59,6 +65,14 @@ class Node:
                 await asyncio.sleep(0.01)
 
         return await asyncio.wait_for(poll(), 10)
+
+    async def sleeping(self, seconds: float) -> None:
+        """Until something sleeps ``seconds`` on the fake clock: advancing by that wakes it."""
+        async def poll() -> None:
+            while not any(abs(left - seconds) < 1e-6 for left in self.clock.sleeping()):
+                await asyncio.sleep(0.01)
+
+        await asyncio.wait_for(poll(), 10)
 
     async def log(self, name: str, container: str = "main") -> bytes:
         return b"".join([c async for c in self.logs.read("default", name, container)])
@@ -101,6 +115,15 @@ def test_success_with_env_logs_and_init_order(tmp_path: Path) -> None:
     asyncio.run(go())
 
 
+def restarts(count: int) -> Callable[[Obj], bool]:
+    return lambda o: any(cs.get("restartCount", 0) >= count for cs in (o.get("status") or {}).get("containerStatuses", []))
+
+
+def waiting(o: Obj) -> Obj:
+    statuses = (o.get("status") or {}).get("containerStatuses") or [{}]
+    return dict((statuses[0].get("state") or {}).get("waiting") or {})
+
+
 def test_failure_exit_code_and_restarts_in_place(tmp_path: Path) -> None:
     async def go() -> None:
         async with node(tmp_path) as n:
@@ -109,9 +132,73 @@ def test_failure_exit_code_and_restarts_in_place(tmp_path: Path) -> None:
             done = await n.until("bad", phase("Failed"))
             term = done["status"]["containerStatuses"][0]["state"]["terminated"]
             assert (term["exitCode"], term["reason"]) == (3, "Error")
-            retried = await n.until("retry", lambda o: any(
-                cs.get("restartCount", 0) >= 2 for cs in (o.get("status") or {}).get("containerStatuses", [])))
+            retried = await n.until("retry", restarts(1))  # the first restart is immediate
             assert retried["status"]["containerStatuses"][0]["lastState"]["terminated"]["exitCode"] == 2
+
+    asyncio.run(go())
+
+
+def test_crash_loop_backoff_doubles_on_the_clock(tmp_path: Path) -> None:
+    """The kubelet's backoff: restart 1 at once, then 10 s, 20 s, ... with the container waiting in
+    CrashLoopBackOff; no restart happens before the clock reaches the delay."""
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            await n.client.create("pods", pod("retry", "exit 2", policy="OnFailure"))
+            backing = await n.until("retry", lambda o: restarts(1)(o) and bool(waiting(o)))
+            assert waiting(backing)["reason"] == "CrashLoopBackOff"
+            assert waiting(backing)["message"].startswith("back-off 10s restarting failed container=main pod=retry_")
+            await n.sleeping(10)
+            n.clock.advance(9)
+            await asyncio.sleep(0.05)
+            assert (await n.client.get("pods", "retry", "default"))["status"]["containerStatuses"][0][
+                "restartCount"] == 1
+            n.clock.advance(1)
+            second = await n.until("retry", lambda o: restarts(2)(o) and bool(waiting(o)))
+            assert waiting(second)["message"].startswith("back-off 20s ")
+            events = (await n.client.list("events", "default")).items
+            assert sum(e["reason"] == "BackOff" for e in events if e["involvedObject"]["name"] == "retry") >= 1
+
+    asyncio.run(go())
+
+
+def test_active_deadline_fails_the_pod_when_the_clock_reaches_it(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            slow = pod("slow", "echo up; sleep 3600")
+            slow["spec"]["activeDeadlineSeconds"] = 120
+            await n.client.create("pods", slow)
+            await n.until("slow", phase("Running"))
+            await n.sleeping(120)
+            n.clock.advance(119)
+            await asyncio.sleep(0.05)
+            assert (await n.client.get("pods", "slow", "default"))["status"]["phase"] == "Running"
+            n.clock.advance(1)
+            done = await n.until("slow", phase("Failed"))
+            assert (done["status"]["reason"], done["status"]["message"]) == (
+                "DeadlineExceeded", "Pod was active on the node longer than the specified deadline")
+            term = done["status"]["containerStatuses"][0]["state"]["terminated"]
+            assert (term["exitCode"], term.get("signal")) == (143, 15)
+
+    asyncio.run(go())
+
+
+def test_heartbeat_renews_the_node_on_the_clock(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            def beat(node_obj: Obj) -> str:
+                ready = next(c for c in node_obj["status"]["conditions"] if c["type"] == "Ready")
+                return str(ready["lastHeartbeatTime"])
+
+            first = beat(await n.client.get("nodes", "n1"))
+            await n.sleeping(HEARTBEAT)
+            n.clock.advance(HEARTBEAT)
+
+            async def renewed() -> str:
+                while (now := beat(await n.client.get("nodes", "n1"))) == first:
+                    await asyncio.sleep(0.01)
+                return now
+
+            assert await asyncio.wait_for(renewed(), 10) == rfc3339(n.clock.now())
 
     asyncio.run(go())
 
@@ -143,3 +230,50 @@ def test_deleting_a_running_pod_kills_it_and_forgets_it(tmp_path: Path) -> None:
 async def _forgotten(n: Node, uid: str) -> None:
     while uid in n.runtime.pods():
         await asyncio.sleep(0.01)
+
+
+def test_config_error_is_retried_with_backoff_on_the_clock(tmp_path: Path) -> None:
+    """A missing secret keeps the container in CreateContainerConfigError; the agent rechecks after
+    0.2 s, 0.4 s, ... (capped at 5 s) of clock time, so the container starts only once the clock
+    has moved past the pending retry."""
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            p = pod("late", 'echo "$TOKEN"')
+            p["spec"]["containers"][0]["env"].append(
+                {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "later", "key": "t"}}})
+            await n.client.create("pods", p)
+            stuck = await n.until("late", lambda o: waiting(o).get("reason") == "CreateContainerConfigError")
+            assert waiting(stuck)["message"] == 'secret "later" not found'
+            await n.sleeping(CONFIG_RETRY_FIRST)
+            n.clock.advance(CONFIG_RETRY_FIRST)
+            await n.sleeping(2 * CONFIG_RETRY_FIRST)  # the second check failed too: the wait doubled
+            await n.client.create("secrets", {"apiVersion": "v1", "kind": "Secret",
+                                              "metadata": {"name": "later", "namespace": "default"},
+                                              "stringData": {"t": "ok"}})
+            await asyncio.sleep(0.05)
+            assert waiting(await n.client.get("pods", "late", "default"))["reason"] == "CreateContainerConfigError"
+            n.clock.advance(2 * CONFIG_RETRY_FIRST)
+            await n.until("late", phase("Succeeded"))
+            assert await n.log("late") == b"ok\n"
+
+    asyncio.run(go())
+
+
+def test_an_agent_started_again_after_stop_supervises_its_pods_again(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            await n.client.create("pods", pod("steady", "echo up; sleep 3600"))
+            uid = (await n.until("steady", phase("Running")))["metadata"]["uid"]
+            await n.agent.stop()
+            assert n.agent.workers == {} and uid in n.runtime.pods()  # the container outlives the agent
+            await n.agent.start()
+
+            async def supervised() -> None:
+                while uid not in n.agent.workers:
+                    await asyncio.sleep(0.01)
+
+            await asyncio.wait_for(supervised(), 10)
+            await n.client.delete("pods", "steady", "default", grace_period_seconds=0)
+            await asyncio.wait_for(_forgotten(n, uid), 10)
+
+    asyncio.run(go())

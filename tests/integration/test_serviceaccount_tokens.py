@@ -29,6 +29,7 @@ from joblet.client.local import LocalClient
 from joblet.clock import FakeClock
 from joblet.node.agent import NodeAgent
 from joblet.node.logs import LogStore
+from joblet.node.podworker import CONFIG_RETRY_MAX
 from joblet.node.runtimes.process import ProcessRuntime
 from joblet.node.sandbox import bwrap_path
 from joblet.security.satokens import DEFAULT_ISSUER, TokenSigner, TokenVerifier
@@ -158,6 +159,7 @@ def test_pod_waits_for_its_service_account(tmp_path: Path) -> None:
         s.registry.create("serviceaccounts", {"metadata": {"name": "default", "namespace": "fresh"}})
 
         async def succeeded() -> bool:
+            s.clock.advance(CONFIG_RETRY_MAX)  # the worker retries the mount after a backoff on the (fake) clock
             return ((await s.client.get("pods", "early", "fresh")).get("status") or {}).get("phase") == "Succeeded"
 
         await s.until(succeeded)

@@ -75,3 +75,99 @@ def test_fake_sleep_moves_fake_time_and_returns_at_once() -> None:
     clock.sleep(-1)  # a negative wait (an overdue deadline) does not move time back
     assert clock.monotonic() - start_mono == 2.5
     assert (clock.now() - start_now).total_seconds() == 2.5
+
+
+def test_fake_async_sleep_returns_only_when_time_is_advanced_past_its_deadline() -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        sleeper = asyncio.ensure_future(clock.sleep_async(10))
+        await asyncio.sleep(0)
+        assert clock.sleeping() == [10.0]
+        clock.advance(9.5)
+        await asyncio.sleep(0)
+        assert not sleeper.done()
+        assert clock.sleeping() == [0.5]
+        clock.advance(0.5)
+        await asyncio.wait_for(sleeper, 1)
+        assert clock.sleeping() == []
+
+    asyncio.run(scenario())
+
+
+def test_fake_async_sleep_is_cut_short_by_a_wakeup_event_and_leaves_no_sleeper() -> None:
+    import asyncio
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        stop = asyncio.Event()
+        sleeper = asyncio.ensure_future(clock.sleep_async(60, stop))
+        for _ in range(3):
+            await asyncio.sleep(0)
+        assert clock.sleeping() == [60.0]
+        stop.set()
+        await asyncio.wait_for(sleeper, 1)
+        assert clock.sleeping() == []
+        await asyncio.wait_for(clock.sleep_async(60, stop), 1)  # already set: no wait at all
+        await asyncio.wait_for(clock.sleep_async(0), 1)
+
+    asyncio.run(scenario())
+
+
+def test_fake_clock_advanced_from_another_thread_wakes_the_loop_sleeper() -> None:
+    import asyncio
+    import threading
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        sleeper = asyncio.ensure_future(clock.sleep_async(5))
+        await asyncio.sleep(0)
+        threading.Thread(target=clock.advance, args=(5,)).start()
+        await asyncio.wait_for(sleeper, 5)
+
+    asyncio.run(scenario())
+
+
+def test_real_async_sleep_waits_or_wakes() -> None:
+    import asyncio
+
+    from joblet.clock import RealClock
+
+    async def scenario() -> None:
+        clock = RealClock()
+        stop = asyncio.Event()
+        start = clock.monotonic()
+        await clock.sleep_async(0.05)
+        assert clock.monotonic() - start >= 0.04
+        asyncio.get_running_loop().call_later(0.01, stop.set)
+        await asyncio.wait_for(clock.sleep_async(60, stop), 5)
+
+    asyncio.run(scenario())
+
+
+def test_within_waits_a_grace_period_on_the_clock_or_until_the_task_ends() -> None:
+    import asyncio
+
+    from joblet.clock import within
+
+    async def scenario() -> None:
+        clock = FakeClock()
+        stubborn: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        grace = asyncio.ensure_future(within(clock, stubborn, 30))
+        while clock.sleeping() != [30.0]:
+            await asyncio.sleep(0)
+        clock.advance(29)
+        await asyncio.sleep(0)
+        assert not grace.done()
+        clock.advance(1)
+        assert await asyncio.wait_for(grace, 1) is False
+        polite: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        grace = asyncio.ensure_future(within(clock, polite, 30))
+        while not clock.sleeping():
+            await asyncio.sleep(0)
+        polite.set_result(None)
+        assert await asyncio.wait_for(grace, 1) is True
+        assert clock.sleeping() == []
+
+    asyncio.run(scenario())

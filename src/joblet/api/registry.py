@@ -71,9 +71,9 @@ class Registry:
     @property
     def token_signer(self) -> TokenSigner:
         if self._token_signer is None:
-            from cryptography.hazmat.primitives.asymmetric import rsa
+            from cryptography.hazmat.primitives.asymmetric import ec
 
-            self._token_signer = TokenSigner(rsa.generate_private_key(public_exponent=65537, key_size=2048))
+            self._token_signer = TokenSigner(ec.generate_private_key(ec.SECP256R1()))
         return self._token_signer
 
     # ------------------------------------------------------------------ reads
@@ -172,7 +172,17 @@ class Registry:
         r = resource_or_404(resource)
         if not isinstance(obj, dict):
             raise BadRequest("the body of the request was not a JSON object")
-        new = deep_copy(obj)
+        if subresource == "status":
+            # Only metadata and status of a status update are kept (the spec stays as stored):
+            # copy just those, not the spec (most of a pod), on the write every pod makes most.
+            new = {k: v for k, v in obj.items() if k not in ("metadata", "status", "spec")}
+            for part in ("metadata", "status"):
+                if isinstance(obj.get(part), dict):
+                    new[part] = deep_copy(obj[part])
+                elif part in obj:
+                    new[part] = obj[part]
+        else:
+            new = deep_copy(obj)
         self._check_kind(r, new)
         meta = new.setdefault("metadata", {})
         ns = (namespace or meta.get("namespace") or "") if r.namespaced else ""

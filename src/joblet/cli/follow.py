@@ -23,7 +23,7 @@ from rich.text import Text
 
 from joblet.cli.manifests import Manifest
 from joblet.client.interface import Client
-from joblet.clock import RealClock, parse_time_or_none
+from joblet.clock import RealClock, parse_time_or_none, poll_pause
 from joblet.errors import AlreadyExists, ApiError, Gone, NotFound
 from joblet.objects import condition_true, find_condition, job_finished, name_of, namespace_of, uid_of
 
@@ -403,7 +403,7 @@ async def submit(client: Client, manifests: list[Manifest], namespace: str | Non
                 await client.get("jobs", name, ns)
             except NotFound:
                 break
-            await asyncio.sleep(0.05)
+            await poll_pause(0.05)
         return await client.create("jobs", job_doc, namespace)
 
 
@@ -633,7 +633,7 @@ async def stop_job(client: Client, job: Obj, console: Console, kill: asyncio.Eve
                 with contextlib.suppress(NotFound):
                     await client.delete("pods", name_of(p), ns, grace_period_seconds=0)
         if killed:
-            await asyncio.sleep(0.1)
+            await poll_pause(0.1)
         else:
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(kill.wait(), timeout=0.1)

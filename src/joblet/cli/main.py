@@ -24,6 +24,7 @@ from joblet import __version__
 from joblet.api.resources import lookup
 from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
+from joblet.clock import RealClock, poll_pause
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
@@ -766,7 +767,7 @@ async def _follow_job_pods(client: Any, namespace: str, job_name: str, pods: lis
                 tasks[name] = asyncio.ensure_future(stream(name))
         if (job is None or job_finished(job)) and all(t.done() for t in tasks.values()):
             break
-        await asyncio.sleep(0.5)
+        await poll_pause(0.5)
     for t in tasks.values():
         with contextlib.suppress(NotFound):  # a pod deleted meanwhile (its Job replaced it)
             t.result()
@@ -923,7 +924,7 @@ async def _wait_for_pods_gone(client: Any, namespace: str, job: Obj, timeout: fl
             told = True
         if clock.monotonic() > deadline:
             raise Fail(f"{len(left)} pods of job/{job['metadata']['name']} are still terminating", 1)
-        await asyncio.sleep(0.1)
+        await clock.sleep_async(0.1)
 
 
 @app.command()
@@ -947,8 +948,8 @@ def wait(
         from joblet.objects import condition_true
 
         async with connect(kubeconfig, _config(data_dir), read_only=True) as client:
-            loop = asyncio.get_running_loop()
-            deadline = loop.time() + timeout
+            clock = RealClock()
+            deadline = clock.monotonic() + timeout
             while True:
                 obj = await client.get(plural, name, namespace)
                 types = [c["type"] for c in (obj.get("status") or {}).get("conditions") or []]
@@ -962,9 +963,9 @@ def wait(
                                    if c.get("type") == other), None)
                     why = f" ({reason})" if reason else ""
                     raise Fail(f"job/{name} is {other}{why}; it will not become {wanted.capitalize()}")
-                if loop.time() > deadline:
+                if clock.monotonic() > deadline:
                     raise Fail(f"timed out waiting for the condition on {plural}/{name}")
-                await asyncio.sleep(0.2)
+                await clock.sleep_async(0.2)
 
     run_async(go())
 

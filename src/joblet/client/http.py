@@ -14,7 +14,6 @@ client from a kubeconfig's :class:`~joblet.kubeconfig.Access`).
 
 from __future__ import annotations
 
-import asyncio
 import math
 import ssl
 from collections.abc import AsyncIterator
@@ -25,6 +24,7 @@ import orjson
 
 from joblet.api.resources import RESOURCES, Resource
 from joblet.client.interface import Event, Obj, ObjectList, PatchType, PropagationPolicy
+from joblet.clock import poll_pause
 from joblet.errors import ApiError, InternalError, NotFound, ServiceUnavailable, from_status
 
 EventBatch = list[Event]
@@ -257,7 +257,7 @@ class HttpClient:
                 failures += 1
                 if timeout_seconds is not None or failures >= WATCH_RECONNECT_ATTEMPTS:
                     raise ServiceUnavailable(f"watch of {resource} interrupted: {exc}") from None
-                await asyncio.sleep(WATCH_RECONNECT_DELAY)
+                await poll_pause(WATCH_RECONNECT_DELAY)
                 continue
             if timeout_seconds is not None:
                 return

@@ -10,7 +10,6 @@ whose last recording (``lastTimestamp``, else ``series.lastObservedTime``, ``eve
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 from datetime import datetime, timedelta
@@ -65,4 +64,4 @@ async def run(client: Client, clock: Clock, ttl: float, interval: float) -> None
             await expire_events(client, clock, ttl)
         except ApiError as err:
             log.warning("expiring events failed: %s", err)
-        await asyncio.sleep(interval)
+        await clock.sleep_async(interval)

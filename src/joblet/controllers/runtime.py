@@ -9,7 +9,9 @@ This module is that machinery in asyncio form, kept deliberately close to client
   adds whose due time comes from an injected :class:`~joblet.clock.Clock`, and per-key
   exponential rate limiting for failed syncs (1 s doubling to 60 s).
 * :class:`Informer` - list + watch of one resource into a dict cache, with add/update/delete
-  handlers and secondary indexes, relisting when the watch is too old (410 Gone).
+  handlers and secondary indexes, relisting when the watch is too old (410 Gone). It lives in
+  :mod:`joblet.client.informer` (the node agent uses it too) and is re-exported here, the
+  one import every controller makes.
 * :class:`Controller` / :class:`ControllerManager` - start informers, wait for them to sync,
   run N workers per queue as asyncio tasks, stop everything cleanly.
 
@@ -21,19 +23,17 @@ move the clock and call :meth:`WorkQueue.fire_due` instead of sleeping.
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import heapq
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from joblet.client.interface import Client
+from joblet.client.informer import Informer as Informer  # re-exported: the import every controller makes
+from joblet.client.informer import InformerFactory as InformerFactory
 from joblet.clock import Clock
-from joblet.errors import Gone
-from joblet.objects import key_of, rv_of
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -220,231 +220,6 @@ class WorkQueue:
                 fut.set_result(None)
                 if not all_waiters:
                     return
-
-
-# -- informer -----------------------------------------------------------------------------
-
-AddHandler = Callable[[Obj], None]
-UpdateHandler = Callable[[Obj, Obj], None]
-DeleteHandler = Callable[[Obj], None]
-IndexFunc = Callable[[Obj], Iterable[str]]
-
-
-@dataclass
-class _Handlers:
-    on_add: AddHandler | None = None
-    on_update: UpdateHandler | None = None
-    on_delete: DeleteHandler | None = None
-
-
-class Informer:
-    """List + watch of one resource into a cache keyed ``namespace/name``.
-
-    Handlers run synchronously on the event loop for each change; they should only enqueue.
-    Objects in the cache are shared (never mutate them).
-    """
-
-    def __init__(
-        self,
-        client: Client,
-        resource: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-        relist_backoff: float = 1.0,
-    ) -> None:
-        self.client = client
-        self.resource = resource
-        self.namespace = namespace
-        self.label_selector = label_selector
-        self.field_selector = field_selector
-        self.relist_backoff = relist_backoff
-        self.cache: dict[str, Obj] = {}
-        self.synced = asyncio.Event()
-        self.resource_version = ""
-        self._handlers: list[_Handlers] = []
-        self._indexers: dict[str, IndexFunc] = {}
-        self._indexes: dict[str, dict[str, set[str]]] = {}
-        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    # -- configuration ------------------------------------------------------------------
-
-    def add_handler(
-        self,
-        on_add: AddHandler | None = None,
-        on_update: UpdateHandler | None = None,
-        on_delete: DeleteHandler | None = None,
-    ) -> None:
-        """Register callbacks. Objects already cached are replayed to on_add."""
-        handlers = _Handlers(on_add, on_update, on_delete)
-        self._handlers.append(handlers)
-        if on_add is not None:
-            for obj in builtins.list(self.cache.values()):
-                on_add(obj)
-
-    def add_index(self, name: str, func: IndexFunc) -> None:
-        self._indexers[name] = func
-        self._indexes[name] = {}
-        self._index_values[name] = {}
-        for key, obj in self.cache.items():
-            self._index_add(name, key, obj)
-
-    # -- reads ----------------------------------------------------------------------------
-
-    def get(self, key: str) -> Obj | None:
-        return self.cache.get(key)
-
-    def list(self) -> builtins.list[Obj]:
-        return builtins.list(self.cache.values())
-
-    def by_index(self, name: str, value: str) -> builtins.list[Obj]:
-        keys = self._indexes[name].get(value)
-        if not keys:
-            return []
-        return [self.cache[k] for k in keys if k in self.cache]
-
-    def index_keys(self, name: str, value: str) -> set[str]:
-        return set(self._indexes[name].get(value) or ())
-
-    # -- cache maintenance (also used directly by tests) -----------------------------------
-
-    def apply(self, event_type: str, obj: Obj) -> None:
-        """Apply one watch event to the cache and run the handlers."""
-        key = key_of(obj)
-        if event_type == "DELETED":
-            old = self.cache.pop(key, None)
-            self._reindex(key, None)
-            for h in self._handlers:
-                if h.on_delete is not None:
-                    h.on_delete(obj if obj.get("metadata") else (old or obj))
-            return
-        old = self.cache.get(key)
-        self.cache[key] = obj
-        self._reindex(key, obj)
-        if old is None:
-            for h in self._handlers:
-                if h.on_add is not None:
-                    h.on_add(obj)
-        else:
-            for h in self._handlers:
-                if h.on_update is not None:
-                    h.on_update(old, obj)
-
-    def replace(self, items: builtins.list[Obj], resource_version: str) -> None:
-        """Replace the cache with a fresh list, emitting the differences as events."""
-        fresh = {key_of(o): o for o in items}
-        for key in [k for k in self.cache if k not in fresh]:
-            self.apply("DELETED", self.cache[key])
-        for key, obj in fresh.items():
-            old = self.cache.get(key)
-            if old is not None and rv_of(old) == rv_of(obj) and rv_of(obj) != 0:
-                continue
-            self.apply("MODIFIED" if old is not None else "ADDED", obj)
-        self.resource_version = resource_version
-
-    def _reindex(self, key: str, obj: Obj | None) -> None:
-        for name in self._indexers:
-            old_values = self._index_values[name].pop(key, ())
-            index = self._indexes[name]
-            for v in old_values:
-                bucket = index.get(v)
-                if bucket is not None:
-                    bucket.discard(key)
-                    if not bucket:
-                        del index[v]
-            if obj is not None:
-                self._index_add(name, key, obj)
-
-    def _index_add(self, name: str, key: str, obj: Obj) -> None:
-        values = tuple(self._indexers[name](obj))
-        if not values:
-            return
-        self._index_values[name][key] = values
-        index = self._indexes[name]
-        for v in values:
-            index.setdefault(v, set()).add(key)
-
-    # -- running ----------------------------------------------------------------------------
-
-    async def list_once(self) -> None:
-        result = await self.client.list(
-            self.resource, self.namespace, label_selector=self.label_selector, field_selector=self.field_selector
-        )
-        self.replace(result.items, result.resource_version)
-        self.synced.set()
-
-    async def run(self) -> None:
-        """List, then watch from the list's resourceVersion; relist on Gone. Runs until cancelled."""
-        while True:
-            try:
-                await self.list_once()
-                await self._watch()
-            except asyncio.CancelledError:
-                raise
-            except Gone:
-                log.debug("informer %s: watch expired, relisting", self.resource)
-                continue
-            except Exception:
-                log.exception("informer %s failed; relisting", self.resource)
-                await asyncio.sleep(self.relist_backoff)
-
-    async def _watch(self) -> None:
-        while True:
-            stream = self.client.watch(
-                self.resource,
-                self.namespace,
-                resource_version=self.resource_version or None,
-                label_selector=self.label_selector,
-                field_selector=self.field_selector,
-            )
-            async for batch in stream:
-                for event in batch:
-                    if event.type == "ERROR":
-                        raise Gone("watch error event")
-                    rv = str((event.object.get("metadata") or {}).get("resourceVersion") or "")
-                    if event.type != "BOOKMARK":
-                        self.apply(event.type, event.object)
-                    if rv:
-                        self.resource_version = rv
-            # The server ended the watch (timeout): resume from the last resourceVersion.
-
-    def start(self) -> asyncio.Task[None]:
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self.run(), name=f"informer-{self.resource}")
-        return self._task
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
-            self._task = None
-
-
-class InformerFactory:
-    """Shares one informer per (resource, namespace, selectors) between controllers."""
-
-    def __init__(self, client: Client) -> None:
-        self.client = client
-        self._informers: dict[tuple[str, str | None, str | None, str | None], Informer] = {}
-
-    def get(
-        self,
-        resource: str,
-        namespace: str | None = None,
-        label_selector: str | None = None,
-        field_selector: str | None = None,
-    ) -> Informer:
-        key = (resource, namespace, label_selector, field_selector)
-        informer = self._informers.get(key)
-        if informer is None:
-            informer = Informer(self.client, resource, namespace, label_selector, field_selector)
-            self._informers[key] = informer
-        return informer
-
-    def all(self) -> builtins.list[Informer]:
-        return builtins.list(self._informers.values())
 
 
 # -- controllers --------------------------------------------------------------------------

@@ -18,9 +18,10 @@ import contextlib
 import logging
 import os
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from joblet.clock import Clock, RealClock
 
 log = logging.getLogger(__name__)
 
@@ -66,8 +67,9 @@ class Cgroups:
     TRACKING = ("pids",)
 
     def __init__(self, root: Path = Path("/sys/fs/cgroup"), prefix: str = "joblet",
-                 available: bool = True) -> None:
+                 available: bool = True, clock: Clock | None = None) -> None:
         self.root = root
+        self.clock: Clock = clock or RealClock()  # the sweep's deadline and pauses
         self.prefix = prefix
         self.available = available
         # Tracking cgroups are pooled: under fork load a cgroup mkdir costs ~600 µs here (it
@@ -214,7 +216,7 @@ class Cgroups:
             with contextlib.suppress(OSError):
                 _write(d / "freezer.state", "FROZEN")
         killed: set[int] = set()
-        end = time.monotonic() + deadline_seconds
+        end = self.clock.monotonic() + deadline_seconds
         try:
             while True:
                 pids = self.pids(pod_uid, container) - {os.getpid()}
@@ -227,10 +229,10 @@ class Cgroups:
                 for d in freezer_dirs:
                     with contextlib.suppress(OSError):
                         _write(d / "freezer.state", "THAWED")
-                if time.monotonic() > end:
+                if self.clock.monotonic() > end:
                     log.warning("cgroup sweep of pod %s left %d processes", pod_uid, len(pids))
                     return len(killed)
-                time.sleep(0.002)  # dying processes leave cgroup.procs within microseconds
+                self.clock.sleep(0.002)  # dying processes leave cgroup.procs within microseconds
         finally:
             for d in freezer_dirs:
                 with contextlib.suppress(OSError):

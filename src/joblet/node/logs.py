@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from joblet.api.validation.meta import is_dns1123_label, is_dns1123_subdomain
-from joblet.clock import Clock
+from joblet.clock import Clock, poll_pause
 from joblet.errors import BadRequest, not_found
 from joblet.logformat import line_time, log_files, render
 
@@ -74,7 +74,7 @@ class LogStore:
         uid_dir = self._uid_dir(namespace, pod, uid)
         if uid_dir is None or container not in _names(uid_dir):
             return []
-        return sorted(int(p.stem) for p in (uid_dir / container).glob("*.log") if p.stem.isdigit())
+        return _attempts_in(uid_dir / container)
 
     def _resolve(self, namespace: str, pod: str, container: str | None, previous: bool,
                  uid: str | None) -> Path:
@@ -89,7 +89,7 @@ class LogStore:
             container = names[0]
         if container not in names:  # a DNS label that exists as a real directory: no "..", no symlink
             raise BadRequest(f"container {container} is not valid for pod {pod}")
-        attempts = self.attempts(namespace, pod, container, uid_dir.name)
+        attempts = _attempts_in(uid_dir / container)  # the dirs were checked just above
         if not attempts:
             raise BadRequest(f'container "{container}" in pod "{pod}" is waiting to start: ContainerCreating')
         if previous:
@@ -98,14 +98,18 @@ class LogStore:
             return _regular(uid_dir / container / f"{attempts[-2]}.log", pod)
         return _regular(uid_dir / container / f"{attempts[-1]}.log", pod)
 
+    def _resolve_files(self, namespace: str, pod: str, container: str | None, previous: bool,
+                       uid: str | None) -> tuple[Path, list[Path]]:
+        path = self._resolve(namespace, pod, container, previous, uid)
+        return path, log_files(path)
+
     # -- reading ---------------------------------------------------------------------------
     async def read(self, namespace: str, pod: str, container: str | None = None, follow: bool = False,
                    tail_lines: int | None = None, since_time: datetime | None = None,
                    timestamps: bool = False, previous: bool = False, limit_bytes: int | None = None,
                    uid: str | None = None) -> AsyncIterator[bytes]:
-        path = self._resolve(namespace, pod, container, previous, uid)
+        path, files = await asyncio.to_thread(self._resolve_files, namespace, pod, container, previous, uid)
         done_marker = path.with_suffix(".done")
-        files = log_files(path)
         budget = limit_bytes if limit_bytes is not None else -1
         first, offset = 0, 0
         if tail_lines is not None:
@@ -133,8 +137,8 @@ class LogStore:
             if not follow or live is None:
                 return
             while True:
-                finished = done_marker.exists() or previous
-                chunk, pending, eof = await asyncio.to_thread(_read_rendered, live, pending, since_time, timestamps)
+                chunk, pending, eof, finished, replaced = await asyncio.to_thread(
+                    _follow_step, live, pending, since_time, timestamps, path, done_marker, previous)
                 chunk, budget = _cap(chunk, budget)
                 if chunk:
                     yield chunk
@@ -142,7 +146,7 @@ class LogStore:
                     return
                 if not eof:
                     continue
-                if await asyncio.to_thread(_replaced, path, live):
+                if replaced:
                     # Rotated: the old file is final once renamed; read what is left, then go on.
                     while not eof:
                         chunk, pending, eof = await asyncio.to_thread(
@@ -157,7 +161,7 @@ class LogStore:
                         continue
                 if finished:
                     return
-                await asyncio.sleep(FOLLOW_POLL_SECONDS)
+                await poll_pause(FOLLOW_POLL_SECONDS)
         finally:
             if live is not None:
                 live.close()
@@ -255,6 +259,19 @@ def _read_rendered(f: BinaryIO, pending: bytes, since_time: datetime | None,
     if since_time is not None:
         lines = [ln for ln in lines if (t := line_time(ln)) is None or t >= since_time]
     return b"".join(render(ln, timestamps) for ln in lines), data[end:], False
+
+
+def _follow_step(live: BinaryIO, pending: bytes, since_time: datetime | None, timestamps: bool, path: Path,
+                 done_marker: Path, previous: bool) -> tuple[bytes, bytes, bool, bool, bool]:
+    """One poll of a followed log in one thread hop: (output, rest, at EOF, attempt finished before
+    the read, file rotated away). A thread hop costs more CPU than the reads themselves."""
+    finished = previous or done_marker.exists()
+    chunk, pending, eof = _read_rendered(live, pending, since_time, timestamps)
+    return chunk, pending, eof, finished, eof and _replaced(path, live)
+
+
+def _attempts_in(container_dir: Path) -> list[int]:
+    return sorted(int(p.stem) for p in container_dir.glob("*.log") if p.stem.isdigit())
 
 
 def _replaced(path: Path, f: BinaryIO) -> bool:

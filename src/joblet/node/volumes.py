@@ -27,13 +27,14 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import errno
+import functools
 import os
 import re
 import secrets
 import shutil
 import stat
-import subprocess
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -458,19 +459,44 @@ def prepare_empty_dir(target: Path, src: Obj) -> None:
         mount_tmpfs(target, options, "emptyDir")
 
 
+_MS_NOSUID, _MS_NODEV, _MNT_DETACH = 0x2, 0x4, 0x2
+_MOUNT_FLAGS = {"nosuid": _MS_NOSUID, "nodev": _MS_NODEV}
+
+
+@functools.cache
+def _libc() -> ctypes.CDLL:
+    return ctypes.CDLL(None, use_errno=True)
+
+
+def tmpfs_flags(options: str) -> tuple[int, str]:
+    """``mount -o`` options split as mount(2) takes them: flag bits and the tmpfs data string."""
+    flags, data = 0, []
+    for option in options.split(","):
+        if option in _MOUNT_FLAGS:
+            flags |= _MOUNT_FLAGS[option]
+        elif option:
+            data.append(option)
+    return flags, ",".join(data)
+
+
 def mount_tmpfs(target: Path, options: str, what: str) -> None:
-    result = subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(target)],
-                            capture_output=True, text=True)
-    if result.returncode != 0:
-        raise VolumeError(f"mount of tmpfs {what} failed: {result.stderr.strip()}")
+    """mount(2) directly: forking ``mount(8)`` cost ~3 ms of the agent's CPU per pod."""
+    flags, data = tmpfs_flags(options)
+    if _libc().mount(b"tmpfs", os.fsencode(target), b"tmpfs", ctypes.c_ulong(flags), data.encode()) != 0:
+        err = ctypes.get_errno()
+        raise VolumeError(f"mount of tmpfs {what} failed: {os.strerror(err)}")
 
 
 def prepare_memory_dir(target: Path, owner: Owner) -> None:
     """A per-pod tmpfs for credentials (secret and projected volumes), as the kubelet does: the
     files never reach the disk and disappear with the pod. Only root can mount; otherwise a
     plain directory under the pod's 0700 volume dir."""
-    target.mkdir(parents=True, exist_ok=True)
-    if os.getuid() == 0 and not is_mount_point(target):
+    try:
+        target.mkdir(parents=True)
+        fresh = True  # a directory made just now is no mount point: skip reading mountinfo
+    except FileExistsError:
+        fresh = False
+    if os.getuid() == 0 and (fresh or not is_mount_point(target)):
         mount_tmpfs(target, f"mode=0755,uid={owner[0]},gid={owner[1]},nodev,nosuid", "secret volume")
 
 
@@ -509,7 +535,7 @@ def mounts_under(path: Path) -> list[str]:
 def unmount_all(path: Path) -> None:
     """Unmount (lazily) every mount below ``path``: memory emptyDirs before their dir is removed."""
     for point in mounts_under(path):
-        subprocess.run(["umount", "-l", point], capture_output=True)
+        _libc().umount2(os.fsencode(point), _MNT_DETACH)  # umount(2): no fork of umount(8) per pod
 
 
 def file_parts(rel: str) -> list[str]:

@@ -8,11 +8,14 @@ from pathlib import Path
 
 import pytest
 
+from joblet.api.defaults import qos_class
 from joblet.clock import FakeClock
 from joblet.logformat import render
-from joblet.node.agent import backoff_delay, expand, parse_quantity, qos_class, should_restart
 from joblet.node.cgroups import cfs_quota_us, parse_oom_kills
+from joblet.node.containerenv import expand
 from joblet.node.logs import LogStore
+from joblet.node.podworker import backoff_delay, should_restart
+from joblet.node.quantity import parse_quantity
 from joblet.node.runtimes.process import exit_from_status, parse_status
 
 T = datetime(2024, 1, 1, tzinfo=UTC)

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from joblet.node.agent import ConfigError, resource_field, run_as, service_env
+from joblet.node.containerenv import ConfigError, resource_field, run_as, service_env
 from joblet.node.runtimes.process import hidden_dirs
 from joblet.node.runtimes.records import log_tail
 from joblet.node.sandbox import DEFAULT_CAPABILITIES, HostEntry, bwrap_argv, effective_capabilities, shadows

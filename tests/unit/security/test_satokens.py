@@ -9,7 +9,8 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from joblet.clock import FakeClock
 from joblet.security.satokens import (
@@ -22,7 +23,7 @@ from joblet.security.satokens import (
     split_subject,
 )
 
-KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+KEY = ec.generate_private_key(ec.SECP256R1())  # what a new data dir's sa.key is
 AUD = [DEFAULT_ISSUER]
 
 
@@ -47,7 +48,7 @@ def test_claims_are_upstreams() -> None:
     assert c["kubernetes.io"] == {"namespace": "team", "serviceaccount": {"name": "robot", "uid": "sa-uid"},
                                   "pod": {"name": "p1", "uid": "pod-uid"}}
     header = json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))
-    assert header["alg"] == "RS256" and header["kid"]
+    assert header["alg"] == "ES256" and header["kid"]
 
 
 def test_verify_accepts_own_token_and_reports_pod() -> None:
@@ -88,7 +89,7 @@ def test_audience_must_intersect() -> None:
 def test_other_key_or_issuer_or_tampering_is_rejected() -> None:
     clock = FakeClock()
     token = issue(clock)
-    other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    other = ec.generate_private_key(ec.SECP256R1())
     with pytest.raises(InvalidToken, match="signature"):
         TokenVerifier([other.public_key()]).verify(token, AUD, clock.now())
     with pytest.raises(InvalidToken, match="issuer"):
@@ -124,3 +125,26 @@ def test_signing_key_is_created_once_private(tmp_path: Path) -> None:
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     again = load_or_create_signing_key(tmp_path)
     assert again.private_numbers() == key.private_numbers()
+
+
+def test_an_older_data_dirs_rsa_key_still_signs_rs256(tmp_path: Path) -> None:
+    rsa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (tmp_path / "pki").mkdir(mode=0o700)
+    (tmp_path / "pki" / "sa.key").write_bytes(rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    loaded = load_or_create_signing_key(tmp_path)
+    assert isinstance(loaded, rsa.RSAPrivateKey)
+    clock = FakeClock()
+    token, _ = TokenSigner(loaded).sign("team", "robot", "sa-uid", AUD, clock.now(), 600)
+    assert json.loads(base64.urlsafe_b64decode(token.split(".")[0] + "=="))["alg"] == "RS256"
+    assert TokenVerifier([loaded.public_key(), KEY.public_key()]).verify(token, AUD, clock.now()).name == "robot"
+    with pytest.raises(InvalidToken, match="algorithm"):  # an RS256 token is never checked against the EC key
+        TokenVerifier([KEY.public_key()]).verify(token, AUD, clock.now())
+
+
+def test_other_curves_are_refused(tmp_path: Path) -> None:
+    (tmp_path / "pki").mkdir(mode=0o700)
+    (tmp_path / "pki" / "sa.key").write_bytes(ec.generate_private_key(ec.SECP384R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()))
+    with pytest.raises(InvalidToken, match="P-256"):
+        load_or_create_signing_key(tmp_path)

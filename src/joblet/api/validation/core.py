@@ -466,8 +466,9 @@ def validate_pod_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]
     if nspec == ospec or (not ospec.get("nodeName") and {**nspec, "nodeName": None} == {**ospec, "nodeName": None}):
         # Most pod writes are status, finalizers or the binding: the stored spec was validated
         # when the pod was created, so only the new metadata needs a look.
-        if new.get("metadata") != old.get("metadata"):
-            errs.extend(metav.validate_object_meta(new, namespaced=True))
+        nm, om = new.get("metadata") or {}, old.get("metadata") or {}
+        if any(nm.get(k) != om.get(k) for k in ("generateName", "generation")):
+            errs.extend(metav.validate_object_meta(new, namespaced=True))  # the rest: the update check above
         return errs
     errs.extend(validate_pod(new))
     for group in ("containers", "initContainers"):

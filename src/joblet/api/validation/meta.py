@@ -285,11 +285,20 @@ def validate_object_meta_update(new: dict[str, Any], old: dict[str, Any]) -> lis
                 "metadata.finalizers",
                 "no new finalizers can be added if the object is being deleted, found new finalizers "
                 + field.format_value(added)))
-    errs.extend(validate_labels(nm.get("labels"), "metadata.labels"))
-    errs.extend(validate_annotations(nm.get("annotations"), "metadata.annotations"))
-    errs.extend(validate_owner_references(nm.get("ownerReferences"), "metadata.ownerReferences"))
-    errs.extend(validate_finalizers(nm.get("finalizers"), "metadata.finalizers"))
+    # The stored object passed these checks when it was written; a part the update leaves as it
+    # was cannot fail them now (they are pure), so only changed parts are validated again.
+    for key, check in _META_PARTS:
+        if nm.get(key) != om.get(key):
+            errs.extend(check(nm.get(key), f"metadata.{key}"))
     return errs
+
+
+_META_PARTS: tuple[tuple[str, Callable[[Any, str], list[Cause]]], ...] = (
+    ("labels", lambda v, p: validate_labels(v, p)),
+    ("annotations", lambda v, p: validate_annotations(v, p)),
+    ("ownerReferences", lambda v, p: validate_owner_references(v, p)),
+    ("finalizers", lambda v, p: validate_finalizers(v, p)),
+)
 
 
 def validate_label_selector(selector: Any, path: str) -> list[Cause]:

@@ -3,7 +3,10 @@
 ``pod_failure_backoff`` / ``pod_failure_backoff_max`` are ``--pod-failure-backoff`` /
 ``--pod-failure-backoff-max`` (upstream constants DefaultJobPodFailureBackOff = 10 s and
 MaxJobPodFailureBackOff = 10 min). ``sync_batch_delay`` is upstream's 1 s syncJobBatchPeriod;
-joblet defaults it to 0 because its watch delivery is in-process and cheap.
+joblet defaults it to 0 because its watch delivery is in-process and cheap. Instead, pod events
+are paced by what a sync costs: ``sync_pacing`` times the Job's last sync duration must pass after
+it before the next (a one-pod Job syncs at once; a Job of thousands, whose every sync walks all
+its pods, is synced less often, each sync taking in more finished pods).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ class JobControllerConfig:
     pod_failure_backoff: float = 10.0
     pod_failure_backoff_max: float = 600.0
     sync_batch_delay: float = 0.0
+    sync_pacing: float = 2.0
     workers: int = 5
     max_uncounted_pods: int = 500
     max_pod_create_delete_per_sync: int = 500

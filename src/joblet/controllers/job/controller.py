@@ -209,6 +209,14 @@ class PodControl:
 # -- the controller -------------------------------------------------------------------------------
 
 
+def paced_delay(now: float, last_end: float, last_duration: float, factor: float) -> float:
+    """How long a pod-triggered sync of a Job waits: until ``factor`` times its last sync's duration
+    has passed since that sync ended (0 when it has). A sync walks every pod of the Job, so
+    without pacing a Job of N short pods costs O(N²); paced, the controller spends at most
+    1/(1+factor) of the time on one Job and each sync takes in every pod finished meanwhile."""
+    return max(0.0, last_end + factor * last_duration - now)
+
+
 def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
     """Deletions that went through, how many of those pods were ready, and the first error."""
     done = ready = 0
@@ -280,6 +288,7 @@ class JobController(Controller):
         self.backoff = BackoffStore()
         self.pod_control = PodControl(client, self.recorder)
         self._written: dict[str, Obj] = {}
+        self._last_sync: dict[str, tuple[float, float]] = {}  # key -> (end, duration) of its last sync
         self.jobs.add_handler(self._on_job_add, self._on_job_update, self._on_job_delete)
         self.pods.add_handler(self._on_pod_add, self._on_pod_update, self._on_pod_delete)
 
@@ -300,7 +309,9 @@ class JobController(Controller):
         self.queue.add(key)
 
     def enqueue_batched(self, key: str) -> None:
-        self.queue.add_after(key, self.config.sync_batch_delay)
+        last = self._last_sync.get(key)
+        paced = 0.0 if last is None else paced_delay(self.clock.monotonic(), *last, self.config.sync_pacing)
+        self.queue.add_after(key, max(self.config.sync_batch_delay, paced))
 
     def enqueue_with_delay(self, key: str, delay: float) -> None:
         self.queue.add_after(key, max(delay, self.config.sync_batch_delay))
@@ -462,11 +473,18 @@ class JobController(Controller):
         return cached
 
     async def sync(self, key: str) -> None:
+        began = self.clock.monotonic()
         with self.metrics.job_sync():  # job_sync_duration_seconds / job_syncs_total
             try:
                 await self._sync(key)
             except DECODE_ERRORS as err:
                 self._undecodable.report(key, self.jobs.get(key), err)
+            finally:
+                ended = self.clock.monotonic()
+                if self.jobs.get(key) is not None:
+                    self._last_sync[key] = (ended, ended - began)
+                else:
+                    self._last_sync.pop(key, None)
 
     async def _sync(self, key: str) -> None:
         shared = self.jobs.get(key)

@@ -168,7 +168,7 @@ class RayNodes:
 
     async def _poll(self) -> None:
         while True:
-            await asyncio.sleep(self.poll_seconds)
+            await self.clock.sleep_async(self.poll_seconds)
             try:
                 await self.sync()
             except (ApiError, ray.exceptions.RayError, OSError) as exc:
@@ -236,5 +236,5 @@ class RayNodes:
                 if agent is not None:
                     log.info("%s: %s", ref.container_id, message)
                 return
-            await asyncio.sleep(1.0)
+            await self.clock.sleep_async(1.0)
         log.warning("%s: %s, but Ray node %s is still alive", ref.container_id, message, node_id)

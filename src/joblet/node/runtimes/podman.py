@@ -59,7 +59,7 @@ from typing import Any, Protocol
 
 import orjson
 
-from joblet.clock import Clock, parse_time
+from joblet.clock import Clock, parse_time, within
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.runtimes.records import (
     append_record,
@@ -421,8 +421,7 @@ class PodmanRuntime:
             self._killed.add(ref)
             name = self._name(ref)
             await self.cli.run(["kill", "--signal", "TERM", name])
-            done, _ = await asyncio.wait({wait_task}, timeout=max(grace_seconds, 0))
-            if not done:
+            if not await within(self.clock, wait_task, grace_seconds):  # the grace period is the pod's clock
                 await self.cli.run(["kill", "--signal", "KILL", name])
                 done, _ = await asyncio.wait({wait_task}, timeout=KILL_AFTER_SIGKILL_SECONDS)
                 if not done:  # conmon itself is stuck

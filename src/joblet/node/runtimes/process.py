@@ -49,7 +49,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from joblet.clock import Clock
+from joblet.clock import Clock, within
 from joblet.node.cgroups import Cgroups, detect
 from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
@@ -305,8 +305,7 @@ class ProcessRuntime:
         if pid is not None:
             self._killed.add(ref)
             self._signal(pid, signal.SIGTERM)
-            done, _ = await asyncio.wait({wait_task}, timeout=max(grace_seconds, 0))
-            if not done:
+            if not await within(self.clock, wait_task, grace_seconds):  # the grace period is the pod's clock
                 self._signal(pid, signal.SIGKILL)
                 self.cgroups.sweep(ref.pod_uid, self._cgroup_name(ref))
                 done, _ = await asyncio.wait({wait_task}, timeout=SIGTERM_GRACE_AFTER_KILL)
