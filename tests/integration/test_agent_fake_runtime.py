@@ -88,6 +88,8 @@ async def node(tmp_path: Path) -> AsyncIterator[Node]:
         yield n
     finally:
         await n.agent.stop()
+        for uid in n.runtime.pods():  # pods still running (a restart loop) keep their mounts past stop()
+            await n.agent.remove_pod(uid)
         n.runtime.close()
 
 
