@@ -11,9 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from joblet.api import admission, defaults, validation
-from joblet.api.validation import coordination
+from joblet.api.validation import coordination, rbac
 from joblet.api.validation import meta as metav
-from joblet.api.validation import rbac
 from joblet.errors import Cause
 
 Obj = dict[str, Any]
