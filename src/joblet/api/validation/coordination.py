@@ -14,18 +14,18 @@ from joblet.errors import Cause
 LEASE_STRATEGIES = ("OldestEmulationVersion",)
 
 
-def _int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def validate_lease_spec(spec: dict[str, Any], path: str = "spec") -> list[Cause]:
     """``ValidateLeaseSpec``: duration > 0, transitions >= 0, preferredHolder only with a strategy."""
     errs: list[Cause] = []
-    duration = spec.get("leaseDurationSeconds")
-    if _int(duration) and duration <= 0:
+    duration = _int(spec.get("leaseDurationSeconds"))
+    if duration is not None and duration <= 0:
         errs.append(field.invalid(f"{path}.leaseDurationSeconds", duration, "must be greater than 0"))
-    transitions = spec.get("leaseTransitions")
-    if _int(transitions) and transitions < 0:
+    transitions = _int(spec.get("leaseTransitions"))
+    if transitions is not None and transitions < 0:
         errs.append(field.invalid(f"{path}.leaseTransitions", transitions, "must be greater than or equal to 0"))
     strategy = spec.get("strategy")
     if strategy and strategy not in LEASE_STRATEGIES:
