@@ -78,6 +78,9 @@ class ControlPlane:
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
         self._event_ttl_task: asyncio.Task[None] | None = None
+        #: the leader election of the controllers (joblet.controllers.leaderelection)
+        self.elector: Any = None
+        self._election_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         #: the CA that signed the serving certificate (pods' ca.crt), when joblet issued it
         self.api_ca_file: Path | None = None
@@ -120,13 +123,11 @@ class ControlPlane:
                         await self._start_http(port=0)
                     except PortInUse as again:
                         log.info("no API server for this run: %s", again)
+            self.metrics.add_queue_source(
+                lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
-                await self._start_controllers()
-                from joblet.controllers import eventttl
-
-                self._event_ttl_task = asyncio.create_task(eventttl.run(
-                    self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
+                await self._start_election()
             if self.run_controllers and "node" in cfg.components:
                 if not (cfg.ray_address and cfg.ray_only):
                     await self._start_node_agent()
@@ -153,6 +154,49 @@ class ControlPlane:
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
         ensure_default_policy(self.registry)
         self.store.flush()
+
+    async def _start_election(self) -> None:
+        """Run the controllers only while this replica leads (Lease kube-system/joblet-controller-manager).
+        The first try is made here: a free lease (a single server, or the first replica) is
+        taken at once and the controllers are running when start() returns, as without election."""
+        from joblet.controllers.leaderelection import ElectionConfig, LeaderElector, default_identity
+
+        cfg = self.config
+        election = ElectionConfig(identity=default_identity(cfg.data_dir), lease_duration=cfg.leader_elect_lease_duration,
+                                  renew_deadline=cfg.leader_elect_renew_deadline,
+                                  retry_period=cfg.leader_elect_retry_period)
+        self.elector = LeaderElector(self.client, self.clock, election, on_started=self._start_leading,
+                                     on_stopped=self._stop_leading)
+        leading = await self.elector.try_acquire_or_renew()
+        if leading:
+            await self._start_leading()
+        else:
+            log.info("lease %s/%s is held by another replica: controllers wait", self.elector.config.namespace,
+                     self.elector.config.name)
+        self._election_task = asyncio.create_task(self.elector.run(leading=leading), name="leader-election")
+
+    async def _start_leading(self) -> None:
+        """This replica became the leader: the controllers start, with fresh informers."""
+        from joblet.controllers import eventttl
+
+        cfg = self.config
+        await self._start_controllers()
+        self._event_ttl_task = asyncio.create_task(eventttl.run(
+            self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
+
+    async def _stop_leading(self) -> None:
+        """This replica stopped leading (lease lost, or shutting down): no controller writes any more."""
+        if self._event_ttl_task is not None:
+            self._event_ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._event_ttl_task
+            self._event_ttl_task = None
+        if self._manager is not None:
+            manager, self._manager = self._manager, None
+            await manager.stop()
+        if self._recorder is not None:
+            recorder, self._recorder = self._recorder, None
+            await recorder.close()
 
     async def _start_controllers(self) -> None:
         from joblet.client.events import ClientEventRecorder
@@ -190,8 +234,6 @@ class ControlPlane:
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
-        self.metrics.add_queue_source(
-            lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
         await self._manager.start()
 
     async def _start_node_agent(self) -> None:
@@ -358,11 +400,15 @@ class ControlPlane:
             await asyncio.sleep(max(1.0, self.config.log_prune_interval))
 
     async def stop(self) -> None:
-        if self._event_ttl_task is not None:
-            self._event_ttl_task.cancel()
+        if self._election_task is not None:  # its end stops the controllers (_stop_leading)
+            self._election_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._event_ttl_task
-            self._event_ttl_task = None
+                await self._election_task
+            self._election_task = None
+        await self._stop_leading()
+        if self.elector is not None:  # hand the lease over at once (client-go's ReleaseOnCancel)
+            await self.elector.release()
+            self.elector = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -392,12 +438,6 @@ class ControlPlane:
                 await self._agent.stop()
             self._agent.runtime.close()
             self._agent = None
-        if self._manager is not None:
-            await self._manager.stop()
-            self._manager = None
-        if self._recorder is not None:
-            await self._recorder.close()
-            self._recorder = None
         if self._node_lock is not None:
             self._node_lock.release()
             self._node_lock = None

@@ -12,11 +12,12 @@ and adds to an existing one what a newer default gained, unless it is annotated
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from joblet.api.registry import Registry
 from joblet.auth import AUTHENTICATED, SYSTEM_MASTERS, UNAUTHENTICATED
-from joblet.errors import NotFound
+from joblet.errors import AlreadyExists, Conflict, NotFound
 
 Obj = dict[str, Any]
 
@@ -151,12 +152,14 @@ def reconcile_default(current: Obj, default: Obj) -> Obj | None:
 
 
 def ensure_default_policy(registry: Registry) -> None:
-    """Create each default object that is missing and add to an existing one what it gained."""
+    """Create each default object that is missing and add to an existing one what it gained.
+    Replicas on one store start together: an object another one wrote first is left to it."""
     for plural, obj in default_rbac_objects():
-        try:
-            wanted = reconcile_default(registry.get(plural, "", obj["metadata"]["name"]), obj)
-        except NotFound:
-            registry.create(plural, obj)
-            continue
-        if wanted is not None:
-            registry.update(plural, wanted)
+        with contextlib.suppress(AlreadyExists, Conflict):
+            try:
+                wanted = reconcile_default(registry.get(plural, "", obj["metadata"]["name"]), obj)
+            except NotFound:
+                registry.create(plural, obj)
+                continue
+            if wanted is not None:
+                registry.update(plural, wanted)

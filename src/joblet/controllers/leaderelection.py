@@ -257,10 +257,11 @@ class LeaderElector:
                             cfg.namespace, cfg.name, cfg.renew_deadline)
                 return
 
-    async def lead(self) -> None:
-        """Run the callbacks while leading (the lease is already held): renew until lost, then stop."""
+    async def lead(self, started: bool = False) -> None:
+        """Lead (the lease is already held): run ``on_started`` (unless ``started``: the caller
+        did), renew until the lease is lost, then ``on_stopped``, also when cancelled."""
         self.leading = True
-        starting = asyncio.ensure_future(self.on_started())
+        starting = asyncio.ensure_future(asyncio.sleep(0) if started else self.on_started())
         try:
             await self.renew()
         finally:
@@ -270,8 +271,11 @@ class LeaderElector:
             await asyncio.gather(starting, return_exceptions=True)
             await self.on_stopped()
 
-    async def run(self) -> None:
-        """Forever: become leader, lead until the lease is lost, run again."""
+    async def run(self, leading: bool = False) -> None:
+        """Forever: become leader, lead until the lease is lost, run again. ``leading``: this
+        replica holds the lease and has started leading already (its first try succeeded)."""
+        if leading:
+            await self.lead(started=True)
         while True:
             await self.acquire()
             await self.lead()
