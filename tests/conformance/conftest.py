@@ -4,10 +4,13 @@ Why: every scenario is a black-box run against a real control plane, talked to o
 the official ``kubernetes`` client. Starting the server once per session (with the Job
 pod-failure backoff shortened to 1 s, the catalog's allowed scaling) keeps the suite fast;
 ``--kubeconfig`` points it at an existing server/cluster instead, unscaled.
+``JOBLET_CONFORMANCE_STORE=postgresql`` runs the server on a PostgreSQL store (a real server
+started for the session, tests/support/postgres.py; a ``postgresql://`` URL uses that database).
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import tempfile
@@ -48,6 +51,20 @@ def _ray_args(config: pytest.Config) -> list[str]:
     return ["--ray-address", address, "--ray-only"] if address else []
 
 
+def store_args(server: contextlib.ExitStack) -> list[str]:
+    """``--store URL`` for the conformance server from JOBLET_CONFORMANCE_STORE (none: its SQLite)."""
+    value = os.environ.get("JOBLET_CONFORMANCE_STORE") or ""
+    if not value:
+        return []
+    if value.startswith("postgresql://"):
+        return ["--store", value]
+    if value != "postgresql":
+        raise pytest.UsageError(f"JOBLET_CONFORMANCE_STORE must be postgresql or a postgresql:// URL, not {value!r}")
+    from support.postgres import postgres_server
+
+    return ["--store", server.enter_context(postgres_server()).create_database()]
+
+
 def _kubeconfig_option(config: pytest.Config) -> str | None:
     try:
         value = config.getoption("--kubeconfig")
@@ -80,13 +97,13 @@ def _env(request: pytest.FixtureRequest, base: float) -> Iterator[Env]:
         env = Env(kube=Kube(kubeconfig), timing=Timing(DEFAULT_BACKOFF_BASE, _timeout_scale()), run_prefix=run_prefix)
         yield env
         return
-    with tempfile.TemporaryDirectory(prefix="joblet-conformance-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="joblet-conformance-") as tmp, contextlib.ExitStack() as stack:
         server = ServerProcess(
             Path(tmp) / "data",
             backoff_base=base,
             backoff_max=600.0 * base / DEFAULT_BACKOFF_BASE,
             crash_loop_backoff=SHORT_BACKOFF_BASE,
-            extra_args=_ray_args(request.config),
+            extra_args=_ray_args(request.config) + store_args(stack),
         )
         server.start()
         try:

@@ -30,9 +30,11 @@ StoreFactory = Callable[..., MemoryStore]
 
 #: a URL for each row of the backend table (a new backend fails test_every_backend_has_a_url
 #: until it gets one here, and then runs the whole suite)
-URLS: dict[str, Callable[[Path], str]] = {
-    "memory": lambda d: "memory://",
-    "sqlite": lambda d: f"sqlite://{d}/joblet.db",
+URLS: dict[str, Callable[[Path, pytest.FixtureRequest], str]] = {
+    "memory": lambda d, r: "memory://",
+    "sqlite": lambda d, r: f"sqlite://{d}/joblet.db",
+    # a fresh database on the session's real PostgreSQL (tests/support/postgres.py)
+    "postgresql": lambda d, r: r.getfixturevalue("pg_server").create_database(),
 }
 
 
@@ -46,7 +48,7 @@ def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store
     made: list[MemoryStore] = []
 
     def make(history_events: int = DEFAULT_HISTORY_EVENTS, history_bytes: int = DEFAULT_HISTORY_BYTES) -> MemoryStore:
-        store = open_store(URLS[request.param](tmp_path / f"store{len(made)}"), history_events=history_events,
+        store = open_store(URLS[request.param](tmp_path / f"store{len(made)}", request), history_events=history_events,
                            history_bytes=history_bytes)
         made.append(store)
         return store
@@ -620,7 +622,7 @@ def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_f
         store.close()
 
 
-@pytest.mark.parametrize("url", ["postgresql://db/joblet", "sqlite://", "memory://x", "file:///tmp/x.db"])
+@pytest.mark.parametrize("url", ["postgresql://db/joblet?nosuch=1", "sqlite://", "memory://x", "file:///tmp/x.db"])
 def test_a_url_no_backend_takes_is_refused_before_anything_opens(url: str) -> None:
     with pytest.raises(UnknownStore):
         open_store(url)

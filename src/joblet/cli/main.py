@@ -29,7 +29,7 @@ from joblet.datadir import DataDirBusy, default_data_dir, private_umask
 from joblet.errors import ApiError, BadRequest, Invalid, NotFound, ServiceUnavailable
 from joblet.node.runtimes.registry import RUNTIMES, UnknownRuntime, runtime_kind, runtimes_help
 from joblet.security.encryption import EncryptionError
-from joblet.store import UnknownStore, store_opener
+from joblet.store import UnknownStore, store_opener, url_password
 
 T = TypeVar("T")
 Obj = dict[str, Any]
@@ -116,7 +116,7 @@ LogMaxFiles = Annotated[int, typer.Option("--container-log-max-files", help="Log
 AlertWebhookAllow = Annotated[list[str] | None, typer.Option("--alert-webhook-allow", metavar="PATTERN", help="Use joblet.dev/alert-webhook annotation URLs matching PATTERN: HOST, optionally with SCHEME://, :PORT and /PATH (repeatable; *.domain allowed). None by default: annotation URLs are ignored.")]
 EncryptionKeyFile = Annotated[Path | None, typer.Option("--encryption-key-file", help="Encrypt Secrets in the store with these AES-GCM keys (one base64 key a line, optionally NAME:KEY; the first encrypts). Generate one with `joblet encryption-key generate`.")]
 EvictionHardOpt = Annotated[str, typer.Option("--eviction-hard", help="Disk pressure below this free space of the data dir's filesystem: nodefs.available<5% (default) or nodefs.available<500Mi. The node then schedules nothing new and evicts the pod using the most disk.")]
-StoreOpt = Annotated[str | None, typer.Option("--store", metavar="URL", help="Where objects live: sqlite:///PATH (default: sqlite:///DATA_DIR/joblet.db) or memory:// (nothing survives the process).")]
+StoreOpt = Annotated[str | None, typer.Option("--store", metavar="URL", envvar="JOBLET_STORE", help="Where objects live: sqlite:///PATH (default: sqlite:///DATA_DIR/joblet.db), memory:// (nothing survives the process) or postgresql://USER@HOST/DB (several replicas on one database; the password from PGPASSFILE/~/.pgpass, or the whole URL in JOBLET_STORE, never on the command line).")]
 RuntimeOpt = Annotated[str, typer.Option("--runtime", help=f"Container runtime (default process). {runtimes_help()}.")]
 
 
@@ -352,7 +352,11 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
     _check_runtime(cfg.runtime)
     if cfg.store is not None:
         if "://" not in cfg.store:
-            raise Fail(f"--store must be a URL (sqlite:///PATH or memory://), not {cfg.store!r}", 2)
+            raise Fail(f"--store must be a URL (sqlite:///PATH, memory:// or postgresql://…), not {cfg.store!r}", 2)
+        if url_password(cfg.store) and cfg.store != os.environ.get("JOBLET_STORE"):
+            raise Fail("--store: a password on the command line is visible to every user of this machine; "
+                       "put it in PGPASSFILE or ~/.pgpass, or give the whole URL in the JOBLET_STORE environment "
+                       "variable", 2)
         try:
             store_opener(cfg.store)
         except UnknownStore as e:

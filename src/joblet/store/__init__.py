@@ -11,6 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
 
 from joblet.security.encryption import AesGcmEncryption
 from joblet.store.interface import Key, Obj, Store, Watch, WatchEvent
@@ -35,6 +36,7 @@ __all__ = [
     "default_store_url",
     "open_store",
     "store_opener",
+    "url_password",
 ]
 
 
@@ -70,12 +72,45 @@ def _sqlite(rest: str) -> Opener:
                                  encryption=o.encryption)
 
 
+def _postgresql(rest: str) -> Opener:
+    url = f"postgresql://{rest}"
+    try:
+        import psycopg
+    except ImportError:
+        raise UnknownStore("postgresql:// needs psycopg 3: pip install 'joblet[postgresql]'") from None
+    try:
+        psycopg.conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError as err:
+        raise UnknownStore(f"not a PostgreSQL URL: {err}") from None
+
+    def open_postgres(o: StoreOptions) -> MemoryStore:
+        from joblet.store.postgres import PostgresStore
+
+        return PostgresStore(url, history_events=o.history_events, history_bytes=o.history_bytes,
+                             encryption=o.encryption)
+
+    return open_postgres
+
+
+def url_password(url: str) -> str | None:
+    """The password a store URL carries (``user:PASSWORD@`` or ``?password=``), if any: a URL given
+    on the command line must not carry one (argv is readable by every user of the machine)."""
+    parts = urlsplit(url)
+    if parts.password:
+        return parts.password
+    for name, value in parse_qsl(parts.query):
+        if name == "password" and value:
+            return value
+    return None
+
+
 #: URL scheme → backend: given the rest of the URL after ``scheme://``, it checks it (raising
 #: UnknownStore) and returns how to open the store. One row per backend (docs/architecture.md
-#: "Add a store backend"); PostgreSQL joins as ``"postgresql": _postgresql``.
+#: "Add a store backend").
 BACKENDS: dict[str, Callable[[str], Opener]] = {
     "memory": _memory,
     "sqlite": _sqlite,
+    "postgresql": _postgresql,
 }
 
 

@@ -25,14 +25,8 @@ from pathlib import Path
 import orjson
 
 from joblet.errors import InsufficientStorage
-from joblet.security.encryption import (
-    ENCRYPTED_RESOURCES,
-    AesGcmEncryption,
-    EncryptionError,
-    describe_prefix,
-    is_encrypted,
-    storage_context,
-)
+from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption, storage_context
+from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import Key, Obj
 from joblet.store.memory import MemoryStore, Row
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
@@ -94,18 +88,10 @@ class SqliteStore(MemoryStore):
             yield resource, namespace, name, orjson.loads(self._from_storage(resource, namespace, name, data))
 
     def _from_storage(self, resource: str, namespace: str, name: str, data: bytes) -> bytes:
-        if not is_encrypted(data):
-            return data
-        if self._encryption is None:
-            raise EncryptionError(
-                f"{self.path} holds {resource} encrypted with {describe_prefix(data)}; "
-                "start with --encryption-key-file naming that key")
-        return self._encryption.decrypt(data, storage_context(resource, namespace, name))
+        return from_storage(self._encryption, self.path, resource, namespace, name, data)
 
     def _to_storage(self, key: Key, data: bytes) -> bytes:
-        if self._encryption is None or key.resource not in ENCRYPTED_RESOURCES:
-            return data
-        return self._encryption.encrypt(data, storage_context(key.resource, key.namespace, key.name))
+        return to_storage(self._encryption, key.resource, key.namespace, key.name, data)
 
     def _reencrypt_stale_rows(self) -> None:
         """Rewrite Secret rows stored in clear or under an older key with the current key."""

@@ -1,0 +1,249 @@
+"""What only the PostgreSQL store promises: several replicas on one database share one truth.
+
+Why: the contract suite (test_store.py) checks one store at a time; here two or three
+``PostgresStore`` instances (replicas) share one real database, and the real server is
+restarted and killed under writes. Each test gets a fresh database (tests/support/postgres.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from joblet.errors import Conflict, Gone, InsufficientStorage
+from joblet.security.encryption import AesGcmEncryption
+from joblet.store import open_store, url_password
+from joblet.store.interface import Key, Obj, WatchEvent
+from joblet.store.postgres import PostgresStore
+from support.postgres import PostgresServer
+
+pytestmark = pytest.mark.postgres
+
+
+def job(name: str, **spec: Any) -> Obj:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name, "namespace": "default"},
+            "spec": dict(spec)}
+
+
+def jkey(name: str) -> Key:
+    return Key("jobs", "default", name, "batch")
+
+
+def summary(events: list[WatchEvent]) -> list[tuple[str, str, int]]:
+    return [(e.type, e.object["metadata"]["name"], e.resource_version) for e in events]
+
+
+@pytest.fixture
+def replicas(pg_url: str) -> Iterator[list[PostgresStore]]:
+    """Three replicas on one database."""
+    made: list[PostgresStore] = []
+    for _ in range(3):
+        store = open_store(pg_url)
+        assert isinstance(store, PostgresStore)
+        made.append(store)
+    yield made
+    for store in made:
+        store.close()
+
+
+async def collect(watch: Any, count: int, timeout: float = 10.0) -> list[WatchEvent]:
+    got: list[WatchEvent] = []
+    async with asyncio.timeout(timeout):
+        while len(got) < count:
+            got.extend(await watch.next_batch(timeout=timeout))
+    return got
+
+
+def test_replicas_see_each_others_writes_through_watches_with_the_same_rvs(replicas: list[PostgresStore]) -> None:
+    a, b, c = replicas
+
+    async def scenario() -> None:
+        watches = [r.watch("jobs") for r in replicas]
+        a.create(jkey("one"), job("one"))
+        await asyncio.sleep(0)  # a's turn commits
+        b.create(jkey("two"), job("two"))
+        await asyncio.sleep(0)
+        c.delete(jkey("one"))
+        await asyncio.sleep(0)
+        seen = [summary(await collect(w, 3)) for w in watches]
+        assert seen[0] == [("ADDED", "one", 1), ("ADDED", "two", 2), ("DELETED", "one", 3)]
+        assert seen[1] == seen[0] and seen[2] == seen[0]
+
+    asyncio.run(scenario())
+    for r in replicas:
+        assert [o["metadata"]["name"] for o in r.list("jobs")[0]] == ["two"]
+        assert r.current_rv == 3
+
+
+def test_a_write_on_one_replica_is_read_on_another_after_sync(replicas: list[PostgresStore]) -> None:
+    a, b, _ = replicas
+    created = a.create(jkey("x"), job("x", parallelism=2))
+    assert b.sync() == 1
+    assert b.get(jkey("x")) == created
+
+
+def test_concurrent_conflicting_updates_exactly_one_wins(replicas: list[PostgresStore]) -> None:
+    first = replicas[0].create(jkey("race"), job("race"))
+    for r in replicas:
+        r.sync()
+    expected = int(first["metadata"]["resourceVersion"])
+    barrier = threading.Barrier(len(replicas))
+    outcomes: list[str] = []
+
+    def writer(i: int, store: PostgresStore) -> None:
+        barrier.wait()
+        try:
+            store.update(jkey("race"), job("race", parallelism=i), expected_rv=expected)
+            outcomes.append(f"won:{i}")
+        except Conflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=writer, args=(i, r)) for i, r in enumerate(replicas)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    winners = [o for o in outcomes if o.startswith("won:")]
+    assert len(winners) == 1 and outcomes.count("conflict") == len(replicas) - 1, outcomes
+    winner = int(winners[0].split(":")[1])
+    for r in replicas:
+        r.sync()
+        assert r.get(jkey("race"))["spec"]["parallelism"] == winner
+        assert r.current_rv == expected + 1
+
+
+def test_a_watch_resumes_on_another_replica_from_the_same_rv(replicas: list[PostgresStore]) -> None:
+    a, b, _ = replicas
+    a.create(jkey("j1"), job("j1"))
+    resume_from = a.current_rv
+    a.create(jkey("j2"), job("j2"))
+    a.update(jkey("j1"), job("j1", parallelism=3))
+    b.sync()
+    assert summary(b.watch("jobs", since_rv=resume_from).poll()) == [("ADDED", "j2", 2), ("MODIFIED", "j1", 3)]
+    # A replica opened later loads the retained history too.
+    late = open_store(a._conninfo)
+    try:
+        assert summary(late.watch("jobs", since_rv=resume_from).poll()) == [("ADDED", "j2", 2), ("MODIFIED", "j1", 3)]
+    finally:
+        late.close()
+
+
+def test_watch_from_a_compacted_rv_is_gone_on_every_replica(pg_url: str) -> None:
+    a = open_store(pg_url, history_events=10)
+    try:
+        for i in range(600):  # crosses a compaction step: the events table keeps the last 10
+            a.create(jkey(f"j{i}"), job(f"j{i}"))
+        with psycopg.connect(pg_url) as conn:
+            oldest = conn.execute("SELECT min(rv), count(*) FROM joblet_events").fetchone()
+        assert oldest is not None and oldest[1] <= 110 and oldest[0] > 400
+        late = open_store(pg_url, history_events=10)
+        try:
+            with pytest.raises(Gone):
+                late.watch("jobs", since_rv=5)
+            assert summary(late.watch("jobs", since_rv=598).poll()) == [("ADDED", "j598", 599), ("ADDED", "j599", 600)]
+            assert len(late.list("jobs")[0]) == 600
+        finally:
+            late.close()
+        with pytest.raises(Gone):
+            a.watch("jobs", since_rv=5)
+    finally:
+        a.close()
+
+
+def test_secrets_are_encrypted_at_rest_in_postgres(pg_url: str) -> None:
+    enc = AesGcmEncryption([("key1", bytes(range(32)))])
+    store = open_store(pg_url, encryption=enc)
+    try:
+        secret = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s", "namespace": "default"},
+                  "data": {"password": "aHVudGVyMg=="}}
+        store.create(Key("secrets", "default", "s"), secret)
+        with psycopg.connect(pg_url) as conn:
+            rows = conn.execute("SELECT data FROM joblet_objects WHERE resource = 'secrets' "
+                                "UNION ALL SELECT data FROM joblet_events WHERE resource = 'secrets'").fetchall()
+        assert len(rows) == 2 and all(b"aHVudGVyMg" not in bytes(r[0]) for r in rows)
+        other = open_store(pg_url, encryption=enc)
+        try:
+            assert other.get(Key("secrets", "default", "s"))["data"] == {"password": "aHVudGVyMg=="}
+        finally:
+            other.close()
+    finally:
+        store.close()
+
+
+def wait_for(predicate: Any, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.01)
+
+
+@pytest.mark.parametrize("how", ["restart", "kill"])
+def test_postgres_restart_mid_writes_loses_nothing_acknowledged(pg_server: PostgresServer, pg_url: str,
+                                                                how: str) -> None:
+    """A writer thread creates Jobs without pause while the server restarts (pg_ctl restart -m
+    fast) or is SIGKILLed and started again: every acknowledged write is stored and reaches the
+    other replica's watch exactly once, in rv order; the refused ones are nowhere."""
+    writer = open_store(pg_url)
+    watcher = open_store(pg_url)
+    acknowledged: list[str] = []
+    refused: list[str] = []
+    stop = threading.Event()
+
+    def write() -> None:
+        i = 0
+        while not stop.is_set():
+            name = f"j{i}"
+            i += 1
+            try:
+                writer.create(jkey(name), job(name))  # no loop: committed before it returns
+                acknowledged.append(name)
+            except InsufficientStorage:
+                refused.append(name)
+
+    try:
+        async def scenario() -> list[WatchEvent]:
+            watch = watcher.watch("jobs")
+            thread = threading.Thread(target=write)
+            thread.start()
+            try:
+                await asyncio.to_thread(wait_for, lambda: len(acknowledged) >= 100)
+                if how == "restart":
+                    await asyncio.to_thread(pg_server.restart)
+                else:
+                    await asyncio.to_thread(pg_server.kill)
+                    await asyncio.to_thread(pg_server.start)
+                after = len(acknowledged)
+                await asyncio.to_thread(wait_for, lambda: len(acknowledged) >= after + 100)
+            finally:
+                stop.set()
+                await asyncio.to_thread(thread.join, 60)
+            return await collect(watch, len(acknowledged), timeout=60)
+
+        events = asyncio.run(scenario())
+        names = [e.object["metadata"]["name"] for e in events]
+        assert names == acknowledged  # the watcher resumed after the restart: every write once, in order
+        rvs = [e.resource_version for e in events]
+        assert rvs == list(range(1, len(rvs) + 1))  # no rv lost or reused by a failed write
+        fresh = open_store(pg_url)
+        try:
+            stored = {o["metadata"]["name"] for o in fresh.list("jobs")[0]}
+        finally:
+            fresh.close()
+        assert stored == set(acknowledged) and not stored & set(refused)
+        if how == "kill":
+            assert refused, "the writes while the server was down must have been refused"
+    finally:
+        writer.close()
+        watcher.close()
+
+
+def test_store_url_password_is_found() -> None:
+    assert url_password("postgresql://joblet:s3cret@db/joblet") == "s3cret"
+    assert url_password("postgresql://db/joblet?password=s3cret") == "s3cret"
+    assert url_password("postgresql://joblet@db/joblet") is None
