@@ -77,6 +77,8 @@ class ControlPlane:
         self._audit: Any = None
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
+        self._tokens_task: asyncio.Task[None] | None = None
+        self.tokens: Any = None
         self._event_ttl_task: asyncio.Task[None] | None = None
         #: the leader election of the controllers (joblet.controllers.leaderelection)
         self.elector: Any = None
@@ -96,7 +98,10 @@ class ControlPlane:
             self.store: Store = self._store or open_store(cfg.store or default_store_url(cfg.data_dir),
                                                           encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
-            # Service-account tokens: signed with D/pki/sa.key (created on first start).
+            # One identity per store: the CA and SA key of the store (joblet.auth.identity) replace
+            # this data dir's, or become the store's when it has none yet.
+            self._share_identity()
+            # Service-account tokens: signed with D/pki/sa.key (the store's, see above).
             self.service_account_key = load_or_create_signing_key(cfg.data_dir)
             self.registry = Registry(TimedStore(self.store, self.metrics), self.clock,
                                      token_signer=TokenSigner(self.service_account_key))
@@ -137,6 +142,29 @@ class ControlPlane:
         except BaseException:
             await self.stop()
             raise
+
+    def _share_identity(self) -> None:
+        from joblet.auth.identity import NAMESPACE, SharedTokenStore, share_identity
+
+        bare = Registry(self.store, self.clock)  # no token signer yet: the SA key may change here
+        with contextlib.suppress(AlreadyExists):
+            bare.create("namespaces", {"metadata": {"name": NAMESPACE}})
+        share_identity(bare, self.config.data_dir, self.clock.now())
+        self.store.flush()
+        self.tokens = SharedTokenStore(self.config.data_dir, bare, self.clock)
+
+    async def _publish_tokens(self) -> None:
+        """Put this data dir's token changes (``joblet token create/revoke``) into the store's
+        table every few seconds, so every replica accepts them."""
+        from joblet.auth.identity import TOKEN_CACHE_SECONDS
+
+        while True:
+            try:
+                self.tokens.publish()
+                self.store.flush()
+            except Exception:
+                log.exception("publishing tokens to the store failed")
+            await asyncio.sleep(TOKEN_CACHE_SECONDS)
 
     def _encryption(self) -> AesGcmEncryption | None:
         """The Secret encryption provider of ``--encryption-key-file`` (None without it)."""
@@ -327,10 +355,13 @@ class ControlPlane:
             raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
         bound = int(sock.getsockname()[1])
         token = self.admin_token()
+        self.tokens.publish()  # the kubeconfig's token works against every replica at once
+        self.store.flush()
+        self._tokens_task = asyncio.create_task(self._publish_tokens(), name="publish-tokens")
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
         self._authorizer = authorizer = build_authorizer(self.client)
-        authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator])
+        authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator], tokens=self.tokens)
         app = create_app(self.client, authenticator=authenticator,
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
@@ -409,6 +440,11 @@ class ControlPlane:
         if self.elector is not None:  # hand the lease over at once (client-go's ReleaseOnCancel)
             await self.elector.release()
             self.elector = None
+        if self._tokens_task is not None:
+            self._tokens_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._tokens_task
+            self._tokens_task = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -442,7 +478,7 @@ class ControlPlane:
             self._node_lock.release()
             self._node_lock = None
         store = getattr(self, "store", None)
-        if store is not None:
+        if store is not None and self._store is None:  # a store the caller passed in is the caller's
             store.close()
         self._lock.release()
 
@@ -476,14 +512,15 @@ def url_host(host: str) -> str:
 
 
 def build_authenticator(config: ControlPlaneConfig, clock: Clock,
-                        extra: Sequence[Authenticator] = ()) -> Authenticator:
+                        extra: Sequence[Authenticator] = (), tokens: Any = None) -> Authenticator:
     """Who may call the API: tokens of ``D/tokens.json`` (the admin's and ``joblet token
-    create``'s), and client certificates when ``--client-ca`` is set. Another kind of
+    create``'s; ``tokens``: also the store's shared table), and client certificates when
+    ``--client-ca`` is set. Another kind of
     credential is one more entry in the list."""
     from joblet.auth.authn import ClientCertAuthenticator, TokenFileAuthenticator, Union
     from joblet.security.tokens import TokenStore
 
-    authenticators: list[Authenticator] = [TokenFileAuthenticator(TokenStore(config.data_dir), clock)]
+    authenticators: list[Authenticator] = [TokenFileAuthenticator(tokens or TokenStore(config.data_dir), clock)]
     if config.client_ca:
         authenticators.append(ClientCertAuthenticator())
     return Union([*authenticators, *extra])

@@ -238,7 +238,7 @@ def _token_from_file_or_env(argv_token: str | None, token_file: str | None) -> s
 
 @app.command()
 def node(
-    server_url: Annotated[str | None, typer.Option("--server", help="The joblet API server, e.g. https://10.0.0.1:6443 (default: the --kubeconfig's).")] = None,
+    server_url: Annotated[str | None, typer.Option("--server", help="The joblet API server, e.g. https://10.0.0.1:6443 (default: the --kubeconfig's); several replicas of one store comma-separated: the agent fails over to the next when one stops answering.")] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig with the server's CA and this node's credentials.")] = None,
     token_file: Annotated[str | None, typer.Option("--token-file", help="File holding the bearer token (default: $JOBLET_TOKEN, else the kubeconfig's).")] = None,
     token: TokenArgvOpt = None,
@@ -267,7 +267,11 @@ def node(
     if not server_url and not kubeconfig:
         err.print("error: joblet node needs --kubeconfig FILE (or --server URL)")
         raise typer.Exit(2)
-    cfg = NodeConfig(server=server_url or "", data_dir=(data_dir or default_data_dir()).expanduser(),
+    servers = [u.strip() for u in (server_url or "").split(",") if u.strip()]
+    if server_url and (not servers or not all(u.startswith(("https://", "http://")) for u in servers)):
+        err.print(f"error: --server takes URLs (https://HOST:PORT), comma-separated, got {server_url!r}")
+        raise typer.Exit(2)
+    cfg = NodeConfig(server=",".join(servers), data_dir=(data_dir or default_data_dir()).expanduser(),
                      token=node_token, kubeconfig=kubeconfig,
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
