@@ -145,13 +145,15 @@ class ControlPlane:
 
     def _share_identity(self) -> None:
         from joblet.auth.identity import NAMESPACE, SharedTokenStore, share_identity
+        from joblet.controllers.leaderelection import default_identity
 
         bare = Registry(self.store, self.clock)  # no token signer yet: the SA key may change here
         with contextlib.suppress(AlreadyExists):
             bare.create("namespaces", {"metadata": {"name": NAMESPACE}})
-        share_identity(bare, self.config.data_dir, self.clock.now())
+        origin = default_identity(self.config.data_dir)
+        share_identity(bare, self.config.data_dir, origin, self.clock.now())
         self.store.flush()
-        self.tokens = SharedTokenStore(self.config.data_dir, bare, self.clock)
+        self.tokens = SharedTokenStore(self.config.data_dir, bare, self.clock, origin)
 
     async def _publish_tokens(self) -> None:
         """Put this data dir's token changes (``joblet token create/revoke``) into the store's

@@ -12,8 +12,10 @@ winner's into its own data dir (AlreadyExists → read it) and issues its own se
 certificate from the shared CA.
 
 Tokens: each replica keeps ``D/tokens.json`` (what ``joblet token create/revoke --data-dir D``
-edits); :func:`merge_tokens` publishes what changed in it to the Secret's table, and
-:class:`SharedTokenStore` accepts a token found in either. Only hashes are stored.
+edits); :func:`merge_tokens` makes the Secret's table hold exactly that file's entries under
+the replica's origin (its data dir's identity), next to the other replicas' entries, so a token
+revoked in the file, even while the replica was down, leaves the shared table on its next
+publish. :class:`SharedTokenStore` accepts a token found in either. Only hashes are stored.
 """
 
 from __future__ import annotations
@@ -53,46 +55,42 @@ def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
-def identity_secret(data_dir: Path, tokens: list[TokenEntry]) -> Obj:
+def identity_secret(data_dir: Path, origin: str, tokens: list[TokenEntry]) -> Obj:
     """The Secret that makes this data dir's CA, SA key and tokens the store's identity."""
     data = {key: _b64((Path(data_dir) / rel).read_bytes()) for key, rel in FILES.items()}
-    data[TOKENS_KEY] = _b64(encode_tokens(tokens))
+    data[TOKENS_KEY] = _b64(encode_tokens([(origin, e) for e in tokens]))
     return {"apiVersion": "v1", "kind": "Secret", "type": "Opaque",
             "metadata": {"name": SECRET_NAME, "namespace": NAMESPACE,
                          "labels": {"app.kubernetes.io/managed-by": "joblet"}},
             "data": data}
 
 
-def encode_tokens(entries: list[TokenEntry]) -> bytes:
-    return json.dumps([e.to_json() for e in entries], sort_keys=True).encode()
+Shared = list[tuple[str, TokenEntry]]
 
 
-def decode_tokens(secret: Obj) -> list[TokenEntry]:
+def encode_tokens(entries: Shared) -> bytes:
+    return json.dumps([{**e.to_json(), "origin": origin} for origin, e in entries], sort_keys=True).encode()
+
+
+def decode_tokens(secret: Obj) -> Shared:
+    """(origin, entry) of the Secret's token table."""
     raw = (secret.get("data") or {}).get(TOKENS_KEY)
     if not raw:
         return []
     try:
-        return [TokenEntry.from_json(e) for e in json.loads(base64.b64decode(raw))]
-    except (ValueError, KeyError, TypeError):
+        return [(str(e.get("origin") or ""), TokenEntry.from_json(e)) for e in json.loads(base64.b64decode(raw))]
+    except (ValueError, KeyError, TypeError, AttributeError):
         log.warning("secret %s/%s holds an unreadable token table", NAMESPACE, SECRET_NAME)
         return []
 
 
-def merge_tokens(shared: list[TokenEntry], local: list[TokenEntry],
-                 published: list[TokenEntry]) -> list[TokenEntry]:
-    """The shared table after one replica publishes its file: entries its file gained since it
-    last published (``published``) are added, entries it lost are removed, every other
-    replica's entries are kept. Entries are told apart by their hash."""
-    before = {e.sha256 for e in published}
-    now = {e.sha256: e for e in local}
-    gone = before - set(now)
-    out = [e for e in shared if e.sha256 not in gone]
-    have = {e.sha256 for e in out}
-    out.extend(e for h, e in now.items() if h not in before and h not in have)
-    return out
+def merge_tokens(shared: Shared, local: list[TokenEntry], origin: str) -> Shared:
+    """The shared table after the replica ``origin`` publishes its token file: its entries are
+    exactly the file's, every other replica's are kept."""
+    return [*((o, e) for o, e in shared if o != origin), *((origin, e) for e in local)]
 
 
-def share_identity(registry: Registry, data_dir: Path, now: datetime) -> Obj:
+def share_identity(registry: Registry, data_dir: Path, origin: str, now: datetime) -> Obj:
     """Make the store's identity this data dir's: create the Secret from the data dir when the
     store has none, else write the Secret's CA and SA key into the data dir. Returns the Secret."""
     ensure_ca(data_dir, now)
@@ -101,7 +99,7 @@ def share_identity(registry: Registry, data_dir: Path, now: datetime) -> Obj:
         secret = registry.get("secrets", NAMESPACE, SECRET_NAME)
     except NotFound:
         try:
-            return registry.create("secrets", identity_secret(data_dir, TokenStore(data_dir).entries()))
+            return registry.create("secrets", identity_secret(data_dir, origin, TokenStore(data_dir).entries()))
         except AlreadyExists:  # another replica was first: take its identity
             secret = registry.get("secrets", NAMESPACE, SECRET_NAME)
     data = secret.get("data") or {}
@@ -120,20 +118,20 @@ class SharedTokenStore(TokenStore):
     """The data dir's token file plus the store's shared table (read at most every
     TOKEN_CACHE_SECONDS), and :meth:`publish` to put the file's changes into the shared table."""
 
-    def __init__(self, data_dir: Path, registry: Registry, clock: Clock) -> None:
+    def __init__(self, data_dir: Path, registry: Registry, clock: Clock, origin: str) -> None:
         super().__init__(data_dir)
         self.registry = registry
         self.clock = clock
+        #: this replica's name in the shared table (its data dir's identity)
+        self.origin = origin
         self._shared: list[TokenEntry] = []
         self._read_at: float | None = None
-        #: the file's entries as last published
-        self._published: list[TokenEntry] = []
 
     def _shared_entries(self, max_age: float = TOKEN_CACHE_SECONDS) -> list[TokenEntry]:
         mono = self.clock.monotonic()
         if self._read_at is None or mono - self._read_at >= max_age:
             with contextlib.suppress(ApiError, OSError):
-                self._shared = decode_tokens(self.registry.get("secrets", NAMESPACE, SECRET_NAME))
+                self._shared = [e for _, e in decode_tokens(self.registry.get("secrets", NAMESPACE, SECRET_NAME))]
                 self._read_at = mono
         return self._shared
 
@@ -152,15 +150,15 @@ class SharedTokenStore(TokenStore):
         return found
 
     def publish(self) -> bool:
-        """Put what the file gained or lost since the last publish into the shared table;
-        False when another replica wrote the Secret meanwhile (try again)."""
+        """Make this replica's entries of the shared table the file's; False when another
+        replica wrote the Secret meanwhile (try again)."""
         local = TokenStore.entries(self)
         try:
             secret = self.registry.get("secrets", NAMESPACE, SECRET_NAME)
         except NotFound:
             return False
         shared = decode_tokens(secret)
-        merged = merge_tokens(shared, local, self._published)
+        merged = merge_tokens(shared, local, self.origin)
         if encode_tokens(merged) != encode_tokens(shared):
             try:
                 updated = self.registry.update("secrets", {**secret, "data": {
@@ -168,7 +166,6 @@ class SharedTokenStore(TokenStore):
             except Conflict:
                 return False
             secret = updated
-        self._published = local
-        self._shared = decode_tokens(secret)
+        self._shared = [e for _, e in decode_tokens(secret)]
         self._read_at = self.clock.monotonic()
         return True

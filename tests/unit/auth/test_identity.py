@@ -21,20 +21,20 @@ def e(h: str) -> TokenEntry:
 
 
 MERGE_CASES = [
-    ("first-publish-adds-all", [], [e("a"), e("b")], [], ["a", "b"]),
-    ("keeps-other-replicas", [e("x")], [e("a")], [], ["x", "a"]),
-    ("gained-entry-added", [e("x"), e("a")], [e("a"), e("b")], [e("a")], ["x", "a", "b"]),
-    ("revoked-entry-removed", [e("x"), e("a"), e("b")], [e("a")], [e("a"), e("b")], ["x", "a"]),
-    ("no-duplicates", [e("a")], [e("a")], [], ["a"]),
-    ("others-entry-not-removed-by-absence", [e("x")], [], [], ["x"]),
+    ("first-publish-adds-all", [], [e("a"), e("b")], [("me", "a"), ("me", "b")]),
+    ("keeps-other-replicas", [("other", e("x"))], [e("a")], [("other", "x"), ("me", "a")]),
+    ("gained-entry-added", [("other", e("x")), ("me", e("a"))], [e("a"), e("b")],
+     [("other", "x"), ("me", "a"), ("me", "b")]),
+    ("revoked-entry-removed-even-after-a-restart", [("other", e("x")), ("me", e("a")), ("me", e("b"))], [e("a")],
+     [("other", "x"), ("me", "a")]),
+    ("others-entries-not-removed-by-absence", [("other", e("x"))], [], [("other", "x")]),
 ]
 
 
-@pytest.mark.parametrize(("shared", "local", "published", "want"), [c[1:] for c in MERGE_CASES],
-                         ids=[c[0] for c in MERGE_CASES])
-def test_merge_tokens(shared: list[TokenEntry], local: list[TokenEntry], published: list[TokenEntry],
-                      want: list[str]) -> None:
-    assert [x.sha256 for x in merge_tokens(shared, local, published)] == want
+@pytest.mark.parametrize(("shared", "local", "want"), [c[1:] for c in MERGE_CASES], ids=[c[0] for c in MERGE_CASES])
+def test_merge_tokens(shared: list[tuple[str, TokenEntry]], local: list[TokenEntry],
+                      want: list[tuple[str, str]]) -> None:
+    assert [(o, x.sha256) for o, x in merge_tokens(shared, local, "me")] == want
 
 
 def test_two_data_dirs_on_one_store_share_ca_sa_key_and_tokens(tmp_path: Path) -> None:
@@ -45,10 +45,10 @@ def test_two_data_dirs_on_one_store_share_ca_sa_key_and_tokens(tmp_path: Path) -
     # the first data dir existed before (a single server's): its PKI becomes the store's
     ca_first, _ = ensure_ca(first, clock.now())
     token_a = TokenStore(first).create("alice", ("devs",))
-    share_identity(registry, first, clock.now())
+    share_identity(registry, first, "a", clock.now())
     clock.advance(5)
     ensure_ca(second, clock.now())  # a different CA of its own, replaced by the store's
-    share_identity(registry, second, clock.now())
+    share_identity(registry, second, "b", clock.now())
     assert (second / "pki/ca.crt").read_bytes() == (first / "pki/ca.crt").read_bytes()
     assert (second / "pki/ca.key").read_bytes() == (first / "pki/ca.key").read_bytes()
     assert (second / "pki/sa.key").read_bytes() == (first / "pki/sa.key").read_bytes()
@@ -56,8 +56,8 @@ def test_two_data_dirs_on_one_store_share_ca_sa_key_and_tokens(tmp_path: Path) -
     assert ensure_ca(second, clock.now())[0] == ca_first
     assert load_or_create_signing_key(second).private_numbers() == load_or_create_signing_key(first).private_numbers()
 
-    shared_a = SharedTokenStore(first, registry, clock)
-    shared_b = SharedTokenStore(second, registry, clock)
+    shared_a = SharedTokenStore(first, registry, clock, "a")
+    shared_b = SharedTokenStore(second, registry, clock, "b")
     assert shared_b.lookup(token_a, clock.now()) is not None  # from the Secret the first replica created
     token_b = TokenStore(second).create("bob", ("ops",))
     assert shared_a.lookup(token_b, clock.now()) is None
@@ -70,3 +70,9 @@ def test_two_data_dirs_on_one_store_share_ca_sa_key_and_tokens(tmp_path: Path) -
     clock.advance(3)
     assert shared_a.lookup(token_b, clock.now()) is None
     assert shared_a.lookup(token_a, clock.now()) is not None
+    # a revocation made while the replica was down leaves the shared table on its next publish
+    TokenStore(first).revoke("alice")
+    restarted = SharedTokenStore(first, registry, clock, "a")
+    assert restarted.publish()
+    clock.advance(3)
+    assert shared_b.lookup(token_a, clock.now()) is None
