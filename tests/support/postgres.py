@@ -57,8 +57,9 @@ def free_port() -> int:
 class PostgresServer:
     """One PostgreSQL cluster in a temp dir, listening on 127.0.0.1:port (trust auth)."""
 
-    def __init__(self, bin_dir: Path) -> None:
+    def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
+        self.durable = durable
         self.root = Path(tempfile.mkdtemp(prefix="joblet-pg-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
@@ -85,10 +86,12 @@ class PostgresServer:
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        # fsync off: a killed server still finds every commit in the OS page cache (only a power loss
-        # would lose them), and CREATE DATABASE per test stays fast. Benchmarks use their own server.
-        options = (f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200 "
-                   "-c fsync=off -c full_page_writes=off")
+        # fsync off unless durable: a killed server still finds every commit in the OS page cache
+        # (only a power loss would lose them), and CREATE DATABASE per test stays fast. Benchmarks
+        # ask for durable=True (PostgreSQL's defaults).
+        options = f"-c listen_addresses=127.0.0.1 -p {self.port} -k {self.root} -c max_connections=200"
+        if not self.durable:
+            options += " -c fsync=off -c full_page_writes=off"
         self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-o", options, "-w", "-t", "60", "start")
 
     def stop(self, mode: str = "fast") -> None:
@@ -142,12 +145,13 @@ def missing_postgres_message() -> str:
 
 
 @contextlib.contextmanager
-def postgres_server() -> Iterator[PostgresServer]:
-    """A started server, stopped and removed on exit. RuntimeError when no binaries exist."""
+def postgres_server(*, durable: bool = False) -> Iterator[PostgresServer]:
+    """A started server, stopped and removed on exit. RuntimeError when no binaries exist.
+    ``durable``: PostgreSQL's default fsync settings (for benchmarks); tests run without fsync."""
     bin_dir = pg_bin_dir()
     if bin_dir is None:
         raise RuntimeError(missing_postgres_message())
-    server = PostgresServer(bin_dir)
+    server = PostgresServer(bin_dir, durable=durable)
     try:
         server.start()
         yield server

@@ -170,7 +170,8 @@ class PostgresStore(MemoryStore):
 
     def _load_snapshot(self) -> None:
         db = self._db
-        db.execute("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        db.rollback()
+        db.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ  # one snapshot for all three reads
         try:
             row = db.execute("SELECT v FROM joblet_rv").fetchone()
             rv = int(row[0]) if row else 0
@@ -183,6 +184,7 @@ class PostgresStore(MemoryStore):
                 (rv - self._history_events,)).fetchall()
         finally:
             db.rollback()
+            db.isolation_level = None
         self._index = {}
         self._load(objects, rv)
         self._applied = self._cursor = rv
@@ -207,34 +209,13 @@ class PostgresStore(MemoryStore):
     # -- writes -----------------------------------------------------------------------
 
     def create(self, key: Key, obj: Obj) -> Obj:
-        with self._lock:
-            self._check_open()
-            turn = self._begin()
-            rv = self._rv + 1
-            meta = obj.setdefault("metadata", {})
-            previous = meta.get("resourceVersion")
-            meta["resourceVersion"] = str(rv)
-            data = orjson.dumps(obj)
-            stored = self._to_storage(key, data)
-            try:
-                done = self._statement(
-                    "INSERT INTO joblet_objects VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
-                    (key.resource, key.namespace, key.name, rv, stored))
-            except BaseException:
-                self._restore_rv(meta, previous)
-                raise
-            if not done:
-                self._restore_rv(meta, previous)
-                self._end_if_empty()
-                raise already_exists(key.resource, key.group, key.name)
-            names = self._index.setdefault(key.resource, {}).setdefault(key.namespace, {})
-            turn.undo.append((key, names.get(key.name)))
-            names[key.name] = obj
-            self._written(turn, "ADDED", key, obj, rv, data, stored)
-        self._after_write()
-        return obj
+        return self._put(key, obj, "ADDED", None)
 
     def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
+        return self._put(key, obj, "MODIFIED", expected_rv)
+
+    def _put(self, key: Key, obj: Obj, type_: EventType, expected_rv: int | None) -> Obj:
+        """Create (ADDED) or replace (MODIFIED) one object, its precondition checked in the database."""
         with self._lock:
             self._check_open()
             turn = self._begin()
@@ -245,13 +226,19 @@ class PostgresStore(MemoryStore):
             data = orjson.dumps(obj)
             stored = self._to_storage(key, data)
             try:
-                done = self._statement(
-                    "UPDATE joblet_objects SET rv = %s, data = %s WHERE resource = %s AND namespace = %s "
-                    "AND name = %s AND (%s::bigint IS NULL OR rv = %s)",
-                    (rv, stored, key.resource, key.namespace, key.name, expected_rv, expected_rv))
+                if type_ == "ADDED":
+                    done = self._statement(
+                        "INSERT INTO joblet_objects VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                        (key.resource, key.namespace, key.name, rv, stored))
+                else:
+                    done = self._statement(
+                        "UPDATE joblet_objects SET rv = %s, data = %s WHERE resource = %s AND namespace = %s "
+                        "AND name = %s AND (%s::bigint IS NULL OR rv = %s)",
+                        (rv, stored, key.resource, key.namespace, key.name, expected_rv, expected_rv))
                 if not done:
-                    self._restore_rv(meta, previous)
                     self._end_if_empty()
+                    if type_ == "ADDED":
+                        raise already_exists(key.resource, key.group, key.name)
                     self._missing_or_conflict(key)
             except BaseException:
                 self._restore_rv(meta, previous)
@@ -259,7 +246,7 @@ class PostgresStore(MemoryStore):
             names = self._index.setdefault(key.resource, {}).setdefault(key.namespace, {})
             turn.undo.append((key, names.get(key.name)))
             names[key.name] = obj
-            self._written(turn, "MODIFIED", key, obj, rv, data, stored)
+            self._written(turn, type_, key, obj, rv, data, stored)
         self._after_write()
         return obj
 
@@ -567,13 +554,17 @@ class PostgresStore(MemoryStore):
             self._check_open()
             if self._turn is not None:
                 self.flush()
-            try:
-                row = self._db.execute("SELECT v FROM joblet_rv").fetchone()
-                self._db.rollback()
-            except psycopg.OperationalError:
-                self._reconnect()
-                row = self._db.execute("SELECT v FROM joblet_rv").fetchone()
-                self._db.rollback()
+            row = None
+            for attempt in (1, 2):
+                try:
+                    row = self._db.execute("SELECT v FROM joblet_rv").fetchone()
+                    self._db.rollback()
+                    break
+                except psycopg.Error as err:
+                    self._safe_rollback()
+                    if attempt == 2 or not isinstance(err, psycopg.OperationalError):
+                        raise StoreUnavailable(f"cannot read the PostgreSQL store: {err}".strip()) from err
+                    self._reconnect()
             top = int(row[0]) if row else 0
             if top > self._rv:
                 self._catch_up(top)
