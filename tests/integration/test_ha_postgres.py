@@ -8,7 +8,7 @@ Succeeded pod per index, no index twice); kubectl against each live replica sees
 objects at the same resourceVersions (with the dead replica's kubeconfig: one identity); a
 watch opened on one replica and the same watch opened on another from the same
 resourceVersion deliver the same events. Real processes, real PostgreSQL, real kubectl.
-Takes about 2 minutes on the 2-core CI machine (``-m postgres``).
+Takes about 6 minutes on the shared 2-core machine under load (``-m postgres``).
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_crash_recovery import Server, complete, poll
 
-from joblet.clock import RealClock
+from joblet.clock import RealClock, parse_time
 from support.tls import kubeconfig_http
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow, pytest.mark.timeout(1500)]
@@ -117,6 +117,7 @@ def test_three_replicas_survive_kill9_of_the_leader_mid_job(pg_url: str, tmp_pat
         leader.proc.send_signal(signal.SIGKILL)
         leader.proc.wait(10)
         assert succeeded() < PODS, "the Job finished before the leader was killed: raise PODS"
+        last_renew = parse_time(get(kubeconfig, others[0].url, LEASE)["spec"]["renewTime"])
 
         def new_holder() -> bool:
             try:
@@ -131,6 +132,11 @@ def test_three_replicas_survive_kill9_of_the_leader_mid_job(pg_url: str, tmp_pat
         assert took_over <= LEASE_DURATION + RETRY_PERIOD + 3, took_over  # within its duration (+ one retry, + load)
         lease = get(kubeconfig, others[0].url, LEASE)
         assert lease["spec"]["leaseTransitions"] >= 1
+        # measured on the Lease itself: the new holder acquired it within the duration of the
+        # dead leader's last renewal (+ one retry period, + scheduling slack on a loaded machine)
+        gap = (parse_time(lease["spec"]["acquireTime"]) - last_renew).total_seconds()
+        print(f"new holder acquired the lease {gap:.1f} s after the dead leader's last renewTime")
+        assert gap <= LEASE_DURATION + RETRY_PERIOD + 3, gap
 
         poll(lambda: complete(get(kubeconfig, others[1].url, JOB)), 600, "the Job did not complete after failover")
         job = get(kubeconfig, others[1].url, JOB)
