@@ -7,7 +7,8 @@ duration (plus one retry period); the Job ends Complete with exact counts (succe
 Succeeded pod per index, no index twice); kubectl against each live replica sees the same
 objects at the same resourceVersions (with the dead replica's kubeconfig: one identity); a
 watch opened on one replica and the same watch opened on another from the same
-resourceVersion deliver the same events. Real processes, real PostgreSQL, real kubectl.
+resourceVersion deliver the same events; ``kubectl logs`` through either live replica reaches
+the node's log endpoint. Real processes, real PostgreSQL, real kubectl.
 Takes about 6 minutes on the shared 2-core machine under load (``-m postgres``).
 """
 
@@ -105,7 +106,8 @@ def test_three_replicas_survive_kill9_of_the_leader_mid_job(pg_url: str, tmp_pat
             "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "ha"},
             "spec": {"completions": PODS, "parallelism": 40, "completionMode": "Indexed", "backoffLimit": 0,
                      "template": {"spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                                           "containers": [{"name": "c", "image": "busybox", "command": ["true"]}]}}}})
+                                           "containers": [{"name": "c", "image": "busybox",
+                                                           "command": ["sh", "-c", "echo index $JOB_COMPLETION_INDEX"]}]}}}})
         rv_at_create = created["metadata"]["resourceVersion"]
 
         def succeeded() -> int:
@@ -156,6 +158,11 @@ def test_three_replicas_survive_kill9_of_the_leader_mid_job(pg_url: str, tmp_pat
             views.append(sorted((o["kind"], o["metadata"]["name"], o["metadata"]["resourceVersion"])
                                 for o in listed["items"] if o["kind"] != "Lease"))
         assert views[0] == views[1] and len(views[0]) == len(pods) + 1
+
+        # logs stay on the node; any replica serves them through the log proxy (shared CA)
+        seventh = next(p for p in pods if p["metadata"]["annotations"]["batch.kubernetes.io/job-completion-index"] == "7")
+        for r in others:
+            assert kubectl(kubeconfig, r.url, "logs", seventh["metadata"]["name"]).strip() == "index 7"
 
         # a watch from one resourceVersion gives the same events on either replica
         on_first = watch_events(kubeconfig, others[0].url, rv_at_create)
