@@ -19,7 +19,8 @@ Semantics kept from client-go's ``leaderelection``:
 * a takeover increments ``leaseTransitions`` and sets ``acquireTime``; a renewal keeps both;
 * the leader that could not renew for ``renewDeadline`` stops leading, which is before any
   other replica may take the lease (``leaseDuration`` > ``renewDeadline``): there are never two
-  leaders acting at once;
+  leaders acting at once; one that reads another holder in the lease stops at once (client-go
+  keeps trying until its deadline);
 * on a clean stop the leader releases the lease (``ReleaseOnCancel``), so a successor needs not
   wait out the duration.
 """
@@ -250,8 +251,11 @@ class LeaderElector:
         while True:
             await self.sleep(cfg.retry_period)
             remaining = cfg.renew_deadline - (self.clock.monotonic() - self.last_renew)
-            if remaining > 0:
-                await self._attempt(min(cfg.retry_period, remaining))
+            if remaining > 0 and not await self._attempt(min(cfg.retry_period, remaining)) and \
+                    _spec(self.lease).get("holderIdentity") not in (None, cfg.identity):
+                log.warning("%s: lease %s/%s is held by %s now: stopping leading", cfg.identity, cfg.namespace,
+                            cfg.name, _spec(self.lease).get("holderIdentity"))
+                return
             if renew_deadline_passed(self.last_renew, self.clock.monotonic(), cfg):
                 log.warning("%s could not renew lease %s/%s for %.0f s: stopping leading", cfg.identity,
                             cfg.namespace, cfg.name, cfg.renew_deadline)

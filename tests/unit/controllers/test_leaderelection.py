@@ -231,3 +231,20 @@ def test_a_stale_write_loses_on_conflict() -> None:
         assert c.holder() == "a"
 
     asyncio.run(main())
+
+
+def test_a_leader_that_sees_another_holder_stops_at_once() -> None:
+    async def main() -> None:
+        c = Cluster()
+        a = c.elector("a")
+        assert await a.try_acquire_or_renew()
+        leading = asyncio.ensure_future(a.lead())
+        await asyncio.sleep(0)
+        lease = c.registry.get("leases", "kube-system", "joblet-controller-manager")
+        c.registry.update("leases", {**lease, "spec": acquired_spec(lease, "usurper", NOW, CFG)})
+        started = c.clock.monotonic()
+        await leading
+        assert c.events == ["a+", "a-"]
+        assert c.clock.monotonic() - started < CFG.renew_deadline  # not waiting out the deadline
+
+    asyncio.run(main())
