@@ -42,7 +42,8 @@ def test_every_backend_has_a_url() -> None:
     assert set(URLS) == set(BACKENDS)
 
 
-@pytest.fixture(params=sorted(BACKENDS))
+@pytest.fixture(params=[pytest.param(b, marks=[pytest.mark.postgres] if b == "postgresql" else [])
+                        for b in sorted(BACKENDS)])
 def make_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[StoreFactory]:
     """A factory (so tests can pass history bounds); every store it made is closed afterwards."""
     made: list[MemoryStore] = []

@@ -176,6 +176,31 @@ def test_secrets_are_encrypted_at_rest_in_postgres(pg_url: str) -> None:
         store.close()
 
 
+def test_secrets_in_clear_or_under_an_old_key_are_rewritten_at_open(pg_url: str) -> None:
+    old = AesGcmEncryption([("old", bytes(32))])
+    new = AesGcmEncryption([("new", bytes(range(32))), ("old", bytes(32))])
+    secret_key = Key("secrets", "default", "s")
+    plain = open_store(pg_url)
+    plain.create(secret_key, {"apiVersion": "v1", "kind": "Secret",
+                              "metadata": {"name": "s", "namespace": "default"}, "data": {"k": "c2VjcmV0"}})
+    plain.close()
+
+    def stored() -> list[bytes]:
+        with psycopg.connect(pg_url) as conn:
+            return [bytes(r[0]) for r in conn.execute(
+                "SELECT data FROM joblet_objects WHERE resource = 'secrets' "
+                "UNION ALL SELECT data FROM joblet_events WHERE resource = 'secrets'").fetchall()]
+
+    assert all(b"c2VjcmV0" in d for d in stored())
+    for enc, prefix in ((old, b"k8s:enc:aesgcm:v1:old:"), (new, b"k8s:enc:aesgcm:v1:new:")):
+        store = open_store(pg_url, encryption=enc)
+        try:
+            assert store.get(secret_key)["data"] == {"k": "c2VjcmV0"}
+        finally:
+            store.close()
+        assert [d[:len(prefix)] for d in stored()] == [prefix, prefix]
+
+
 def wait_for(predicate: Any, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -247,3 +272,61 @@ def test_store_url_password_is_found() -> None:
     assert url_password("postgresql://joblet:s3cret@db/joblet") == "s3cret"
     assert url_password("postgresql://db/joblet?password=s3cret") == "s3cret"
     assert url_password("postgresql://joblet@db/joblet") is None
+
+
+def test_a_turn_whose_connection_dies_before_commit_is_not_acknowledged_and_leaves_no_trace(pg_url: str) -> None:
+    """The writer's backend is terminated after two writes of a turn and before its commit: the
+    flush (what the API server calls before answering) raises 507, the cache forgets both writes,
+    watchers never see them, and the next write takes the same rv on a new connection."""
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.create(jkey("before"), job("before"))
+
+        async def scenario() -> list[WatchEvent]:
+            watch = store.watch("jobs")
+            store.create(jkey("lost1"), job("lost1"))  # a turn: not committed until the loop turns
+            store.update(jkey("before"), job("before", parallelism=9))
+            with psycopg.connect(pg_url, autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s)", (store._db.info.backend_pid,))
+            with pytest.raises(InsufficientStorage):
+                store.flush()
+            assert [o["metadata"]["name"] for o in store.list("jobs")[0]] == ["before"]
+            assert store.get(jkey("before")).get("spec") == {}
+            assert store.current_rv == 1
+            store.create(jkey("after"), job("after"))
+            await asyncio.sleep(0)
+            return await collect(watch, 1)
+
+        assert summary(asyncio.run(scenario())) == [("ADDED", "after", 2)]
+        other = open_store(pg_url)
+        try:
+            assert sorted(o["metadata"]["name"] for o in other.list("jobs")[0]) == ["after", "before"]
+            assert other.current_rv == 2
+        finally:
+            other.close()
+    finally:
+        store.close()
+
+
+def test_a_commit_whose_answer_was_lost_is_looked_up_by_its_turn_tag(pg_url: str) -> None:
+    """When COMMIT loses its connection, the store reconnects and asks whether its turn's last
+    event is there with its own tag: yes only for the very turn that committed."""
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    try:
+        store.create(jkey("a"), job("a"))  # turn 1, rv 1
+        tag = f"{store.replica_id}:1"
+        assert store._committed_after_all(tag, 1)
+        assert not store._committed_after_all(f"{store.replica_id}:2", 1)  # another turn of ours
+        assert not store._committed_after_all(tag, 2)  # an rv nobody wrote
+        other = open_store(pg_url)
+        try:
+            other.create(jkey("b"), job("b"))  # rv 2, another replica's turn 1
+            assert not store._committed_after_all(tag, 2)
+        finally:
+            other.close()
+        store.create(jkey("c"), job("c"))  # still writes after the reconnects
+        assert store.current_rv == 3
+    finally:
+        store.close()

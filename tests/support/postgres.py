@@ -60,7 +60,8 @@ class PostgresServer:
     def __init__(self, bin_dir: Path, *, durable: bool = False) -> None:
         self.bin_dir = bin_dir
         self.durable = durable
-        self.root = Path(tempfile.mkdtemp(prefix="joblet-pg-"))
+        # the pid in the name tells whose server a leftover dir is (several test runs share /tmp)
+        self.root = Path(tempfile.mkdtemp(prefix=f"joblet-pg-{os.getpid()}-"))
         self.data = self.root / "data"
         self.log = self.root / "postgres.log"
         self.port = free_port()

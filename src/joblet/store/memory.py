@@ -243,15 +243,20 @@ class MemoryStore:
         """Make rows (and the store's rv) durable; the memory store has nothing to do."""
 
     def close(self) -> None:
+        failed: BaseException | None = None
         with self._lock:
             if self._closed:
                 return
             try:
                 self.flush()
-            finally:
-                self._closed = True
-                self._hub.close_all()
-                self._close_backend()
+            except BaseException as err:  # closed all the same; raised below
+                failed = err
+            self._closed = True
+            self._hub.close_all()
+        # Outside the lock: a backend's helper thread may need it to finish (PostgreSQL's follower).
+        self._close_backend()
+        if failed is not None:
+            raise failed
 
     def _close_backend(self) -> None:
         """Release what the backend holds (nothing in memory)."""

@@ -46,8 +46,13 @@ database still has; older is ``410 Gone``. Each flush that crosses a multiple of
 step deletes events older than the bound (compaction). A follower that finds its next event
 compacted away reloads the snapshot and closes its watches (their clients re-list).
 
+Why one module of ~650 lines: the write turn, its failure handling (undo, lost COMMIT) and the
+follower share one set of invariants — rv contiguity of the cache, the undo log, the store lock —
+and each part changes the state the others rely on; split, each would reach into the others.
+
 Secrets are encrypted at rest with ``StoreOptions.encryption`` exactly as in SQLite
-(:mod:`joblet.store.atrest`), in objects and events alike.
+(:mod:`joblet.store.atrest`), in objects and events alike; at open, rows in clear or under an
+older key are rewritten with the current one (key rotation).
 """
 
 from __future__ import annotations
@@ -64,7 +69,7 @@ import orjson
 import psycopg
 
 from joblet.errors import ApiError, InsufficientStorage, already_exists, conflict, not_found
-from joblet.security.encryption import AesGcmEncryption
+from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption
 from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
 from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, _as_deleted
@@ -137,6 +142,7 @@ class PostgresStore(MemoryStore):
         self._db = self._connect()
         try:
             self._create_schema()
+            self._reencrypt_stale_rows()
             self._load_snapshot()
         except BaseException:
             self._db.close()
@@ -165,6 +171,30 @@ class PostgresStore(MemoryStore):
             for statement in _SCHEMA:
                 self._db.execute(statement)
         self._db.commit()
+
+    def _reencrypt_stale_rows(self) -> None:
+        """Rewrite Secrets stored in clear or under an older key with the current key (objects and
+        history), under the rv row lock so no replica writes meanwhile; rvs do not change."""
+        enc = self._encryption
+        if enc is None:
+            return
+        db = self._db
+        resources = sorted(ENCRYPTED_RESOURCES)
+        with db.transaction():
+            db.execute("SELECT v FROM joblet_rv FOR UPDATE")
+            for table, key in (("joblet_objects", "resource = %s AND namespace = %s AND name = %s AND rv = %s"),
+                               ("joblet_events", "rv = %s")):
+                rows = db.execute(f"SELECT resource, namespace, name, rv, data FROM {table} "
+                                  "WHERE resource = ANY(%s)", (resources,)).fetchall()
+                updates = [
+                    (to_storage(enc, r, ns, n, self._from_storage(r, ns, n, bytes(d))),
+                     *((r, ns, n, rv) if table == "joblet_objects" else (rv,)))
+                    for r, ns, n, rv, d in rows if not enc.is_current(bytes(d))
+                ]
+                if updates:
+                    with db.cursor() as cur:
+                        cur.executemany(f"UPDATE {table} SET data = %s WHERE {key}", updates)
+        db.commit()
 
     # -- opening: snapshot + retained history -------------------------------------------
 
@@ -441,8 +471,8 @@ class PostgresStore(MemoryStore):
                         [(*event, writer) for event in turn.events])
                     if last // COMPACT_EVERY != turn.base_rv // COMPACT_EVERY:
                         cur.execute("DELETE FROM joblet_events WHERE rv <= %s", (last - self._history_events,))
-                    cur.execute("UPDATE joblet_rv SET v = %s", (last,))
-                    cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(last)))
+                    cur.execute("WITH u AS (UPDATE joblet_rv SET v = %s RETURNING v) "
+                                "SELECT pg_notify(%s, v::text) FROM u", (last, CHANNEL))
             except psycopg.Error as err:
                 self._abort()
                 raise self._unavailable(err) from err
@@ -627,20 +657,6 @@ class PostgresStore(MemoryStore):
                 pass
         self._follower.join(timeout=FOLLOW_POLL + 5)
         self._db.close()
-
-    def close(self) -> None:
-        with self._lock:
-            if self._closed:
-                return
-            try:
-                self.flush()
-            except ApiError as err:
-                log.warning("writes lost at close: %s", err)
-            finally:
-                self._closed = True
-                self._hub.close_all()
-        # Outside the lock: the follower may be waiting for it to apply a last batch.
-        self._close_backend()
 
 
 def describe(conninfo: str) -> str:
