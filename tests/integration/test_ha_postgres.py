@@ -9,7 +9,7 @@ objects at the same resourceVersions (with the dead replica's kubeconfig: one id
 watch opened on one replica and the same watch opened on another from the same
 resourceVersion deliver the same events; ``kubectl logs`` through either live replica reaches
 the node's log endpoint. Real processes, real PostgreSQL, real kubectl.
-Takes about 6 minutes on the shared 2-core machine under load (``-m postgres``).
+Takes about 2 minutes on a quiet 2-core machine, 6 under a load average of 20 (``-m postgres``).
 """
 
 from __future__ import annotations
