@@ -41,6 +41,7 @@ META = "k8s.io.apimachinery.pkg.apis.meta.v1"
 RBAC = "k8s.io.api.rbac.v1"
 AUTHZ = "k8s.io.api.authorization.v1"
 AUTHN = "k8s.io.api.authentication.v1"
+COORDINATION = "k8s.io.api.coordination.v1"
 
 # apiVersion/kind → message, for the kinds a protobuf body may carry.
 KINDS: dict[str, str] = {
@@ -50,6 +51,7 @@ KINDS: dict[str, str] = {
     "v1/Namespace": f"{CORE}.Namespace",
     "batch/v1/Job": f"{BATCH}.Job",
     "batch/v1/CronJob": f"{BATCH}.CronJob",
+    "coordination.k8s.io/v1/Lease": f"{COORDINATION}.Lease",  # client-go's leader election writes protobuf
     "rbac.authorization.k8s.io/v1/Role": f"{RBAC}.Role",
     "rbac.authorization.k8s.io/v1/ClusterRole": f"{RBAC}.ClusterRole",
     "rbac.authorization.k8s.io/v1/RoleBinding": f"{RBAC}.RoleBinding",
@@ -78,6 +80,7 @@ POINTER_FIELDS: dict[str, set[str]] = {
     f"{BATCH}.CronJobSpec": {"timeZone", "startingDeadlineSeconds", "suspend", "successfulJobsHistoryLimit",
                              "failedJobsHistoryLimit"},
     f"{BATCH}.JobStatus": {"terminating", "ready"},
+    f"{COORDINATION}.LeaseSpec": {"holderIdentity", "leaseDurationSeconds", "leaseTransitions"},
     f"{BATCH}.SuccessPolicyRule": {"succeededIndexes", "succeededCount"},
     f"{BATCH}.PodFailurePolicyOnExitCodesRequirement": {"containerName"},
     f"{BATCH}.PodFailurePolicyOnPodConditionsPattern": set(),

@@ -78,3 +78,8 @@ class ControlPlaneConfig:
     ray_address: str | None = None
     #: with ray_address: no local node agent, every pod runs on Ray (``--ray-only``; Ray Nodes untainted).
     ray_only: bool = False
+    #: leader election of the controllers among replicas on one store (joblet.controllers.leaderelection;
+    #: kube-controller-manager's --leader-elect-lease-duration / -renew-deadline / -retry-period)
+    leader_elect_lease_duration: float = 15.0
+    leader_elect_renew_deadline: float = 10.0
+    leader_elect_retry_period: float = 2.0

@@ -77,7 +77,12 @@ class ControlPlane:
         self._audit: Any = None
         self._access: Any = None
         self._prune_task: asyncio.Task[None] | None = None
+        self._tokens_task: asyncio.Task[None] | None = None
+        self.tokens: Any = None
         self._event_ttl_task: asyncio.Task[None] | None = None
+        #: the leader election of the controllers (joblet.controllers.leaderelection)
+        self.elector: Any = None
+        self._election_task: asyncio.Task[None] | None = None
         self.url: str | None = None
         #: the CA that signed the serving certificate (pods' ca.crt), when joblet issued it
         self.api_ca_file: Path | None = None
@@ -93,7 +98,10 @@ class ControlPlane:
             self.store: Store = self._store or open_store(cfg.store or default_store_url(cfg.data_dir),
                                                           encryption=self._encryption())
             self.metrics = JobletMetrics(self.clock)  # joblet.metrics: one registry per plane
-            # Service-account tokens: signed with D/pki/sa.key (created on first start).
+            # One identity per store: the CA and SA key of the store (joblet.auth.identity) replace
+            # this data dir's, or become the store's when it has none yet.
+            self._share_identity()
+            # Service-account tokens: signed with D/pki/sa.key (the store's, see above).
             self.service_account_key = load_or_create_signing_key(cfg.data_dir)
             self.registry = Registry(TimedStore(self.store, self.metrics), self.clock,
                                      token_signer=TokenSigner(self.service_account_key))
@@ -120,13 +128,11 @@ class ControlPlane:
                         await self._start_http(port=0)
                     except PortInUse as again:
                         log.info("no API server for this run: %s", again)
+            self.metrics.add_queue_source(
+                lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
             # Split mode (``--components``): controllers and node agent only when asked for.
             if self.run_controllers and "controllers" in cfg.components:
-                await self._start_controllers()
-                from joblet.controllers import eventttl
-
-                self._event_ttl_task = asyncio.create_task(eventttl.run(
-                    self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
+                await self._start_election()
             if self.run_controllers and "node" in cfg.components:
                 if not (cfg.ray_address and cfg.ray_only):
                     await self._start_node_agent()
@@ -136,6 +142,31 @@ class ControlPlane:
         except BaseException:
             await self.stop()
             raise
+
+    def _share_identity(self) -> None:
+        from joblet.auth.identity import NAMESPACE, SharedTokenStore, share_identity
+        from joblet.controllers.leaderelection import default_identity
+
+        bare = Registry(self.store, self.clock)  # no token signer yet: the SA key may change here
+        with contextlib.suppress(AlreadyExists):
+            bare.create("namespaces", {"metadata": {"name": NAMESPACE}})
+        origin = default_identity(self.config.data_dir)
+        share_identity(bare, self.config.data_dir, origin, self.clock.now())
+        self.store.flush()
+        self.tokens = SharedTokenStore(self.config.data_dir, bare, self.clock, origin)
+
+    async def _publish_tokens(self) -> None:
+        """Put this data dir's token changes (``joblet token create/revoke``) into the store's
+        table every few seconds, so every replica accepts them."""
+        from joblet.auth.identity import TOKEN_CACHE_SECONDS
+
+        while True:
+            try:
+                self.tokens.publish()
+                self.store.flush()
+            except Exception:
+                log.exception("publishing tokens to the store failed")
+            await asyncio.sleep(TOKEN_CACHE_SECONDS)
 
     def _encryption(self) -> AesGcmEncryption | None:
         """The Secret encryption provider of ``--encryption-key-file`` (None without it)."""
@@ -153,6 +184,49 @@ class ControlPlane:
                 self.registry.create("namespaces", {"metadata": {"name": ns}})
         ensure_default_policy(self.registry)
         self.store.flush()
+
+    async def _start_election(self) -> None:
+        """Run the controllers only while this replica leads (Lease kube-system/joblet-controller-manager).
+        The first try is made here: a free lease (a single server, or the first replica) is
+        taken at once and the controllers are running when start() returns, as without election."""
+        from joblet.controllers.leaderelection import ElectionConfig, LeaderElector, default_identity
+
+        cfg = self.config
+        election = ElectionConfig(identity=default_identity(cfg.data_dir), lease_duration=cfg.leader_elect_lease_duration,
+                                  renew_deadline=cfg.leader_elect_renew_deadline,
+                                  retry_period=cfg.leader_elect_retry_period)
+        self.elector = LeaderElector(self.client, self.clock, election, on_started=self._start_leading,
+                                     on_stopped=self._stop_leading)
+        leading = await self.elector.try_acquire_or_renew()
+        if leading:
+            await self._start_leading()
+        else:
+            log.info("lease %s/%s is held by another replica: controllers wait", self.elector.config.namespace,
+                     self.elector.config.name)
+        self._election_task = asyncio.create_task(self.elector.run(leading=leading), name="leader-election")
+
+    async def _start_leading(self) -> None:
+        """This replica became the leader: the controllers start, with fresh informers."""
+        from joblet.controllers import eventttl
+
+        cfg = self.config
+        await self._start_controllers()
+        self._event_ttl_task = asyncio.create_task(eventttl.run(
+            self.client, self.clock, cfg.event_ttl, min(60.0, max(1.0, cfg.event_ttl / 10))), name="event-ttl")
+
+    async def _stop_leading(self) -> None:
+        """This replica stopped leading (lease lost, or shutting down): no controller writes any more."""
+        if self._event_ttl_task is not None:
+            self._event_ttl_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._event_ttl_task
+            self._event_ttl_task = None
+        if self._manager is not None:
+            manager, self._manager = self._manager, None
+            await manager.stop()
+        if self._recorder is not None:
+            recorder, self._recorder = self._recorder, None
+            await recorder.close()
 
     async def _start_controllers(self) -> None:
         from joblet.client.events import ClientEventRecorder
@@ -190,8 +264,6 @@ class ControlPlane:
         ]
         self._recorder = recorder
         self._manager = ControllerManager(controllers)
-        self.metrics.add_queue_source(
-            lambda: [qw.queue for c in (self._manager.controllers if self._manager else []) for qw in c.queue_workers()])
         await self._manager.start()
 
     async def _start_node_agent(self) -> None:
@@ -285,10 +357,13 @@ class ControlPlane:
             raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
         bound = int(sock.getsockname()[1])
         token = self.admin_token()
+        self.tokens.publish()  # the kubeconfig's token works against every replica at once
+        self.store.flush()
+        self._tokens_task = asyncio.create_task(self._publish_tokens(), name="publish-tokens")
         self._audit = open_log(cfg.audit_log) if cfg.audit_log else None
         self._access = open_log(cfg.access_log) if cfg.access_log else None
         self._authorizer = authorizer = build_authorizer(self.client)
-        authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator])
+        authenticator = build_authenticator(cfg, self.clock, [self.service_account_authenticator], tokens=self.tokens)
         app = create_app(self.client, authenticator=authenticator,
                          authorizer=self._authorizer, log_store=self.log_store, clock=self.clock,
                          metrics=self.metrics, allowed_hosts=allowed_hosts(sans, bound),
@@ -358,11 +433,20 @@ class ControlPlane:
             await self.clock.sleep_async(max(1.0, self.config.log_prune_interval))
 
     async def stop(self) -> None:
-        if self._event_ttl_task is not None:
-            self._event_ttl_task.cancel()
+        if self._election_task is not None:  # its end stops the controllers (_stop_leading)
+            self._election_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._event_ttl_task
-            self._event_ttl_task = None
+                await self._election_task
+            self._election_task = None
+        await self._stop_leading()
+        if self.elector is not None:  # hand the lease over at once (client-go's ReleaseOnCancel)
+            await self.elector.release()
+            self.elector = None
+        if self._tokens_task is not None:
+            self._tokens_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._tokens_task
+            self._tokens_task = None
         if self._prune_task is not None:
             self._prune_task.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -392,17 +476,11 @@ class ControlPlane:
                 await self._agent.stop()
             self._agent.runtime.close()
             self._agent = None
-        if self._manager is not None:
-            await self._manager.stop()
-            self._manager = None
-        if self._recorder is not None:
-            await self._recorder.close()
-            self._recorder = None
         if self._node_lock is not None:
             self._node_lock.release()
             self._node_lock = None
         store = getattr(self, "store", None)
-        if store is not None:
+        if store is not None and self._store is None:  # a store the caller passed in is the caller's
             store.close()
         self._lock.release()
 
@@ -436,14 +514,15 @@ def url_host(host: str) -> str:
 
 
 def build_authenticator(config: ControlPlaneConfig, clock: Clock,
-                        extra: Sequence[Authenticator] = ()) -> Authenticator:
+                        extra: Sequence[Authenticator] = (), tokens: Any = None) -> Authenticator:
     """Who may call the API: tokens of ``D/tokens.json`` (the admin's and ``joblet token
-    create``'s), and client certificates when ``--client-ca`` is set. Another kind of
+    create``'s; ``tokens``: also the store's shared table), and client certificates when
+    ``--client-ca`` is set. Another kind of
     credential is one more entry in the list."""
     from joblet.auth.authn import ClientCertAuthenticator, TokenFileAuthenticator, Union
     from joblet.security.tokens import TokenStore
 
-    authenticators: list[Authenticator] = [TokenFileAuthenticator(TokenStore(config.data_dir), clock)]
+    authenticators: list[Authenticator] = [TokenFileAuthenticator(tokens or TokenStore(config.data_dir), clock)]
     if config.client_ca:
         authenticators.append(ClientCertAuthenticator())
     return Union([*authenticators, *extra])

@@ -1,5 +1,9 @@
 """``joblet node --server URL``: a node agent alone, against a remote joblet server.
 
+With ``--server URL1,URL2,...`` (replicas on one store) the agent's client fails over to the
+next URL when one stops answering: requests are retried there, watches resume from the last
+resourceVersion they saw, heartbeats go on (:class:`joblet.client.http.HttpClient`).
+
 Why: one machine is not always enough. The agent is the same :class:`joblet.node.agent.NodeAgent`
 the single-process server runs; only its client changes (HTTP instead of in-process). A node
 process has no store, so it does not take the data dir's store lock (``DATA_DIR/lock``);
@@ -80,6 +84,7 @@ class NodeDirLock:
 
 @dataclass
 class NodeConfig:
+    #: the API server's URL; replicas of one store comma-separated (failed over in that order)
     server: str
     data_dir: Path
     token: str | None = None
@@ -116,14 +121,20 @@ def node_access(config: NodeConfig) -> Any:
 
     from joblet.kubeconfig import Access, load_access
 
+    first = config.server.split(",")[0].strip()
     if config.kubeconfig:
         access = load_access(config.kubeconfig)
-        if config.server:
-            access = dataclasses.replace(access, server=config.server)
+        if first:
+            access = dataclasses.replace(access, server=first)
         if config.token:
             access = dataclasses.replace(access, token=config.token)
         return access
-    return Access(config.server, config.token, insecure=not config.verify_tls)
+    return Access(first, config.token, insecure=not config.verify_tls)
+
+
+def fallback_servers(config: NodeConfig) -> list[str]:
+    """The replicas after the first of ``--server URL1,URL2,...``."""
+    return [u.strip() for u in config.server.split(",")[1:] if u.strip()]
 
 
 async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | None = None) -> None:
@@ -142,7 +153,7 @@ async def run_node(config: NodeConfig, console: Console, stop: asyncio.Event | N
     lock.acquire({"node": config.name, "server": config.server or str(config.kubeconfig)})
     clock = RealClock()
     access = node_access(config)
-    client = HttpClient.from_access(access)
+    client = HttpClient.from_access(access, fallbacks=fallback_servers(config))
     logs = LogStore(config.data_dir, clock, retention_days=config.log_retention_days,
                     max_total_bytes=config.log_retention_bytes)
     stop = stop or asyncio.Event()

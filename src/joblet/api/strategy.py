@@ -11,15 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from joblet.api import admission, defaults, validation
+from joblet.api.validation import coordination, rbac
 from joblet.api.validation import meta as metav
-from joblet.api.validation import rbac
 from joblet.errors import Cause
 
 Obj = dict[str, Any]
 
 
 class Strategy:
-    """Defaults for resources without special rules (ConfigMap, ServiceAccount, Lease ...)."""
+    """Defaults for resources without special rules."""
 
     has_status = False
     #: validate() already checks metadata (names, labels); else the registry checks it.
@@ -207,6 +207,16 @@ class ServiceAccountStrategy(Strategy):
         return validation.validate_service_account(obj)
 
 
+class LeaseStrategy(Strategy):
+    validates_meta = True
+
+    def validate(self, obj: Obj) -> list[Cause]:
+        return coordination.validate_lease(obj)
+
+    def validate_update(self, new: Obj, old: Obj) -> list[Cause]:
+        return coordination.validate_lease_update(new, old)
+
+
 class RoleStrategy(Strategy):
     """Role and ClusterRole: rules only, names are path segments (``system:basic-user``)."""
 
@@ -254,6 +264,7 @@ STRATEGIES: dict[str, Strategy] = {
     "nodes": NodeStrategy(),
     "configmaps": ConfigMapStrategy(),
     "serviceaccounts": ServiceAccountStrategy(),
+    "leases": LeaseStrategy(),
 }
 
 

@@ -176,6 +176,9 @@ COLUMNS: dict[str, list[dict[str, Any]]] = {
              "using this ServiceAccount are allowed to use."),
         _AGE,
     ],
+    "leases": [_NAME, _col("Holder", "holderIdentity contains the identity of the holder of a current lease. If "
+                           "Coordinated Leader Election is used, the holder identity must be equal to the elected "
+                           "LeaseCandidate.metadata.name field."), _AGE],
     "roles": [_NAME, _col("Created At", _AGE_DOC, "date")],
     "clusterroles": [_NAME, _col("Created At", _AGE_DOC, "date")],
     "rolebindings": [
@@ -546,6 +549,11 @@ def _print_serviceaccount(sa: Obj, now: datetime) -> tuple[list[Cell], list[dict
     return [_name(sa), len(sa.get("secrets") or []), _age(sa, now)], []
 
 
+def _print_lease(lease: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """printLease: HOLDER is spec.holderIdentity (empty when nobody holds it)."""
+    return [_name(lease), str((lease.get("spec") or {}).get("holderIdentity") or ""), _age(lease, now)], []
+
+
 def _print_role(role: Obj, now: datetime) -> tuple[list[Cell], list[dict[str, Any]]]:
     """printRole/printClusterRole: CREATED AT is the RFC 3339 creation time, not an age."""
     return [_name(role), str(_meta(role).get("creationTimestamp") or "")], []
@@ -595,6 +603,7 @@ PRINTERS: dict[str, Printer] = {
     "secrets": _print_secret,
     "configmaps": _print_configmap,
     "serviceaccounts": _print_serviceaccount,
+    "leases": _print_lease,
     "roles": _print_role,
     "clusterroles": _print_role,
     "rolebindings": _print_binding,

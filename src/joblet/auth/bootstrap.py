@@ -12,11 +12,12 @@ and adds to an existing one what a newer default gained, unless it is annotated
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 from joblet.api.registry import Registry
 from joblet.auth import AUTHENTICATED, SYSTEM_MASTERS, UNAUTHENTICATED
-from joblet.errors import NotFound
+from joblet.errors import AlreadyExists, Conflict, NotFound
 
 Obj = dict[str, Any]
 
@@ -43,11 +44,12 @@ def cluster_role(name: str, rules: list[Obj], aggregate_to: tuple[str, ...] = ()
             "metadata": {"name": name, "labels": labels, "annotations": dict(_ANNOTATIONS)}, "rules": rules}
 
 
-def cluster_role_binding(name: str, role: str, groups: tuple[str, ...]) -> Obj:
+def cluster_role_binding(name: str, role: str, groups: tuple[str, ...], users: tuple[str, ...] = ()) -> Obj:
     return {"apiVersion": RBAC_V1, "kind": "ClusterRoleBinding",
             "metadata": {"name": name, "labels": dict(_LABELS), "annotations": dict(_ANNOTATIONS)},
             "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": role},
-            "subjects": [{"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in groups]}
+            "subjects": [*({"apiGroup": "rbac.authorization.k8s.io", "kind": "Group", "name": g} for g in groups),
+                         *({"apiGroup": "rbac.authorization.k8s.io", "kind": "User", "name": u} for u in users)]}
 
 
 def view_rules() -> list[Obj]:
@@ -85,6 +87,21 @@ def admin_rules() -> list[Obj]:
 
 DISCOVERY_URLS = ["/api", "/api/*", "/apis", "/apis/*", "/healthz", "/livez", "/openapi", "/openapi/*",
                   "/readyz", "/version", "/version/"]
+#: the Lease the controller-manager replicas elect their leader with (joblet.controllers.leaderelection)
+CONTROLLER_MANAGER_LEASE = "joblet-controller-manager"
+#: upstream's user of kube-controller-manager
+CONTROLLER_MANAGER_USER = "system:kube-controller-manager"
+
+
+def leader_election_rules(lease_name: str) -> list[Obj]:
+    """Upstream's lease rules of ``system:kube-controller-manager``: create any Lease, and read
+    and renew only its own."""
+    return [
+        rule(["create"], ["coordination.k8s.io"], ["leases"]),
+        {**rule(["get", "update", "watch"], ["coordination.k8s.io"], ["leases"]), "resourceNames": [lease_name]},
+    ]
+
+
 PUBLIC_INFO_URLS = ["/healthz", "/livez", "/readyz", "/version", "/version/"]
 
 
@@ -101,6 +118,7 @@ def default_rbac_objects() -> list[tuple[str, Obj]]:
             rule(["create"], ["authorization.k8s.io"], ["selfsubjectaccessreviews", "selfsubjectrulesreviews"]),
             rule(["create"], ["authentication.k8s.io"], ["selfsubjectreviews"]),
         ]),
+        cluster_role(CONTROLLER_MANAGER_USER, leader_election_rules(CONTROLLER_MANAGER_LEASE)),
     ]
     bindings = [
         cluster_role_binding("cluster-admin", "cluster-admin", (SYSTEM_MASTERS,)),
@@ -108,6 +126,7 @@ def default_rbac_objects() -> list[tuple[str, Obj]]:
         cluster_role_binding("system:basic-user", "system:basic-user", (AUTHENTICATED,)),
         cluster_role_binding("system:public-info-viewer", "system:public-info-viewer",
                              (AUTHENTICATED, UNAUTHENTICATED)),
+        cluster_role_binding(CONTROLLER_MANAGER_USER, CONTROLLER_MANAGER_USER, (), (CONTROLLER_MANAGER_USER,)),
     ]
     return [*(("clusterroles", r) for r in roles), *(("clusterrolebindings", b) for b in bindings)]
 
@@ -133,12 +152,14 @@ def reconcile_default(current: Obj, default: Obj) -> Obj | None:
 
 
 def ensure_default_policy(registry: Registry) -> None:
-    """Create each default object that is missing and add to an existing one what it gained."""
+    """Create each default object that is missing and add to an existing one what it gained.
+    Replicas on one store start together: an object another one wrote first is left to it."""
     for plural, obj in default_rbac_objects():
-        try:
-            wanted = reconcile_default(registry.get(plural, "", obj["metadata"]["name"]), obj)
-        except NotFound:
-            registry.create(plural, obj)
-            continue
-        if wanted is not None:
-            registry.update(plural, wanted)
+        with contextlib.suppress(AlreadyExists, Conflict):
+            try:
+                wanted = reconcile_default(registry.get(plural, "", obj["metadata"]["name"]), obj)
+            except NotFound:
+                registry.create(plural, obj)
+                continue
+            if wanted is not None:
+                registry.update(plural, wanted)

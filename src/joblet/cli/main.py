@@ -160,6 +160,9 @@ def server(
     eviction_hard: EvictionHardOpt = "nodefs.available<5%",
     event_ttl: Annotated[float, typer.Option("--event-ttl", help="Seconds an Event is kept after it was last recorded (upstream: 1h).")] = 3600.0,
     store: StoreOpt = None,
+    leader_elect_lease_duration: Annotated[float, typer.Option("--leader-elect-lease-duration", help="Seconds a replica waits, after it last saw the controllers' Lease change, before it takes the lead over (replicas on one store).")] = 15.0,
+    leader_elect_renew_deadline: Annotated[float, typer.Option("--leader-elect-renew-deadline", help="Seconds the leader keeps trying to renew its Lease before it stops its controllers (less than the lease duration).")] = 10.0,
+    leader_elect_retry_period: Annotated[float, typer.Option("--leader-elect-retry-period", help="Seconds between tries to acquire or renew the Lease.")] = 2.0,
 ) -> None:
     """Run the control plane (API server, controllers, node agent) and write DATA_DIR/kubeconfig."""
     from joblet.controlplane import serve_forever
@@ -188,6 +191,9 @@ def server(
     cfg.eviction_hard = _eviction_hard(eviction_hard)
     cfg.event_ttl = max(1.0, event_ttl)
     cfg.store = store
+    cfg.leader_elect_lease_duration = leader_elect_lease_duration
+    cfg.leader_elect_renew_deadline = leader_elect_renew_deadline
+    cfg.leader_elect_retry_period = leader_elect_retry_period
     try:
         cfg_check(cfg)
     except Fail as e:
@@ -233,7 +239,7 @@ def _token_from_file_or_env(argv_token: str | None, token_file: str | None) -> s
 
 @app.command()
 def node(
-    server_url: Annotated[str | None, typer.Option("--server", help="The joblet API server, e.g. https://10.0.0.1:6443 (default: the --kubeconfig's).")] = None,
+    server_url: Annotated[str | None, typer.Option("--server", help="The joblet API server, e.g. https://10.0.0.1:6443 (default: the --kubeconfig's); several replicas of one store comma-separated: the agent fails over to the next when one stops answering.")] = None,
     kubeconfig: Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig with the server's CA and this node's credentials.")] = None,
     token_file: Annotated[str | None, typer.Option("--token-file", help="File holding the bearer token (default: $JOBLET_TOKEN, else the kubeconfig's).")] = None,
     token: TokenArgvOpt = None,
@@ -262,7 +268,11 @@ def node(
     if not server_url and not kubeconfig:
         err.print("error: joblet node needs --kubeconfig FILE (or --server URL)")
         raise typer.Exit(2)
-    cfg = NodeConfig(server=server_url or "", data_dir=(data_dir or default_data_dir()).expanduser(),
+    servers = [u.strip() for u in (server_url or "").split(",") if u.strip()]
+    if server_url and (not servers or not all(u.startswith(("https://", "http://")) for u in servers)):
+        err.print(f"error: --server takes URLs (https://HOST:PORT), comma-separated, got {server_url!r}")
+        raise typer.Exit(2)
+    cfg = NodeConfig(server=",".join(servers), data_dir=(data_dir or default_data_dir()).expanduser(),
                      token=node_token, kubeconfig=kubeconfig,
                      node_name=node_name or "", verify_tls=not insecure_skip_tls_verify,
                      heartbeat_seconds=heartbeat_seconds, crash_loop_backoff=crash_loop_backoff,
@@ -339,6 +349,9 @@ def cfg_check(cfg: ControlPlaneConfig) -> None:
             raise Fail(f"{flag} {value!r} is not a positive quantity: {e}", 2) from None
     if cfg.max_pods < 1:
         raise Fail("--max-pods must be at least 1", 2)
+    if not cfg.leader_elect_lease_duration > cfg.leader_elect_renew_deadline > cfg.leader_elect_retry_period > 0:
+        raise Fail("leader election needs --leader-elect-lease-duration > --leader-elect-renew-deadline > "
+                   "--leader-elect-retry-period > 0", 2)
     if cfg.ray_only and not cfg.ray_address:
         raise Fail("--ray-only needs --ray-address", 2)
     _check_runtime(cfg.runtime)

@@ -14,9 +14,10 @@ client from a kubeconfig's :class:`~joblet.kubeconfig.Access`).
 
 from __future__ import annotations
 
+import logging
 import math
 import ssl
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -26,6 +27,8 @@ from joblet.api.resources import RESOURCES, Resource
 from joblet.client.interface import Event, Obj, ObjectList, PatchType, PropagationPolicy
 from joblet.clock import poll_pause
 from joblet.errors import ApiError, InternalError, NotFound, ServiceUnavailable, from_status
+
+log = logging.getLogger(__name__)
 
 EventBatch = list[Event]
 PATCH_CONTENT_TYPES: dict[str, str] = {
@@ -90,18 +93,41 @@ class HttpClient:
     """A :class:`joblet.client.interface.Client` over a Kubernetes-compatible REST API."""
 
     def __init__(self, base_url: str, token: str | None = None, verify: bool | ssl.SSLContext = True,
-                 timeout: float = 30.0) -> None:
+                 timeout: float = 30.0, *, fallbacks: Sequence[str] = ()) -> None:
+        """``fallbacks``: more replicas of the same API (one store, one identity); when the current
+        server stops answering, requests and watches move to the next (see :meth:`_fail_over`)."""
         headers = {"Accept": "application/json", "User-Agent": "joblet-client"}
         if token:
             headers["Authorization"] = f"Bearer {token}"
-        self.base_url = base_url.rstrip("/")
-        self._http = httpx.AsyncClient(base_url=self.base_url, headers=headers, verify=verify,
-                                       timeout=httpx.Timeout(timeout))
+        self.servers = [u.rstrip("/") for u in (base_url, *fallbacks)]
+        self._clients = [httpx.AsyncClient(base_url=u, headers=headers, verify=verify, timeout=httpx.Timeout(timeout))
+                         for u in self.servers]
+        self._current = 0
+
+    @property
+    def base_url(self) -> str:
+        return self.servers[self._current]
+
+    @property
+    def _http(self) -> httpx.AsyncClient:
+        return self._clients[self._current]
+
+    def _fail_over(self, failed: httpx.AsyncClient) -> bool:
+        """``failed`` did not answer: make the next server current (unless another request did
+        already). False when there is no other server."""
+        if len(self._clients) < 2:
+            return False
+        if self._clients[self._current] is failed:
+            self._current = (self._current + 1) % len(self._clients)
+            log.warning("API server %s does not answer; failing over to %s",
+                        self.servers[self._current - 1], self.base_url)
+        return True
 
     @classmethod
-    def from_access(cls, access: Any, timeout: float = 30.0) -> HttpClient:
+    def from_access(cls, access: Any, timeout: float = 30.0, fallbacks: Sequence[str] = ()) -> HttpClient:
         """A client for a :class:`joblet.kubeconfig.Access` (server, CA, token or client cert)."""
-        return cls(access.server, token=access.token, verify=access.ssl_context(), timeout=timeout)
+        return cls(access.server, token=access.token, verify=access.ssl_context(), timeout=timeout,
+                   fallbacks=fallbacks)
 
     # ---- plumbing
 
@@ -111,10 +137,18 @@ class HttpClient:
         if body is not None:
             kwargs["content"] = orjson.dumps(body)
             kwargs["headers"] = {"Content-Type": content_type}
-        try:
-            response = await self._http.request(method, path, **kwargs)
-        except httpx.TransportError as exc:
-            raise ServiceUnavailable(f"cannot reach the API server at {self.base_url}: {exc}") from None
+        for attempt in range(len(self._clients)):
+            http = self._http
+            try:
+                response = await http.request(method, path, **kwargs)
+                break
+            except httpx.TransportError as exc:
+                # Another replica gets the request when it surely did not reach this one (no
+                # connection) or repeating it is harmless (reads, preconditioned PUTs, deletes).
+                again = isinstance(exc, httpx.ConnectError) or method in ("GET", "PUT", "DELETE")
+                if self._fail_over(http) and again and attempt + 1 < len(self._clients):
+                    continue
+                raise ServiceUnavailable(f"cannot reach the API server at {http.base_url}: {exc}") from None
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content)
         try:
@@ -231,8 +265,9 @@ class HttpClient:
                 "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
                 "timeoutSeconds": str(max(1, math.ceil(timeout_seconds))) if timeout_seconds else None,
             }
+            http = self._http
             try:
-                async with self._http.stream("GET", r.base_path(namespace),
+                async with http.stream("GET", r.base_path(namespace),
                                              params={k: v for k, v in params.items() if v is not None},
                                              timeout=httpx.Timeout(30.0, read=None)) as response:
                     if response.status_code >= 400:
@@ -255,10 +290,11 @@ class HttpClient:
                             yield batch
             except httpx.TransportError as exc:
                 failures += 1
-                if timeout_seconds is not None or failures >= WATCH_RECONNECT_ATTEMPTS:
+                if timeout_seconds is not None or failures >= WATCH_RECONNECT_ATTEMPTS * len(self._clients):
                     raise ServiceUnavailable(f"watch of {resource} interrupted: {exc}") from None
-                await poll_pause(WATCH_RECONNECT_DELAY)
-                continue
+                if not (self._fail_over(http) and failures < len(self._clients)):
+                    await poll_pause(WATCH_RECONNECT_DELAY)
+                continue  # resumed from the last resourceVersion seen, on the next replica if any
             if timeout_seconds is not None:
                 return
 
@@ -293,4 +329,5 @@ class HttpClient:
         return await self._request("POST", path, body=token_request)
 
     async def close(self) -> None:
-        await self._http.aclose()
+        for http in self._clients:
+            await http.aclose()

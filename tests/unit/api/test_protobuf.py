@@ -158,6 +158,11 @@ DECODE_CASES: list[tuple[str, bytes, dict[str, Any]]] = [
       "spec": {"schedule": "*/5 * * * *", "jobTemplate": {"metadata": {"name": "cj", "creationTimestamp": None},
                                                           "spec": {}}},
       "status": {}}),
+    ("lease-micro-time-and-pointer-zero", envelope("coordination.k8s.io/v1", "Lease", meta("l") + ld(2, (
+        ld(1, "host_1") + vi(2, 15) + ld(4, vi(1, 1767323045) + vi(2, 678901000)) + vi(5, 0)))),
+     {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": {"name": "l", "creationTimestamp": None},
+      "spec": {"holderIdentity": "host_1", "leaseDurationSeconds": 15, "renewTime": "2026-01-02T03:04:05.678901Z",
+               "leaseTransitions": 0}}),
     ("unknown-fields-skipped", envelope("v1", "ConfigMap", meta("c") + ld(99, "future") + vi(98, 1)
                                         + varint(97 << 3 | 5) + b"\x01\x02\x03\x04"),
      {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "creationTimestamp": None}}),

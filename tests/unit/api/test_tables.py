@@ -248,7 +248,11 @@ OTHER_CASES: list[tuple[str, str, dict[str, Any], list[Any]]] = [
                                  "binaryData": {"z": ""}}, ["c", 2, "1s"]),
     ("serviceaccount", "serviceaccounts", {"metadata": {"name": "default", "creationTimestamp": ago(1)}},
      ["default", 0, "1s"]),
-    ("default", "leases", {"metadata": {"name": "l", "creationTimestamp": ago(125)}}, ["l", "2m5s"]),
+    ("default", "widgets", {"metadata": {"name": "w", "creationTimestamp": ago(125)}}, ["w", "2m5s"]),
+    ("lease-held", "leases", {"metadata": {"name": "l", "creationTimestamp": ago(125)},
+                              "spec": {"holderIdentity": "host_1234", "leaseDurationSeconds": 15}},
+     ["l", "host_1234", "2m5s"]),
+    ("lease-free", "leases", {"metadata": {"name": "l", "creationTimestamp": ago(125)}}, ["l", "", "2m5s"]),
 ]
 
 

@@ -84,6 +84,7 @@ def test_rule_allows(attrs: Attributes, r: Obj, allowed: bool) -> None:
     assert rule_allows(attrs, r) is allowed
 
 
+KCM = UserInfo("system:kube-controller-manager", ("system:authenticated",))
 SA = UserInfo("system:serviceaccount:team:builder", ("system:serviceaccounts", "system:serviceaccounts:team"))
 
 
@@ -144,6 +145,14 @@ READER_IN_DEV = binding("read-web", "Role", "pod-reader", [USER], "dev")
     # system:masters gets everything through cluster-admin
     (policy(), res("delete", "nodes", namespace="", user=UserInfo("root", ("system:masters",))), True,
      'RBAC: allowed by ClusterRoleBinding "cluster-admin" of ClusterRole "cluster-admin" to Group "system:masters"'),
+    # the controller-manager user may create Leases and renew only its own (upstream's lease rules)
+    (policy(), res("update", "leases", "coordination.k8s.io", "kube-system", name="joblet-controller-manager",
+                   user=KCM), True,
+     'RBAC: allowed by ClusterRoleBinding "system:kube-controller-manager" of ClusterRole '
+     '"system:kube-controller-manager" to User "system:kube-controller-manager"'),
+    (policy(), res("update", "leases", "coordination.k8s.io", "kube-system", name="other", user=KCM), False, ""),
+    (policy(), res("get", "leases", "coordination.k8s.io", "kube-system", name="joblet-controller-manager"),
+     False, ""),
     # a RoleBinding to a ClusterRole grants only in its namespace
     (policy(VIEW_IN_DEV), res("get", "jobs", "batch", "dev"), True,
      'RBAC: allowed by RoleBinding "alice-view/dev" of ClusterRole "view" to User "alice"'),
@@ -232,7 +241,8 @@ def test_authorizer_sees_a_binding_created_a_moment_ago_and_forgets_a_deleted_on
                         break
                     await asyncio.sleep(0)
                 state = authz._cached_state()
-                assert state is not None and len(list(state.cluster_role_bindings())) == 4
+                assert state is not None and len(list(state.cluster_role_bindings())) == len(
+                    [p for p, _ in default_rbac_objects() if p == "clusterrolebindings"])
             await client.create("rolebindings", rolebinding("alice-edit", "edit", "alice", "dev"))
             if cached:
                 state = authz._cached_state()
