@@ -166,7 +166,7 @@ class ControlPlane:
                 self.store.flush()
             except Exception:
                 log.exception("publishing tokens to the store failed")
-            await asyncio.sleep(TOKEN_CACHE_SECONDS)
+            await self.clock.sleep_async(TOKEN_CACHE_SECONDS)
 
     def _encryption(self) -> AesGcmEncryption | None:
         """The Secret encryption provider of ``--encryption-key-file`` (None without it)."""

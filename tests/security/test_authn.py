@@ -13,8 +13,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from conftest import SecServer
 
+from conftest import SecServer
 from joblet.clock import RealClock
 from joblet.kubeconfig import load_access, write_kubeconfig
 from joblet.security.pki import issue_client_cert

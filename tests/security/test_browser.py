@@ -8,8 +8,8 @@ import json
 import ssl
 
 import httpx
-from conftest import SecServer
 
+from conftest import SecServer
 from support.tls import kubeconfig_http
 
 PODS = "/api/v1/namespaces/default/pods"

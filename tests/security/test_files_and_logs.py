@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import SecServer
 
+from conftest import SecServer
 from joblet.cli.main import is_loopback
 from support.tls import kubeconfig_http
 

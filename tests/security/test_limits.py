@@ -8,8 +8,8 @@ import ssl
 import time
 
 import httpx
-from conftest import HEAD_TIMEOUT, SecServer
 
+from conftest import HEAD_TIMEOUT, SecServer
 from joblet.api.serving import DEFAULT_MAX_HEADER_BYTES
 from support.tls import kubeconfig_http
 
