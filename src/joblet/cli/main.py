@@ -21,6 +21,8 @@ import yaml
 from rich.console import Console
 
 from joblet import __version__
+from joblet.api import warning
+from joblet.api.fieldvalidation import FieldValidation
 from joblet.api.resources import lookup
 from joblet.cli.connect import connect
 from joblet.cli.manifests import ManifestError, load_manifests
@@ -47,7 +49,14 @@ err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server to use, whatever it is (default: the data dir's joblet; $KUBECONFIG only if it names a joblet server).")]
 NamespaceOpt = Annotated[str, typer.Option("--namespace", "-n", help="Namespace.")]
-ValidateOpt = Annotated[str, typer.Option("--validate", help="strict (default): reject fields the schema does not know, as kubectl; false: drop them.")]
+ValidateOpt = Annotated[str, typer.Option("--validate", help="strict (default): reject fields the schema does not know, as kubectl; warn: drop them with a warning; false: drop them.")]
+
+
+class Rejected(Exception):
+    """The API refused a manifest's object as bad input: kubectl's line, exit status 2."""
+
+    def __init__(self, error: ApiError, verb: str, file: str) -> None:
+        super().__init__(f'Error from server ({error.reason}): error when {verb} "{file}": {error.message}')
 
 
 class Fail(Exception):
@@ -67,6 +76,9 @@ def run_async(coro: Awaitable[T]) -> T:
         return asyncio.run(coro)  # type: ignore[arg-type]
     except ManifestError as e:
         err.print(f"error: {e}")
+        raise typer.Exit(2) from None
+    except Rejected as e:
+        err.print(str(e), highlight=False)
         raise typer.Exit(2) from None
     except ServiceUnavailable as e:
         err.print(f"error: {e.message}")
@@ -402,7 +414,7 @@ def run(
     if exit_code not in ("job", "pod"):
         err.print(f"error: --exit-code must be job or pod, not {exit_code!r}")
         raise typer.Exit(2)
-    manifests = _load_or_exit(file, validate)
+    manifests, mode = _load_or_exit(file, validate)
     private_umask()
     cfg = _config(data_dir, pod_failure_backoff=pod_failure_backoff, pod_failure_backoff_max=pod_failure_backoff_max,
                   crash_loop_backoff=crash_loop_backoff, crash_loop_backoff_max=crash_loop_backoff_max,
@@ -438,16 +450,19 @@ def run(
                 if embedded:
                     await _note_leftovers(client, context.cli_args)
                 try:
-                    job = await submit(client, manifests, namespace, out)
+                    with warning.collect() as warnings:
+                        job = await submit(client, manifests, namespace, out, field_validation=mode)
                 except ValueError as e:
                     raise ManifestError(f"{file}: {e}") from None
                 except (Invalid, BadRequest) as e:
                     # The manifest itself is wrong: same exit status as unparseable input.
-                    raise ManifestError(f"{file}: {e.message}") from None
+                    raise Rejected(e, "creating", file) from None
                 except ApiError as e:
                     if isinstance(e, ServiceUnavailable):
                         raise
                     raise Fail(f"cannot submit {file}: Error from server ({e.reason}): {e.message}", 2) from None
+                finally:
+                    _print_warnings(warnings)
                 out.print(f"job.batch/{job['metadata']['name']} created", highlight=False)
                 if embedded:
                     _note_images(manifests, runtime)
@@ -503,17 +518,21 @@ def _note_images(manifests: list[Any], runtime: str) -> None:
                       f"(use --runtime podman for real images)")
 
 
-def _load_or_exit(file: str, validate: str = "strict") -> Any:
-    from joblet.cli.manifests import check_fields
+def _load_or_exit(file: str, validate: str = "strict") -> tuple[Any, FieldValidation]:
+    """The manifests of ``file`` and the ``fieldValidation`` ``--validate`` asks for."""
+    from joblet.cli.manifests import field_validation
 
-    if validate not in ("strict", "true", "false", "ignore"):
-        err.print(f"error: --validate must be strict or false, not {validate!r}")
-        raise typer.Exit(2)
     try:
-        return check_fields(load_manifests(file), file, strict=validate in ("strict", "true"))
+        mode = field_validation(validate)
+        return load_manifests(file), mode
     except ManifestError as e:
         err.print(f"error: {e}")
         raise typer.Exit(2) from None
+
+
+def _print_warnings(warnings: list[str]) -> None:
+    for text in warnings:
+        err.print(f"Warning: {text}", highlight=False, markup=False)
 
 
 @app.command()
@@ -525,7 +544,7 @@ def apply(
     validate: ValidateOpt = "strict",
 ) -> None:
     """Create or update the objects in a manifest (server-side apply)."""
-    manifests = _load_or_exit(file, validate)
+    manifests, mode = _load_or_exit(file, validate)
 
     async def go() -> None:
         async with connect(kubeconfig, _config(data_dir)) as client:
@@ -533,7 +552,13 @@ def apply(
                 ns = namespace or (m.obj.get("metadata") or {}).get("namespace") or "default"
                 name = (m.obj.get("metadata") or {}).get("name")
                 if not name:
-                    obj = await client.create(m.resource.plural, m.obj, namespace)
+                    with warning.collect() as warnings:
+                        try:
+                            obj = await client.create(m.resource.plural, m.obj, namespace, field_validation=mode)
+                        except (Invalid, BadRequest) as e:
+                            raise Rejected(e, "creating", file) from None
+                        finally:
+                            _print_warnings(warnings)
                     out.print(f"{_kind_ref(m.resource.plural)}/{obj['metadata']['name']} created")
                     continue
                 where = ns if m.resource.namespaced else ""
@@ -541,7 +566,14 @@ def apply(
                     before: str | None = (await client.get(m.resource.plural, name, where))["metadata"].get("resourceVersion")
                 except NotFound:
                     before = None
-                after = await client.patch(m.resource.plural, name, m.obj, where, patch_type="apply", field_manager="joblet")
+                with warning.collect() as warnings:
+                    try:
+                        after = await client.patch(m.resource.plural, name, m.obj, where, patch_type="apply",
+                                                   field_manager="joblet", field_validation=mode)
+                    except (Invalid, BadRequest) as e:
+                        raise Rejected(e, "creating" if before is None else "patching", file) from None
+                    finally:
+                        _print_warnings(warnings)
                 verb = ("created" if before is None else
                         "unchanged" if after["metadata"].get("resourceVersion") == before else "configured")
                 out.print(f"{_kind_ref(m.resource.plural)}/{name} {verb}")
