@@ -14,7 +14,15 @@ from typing import Any
 from joblet.api.resources import RESOURCES
 from joblet.client.interface import Client
 from joblet.clock import Clock
-from joblet.controllers.runtime import DONE, Controller, Informer, InformerFactory, QueueWorker, Result, WorkQueue
+from joblet.controllers.runtime import (
+    DONE,
+    Controller,
+    Informer,
+    InformerFactory,
+    QueueWorker,
+    Result,
+    WorkQueue,
+)
 from joblet.errors import Conflict, NotFound
 
 Obj = dict[str, Any]

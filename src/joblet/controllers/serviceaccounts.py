@@ -21,7 +21,15 @@ from typing import Any
 from joblet.api.serviceaccount import DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIGMAP
 from joblet.client.interface import Client
 from joblet.clock import Clock
-from joblet.controllers.runtime import DONE, Controller, Informer, InformerFactory, QueueWorker, Result, WorkQueue
+from joblet.controllers.runtime import (
+    DONE,
+    Controller,
+    Informer,
+    InformerFactory,
+    QueueWorker,
+    Result,
+    WorkQueue,
+)
 from joblet.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from joblet.objects import deep_copy, name_of, namespace_of
 

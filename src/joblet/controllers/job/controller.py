@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from joblet.api.selectors import label_selector_matches
@@ -29,7 +29,16 @@ from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
 from joblet.controllers.job.config import JobControllerConfig
-from joblet.controllers.runtime import DONE, Controller, Informer, InformerFactory, QueueWorker, Result, Terminal, WorkQueue
+from joblet.controllers.runtime import (
+    DONE,
+    Controller,
+    Informer,
+    InformerFactory,
+    QueueWorker,
+    Result,
+    Terminal,
+    WorkQueue,
+)
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
 from joblet.objects import (
