@@ -14,15 +14,8 @@ from typing import Any
 from joblet.api.resources import RESOURCES
 from joblet.client.interface import Client
 from joblet.clock import Clock
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 
 Obj = dict[str, Any]

@@ -45,15 +45,8 @@ from typing import Any
 from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import deep_copy, failed_pod_status, key_of
 

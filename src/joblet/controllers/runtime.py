@@ -38,6 +38,7 @@ from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock
 from joblet.controllers.events import TerminalReporter
+from joblet.controllers.result import DONE, Result, TerminalError
 from joblet.errors import Gone
 from joblet.objects import key_of, rv_of
 
@@ -455,34 +456,6 @@ class InformerFactory:
 
 # -- controllers --------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Terminal:
-    """A failure retrying cannot fix: ``reason`` and ``message`` of the Warning Event recorded
-    on ``obj`` (the object the key names, when there is one)."""
-
-    reason: str
-    message: str
-    obj: Obj | None = None
-
-
-class TerminalError(Exception):
-    """Raised from deep inside a sync: handled as ``Result(terminal=...)``."""
-
-    def __init__(self, reason: str, message: str, obj: Obj | None = None) -> None:
-        super().__init__(message)
-        self.terminal = Terminal(reason, message, obj)
-
-
-@dataclass(frozen=True)
-class Result:
-    """What a sync returns; ``Result()`` (or None): done until the next event."""
-
-    #: look at the key again after this many seconds (also after a terminal failure)
-    requeue_after: float | None = None
-    terminal: Terminal | None = None
-
-
-DONE = Result()
 SyncFunc = Callable[[str], Awaitable[Result | None]]
 
 

@@ -21,15 +21,8 @@ from typing import Any
 from joblet.api.serviceaccount import DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIGMAP
 from joblet.client.interface import Client
 from joblet.clock import Clock
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from joblet.objects import deep_copy, name_of, namespace_of
 

@@ -18,15 +18,8 @@ from typing import Any
 
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.metrics import metrics_for
 from joblet.objects import job_finished, key_of, split_key

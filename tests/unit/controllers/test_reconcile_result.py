@@ -13,7 +13,8 @@ import pytest
 from joblet.client.events import FakeRecorder
 from joblet.clock import FakeClock
 from joblet.controllers.events import TerminalReporter
-from joblet.controllers.runtime import DONE, Result, Terminal, TerminalError, WorkQueue, process_next
+from joblet.controllers.result import DONE, Result, Terminal, TerminalError
+from joblet.controllers.runtime import WorkQueue, process_next
 
 OBJ = {"apiVersion": "batch/v1", "kind": "CronJob",
        "metadata": {"name": "cj", "namespace": "default", "uid": "u", "resourceVersion": "5"}}

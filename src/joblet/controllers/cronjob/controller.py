@@ -23,17 +23,8 @@ from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
 from joblet.controllers.events import DECODE_ERRORS, undecodable
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    Terminal,
-    TerminalError,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result, Terminal, TerminalError
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for
 from joblet.objects import deep_copy, key_of, rv_of, split_key

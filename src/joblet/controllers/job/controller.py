@@ -29,16 +29,8 @@ from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
 from joblet.controllers.job.config import JobControllerConfig
-from joblet.controllers.runtime import (
-    DONE,
-    Controller,
-    Informer,
-    InformerFactory,
-    QueueWorker,
-    Result,
-    Terminal,
-    WorkQueue,
-)
+from joblet.controllers.result import DONE, Result, Terminal
+from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
 from joblet.objects import (
