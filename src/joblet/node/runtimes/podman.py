@@ -63,6 +63,8 @@ from joblet.clock import Clock, parse_time
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.runtimes.records import (
     append_record,
+    attempts,
+    by_container,
     lost_exit,
     proc_starttime,
     read_records,
@@ -434,13 +436,8 @@ class PodmanRuntime:
 
     def recover(self, pod_uid: str) -> list[RecoveredContainer]:
         found: list[RecoveredContainer] = []
-        for path in self.pod_dir(pod_uid).glob("c.*.json"):
-            _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
-            if not attempt_text.isdigit():
-                continue
-            ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = read_records(path)
-            started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+        for attempt in attempts(self.pod_dir(pod_uid), pod_uid):
+            ref, started = attempt.ref, attempt.started
             known = self._status(ref)
             if known is None and self._live_conmon(ref) is None:
                 inspected = self.cli.run_sync(["inspect", "--format", "json", self._name(ref)])
@@ -449,8 +446,7 @@ class PodmanRuntime:
                 found.append(RecoveredContainer(ref, started, "running"))
             else:
                 found.append(RecoveredContainer(ref, started, "exited", known))
-        found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
-        return found
+        return by_container(found)
 
     def pods(self) -> list[str]:
         return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())

@@ -55,6 +55,8 @@ from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.runtimes.records import (
     append_record,
+    attempts,
+    by_container,
     lost_exit,
     proc_starttime,
     read_records,
@@ -351,13 +353,8 @@ class ProcessRuntime:
 
     def recover(self, pod_uid: str) -> list[RecoveredContainer]:
         found: list[RecoveredContainer] = []
-        for path in self.pod_dir(pod_uid).glob("c.*.json"):
-            _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
-            if not attempt_text.isdigit():
-                continue
-            ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = read_records(path)
-            started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+        for attempt in attempts(self.pod_dir(pod_uid), pod_uid):
+            ref, started, state = attempt.ref, attempt.started, attempt.state
             if self._status_path(ref).exists() or self._live_pid(ref) is None:
                 found.append(RecoveredContainer(ref, started, "exited", self._finish(ref)))
             else:
@@ -366,8 +363,7 @@ class ProcessRuntime:
                 if isinstance(state.get("cgroup"), str):
                     self.cgroups.adopt(pod_uid, self._cgroup_name(ref), state["cgroup"])
                 found.append(RecoveredContainer(ref, started, "running"))
-        found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
-        return found
+        return by_container(found)
 
     def pods(self) -> list[str]:
         return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())
