@@ -12,7 +12,7 @@ import contextlib
 import json
 import os
 import sys
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -1006,26 +1006,24 @@ def _set_suspend(name: str, namespace: str, suspend: bool, data_dir: Path | None
     run_async(go())
 
 
-@app.command()
-def suspend(
-    name: Annotated[str, typer.Argument(help="Job name (or job/NAME).")],
-    namespace: NamespaceOpt = "default",
-    data_dir: DataDirOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-) -> None:
-    """Suspend a Job: its running pods are stopped (not counted as failures) until resumed."""
-    _set_suspend(name.split("/", 1)[-1], namespace, True, data_dir, kubeconfig)
+def _suspend_command(suspend: bool, doc: str) -> Callable[..., None]:
+    """``joblet suspend`` and ``joblet resume``: one command body, two values of spec.suspend."""
+
+    def command(
+        name: Annotated[str, typer.Argument(help="Job name (or job/NAME).")],
+        namespace: NamespaceOpt = "default",
+        data_dir: DataDirOpt = None,
+        kubeconfig: KubeconfigOpt = None,
+    ) -> None:
+        _set_suspend(name.split("/", 1)[-1], namespace, suspend, data_dir, kubeconfig)
+
+    command.__doc__ = doc
+    return command
 
 
-@app.command()
-def resume(
-    name: Annotated[str, typer.Argument(help="Job name (or job/NAME).")],
-    namespace: NamespaceOpt = "default",
-    data_dir: DataDirOpt = None,
-    kubeconfig: KubeconfigOpt = None,
-) -> None:
-    """Resume a suspended Job (its activeDeadlineSeconds timer starts over)."""
-    _set_suspend(name.split("/", 1)[-1], namespace, False, data_dir, kubeconfig)
+app.command("suspend")(_suspend_command(
+    True, "Suspend a Job: its running pods are stopped (not counted as failures) until resumed."))
+app.command("resume")(_suspend_command(False, "Resume a suspended Job (its activeDeadlineSeconds timer starts over)."))
 
 
 @app.command()

@@ -9,6 +9,7 @@ the cgroup code use, so every layer agrees on what ``"500m"`` or ``"1Gi"`` means
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -556,40 +557,41 @@ def _validate_data_keys(obj: dict[str, Any], keys: tuple[str, ...], check_dup: b
 
 
 def validate_secret(secret: dict[str, Any]) -> list[Cause]:
-    errs = metav.validate_object_meta(secret, namespaced=True)
-    errs.extend(_validate_data_keys(secret, ("data", "stringData"), check_dup=False))
-    return errs
+    return _validate_data_object(secret, ("data", "stringData"), check_dup=False)
 
 
 def validate_secret_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
-    errs = metav.validate_object_meta_update(new, old)
-    errs.extend(validate_secret(new))
-    errs.extend(field.immutable(new.get("type") or "Opaque", old.get("type") or "Opaque", "type"))
-    errs.extend(_immutable_data(new, old, ("data",)))
-    return errs
-
-
-def _immutable_data(new: dict[str, Any], old: dict[str, Any], keys: tuple[str, ...]) -> list[Cause]:
-    errs: list[Cause] = []
-    if old.get("immutable"):
-        if not new.get("immutable"):
-            errs.append(field.forbidden("immutable", "field is immutable when `immutable` is set"))
-        for key in keys:
-            if (new.get(key) or {}) != (old.get(key) or {}):
-                errs.append(field.forbidden(key, "field is immutable when `immutable` is set"))
-    return errs
+    type_change = field.immutable(new.get("type") or "Opaque", old.get("type") or "Opaque", "type")
+    return _validate_data_update(new, old, validate_secret, type_change, ("data",))
 
 
 def validate_configmap(cm: dict[str, Any]) -> list[Cause]:
-    errs = metav.validate_object_meta(cm, namespaced=True)
-    errs.extend(_validate_data_keys(cm, ("data", "binaryData"), check_dup=True))
-    return errs
+    return _validate_data_object(cm, ("data", "binaryData"), check_dup=True)
 
 
 def validate_configmap_update(new: dict[str, Any], old: dict[str, Any]) -> list[Cause]:
+    return _validate_data_update(new, old, validate_configmap, [], ("data", "binaryData"))
+
+
+def _validate_data_object(obj: dict[str, Any], keys: tuple[str, str], check_dup: bool) -> list[Cause]:
+    """A Secret or ConfigMap: metadata and its two data maps."""
+    return [*metav.validate_object_meta(obj, namespaced=True), *_validate_data_keys(obj, keys, check_dup=check_dup)]
+
+
+def _validate_data_update(new: dict[str, Any], old: dict[str, Any],
+                          validate: Callable[[dict[str, Any]], list[Cause]], extra: list[Cause],
+                          immutable_keys: tuple[str, ...]) -> list[Cause]:
+    """A Secret or ConfigMap update: metadata, the new object, ``extra``, and nothing of the
+    data changed once ``immutable`` was set."""
     errs = metav.validate_object_meta_update(new, old)
-    errs.extend(validate_configmap(new))
-    errs.extend(_immutable_data(new, old, ("data", "binaryData")))
+    errs.extend(validate(new))
+    errs.extend(extra)
+    if old.get("immutable"):
+        if not new.get("immutable"):
+            errs.append(field.forbidden("immutable", "field is immutable when `immutable` is set"))
+        for key in immutable_keys:
+            if (new.get(key) or {}) != (old.get(key) or {}):
+                errs.append(field.forbidden(key, "field is immutable when `immutable` is set"))
     return errs
 
 

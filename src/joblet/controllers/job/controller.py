@@ -18,7 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from joblet.api.selectors import label_selector_matches
 from joblet.client.events import EventRecorder, FakeRecorder
@@ -45,6 +45,7 @@ from joblet.objects import (
 )
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 BY_CONTROLLER_UID = "job-controller/by-controller-uid"
@@ -211,20 +212,25 @@ class PodControl:
 # -- the controller -------------------------------------------------------------------------------
 
 
-def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
-    """Deletions that went through, how many of those pods were ready, and the first error."""
-    done = ready = 0
+def _outcomes(items: list[T], results: list[Any]) -> tuple[list[T], Exception | None]:
+    """The items whose call (``asyncio.gather(..., return_exceptions=True)``) went through, and
+    the first error; a cancellation is re-raised."""
+    ok: list[T] = []
     first: Exception | None = None
-    for pod, res in zip(pods, results, strict=True):
+    for item, res in zip(items, results, strict=True):
         if isinstance(res, BaseException):
             if not isinstance(res, Exception):
                 raise res
             first = first or res
         else:
-            done += 1
-        if podutil.is_ready(pod):
-            ready += 1
-    return done, ready, first
+            ok.append(item)
+    return ok, first
+
+
+def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
+    """Deletions that went through, how many of the pods were ready, and the first error."""
+    done, first = _outcomes(pods, results)
+    return len(done), sum(1 for pod in pods if podutil.is_ready(pod)), first
 
 
 def _controller_uid_index(pod: Obj) -> list[str]:
@@ -665,17 +671,8 @@ class JobController(Controller):
                 self.finalizer_expectations.observed(key, podutil.uid(pod))
                 raise
 
-        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
-        removed: set[str] = set()
-        first: Exception | None = None
-        for uid, res in zip(uids, results, strict=True):
-            if isinstance(res, BaseException):
-                if not isinstance(res, Exception):
-                    raise res
-                first = first or res
-            else:
-                removed.add(uid)
-        return removed, first
+        removed, first = _outcomes(uids, await asyncio.gather(*(one(p) for p in pods), return_exceptions=True))
+        return set(removed), first
 
     async def _track(self, key: str, ctx: d.SyncContext, needs_update: bool, now: datetime) -> None:
         """trackJobStatusAndRemoveFinalizers: status with uncounted UIDs first, then finalizers,

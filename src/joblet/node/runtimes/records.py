@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -144,3 +144,25 @@ def attempts(pod_dir: Path, pod_uid: str) -> Iterator[Attempt]:
 def by_container(found: list[RecoveredContainer]) -> list[RecoveredContainer]:
     """``recover()``'s answer order: by container name, then attempt."""
     return sorted(found, key=lambda r: (r.ref.name, r.ref.attempt))
+
+
+class SharedWaits:
+    """One wait per container attempt, shared by every caller of ``Runtime.wait`` (a caller
+    cancelled mid-wait does not cancel it for the others)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
+
+    async def wait(self, ref: ContainerRef, waiter: Callable[[], Coroutine[Any, Any, ContainerExit]]) -> ContainerExit:
+        task = self._tasks.get(ref)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(waiter())
+            self._tasks[ref] = task
+        return await asyncio.shield(task)
+
+    def forget_pod(self, pod_uid: str) -> list[ContainerRef]:
+        """Drop the pod's waits (its directory is gone); the attempts they were for."""
+        refs = [r for r in self._tasks if r.pod_uid == pod_uid]
+        for ref in refs:
+            del self._tasks[ref]
+        return refs
