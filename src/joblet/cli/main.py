@@ -199,11 +199,7 @@ def server(
     cfg.eviction_hard = _eviction_hard(eviction_hard)
     cfg.event_ttl = max(1.0, event_ttl)
     cfg.store = store
-    try:
-        cfg_check(cfg)
-    except Fail as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(2) from None
+    _check_or_exit(cfg)
     run_async(serve_forever(cfg, err))
 
 
@@ -422,11 +418,7 @@ def run(
                   alert_webhook_allow=tuple(alert_webhook_allow or ()))
     cfg.runtime = runtime
     cfg.store = store
-    try:
-        cfg_check(cfg)
-    except Fail as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(2) from None
+    _check_or_exit(cfg)
     try:
         choice = choose(kubeconfig, cfg.data_dir if data_dir_explicit(cfg.data_dir) else None, cfg.data_dir)
     except Unreachable as e:
@@ -516,6 +508,15 @@ def _note_images(manifests: list[Any], runtime: str) -> None:
                 continue  # busybox manifests get the host's busybox applets
             err.print(f"note: image {image} is not pulled: commands run on the host "
                       f"(use --runtime podman for real images)")
+
+
+def _check_or_exit(cfg: ControlPlaneConfig) -> None:
+    """Options that cannot work together (or name nothing): one line, exit status 2."""
+    try:
+        cfg_check(cfg)
+    except Fail as e:
+        err.print(f"error: {e}")
+        raise typer.Exit(2) from None
 
 
 def _load_or_exit(file: str, validate: str = "strict") -> tuple[Any, FieldValidation]:

@@ -10,9 +10,11 @@ from __future__ import annotations
 
 import logging
 from collections import OrderedDict
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from joblet.client.events import MAX_SEEN, EventRecorder
+from joblet.controllers.result import Result, Terminal
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -50,3 +52,13 @@ def undecodable(obj: Obj | None, err: Exception) -> tuple[str, str, Obj | None]:
     """The terminal failure for a stored object no decision function can digest
     (``completions: "three"``): reason, message and the object."""
     return INVALID_OBJECT_REASON, f"cannot process this object ({type(err).__name__}: {err}); fix or delete it", obj
+
+
+async def sync_decoding(key: str, sync: Callable[[str], Awaitable[Result]],
+                        cached: Callable[[str], Obj | None]) -> Result:
+    """``sync(key)``, with a decode error (a stored field of the wrong type) made a terminal
+    failure about the cached object instead of a retry loop."""
+    try:
+        return await sync(key)
+    except DECODE_ERRORS as err:
+        return Result(terminal=Terminal(*undecodable(cached(key), err)))

@@ -9,7 +9,7 @@ the cgroup code use, so every layer agrees on what ``"500m"`` or ``"1Gi"`` means
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -128,14 +128,20 @@ def validate_resources(resources: Any, path: str) -> list[Cause]:
     return errs
 
 
+def _named_items(items: Any, path: str, errs: list[Cause]) -> Iterator[tuple[str, dict[str, Any], str]]:
+    """(path, item, its name or "") of each object in a list such as ``env`` or ``volumes``;
+    an item that is not an object is reported in ``errs`` and skipped."""
+    for i, item in enumerate(items or []):
+        p = f"{path}[{i}]"
+        if not isinstance(item, dict):
+            errs.append(field.invalid(p, item, "must be an object"))
+            continue
+        yield p, item, item.get("name") or ""
+
+
 def _validate_env(env: Any, path: str) -> list[Cause]:
     errs: list[Cause] = []
-    for i, var in enumerate(env or []):
-        p = f"{path}[{i}]"
-        if not isinstance(var, dict):
-            errs.append(field.invalid(p, var, "must be an object"))
-            continue
-        name = var.get("name") or ""
+    for p, var, name in _named_items(env, path, errs):
         if not name:
             errs.append(field.required(f"{p}.name"))
         elif "=" in name or not name.isprintable() or not name.isascii():
@@ -222,12 +228,7 @@ def _validate_container(ctr: Any, path: str, volumes: set[str]) -> list[Cause]:
 def _validate_volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
     errs: list[Cause] = []
     names: set[str] = set()
-    for i, vol in enumerate(volumes or []):
-        p = f"{path}[{i}]"
-        if not isinstance(vol, dict):
-            errs.append(field.invalid(p, vol, "must be an object"))
-            continue
-        name = vol.get("name") or ""
+    for p, vol, name in _named_items(volumes, path, errs):
         if not name:
             errs.append(field.required(f"{p}.name"))
         else:

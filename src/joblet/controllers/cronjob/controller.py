@@ -22,7 +22,7 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
-from joblet.controllers.events import DECODE_ERRORS, undecodable
+from joblet.controllers.events import sync_decoding
 from joblet.controllers.result import DONE, Result, Terminal, TerminalError
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
@@ -102,10 +102,7 @@ class CronJobController(Controller):
         self.recorder.event(cj, etype, reason, message, component=COMPONENT)
 
     async def sync(self, key: str) -> Result:
-        try:
-            return await self._sync(key)
-        except DECODE_ERRORS as err:
-            return Result(terminal=Terminal(*undecodable(self.cronjobs.get(key), err)))
+        return await sync_decoding(key, self._sync, self.cronjobs.get)
 
     async def _sync(self, key: str) -> Result:
         cached = self.cronjobs.get(key)

@@ -24,12 +24,12 @@ from joblet.api.selectors import label_selector_matches
 from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.events import DECODE_ERRORS, undecodable
+from joblet.controllers.events import sync_decoding
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
 from joblet.controllers.job.config import JobControllerConfig
-from joblet.controllers.result import DONE, Result, Terminal
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
@@ -470,10 +470,7 @@ class JobController(Controller):
 
     async def sync(self, key: str) -> Result:
         with self.metrics.job_sync():  # job_sync_duration_seconds / job_syncs_total
-            try:
-                return await self._sync(key)
-            except DECODE_ERRORS as err:
-                return Result(terminal=Terminal(*undecodable(self.jobs.get(key), err)))
+            return await sync_decoding(key, self._sync, self.jobs.get)
 
     async def _sync(self, key: str) -> Result:
         """syncJob. ``now`` is read once: every decision of one sync sees the same instant."""
