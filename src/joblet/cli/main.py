@@ -18,13 +18,13 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 import yaml
-from rich.console import Console
 
 from joblet import __version__
 from joblet.api import warning
 from joblet.api.fieldvalidation import FieldValidation
 from joblet.api.resources import lookup
 from joblet.cli.connect import connect
+from joblet.cli.console import bad_input, err, out
 from joblet.cli.manifests import ManifestError, load_manifests
 from joblet.config import ControlPlaneConfig
 from joblet.datadir import DataDirBusy, default_data_dir, private_umask
@@ -43,8 +43,6 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
 KubeconfigOpt = Annotated[str | None, typer.Option("--kubeconfig", help="Kubeconfig naming the server to use, whatever it is (default: the data dir's joblet; $KUBECONFIG only if it names a joblet server).")]
@@ -302,11 +300,8 @@ def _eviction_hard(text: str) -> str:
     """``--eviction-hard``, checked (exit 2 if bad)."""
     from joblet.node.diskpressure import parse_threshold
 
-    try:
+    with bad_input(ValueError, "--eviction-hard: "):
         parse_threshold(text)
-    except ValueError as e:
-        err.print(f"error: --eviction-hard: {e}")
-        raise typer.Exit(2) from None
     return text
 
 
@@ -314,13 +309,10 @@ def _log_cap(size: str, files: int) -> tuple[int, int]:
     """``--container-log-max-size``/``--container-log-max-files`` as bytes and a count (exit 2 if bad)."""
     from joblet.api.validation import QuantityError, parse_quantity
 
-    try:
+    with bad_input(QuantityError, f"--container-log-max-size {size!r}: "):
         value = int(parse_quantity(size))
         if value < 1024:
             raise QuantityError("must be at least 1Ki")
-    except QuantityError as e:
-        err.print(f"error: --container-log-max-size {size!r}: {e}")
-        raise typer.Exit(2) from None
     if files < 2:
         err.print("error: --container-log-max-files must be at least 2")
         raise typer.Exit(2)
@@ -512,23 +504,16 @@ def _note_images(manifests: list[Any], runtime: str) -> None:
 
 def _check_or_exit(cfg: ControlPlaneConfig) -> None:
     """Options that cannot work together (or name nothing): one line, exit status 2."""
-    try:
+    with bad_input(Fail):
         cfg_check(cfg)
-    except Fail as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(2) from None
 
 
 def _load_or_exit(file: str, validate: str = "strict") -> tuple[Any, FieldValidation]:
     """The manifests of ``file`` and the ``fieldValidation`` ``--validate`` asks for."""
     from joblet.cli.manifests import field_validation
 
-    try:
-        mode = field_validation(validate)
-        return load_manifests(file), mode
-    except ManifestError as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(2) from None
+    with bad_input(ManifestError):
+        return load_manifests(file), field_validation(validate)
 
 
 def _print_warnings(warnings: list[str]) -> None:

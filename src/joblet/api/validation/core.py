@@ -128,6 +128,11 @@ def validate_resources(resources: Any, path: str) -> list[Cause]:
     return errs
 
 
+#: the field each volume source cannot do without
+VOLUME_SOURCE_REQUIRED = (("hostPath", "path"), ("configMap", "name"), ("secret", "secretName"),
+                          ("persistentVolumeClaim", "claimName"))
+
+
 def _named_items(items: Any, path: str, errs: list[Cause]) -> Iterator[tuple[str, dict[str, Any], str]]:
     """(path, item, its name or "") of each object in a list such as ``env`` or ``volumes``;
     an item that is not an object is reported in ``errs`` and skipped."""
@@ -241,18 +246,10 @@ def _validate_volumes(volumes: Any, path: str) -> tuple[set[str], list[Cause]]:
             errs.append(field.required(p, "must specify a volume type"))
         elif len(sources) > 1:
             errs.append(field.forbidden(f"{p}.{sources[1]}", "may not specify more than 1 volume type"))
-        hp = vol.get("hostPath")
-        if isinstance(hp, dict) and not hp.get("path"):
-            errs.append(field.required(f"{p}.hostPath.path"))
-        cm = vol.get("configMap")
-        if isinstance(cm, dict) and not cm.get("name"):
-            errs.append(field.required(f"{p}.configMap.name"))
-        sec = vol.get("secret")
-        if isinstance(sec, dict) and not sec.get("secretName"):
-            errs.append(field.required(f"{p}.secret.secretName"))
-        pvc = vol.get("persistentVolumeClaim")
-        if isinstance(pvc, dict) and not pvc.get("claimName"):
-            errs.append(field.required(f"{p}.persistentVolumeClaim.claimName"))
+        for source_name, required in VOLUME_SOURCE_REQUIRED:
+            source = vol.get(source_name)
+            if isinstance(source, dict) and not source.get(required):
+                errs.append(field.required(f"{p}.{source_name}.{required}"))
         errs.extend(_validate_volume_files(vol, p))
     return names, errs
 
