@@ -12,7 +12,6 @@ import json
 import statistics
 import time
 
-import httpx
 from _server import dir_size, joblet_server, peak_rss_bytes
 
 
@@ -29,7 +28,7 @@ def main() -> None:
                                        "containers": [{"name": "c", "image": "none", "command": ["/bin/true"]}]}}},
     }
     get_ms: list[float] = []
-    with joblet_server() as server, httpx.Client(timeout=60) as client:
+    with joblet_server() as server, server.http() as client:
         url = f"{server.url}/apis/batch/v1/namespaces/default/jobs"
         start = time.perf_counter()
         client.post(url, json=manifest).raise_for_status()
