@@ -17,6 +17,7 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+from joblet.api import apply as applying
 from joblet.api import fieldvalidation, tokenrequest, validation
 from joblet.api import patch as patches
 from joblet.api.fieldvalidation import FieldValidation
@@ -215,7 +216,7 @@ class Registry:
         if patch_type == "apply":
             if not isinstance(patch, dict):
                 raise BadRequest("apply patch must be an object")
-            created = patches.apply_patch(None if old is None else old, patch, field_manager or "", force)
+            created = applying.apply_patch(None if old is None else old, patch, field_manager or "", force)
             if old is None:
                 created.setdefault("metadata", {})["name"] = name
                 return self.create(r.plural, created, ns or None, dry_run=dry_run)
