@@ -29,6 +29,8 @@ Server-side apply (:func:`apply_patch`) is pragmatic, not structured-merge-diff:
   entries (whatever operation), only for leaf values that would change; ``force=True`` takes
   ownership instead of failing. Defaulted fields nobody owns never conflict.
 * no per-version conversion, no ``Update`` entries are written here (the registry may add them).
+
+Server-side apply lives in :mod:`joblet.api.apply`.
 """
 
 from __future__ import annotations

@@ -8,6 +8,9 @@ propagation policy, namespace existence, and ``fieldValidation`` of a caller's b
 (:mod:`joblet.api.fieldvalidation`). What differs per resource is a hook of its strategy
 (:mod:`joblet.api.strategy`), never a branch on its name here. Calls are synchronous: the store is in memory
 with write-behind durability, so a call never waits on I/O.
+
+One module (~500 lines): the write path of every resource, once; per-resource rules are
+strategy hooks (api/strategy.py), field validation and apply are their own modules.
 """
 
 from __future__ import annotations

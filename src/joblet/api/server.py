@@ -15,6 +15,10 @@ Browser checks (Host, Origin, content type) run before, in :mod:`joblet.api.guar
 
 Errors: every :class:`joblet.errors.ApiError` becomes its ``Status`` JSON; anything else is
 logged and answered with a 500 ``Status`` that carries no traceback.
+
+One module, on purpose (~950 lines): it is the single place that maps REST onto the Client,
+and every handler shares the request plumbing (authn/authz, content negotiation, warnings,
+errors); the pure parts are already apart (content, discovery, openapi, guard, tables).
 """
 
 from __future__ import annotations

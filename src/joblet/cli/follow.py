@@ -7,6 +7,9 @@ otherwise), drains the logs before a summary that names what failed and where to
 and returns the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's
 exit code with ``--exit-code=pod``), 2 when the controller cannot process the Job.
 Ctrl-C/SIGTERM are handled by :func:`follow_interruptible`.
+
+One module (~660 lines): `joblet run`'s follower is one loop (status, logs, events, summary)
+whose pure renderers sit at the top.
 """
 
 from __future__ import annotations

@@ -10,6 +10,9 @@ nor double-counts a finished pod. Every decision is a call into
 One joblet addition: the status this controller wrote last is remembered per Job, and a
 pass uses it when the informer has not caught up yet (higher resourceVersion wins), so a
 sync right after our own write never reasons from a stale status.
+
+One module (~710 lines): upstream's job_controller.go, the I/O half of the Job controller; the
+decisions are in decisions.py.
 """
 
 from __future__ import annotations
