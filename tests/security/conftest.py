@@ -5,7 +5,6 @@ data dir's own CA, audit and access logs, and a 1 s request-head timeout."""
 from __future__ import annotations
 
 import secrets
-import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,36 +19,12 @@ HEAD_TIMEOUT = 1.0
 
 
 @dataclass
-class SecServer:
-    process: ServerProcess
+class SecServer(ServerProcess):
+    """The server process, its admin token and its audit and access logs."""
+
     token: str
     audit_log: Path
     access_log: Path
-
-    @property
-    def proc(self) -> subprocess.Popen[bytes]:
-        return self.process.proc
-
-    @property
-    def data_dir(self) -> Path:
-        return self.process.data_dir
-
-    @property
-    def port(self) -> int:
-        return self.process.port
-
-    @property
-    def log(self) -> Path:
-        assert self.process.log is not None
-        return self.process.log
-
-    @property
-    def url(self) -> str:
-        return self.process.url
-
-    @property
-    def kubeconfig(self) -> Path:
-        return self.process.kubeconfig
 
     @property
     def ca_file(self) -> Path:
@@ -68,4 +43,4 @@ def sec_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecServer]:
     with joblet_server(data, "--client-ca", str(data / "pki" / "ca.crt"), "--audit-log", str(audit),
                        "--access-log", str(access), "--head-timeout", str(HEAD_TIMEOUT),
                        env=clean_env(JOBLET_TOKEN=token), log=tmp / "server.log") as process:
-        yield SecServer(process, token, audit, access)
+        yield SecServer(process.proc, process.data_dir, process.port, process.log, token, audit, access)
