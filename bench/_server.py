@@ -1,23 +1,22 @@
-"""Shared by the benchmarks: a real ``joblet server`` on a fresh data dir and a free port, reached
-over HTTPS with the admin token from the kubeconfig it writes, as every client reaches it."""
+"""Shared by the benchmarks: a real ``joblet server`` on a fresh data dir and a free port,
+reached over HTTPS with its kubeconfig's CA and admin token, as every client reaches it."""
 
 from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
 
-from joblet.kubeconfig import Access, load_access
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+from support import process
+from support.tls import kubeconfig_http
 
 
 def bench_root() -> str:
@@ -31,60 +30,31 @@ def bench_root() -> str:
     return root
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Server:
+    """A running ``joblet server``: ``url`` (HTTPS), ``http()`` an httpx client that trusts its
+    CA and sends the admin token of the kubeconfig it wrote."""
+
     url: str
     data_dir: Path
     process: subprocess.Popen[bytes]
-    access: Access
+    kubeconfig: Path
 
-    def client(self, timeout: float = 60) -> httpx.Client:
-        """An httpx client that trusts the server's CA and sends its admin token."""
-        return httpx.Client(base_url=self.url, verify=self.access.ssl_context(), timeout=timeout,
-                            headers={"Authorization": f"Bearer {self.access.token}"})
+    def http(self, timeout: float = 60.0) -> httpx.Client:
+        return kubeconfig_http(self.kubeconfig, timeout=timeout)
 
 
 @contextlib.contextmanager
 def joblet_server(*extra: str) -> Iterator[Server]:
+    """``joblet server`` on a fresh data dir under :func:`bench_root` and a free port, once it
+    answers over HTTPS (the tests' helper, ``tests/support/process.py``)."""
     with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         data = Path(tmp) / "data"
-        port = free_port()
-        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
-        proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port", str(port),
-                                 *extra], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        deadline = time.monotonic() + 30
-        kubeconfig = data / "kubeconfig"
-        while not kubeconfig.exists():
-            if time.monotonic() > deadline or proc.poll() is not None:
-                proc.kill()
-                sys.exit("joblet server did not write its kubeconfig")
-            time.sleep(0.05)
-        access = load_access(kubeconfig)
-        server = Server(access.server, data, proc, access)
-        with server.client(timeout=1) as probe:
-            while True:
-                try:
-                    probe.get("/version").raise_for_status()
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or proc.poll() is not None:
-                        proc.kill()
-                        sys.exit("joblet server did not start")
-                    time.sleep(0.05)
         try:
-            yield server
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            with process.joblet_server(data, *extra, env=process.clean_env(JOBLET_DATA_DIR=str(data))) as server:
+                yield Server(server.url, data, server.proc, server.kubeconfig)
+        except AssertionError as e:  # did not start
+            sys.exit(str(e))
 
 
 def rss_bytes(pid: int) -> int:

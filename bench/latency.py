@@ -44,7 +44,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=50)
     args = parser.parse_args()
-    with joblet_server() as server, server.client() as client:
+    with joblet_server() as server, server.http() as client:
         one_run(client, server.url, "warmup")
         samples = [one_run(client, server.url, f"lat-{i}") for i in range(args.runs)]
     samples.sort()

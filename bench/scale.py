@@ -71,7 +71,7 @@ class Probes:
             self.stop.wait(0.2)
 
     def writer(self) -> None:
-        with self.server.client() as client:
+        with self.server.http() as client:
             client.post(CONFIGMAPS, json={"metadata": {"name": "lag"}, "data": {}}).raise_for_status()
             seq = 0
             while not self.stop.is_set():
@@ -86,7 +86,7 @@ class Probes:
             self._watch()
 
     def _watch(self) -> None:
-        with self.server.client(timeout=3600) as client, client.stream(
+        with self.server.http(timeout=3600) as client, client.stream(
                 "GET", CONFIGMAPS, params={"watch": "1", "fieldSelector": "metadata.name=lag"}) as stream:
             for line in stream.iter_lines():
                 if self.stop.is_set():
@@ -111,7 +111,7 @@ def main() -> None:
                                        "containers": [{"name": "c", "image": "none", "command": ["/bin/true"]}]}}},
     }
     get_ms: list[float] = []
-    with joblet_server() as server, server.client() as client:
+    with joblet_server() as server, server.http() as client:
         probes = Probes(server)
         threads = [threading.Thread(target=t, daemon=True) for t in (probes.rss, probes.writer, probes.watcher)]
         for t in threads:

@@ -15,17 +15,14 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import httpx
-from _server import bench_root, dir_size, free_port, rss_bytes
+from _server import dir_size, joblet_server, rss_bytes
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 from joblet.kubeconfig import load_access
@@ -129,50 +126,35 @@ def main() -> None:
                         help="the server's --event-ttl (seconds); shorter shows the plateau in a short run")
     args = parser.parse_args()
 
-    with tempfile.TemporaryDirectory(prefix="joblet-soak-", dir=bench_root()) as tmp:
-        data = Path(tmp) / "data"
-        env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
-        proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port",
-                                 str(free_port()), "--event-ttl", str(args.event_ttl)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while not (data / "kubeconfig").exists():
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    sys.exit("joblet server did not start")
+    with joblet_server("--event-ttl", str(args.event_ttl)) as server:
+        data, proc = server.data_dir, server.process
+        load = Load(server.kubeconfig)
+        with load.make(10) as client:
+            while load.request(client, "GET", "/version") is None:
                 time.sleep(0.1)
-            load = Load(data / "kubeconfig")
-            with load.make(10) as client:
-                while load.request(client, "GET", "/version") is None:
-                    time.sleep(0.1)
-                load.request(client, "POST", "/apis/batch/v1/namespaces/default/cronjobs", json=cronjob())
-                threads = [threading.Thread(target=load.watch, daemon=True) for _ in range(args.watches)]
-                threads.append(threading.Thread(target=load.jobs_stream, args=(args.job_interval,), daemon=True))
-                for t in threads:
-                    t.start()
-                start = time.monotonic()
-                samples: list[dict[str, float]] = []
-                end = start + args.minutes * 60
-                while time.monotonic() < end:
-                    time.sleep(min(60.0, max(0.0, end - time.monotonic())))
-                    with load.lock:
-                        latencies, load.latencies = load.latencies, []
-                    events = load.request(client, "GET", f"{NS}/events")
-                    jobs = load.request(client, "GET", JOBS)
-                    samples.append({
-                        "t": time.monotonic() - start, "rss_mb": rss_bytes(proc.pid) / 2**20,
-                        "fds": open_fds(proc.pid), "data_mb": dir_size(data) / 2**20,
-                        "p99_ms": p99(latencies) * 1000,
-                        "events": len(events.json()["items"]) if events is not None else -1,
-                        "jobs": len(jobs.json()["items"]) if jobs is not None else -1,
-                    })
-                    print(json.dumps({"sample": samples[-1]}), file=sys.stderr, flush=True)
-                load.stop.set()
-        finally:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+            load.request(client, "POST", "/apis/batch/v1/namespaces/default/cronjobs", json=cronjob())
+            threads = [threading.Thread(target=load.watch, daemon=True) for _ in range(args.watches)]
+            threads.append(threading.Thread(target=load.jobs_stream, args=(args.job_interval,), daemon=True))
+            for t in threads:
+                t.start()
+            start = time.monotonic()
+            samples: list[dict[str, float]] = []
+            end = start + args.minutes * 60
+            while time.monotonic() < end:
+                time.sleep(min(60.0, max(0.0, end - time.monotonic())))
+                with load.lock:
+                    latencies, load.latencies = load.latencies, []
+                events = load.request(client, "GET", f"{NS}/events")
+                jobs = load.request(client, "GET", JOBS)
+                samples.append({
+                    "t": time.monotonic() - start, "rss_mb": rss_bytes(proc.pid) / 2**20,
+                    "fds": open_fds(proc.pid), "data_mb": dir_size(data) / 2**20,
+                    "p99_ms": p99(latencies) * 1000,
+                    "events": len(events.json()["items"]) if events is not None else -1,
+                    "jobs": len(jobs.json()["items"]) if jobs is not None else -1,
+                })
+                print(json.dumps({"sample": samples[-1]}), file=sys.stderr, flush=True)
+            load.stop.set()
     keys = ("rss_mb", "fds", "data_mb", "p99_ms", "events", "jobs")
     print(json.dumps({
         "bench": "soak", "minutes": args.minutes, "job_interval_s": args.job_interval, "watches": args.watches,

@@ -5,6 +5,9 @@ event loop, over one data directory.
 server runs the same control plane for the length of one Job; the offline CLI opens
 only the store and registry to read history. This module is the only place that knows
 how the parts fit; the parts only know the client interface.
+
+One module, on purpose: it is the assembly of one process (store, registry, controllers,
+agent, HTTP), read top to bottom; each part it wires lives in its own package.
 """
 
 from __future__ import annotations

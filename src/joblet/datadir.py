@@ -58,20 +58,27 @@ def is_in_use(data_dir: Path) -> bool:
 
 
 class DataDirLock:
+    """An exclusive ``flock`` on ``DATA_DIR/lock`` held while a joblet process uses the data
+    dir; its content says who holds it. Subclasses lock another file for another role."""
+
+    FILE = "lock"
+    HOLDER = "another joblet process"
+    BUSY: type[DataDirBusy] = DataDirBusy
+
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
         self._file: IO[str] | None = None
 
     def acquire(self, info: dict[str, Any] | None = None) -> None:
         make_private(self.data_dir)
-        f = open(self.data_dir / "lock", "a+")  # noqa: SIM115 - held for the process lifetime
+        f = open(self.data_dir / self.FILE, "a+")  # noqa: SIM115 - held for the process lifetime
         try:
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
             owner = f.read().strip()
             f.close()
-            raise DataDirBusy(f"data dir {self.data_dir} is in use by another joblet process ({owner or 'unknown'})") from None
+            raise self.BUSY(f"data dir {self.data_dir} is in use by {self.HOLDER} ({owner or 'unknown'})") from None
         self._file = f
         self.update(info or {})
 

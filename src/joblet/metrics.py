@@ -17,6 +17,9 @@ sync and marks mode/action through the context-local :func:`job_sync_mode` /
 :func:`job_sync_action`; everything else is a plain method call. The API middleware
 (:class:`ApiMetricsMiddleware`) and the request classifier (:func:`classify_request`) live
 here too; the classifier is pure.
+
+One module (~520 lines): every series of one control plane in one registry, so a reader sees
+all names and labels together.
 """
 
 from __future__ import annotations

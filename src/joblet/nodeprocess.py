@@ -19,19 +19,16 @@ kubelet's 10 s relate to the node controller's 40 s grace (a quarter), see
 from __future__ import annotations
 
 import asyncio
-import fcntl
-import json
 import logging
-import os
 import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from rich.console import Console
 
-from joblet.datadir import DataDirBusy, default_data_dir, make_private
+from joblet.datadir import DataDirBusy, DataDirLock, default_data_dir
 
 log = logging.getLogger(__name__)
 
@@ -52,34 +49,12 @@ class NodeDirBusy(DataDirBusy):
     """Another node agent runs in this data dir (a DataDirBusy, so every CLI verb reports it)."""
 
 
-class NodeDirLock:
+class NodeDirLock(DataDirLock):
     """An exclusive ``flock`` on ``DATA_DIR/node.lock`` held while an agent runs there."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self.data_dir = data_dir
-        self._file: IO[str] | None = None
-
-    def acquire(self, info: dict[str, str] | None = None) -> None:
-        make_private(self.data_dir)
-        f = open(self.data_dir / NODE_LOCK_FILE, "a+")  # noqa: SIM115 - held while the agent runs
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            owner = f.read().strip()
-            f.close()
-            raise NodeDirBusy(f"data dir {self.data_dir} is in use by another node agent ({owner or 'unknown'})") from None
-        f.seek(0)
-        f.truncate()
-        f.write(json.dumps({"pid": os.getpid(), **(info or {})}))
-        f.flush()
-        self._file = f
-
-    def release(self) -> None:
-        if self._file is not None:
-            fcntl.flock(self._file.fileno(), fcntl.LOCK_UN)
-            self._file.close()
-            self._file = None
+    FILE = NODE_LOCK_FILE
+    HOLDER = "another node agent"
+    BUSY = NodeDirBusy
 
 
 @dataclass

@@ -6,6 +6,7 @@ dict-walking in one place so the rest of the code reads like the Kubernetes sour
 
 from __future__ import annotations
 
+import secrets
 from datetime import datetime
 from typing import Any
 
@@ -118,6 +119,15 @@ def job_finished(job: Obj) -> str | None:
 
 
 #: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
+# Characters Kubernetes uses for generateName suffixes (no vowels, no look-alikes).
+_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
+
+
+def random_suffix(n: int = 5) -> str:
+    """A generateName-style suffix (``x7fkq``)."""
+    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(n))
+
+
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 

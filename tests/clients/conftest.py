@@ -8,18 +8,13 @@ against the server's written kubeconfig.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from support import process
 from support.clients import SCENARIOS
-from support.process import wait_until_serving
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -32,23 +27,5 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def joblet_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """A real ``joblet server`` (HTTPS, admin token in its kubeconfig); yields the kubeconfig."""
     data = tmp_path_factory.mktemp("clients-server")
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
-    log = data / "server.log"
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data / "d"),
-                                 "--port", str(port), "--pod-failure-backoff", "0.2"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    kubeconfig = data / "d" / "kubeconfig"
-    try:
-        wait_until_serving(proc, kubeconfig, log=log)
-        yield kubeconfig
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+    with process.joblet_server(data / "d", "--pod-failure-backoff", "0.2", log=data / "server.log") as server:
+        yield server.kubeconfig

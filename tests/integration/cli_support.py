@@ -11,7 +11,6 @@ import pty
 import re
 import select
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ from pathlib import Path
 
 import httpx
 
+from support import process
 from support.tls import kubeconfig_http
 
 REPO = Path(__file__).resolve().parents[2]
@@ -158,43 +158,12 @@ class Terminal:
             os.close(self.fd)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextlib.contextmanager
 def joblet_server(data_dir: Path, env: dict[str, str], log: Path) -> Iterator[str]:
     """A real ``joblet server`` on a free port; yields its URL (HTTPS; talk to it with
     :func:`server_http`)."""
-    port = free_port()
-    with open(log, "ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data_dir),
-                                 "--port", str(port), "--pod-failure-backoff", "0.2"],
-                                stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    url = f"https://127.0.0.1:{port}"
-    kubeconfig = data_dir / "kubeconfig"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert proc.poll() is None, log.read_text()
-            # The kubeconfig (CA + admin token) is written before the server listens.
-            with (contextlib.suppress(httpx.HTTPError, OSError, ValueError, KeyError),
-                  kubeconfig_http(kubeconfig, timeout=1) as http):
-                if http.get("/version").status_code == 200:
-                    break
-            assert time.monotonic() < deadline, "joblet server did not start: " + log.read_text()
-            time.sleep(0.1)  # waiting for a real process to listen, not for semantics
-        yield url
-    finally:
-        if proc.poll() is None:
-            proc.send_signal(signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(5)
+    with process.joblet_server(data_dir, "--pod-failure-backoff", "0.2", env=env, log=log) as server:
+        yield server.url
 
 
 def server_http(data_dir: Path) -> httpx.Client:

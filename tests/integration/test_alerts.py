@@ -12,7 +12,7 @@ import base64
 import functools
 import json
 import threading
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -23,6 +23,7 @@ from joblet.client.interface import Client
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.alerts import ALERTED, REDACTED, AlertController
 from joblet.controlplane import ControlPlane
+from support.waiting import eventually
 
 Obj = dict[str, Any]
 SECRET = "hunter2-s3cr3t"
@@ -87,15 +88,6 @@ def job(name: str, command: str, annotations: Obj | None = None, backoff_limit: 
             "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
             "containers": [{"name": "main", "image": "busybox", "command": ["sh", "-c", command], **container}]}}},
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def events_of(client: Client, name: str, reason: str) -> list[Obj]:

@@ -11,7 +11,7 @@ import re
 import time
 from pathlib import Path
 
-from cli_support import EXAMPLES, Terminal, cli_env, job_manifest, joblet
+from cli_support import EXAMPLES, Terminal, cli_env, job_manifest, joblet, joblet_server
 
 NOBIN = """apiVersion: batch/v1
 kind: Job
@@ -138,14 +138,39 @@ def test_image_not_pulled_is_said_once_per_image(tmp_path: Path) -> None:
     assert result.stderr.count(note) == 1
 
 
+TYPO_REFUSED = ('Error from server (BadRequest): error when creating "{file}": Job in version "v1" cannot be '
+                'handled as a Job: strict decoding error: unknown field "spec.backofLimit"')
+
+
 def test_a_mistyped_field_is_refused_before_anything_runs(tmp_path: Path) -> None:
     manifest = tmp_path / "typo.yaml"
     manifest.write_text(job_manifest("typo", "true", extra_spec="  backofLimit: 1\n"))
     env = cli_env(tmp_path)
     result = joblet(env, "run", "-f", str(manifest), "--data-dir", str(tmp_path / "d"))
     assert result.returncode == 2, result.stdout + result.stderr
-    assert 'strict decoding error: unknown field "spec.backofLimit"' in result.stderr
+    assert TYPO_REFUSED.format(file=manifest) in " ".join(result.stderr.split())
     dropped = joblet(env, "run", "-f", str(manifest), "--data-dir", str(tmp_path / "d"), "--validate", "false")
     assert dropped.returncode == 0, dropped.stdout + dropped.stderr
     stored = joblet(env, "get", "job", "typo", "-o", "json", "--data-dir", str(tmp_path / "d"))
     assert "backofLimit" not in stored.stdout
+
+
+def test_a_mistyped_field_is_refused_alike_through_a_server(tmp_path: Path) -> None:
+    """The same refusal and exit status when the CLI talks HTTPS to a running server (the
+    registry applies ``fieldValidation`` on both transports), for run and apply; warn drops
+    the field and says so."""
+    manifest = tmp_path / "typo.yaml"
+    manifest.write_text(job_manifest("typo", "true", extra_spec="  backofLimit: 1\n"))
+    env = cli_env(tmp_path)
+    data = tmp_path / "srv"
+    with joblet_server(data, env, tmp_path / "server.log"):
+        target = ("--kubeconfig", str(data / "kubeconfig"))
+        for verb in ("run", "apply"):
+            result = joblet(env, verb, "-f", str(manifest), *target)
+            assert result.returncode == 2, (verb, result.stdout + result.stderr)
+            assert TYPO_REFUSED.format(file=manifest) in " ".join(result.stderr.split()), verb
+        warned = joblet(env, "apply", "-f", str(manifest), "--validate", "warn", *target)
+        assert warned.returncode == 0, warned.stderr
+        assert 'Warning: unknown field "spec.backofLimit"' in warned.stderr
+        stored = joblet(env, "get", "job", "typo", "-o", "json", *target)
+        assert "backofLimit" not in stored.stdout and json.loads(stored.stdout)["spec"]["backoffLimit"] == 6

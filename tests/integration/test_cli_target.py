@@ -16,11 +16,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cli_support import cli_env, free_port, job_manifest, joblet, joblet_server, server_http
+from cli_support import cli_env, job_manifest, joblet, joblet_server, server_http
 
 from joblet.clock import RealClock
 from joblet.kubeconfig import write_kubeconfig
 from joblet.security.pki import ensure_serving_cert
+from support.process import free_port
 
 
 class _Cluster(BaseHTTPRequestHandler):

@@ -14,30 +14,14 @@ from joblet.client.interface import Client
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
 from joblet.errors import NotFound
+from support.builders import job, pod_spec
+from support.waiting import eventually
 
 Obj = dict[str, Any]
 
 
 def job_manifest(name: str, command: str = "sleep 30", **spec: Any) -> Obj:
-    return {
-        "apiVersion": "batch/v1",
-        "kind": "Job",
-        "metadata": {"name": name},
-        "spec": {
-            "template": {"spec": {"restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
-                                  "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", command]}]}},
-            **spec,
-        },
-    }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
+    return job(name, template=pod_spec(command, grace=1), **spec)
 
 
 async def pods_of(client: Client, job: str, ns: str = "default") -> list[Obj]:

@@ -21,6 +21,7 @@ from joblet.config import ControlPlaneConfig
 from joblet.controllers.cronjob.schedule import SCHEDULED_TIMESTAMP_ANNOTATION, job_name
 from joblet.controlplane import ControlPlane
 from joblet.errors import NotFound
+from support.waiting import eventually
 
 Obj = dict[str, Any]
 
@@ -52,15 +53,6 @@ def cronjob_manifest(name: str, command: str = "true", **spec: Any) -> Obj:
                 "restartPolicy": "Never", "terminationGracePeriodSeconds": 1,
                 "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", command]}]}}}}},
     }
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 15.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def run(tmp_path: Path, clock: RealClock, body: Callable[[Client], Awaitable[None]]) -> None:

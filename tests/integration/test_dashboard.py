@@ -9,13 +9,13 @@ refreshes docs/dashboard.png, the README's screenshot.
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import re
 import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,11 @@ from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
 from joblet.errors import NotFound
 from joblet.kubeconfig import load_access
+from support import waiting
 from support.tls import kubeconfig_async_http
+
+#: this file's components take a while on a busy machine
+eventually = functools.partial(waiting.eventually, timeout=20.0)
 
 Obj = dict[str, Any]
 CHROMIUM = "/usr/bin/chromium"
@@ -54,15 +58,6 @@ def job(name: str, command: str, **spec: Any) -> Obj:
         pod["volumes"] = volumes
     return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
             "spec": {**spec, "template": {"spec": pod}}}
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 async def has_condition(client: Client, name: str, ctype: str) -> bool:

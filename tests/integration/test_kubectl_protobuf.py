@@ -10,11 +10,7 @@ dump) and compares them with the JSON the same command prints under ``--dry-run=
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -25,7 +21,7 @@ import orjson
 import pytest
 
 from joblet.api.protobuf import decode_protobuf_object
-from support.process import wait_until_serving
+from support.process import joblet_server
 
 DISPATCHER = Path("/usr/bin/kubectl")
 SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")
@@ -39,34 +35,11 @@ class Server:
     home: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("kubectl-protobuf")
-    data = tmp / "data"
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "joblet.cli.main", "server", "--data-dir", str(data),
-                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            env={**os.environ, "JOBLET_DATA_DIR": str(data)})
-    url = f"https://127.0.0.1:{port}"
-    try:
-        wait_until_serving(proc, data / "kubeconfig")
-    except AssertionError as e:
-        proc.kill()
-        pytest.fail(str(e))
-    try:
-        yield Server(url, data / "kubeconfig", tmp / "home")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    with joblet_server(tmp / "data", log=tmp / "server.log") as server:
+        yield Server(server.url, server.kubeconfig, tmp / "home")
 
 
 def run(server: Server, *args: str, binary: Path = DISPATCHER, check: bool = True) -> subprocess.CompletedProcess[str]:

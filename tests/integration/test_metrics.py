@@ -11,6 +11,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
+from support import builders
 from support.tls import kubeconfig_async_http
 
 Obj = dict[str, Any]
@@ -33,10 +34,7 @@ def free_port() -> int:
 
 
 def job(name: str, command: str, **spec: Any) -> Obj:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"backoffLimit": 0, **spec, "template": {"spec": {
-                "restartPolicy": "Never",
-                "containers": [{"name": "c", "image": "busybox", "command": ["sh", "-c", command]}]}}}}
+    return builders.job(name, command, **{"backoffLimit": 0, **spec})
 
 
 def scrape(text: str) -> tuple[set[str], dict[tuple[str, frozenset[tuple[str, str]]], float]]:

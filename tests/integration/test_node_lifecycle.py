@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -17,19 +18,14 @@ from joblet.clock import RealClock, rfc3339
 from joblet.config import ControlPlaneConfig
 from joblet.controlplane import ControlPlane
 from joblet.errors import NotFound
+from support import waiting
+
+#: this file's components take a while on a busy machine
+eventually = functools.partial(waiting.eventually, timeout=20.0)
 
 Obj = dict[str, Any]
 HEARTBEAT_TIMEOUT = 3.0
 OLD = "2020-01-01T00:00:00Z"
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 20.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.05)
 
 
 def run(tmp_path: Path, body: Callable[[ControlPlane], Awaitable[None]]) -> None:

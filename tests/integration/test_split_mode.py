@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import os
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -22,7 +23,11 @@ import pytest
 from joblet.client.http import HttpClient
 from joblet.client.interface import Client
 from joblet.kubeconfig import load_access
+from support import waiting
 from support.process import wait_until_serving
+
+#: this file's components take a while on a busy machine
+eventually = functools.partial(waiting.eventually, timeout=30.0, interval=0.1)
 
 Obj = dict[str, Any]
 HEARTBEAT_TIMEOUT = "3"
@@ -64,15 +69,6 @@ def server(tmp_path: Path) -> Iterator[Path]:
         yield kubeconfig
     finally:
         stop(proc)
-
-
-async def eventually(check: Callable[[], Awaitable[bool]], timeout: float = 30.0, what: str = "condition") -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        await asyncio.sleep(0.1)
 
 
 def job(name: str, command: str, **spec: Any) -> Obj:

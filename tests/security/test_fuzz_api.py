@@ -17,14 +17,9 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -41,7 +36,7 @@ from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
 
 from joblet.clock import RealClock
-from support.process import wait_until_serving
+from support.process import ServerProcess, clean_env, joblet_server
 from support.tls import kubeconfig_http, load_access
 
 pytestmark = [pytest.mark.fuzz, pytest.mark.slow]
@@ -67,40 +62,12 @@ class Tally:
     unsatisfiable: int = 0
 
 
-@dataclass
-class FuzzServer:
-    proc: subprocess.Popen[bytes]
-    kubeconfig: Path
-    log: Path
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
-def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[FuzzServer]:
+def fuzz_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
     tmp = tmp_path_factory.mktemp("fuzz")
-    data, log = tmp / "data", tmp / "server.log"
-    env = {k: v for k, v in os.environ.items() if k not in ("KUBECONFIG", "JOBLET_DATA_DIR")}
-    env["JOBLET_TOKEN"] = secrets.token_urlsafe(24)
-    with log.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "joblet", "server", "--data-dir", str(data), "--port", str(free_port()),
-             "--components", "api,controllers"], stdout=out, stderr=subprocess.STDOUT, env=env)
-    server = FuzzServer(proc, data / "kubeconfig", log)
-    try:
-        wait_until_serving(proc, server.kubeconfig, log=log)
+    with joblet_server(tmp / "data", "--components", "api,controllers",
+                       env=clean_env(JOBLET_TOKEN=secrets.token_urlsafe(24)), log=tmp / "server.log") as server:
         yield server
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
 
 
 def served_schema(http: httpx.Client) -> dict[str, Any]:
@@ -154,7 +121,7 @@ def touches_protected(case: Any) -> bool:
 
 
 @pytest.mark.timeout(1500)
-def test_fuzz_every_served_operation(fuzz_server: FuzzServer) -> None:
+def test_fuzz_every_served_operation(fuzz_server: ServerProcess) -> None:
     access = load_access(fuzz_server.kubeconfig)
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {access.token}"

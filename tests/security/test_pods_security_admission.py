@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from pods_plane import Plane, needs_bwrap, pod, run
 
-from joblet.api import admission
+from joblet.api import warning
 from joblet.errors import Forbidden
 
 pytestmark = [needs_bwrap]
@@ -44,7 +44,7 @@ def test_enforce_rejects_pods_warn_warns_and_jobs_pods_are_rejected(tmp_path: Pa
 
         ok = pod("fine", "echo fine")
         ok["metadata"]["namespace"] = "locked"
-        with admission.collect_warnings() as warnings:
+        with warning.collect() as warnings:
             await p.client.create("pods", ok)
         assert warnings == ['would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
                             '(container "c" must set securityContext.allowPrivilegeEscalation=false), '
@@ -59,7 +59,7 @@ def test_enforce_rejects_pods_warn_warns_and_jobs_pods_are_rejected(tmp_path: Pa
         template = hostpath_pod("t", "locked")
         job = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "locked"},
                "spec": {"backoffLimit": 0, "template": {"spec": template["spec"]}}}
-        with admission.collect_warnings() as warnings:
+        with warning.collect() as warnings:
             await p.client.create("jobs", job)
         assert len(warnings) == 1 and warnings[0].startswith('would violate PodSecurity "restricted:latest": ')
         assert 'restricted volume types (volume "h" uses restricted volume type "hostPath")' in warnings[0]

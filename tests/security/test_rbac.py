@@ -11,12 +11,9 @@ The server writes ``D/kubeconfig`` with ``certificate-authority-data`` and the a
 
 from __future__ import annotations
 
-import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,16 +21,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from support.process import clean_env, joblet_server
+
 SDK_BIN = Path("/usr/lib/google-cloud-sdk/bin")
 KUBECTL = shutil.which("kubectl")
 VERSIONS = {v: SDK_BIN / f"kubectl.{v}" for v in ("1.27", "1.33")}
 pytestmark = pytest.mark.skipif(KUBECTL is None, reason="kubectl is not installed")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -71,33 +64,15 @@ class Server:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("rbac")
-    data_dir = tmp / "data"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "joblet", "server", "--data-dir", str(data_dir), "--port", str(free_port()),
-         "--components", "api,controllers"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "HOME": str(tmp)})
-    srv = Server(data_dir, tmp / "home", proc)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, (proc.stdout.read() if proc.stdout else b"").decode()
-            if srv.admin.exists() and srv.kubectl(srv.admin, "get", "--raw", "/readyz", check=False).returncode == 0:
-                break
-            assert time.monotonic() < deadline, "joblet server did not become ready"
-            time.sleep(0.2)
+    with joblet_server(tmp / "data", "--components", "api,controllers", env=clean_env(HOME=str(tmp)),
+                       log=tmp / "server.log", timeout=60) as server:
+        srv = Server(server.data_dir, tmp / "home", server.proc)
         cluster = yaml.safe_load(srv.admin.read_text())
         user = cluster["users"][0]["user"]
         assert user.get("token") and cluster["clusters"][0]["cluster"].get("certificate-authority-data")
         for ns in ("dev", "prod"):
             srv.kubectl(srv.admin, "create", "namespace", ns)
         yield srv
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def test_a_viewer_reads_but_may_not_create(server: Server) -> None:

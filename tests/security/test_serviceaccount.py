@@ -7,9 +7,6 @@ ServiceAccount, the pod reads its own Job and is refused (403) when it tries to 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +16,8 @@ from pathlib import Path
 
 import pytest
 import yaml
+
+from support.process import joblet_server
 
 KUBECTL = Path("/usr/bin/kubectl")
 pytestmark = pytest.mark.skipif(not KUBECTL.exists(), reason="needs kubectl at /usr/bin/kubectl")
@@ -45,12 +44,6 @@ class Server:
     home: Path
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def kubectl(server: Server, *args: str, stdin: str | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:
     result = subprocess.run([str(KUBECTL), "--kubeconfig", str(server.kubeconfig), *args], input=stdin,
                             capture_output=True, text=True, timeout=180,
@@ -63,31 +56,14 @@ def kubectl(server: Server, *args: str, stdin: str | None = None, check: bool = 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     tmp = tmp_path_factory.mktemp("sa-security")
-    data, port = tmp / "data", free_port()
-    log = (tmp / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "joblet.cli.main", "server", "--data-dir", str(data),
-                             "--port", str(port)], stdout=log, stderr=subprocess.STDOUT,
-                            env={**os.environ, "JOBLET_DATA_DIR": str(data)})
-    running = Server(f"https://127.0.0.1:{port}", data / "kubeconfig", tmp / "home")
-    try:
-        deadline = time.monotonic() + 60
-        while not running.kubeconfig.exists() or kubectl(running, "version", check=False).returncode != 0:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("joblet server did not start: " + (tmp / "server.log").read_text()[-2000:])
-            time.sleep(0.2)
+    with joblet_server(tmp / "data", log=tmp / "server.log", timeout=60) as server:
+        running = Server(server.url, server.kubeconfig, tmp / "home")
         config = yaml.safe_load(running.kubeconfig.read_text())
         cluster = config["clusters"][0]["cluster"]
         user = config["users"][0]["user"]
         assert str(cluster.get("server", "")).startswith("https://") and cluster.get("certificate-authority-data")
         assert user.get("token")
         yield running
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-        log.close()
 
 
 def wait_finished(server: Server, job: str, timeout: float = 150) -> str:

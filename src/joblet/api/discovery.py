@@ -14,6 +14,7 @@ from joblet.api.resources import SERVED, Resource
 
 SUBRESOURCE_VERBS: dict[str, list[str]] = {
     "status": ["get", "patch", "update"],
+    "finalize": ["update"],
     "log": ["get"],
     "eviction": ["create"],
     "token": ["create"],

@@ -4,22 +4,29 @@ Everything that makes an object write a Kubernetes write lives here, once, for b
 transports (the HTTP server and the in-process client call the same methods): uid and
 timestamps, generateName, generation, defaulting and validation (via the per-resource
 strategy), the status subresource split, patches, finalizers and graceful deletion,
-propagation policy, namespace existence. Calls are synchronous: the store is in memory
+propagation policy, namespace existence, and ``fieldValidation`` of a caller's body
+(:mod:`joblet.api.fieldvalidation`). What differs per resource is a hook of its strategy
+(:mod:`joblet.api.strategy`), never a branch on its name here. Calls are synchronous: the store is in memory
 with write-behind durability, so a call never waits on I/O.
+
+One module (~500 lines): the write path of every resource, once; per-resource rules are
+strategy hooks (api/strategy.py), field validation and apply are their own modules.
 """
 
 from __future__ import annotations
 
 import builtins
-import secrets
 import uuid
 from collections.abc import Callable
 from typing import Any
 
+from joblet.api import apply as applying
+from joblet.api import fieldvalidation, tokenrequest, validation
 from joblet.api import patch as patches
-from joblet.api import serviceaccount, tokenrequest, validation
+from joblet.api.fieldvalidation import FieldValidation
 from joblet.api.resources import RESOURCES, Resource
 from joblet.api.strategy import Strategy, strategy_for
+from joblet.api.warning import warn
 from joblet.clock import Clock, rfc3339
 from joblet.errors import (
     ApiError,
@@ -34,19 +41,13 @@ from joblet.errors import (
     invalid,
     not_found,
 )
-from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deep_copy
+from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deep_copy, random_suffix
 from joblet.security.satokens import BoundObject, TokenSigner
 from joblet.store.interface import Key, Store, Watch
 
 Obj = dict[str, Any]
 
-# Characters Kubernetes uses for generateName suffixes (no vowels, no look-alikes).
-_SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _MAX_GENERATE_ATTEMPTS = 8
-
-
-def random_suffix(n: int = 5) -> str:
-    return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(n))
 
 
 def resource_or_404(resource: str) -> Resource:
@@ -103,11 +104,14 @@ class Registry:
         obj: Obj,
         namespace: str | None = None,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
+        """``field_validation``: how to treat fields the schema does not know (None: a body
+        built by joblet code, taken as it is)."""
         r = resource_or_404(resource)
         if not isinstance(obj, dict):
             raise BadRequest("the body of the request was not a JSON object")
-        obj = deep_copy(obj)
+        obj = deep_copy(fieldvalidation.decode(r, obj, field_validation))
         self._check_kind(r, obj)
         meta: Obj = obj.get("metadata") or {}
         if not isinstance(meta, dict):
@@ -136,8 +140,7 @@ class Registry:
             if attempt == 0:
                 # Defaults and validation once: a generated name never changes their outcome.
                 strategy.prepare_for_create(obj)
-                if r.plural == "pods":
-                    self._admit_service_account(obj, ns)
+                strategy.admit_create(obj, ns, self.store)
                 causes = [*self._validate_meta(r, obj, strategy), *strategy.validate(obj)]
                 if causes:
                     raise invalid(r.kind, r.group, str(meta.get("name") or ""), causes)
@@ -168,21 +171,23 @@ class Registry:
         namespace: str | None = None,
         subresource: str | None = None,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         r = resource_or_404(resource)
         if not isinstance(obj, dict):
             raise BadRequest("the body of the request was not a JSON object")
-        if subresource == "status":
+        decoded = fieldvalidation.decode(r, obj, field_validation)
+        if subresource == "status" and isinstance(decoded, dict):
             # Only metadata and status of a status update are kept (the spec stays as stored):
             # copy just those, not the spec (most of a pod), on the write every pod makes most.
-            new = {k: v for k, v in obj.items() if k not in ("metadata", "status", "spec")}
+            new = {k: v for k, v in decoded.items() if k not in ("metadata", "status", "spec")}
             for part in ("metadata", "status"):
-                if isinstance(obj.get(part), dict):
-                    new[part] = deep_copy(obj[part])
-                elif part in obj:
-                    new[part] = obj[part]
+                if isinstance(decoded.get(part), dict):
+                    new[part] = deep_copy(decoded[part])
+                elif part in decoded:
+                    new[part] = decoded[part]
         else:
-            new = deep_copy(obj)
+            new = deep_copy(decoded)
         self._check_kind(r, new)
         meta = new.setdefault("metadata", {})
         ns = (namespace or meta.get("namespace") or "") if r.namespaced else ""
@@ -210,8 +215,10 @@ class Registry:
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         r = resource_or_404(resource)
+        patch = fieldvalidation.decode(r, patch, field_validation)
         ns = namespace if r.namespaced else ""
         key = Key(r.plural, ns, name, r.group)
         try:
@@ -223,7 +230,7 @@ class Registry:
         if patch_type == "apply":
             if not isinstance(patch, dict):
                 raise BadRequest("apply patch must be an object")
-            created = patches.apply_patch(None if old is None else old, patch, field_manager or "", force)
+            created = applying.apply_patch(None if old is None else old, patch, field_manager or "", force)
             if old is None:
                 created.setdefault("metadata", {})["name"] = name
                 return self.create(r.plural, created, ns or None, dry_run=dry_run)
@@ -286,20 +293,11 @@ class Registry:
             new = {**{k: v for k, v in old.items() if k not in ("status", "metadata")}, "metadata": new_meta}
             if status is not None:
                 new["status"] = status
-            if r.plural == "pods":
-                if "ownerReferences" in old_meta:
-                    new_meta["ownerReferences"] = old_meta["ownerReferences"]
-                else:
-                    new_meta.pop("ownerReferences", None)
+            strategy.prepare_for_status_update(new, old)
             causes = strategy.validate_status_update(new, old)
-        elif subresource == "finalize" and r.plural == "namespaces":
-            # Only spec.finalizers changes: the namespace controller's last word.
-            finalizers = (new.get("spec") or {}).get("finalizers") or []
-            new = deep_copy(old)
-            new.setdefault("spec", {})["finalizers"] = finalizers
-            causes = []
         elif subresource not in (None, ""):
-            raise NotFound("the server could not find the requested resource")
+            new = strategy.subresource_update(subresource, new, old)
+            causes = []
         else:
             if strategy.has_status:
                 if "status" in old:
@@ -364,7 +362,10 @@ class Registry:
                 raise conflict(r.plural, r.group, name,
                                f"Precondition failed: ResourceVersion in precondition: {want_rv}, "
                                f"ResourceVersion in meta: {old_meta.get('resourceVersion')}")
-        policy = propagation_policy or strategy_for(r.plural).default_propagation
+        strategy = strategy_for(r.plural)
+        policy = propagation_policy or strategy.default_propagation
+        if propagation_policy is None and strategy.default_propagation_warning:
+            warn(strategy.default_propagation_warning)
         if policy not in ("Orphan", "Background", "Foreground"):
             raise invalid("DeleteOptions", "", "", [Cause(
                 "propagationPolicy",
@@ -381,8 +382,8 @@ class Registry:
         if finalizers:
             meta["finalizers"] = finalizers
         now = self.clock.now()
-        if r.plural == "pods":
-            grace = self._pod_grace(old, grace_period_seconds)
+        grace = strategy.grace_period(old, grace_period_seconds)
+        if grace is not None:
             current = meta.get("deletionGracePeriodSeconds")
             if current is None or grace < int(current):
                 meta["deletionGracePeriodSeconds"] = grace
@@ -394,8 +395,7 @@ class Registry:
             meta["deletionTimestamp"] = rfc3339(now)
             if finalizers:
                 meta["deletionGracePeriodSeconds"] = 0
-        if r.plural == "namespaces":
-            new.setdefault("status", {})["phase"] = "Terminating"
+        strategy.prepare_for_delete(new)
         if dry_run:
             return new
         if self._ready_to_remove(r, new):
@@ -453,44 +453,14 @@ class Registry:
                                      self.clock.now(), int(spec["expirationSeconds"]), pod)
         return tokenrequest.token_request_response(namespace, name, spec, token, rfc3339(expires))
 
-    def _admit_service_account(self, pod: Obj, namespace: str) -> None:
-        """The ServiceAccount admission plugin. A missing ServiceAccount forbids the pod, as
-        upstream, except ``default``: the serviceaccounts controller creates that one moments
-        after its namespace, and the node agent waits for it (its TokenRequest retries)."""
-        name = serviceaccount.service_account_name(pod)
-        try:
-            sa: Obj | None = self.store.get(Key("serviceaccounts", namespace, name))
-        except NotFound:
-            if name != serviceaccount.DEFAULT_SERVICE_ACCOUNT:
-                pod_name = str(pod["metadata"].get("name") or "")
-                raise Forbidden(
-                    f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
-                    f'serviceaccount "{name}" not found', {"name": pod_name, "kind": "pods"}) from None
-            sa = None
-        serviceaccount.admit_pod(pod, sa, random_suffix())
-
     # ---------------------------------------------------------------- helpers
-
-    @staticmethod
-    def _pod_grace(pod: Obj, requested: int | None) -> int:
-        spec = pod.get("spec") or {}
-        phase = (pod.get("status") or {}).get("phase")
-        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
-            return 0  # nothing runs it: nothing to wait for
-        if requested is not None:
-            return max(0, int(requested))
-        return int(spec.get("terminationGracePeriodSeconds", 30))
 
     @staticmethod
     def _ready_to_remove(r: Resource, obj: Obj) -> bool:
         meta = obj["metadata"]
         if not meta.get("deletionTimestamp") or meta.get("finalizers"):
             return False
-        if r.plural == "pods":
-            return int(meta.get("deletionGracePeriodSeconds") or 0) == 0
-        if r.plural == "namespaces":
-            return not (obj.get("spec") or {}).get("finalizers")
-        return True
+        return strategy_for(r.plural).ready_to_remove(obj)
 
     def _namespace_for_create(self, r: Resource, meta: Obj, namespace: str | None) -> str:
         if not r.namespaced:

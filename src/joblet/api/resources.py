@@ -50,7 +50,7 @@ class Resource:
 _RBAC = "rbac.authorization.k8s.io"
 
 _ALL = (
-    Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status",)),
+    Resource("namespaces", "Namespace", namespaced=False, short_names=("ns",), subresources=("status", "finalize")),
     Resource("nodes", "Node", namespaced=False, short_names=("no",), subresources=("status",)),
     Resource("pods", "Pod", short_names=("po",), categories=("all",),
              subresources=("status", "log", "eviction")),

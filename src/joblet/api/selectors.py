@@ -6,6 +6,9 @@ requirements once and compiled into a closure; ``matches`` is then a few dict lo
 Syntax, semantics, canonical ``String()`` form and the supported field labels follow
 k8s.io/apimachinery ``labels``/``fields`` and the per-resource field-label conversions of
 kube-apiserver. Errors are :class:`joblet.errors.BadRequest` (HTTP 400), as upstream.
+
+One module (~620 lines): label and field selectors share the parser, the compiled matchers and
+the per-resource field tables.
 """
 
 from __future__ import annotations

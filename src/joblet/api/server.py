@@ -15,6 +15,10 @@ Browser checks (Host, Origin, content type) run before, in :mod:`joblet.api.guar
 
 Errors: every :class:`joblet.errors.ApiError` becomes its ``Status`` JSON; anything else is
 logged and answered with a 500 ``Status`` that carries no traceback.
+
+One module, on purpose (~950 lines): it is the single place that maps REST onto the Client,
+and every handler shares the request plumbing (authn/authz, content negotiation, warnings,
+errors); the pure parts are already apart (content, discovery, openapi, guard, tables).
 """
 
 from __future__ import annotations
@@ -34,8 +38,10 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import BaseRoute, Route
 
-from joblet.api import admission, content, discovery, openapi, selectors, tables
+from joblet.api import content, discovery, fieldvalidation, openapi, selectors, tables, warning
 from joblet.api.resources import Resource
+from joblet.api.strategy import strategy_for
+from joblet.api.warning import warning_header
 from joblet.auth import ANONYMOUS, Attributes, Authenticator, Authorizer, Credentials, UserInfo, reviews
 from joblet.auth.request import forbidden, request_attributes
 from joblet.client.interface import Client, Event, PropagationPolicy
@@ -66,12 +72,6 @@ NOT_FOUND_MESSAGE = "the server could not find the requested resource"
 DEFAULT_BOOKMARK_INTERVAL = 30.0
 INT64_MAX = 2**63 - 1
 UINT64_MAX = 2**64 - 1
-# Warning headers: like the apiserver's recorder, at most 4 KiB in all, each message cut
-# to 256 characters once the total would be exceeded.
-MAX_WARNINGS_BYTES = 4096
-MAX_WARNING_CHARS = 256
-JOB_DELETE_WARNING = ("child pods are preserved by default when jobs are deleted; set propagationPolicy=Background "
-                      "to remove them or set propagationPolicy=Orphan to suppress this warning")
 _INTEGER = re.compile(r"[+-]?[0-9]{1,30}")
 LOG_SETTLE_SECONDS = 0.3
 
@@ -196,12 +196,6 @@ def delete_options(body: Obj | None, query: dict[str, str]) -> tuple[Propagation
     return chosen, grace, preconditions, dry_run
 
 
-def propagation_unset(body: Obj | None, query: dict[str, str]) -> bool:
-    """Neither propagationPolicy nor orphanDependents given (upstream warns on a Job delete)."""
-    body = body or {}
-    return all(body.get(k) is None and k not in query for k in ("propagationPolicy", "orphanDependents"))
-
-
 def log_options(q: dict[str, str], now: Any) -> tuple[int | None, int | None, Any]:
     """tailLines, limitBytes and the since-time of a ``pods/log`` request (``ValidatePodLogOptions``)."""
     tail_lines = int_param(q.get("tailLines"), "tailLines")
@@ -248,40 +242,12 @@ def status_success(r: Resource, obj: Obj, code: int = 200) -> Obj:
     }
 
 
-def still_present(r: Resource, obj: Obj) -> bool:
-    """Whether an object returned by delete was only marked (finalizers, pod grace)."""
-    meta = obj.get("metadata") or {}
-    if meta.get("finalizers"):
-        return True
-    return r.plural == "pods" and int(meta.get("deletionGracePeriodSeconds") or 0) > 0
-
-
-def _header_text(text: str) -> str:
-    """Printable ASCII only: anything else as ``\\uXXXX`` (a header must be Latin-1 and a
-    client may show it on a terminal)."""
-    if text.isascii() and text.isprintable():
-        return text
-    return "".join(ch if " " <= ch <= "~" else f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF
-                   else f"\\U{ord(ch):08x}" for ch in text)
-
-
-def _warn_value(text: str) -> str:
-    return '299 - "' + _header_text(text.replace("\\", "\\\\").replace('"', '\\"')) + '"'
-
-
-def warning_header(warnings: list[str]) -> str:
-    """RFC 7234 warn-values (``299 - "text"``), escaped to ASCII and bounded in size."""
-    values = [_warn_value(w) for w in warnings]
-    if sum(len(v) + 2 for v in values) > MAX_WARNINGS_BYTES:
-        values = [_warn_value(w[:MAX_WARNING_CHARS]) for w in warnings]
-    kept: list[str] = []
-    total = 0
-    for value in values:
-        total += len(value) + 2
-        if total > MAX_WARNINGS_BYTES:
-            break
-        kept.append(value)
-    return ", ".join(kept)
+def delete_answer(r: Resource, obj: Obj) -> Obj:
+    """What a DELETE answers: the object while it is only marked (finalizers) or when its
+    strategy says so (a pod, also during its grace period), else a success ``Status``."""
+    if strategy_for(r.plural).return_deleted_object or (obj.get("metadata") or {}).get("finalizers"):
+        return obj
+    return status_success(r, obj)
 
 
 def supported_kwargs(fn: Any, wanted: dict[str, Any]) -> dict[str, Any]:
@@ -477,6 +443,8 @@ class ApiServer:
                 return await self.patch(request, t)
             if method == "DELETE" and t.subresource is None:
                 return await self.delete(request, t)
+        elif t.subresource == "finalize" and method == "PUT":
+            return await self.update(request, t)
         elif t.subresource == "log" and method == "GET":
             return await self.pod_log(request, t)
         elif t.subresource == "eviction" and method == "POST":
@@ -530,24 +498,6 @@ class ApiServer:
             return json_response(tables.partial_object_metadata(obj, accept.api_version, managed_fields=True))
         return json_response(obj)
 
-    def field_validation(self, request: Request, r: Resource, obj: Obj) -> tuple[Obj, list[str]]:
-        """Unknown fields dropped; Strict → 400, Warn (default) → warnings, Ignore → silent.
-
-        Known fields of the wrong JSON type or out of range are a 400 in every mode, as
-        typed decoding makes them upstream."""
-        mode = request.query_params.get("fieldValidation") or "Warn"
-        if mode not in ("Ignore", "Warn", "Strict"):
-            raise BadRequest(f"fieldValidation parameter unsupported: {mode}")
-        openapi.check_types(r.api_version, r.kind, obj)
-        pruned, unknown = openapi.prune_unknown_fields(r.api_version, r.kind, obj)
-        if not unknown:
-            return obj, []
-        rendered = [f'unknown field "{p}"' for p in unknown]
-        if mode == "Strict":
-            raise BadRequest(f'{r.kind} in version "{r.version}" cannot be handled as a {r.kind}: '
-                             f"strict decoding error: {', '.join(rendered)}")
-        return pruned, rendered if mode == "Warn" else []
-
     async def admitted(self, request: Request, t: Target, write: Callable[[bool], Awaitable[Obj]],
                        dry_run: bool) -> Obj:
         """``write(dry_run)``, after the resource's admission (if any) accepted its dry-run result."""
@@ -560,13 +510,13 @@ class ApiServer:
         body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
-        obj, warnings = self.field_validation(request, t.resource, body)
+        mode = fieldvalidation.parse_mode(request.query_params.get("fieldValidation"))
         dry_run = dry_run_param(request.query_params.getlist("dryRun"))
         namespace = t.namespace if t.resource.namespaced else None
-        with admission.collect_warnings() as admitted:
+        with warning.collect() as warnings:
             created = await self.admitted(request, t, lambda dry: self.client.create(
-                t.resource.plural, obj, namespace, dry_run=dry), dry_run)
-        return json_response(with_type_meta(created, t.resource), 201, warnings + admitted)
+                t.resource.plural, body, namespace, dry_run=dry, field_validation=mode), dry_run)
+        return json_response(with_type_meta(created, t.resource), 201, warnings)
 
     def check_identity(self, t: Target, obj: Obj) -> Obj:
         meta = obj.get("metadata")
@@ -586,22 +536,20 @@ class ApiServer:
         body = await content.decode_object_async(await read_body(request), request.headers.get("content-type"))
         body.setdefault("apiVersion", t.resource.api_version)
         body.setdefault("kind", t.resource.kind)
-        obj, warnings = self.field_validation(request, t.resource, self.check_identity(t, body))
-        with admission.collect_warnings() as admitted:
+        obj = self.check_identity(t, body)
+        mode = fieldvalidation.parse_mode(request.query_params.get("fieldValidation"))
+        with warning.collect() as warnings:
             updated = await self.admitted(request, t, lambda dry: self.client.update(
-                t.resource.plural, obj, t.subresource, **supported_kwargs(self.client.update, {"dry_run": dry})),
+                t.resource.plural, obj, t.subresource, field_validation=mode,
+                **supported_kwargs(self.client.update, {"dry_run": dry})),
                 dry_run_param(request.query_params.getlist("dryRun")))
-        return json_response(with_type_meta(updated, t.resource), 200, warnings + admitted)
+        return json_response(with_type_meta(updated, t.resource), 200, warnings)
 
     async def patch(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         q = request.query_params
         patch, patch_type = await content.decode_patch_async(await read_body(request), request.headers.get("content-type"))
-        warnings: list[str] = []
-        if patch_type != "json":
-            patch, warnings = self.field_validation(request, t.resource, patch)
-        else:
-            openapi.check_json_patch_types(t.resource.api_version, t.resource.kind, patch)
+        mode = fieldvalidation.parse_mode(q.get("fieldValidation"))
         created = False
         if patch_type == "apply":
             try:
@@ -609,44 +557,44 @@ class ApiServer:
             except NotFound:
                 created = True
         name = t.name
-        with admission.collect_warnings() as admitted:
+        with warning.collect() as warnings:
             result = await self.admitted(request, t, lambda dry: self.client.patch(
                 t.resource.plural, name, patch, self.ns(t), patch_type, t.subresource, q.get("fieldManager"),
+                field_validation=mode,
                 **supported_kwargs(self.client.patch, {"dry_run": dry, "force": truthy(q.get("force"))})),
                 dry_run_param(q.getlist("dryRun")))
-        return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings + admitted)
+        return json_response(with_type_meta(result, t.resource), 201 if created else 200, warnings)
 
     async def delete(self, request: Request, t: Target) -> Response:
         assert t.name is not None
         body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, preconditions, dry_run = delete_options(body, dict(request.query_params))
-        warnings = [JOB_DELETE_WARNING] if (t.resource.plural == "jobs"
-                                            and propagation_unset(body, dict(request.query_params))) else []
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
-        result = await self.client.delete(t.resource.plural, t.name, self.ns(t), policy, grace, preconditions,
-                                          **extra)
-        result = with_type_meta(result, t.resource)
-        if t.resource.plural == "pods" or still_present(t.resource, result):
-            return json_response(result, warnings=warnings)
-        return json_response(status_success(t.resource, result), warnings=warnings)
+        with warning.collect() as warnings:
+            result = await self.client.delete(t.resource.plural, t.name, self.ns(t), policy, grace, preconditions,
+                                              **extra)
+        return json_response(delete_answer(t.resource, with_type_meta(result, t.resource)), warnings=warnings)
 
     async def delete_collection(self, request: Request, t: Target) -> Response:
         q = request.query_params
         body = await content.decode_optional_object_async(await read_body(request), request.headers.get("content-type"))
         policy, grace, _, dry_run = delete_options(body, dict(q))
-        warnings = [JOB_DELETE_WARNING] if t.resource.plural == "jobs" and propagation_unset(body, dict(q)) else []
         extra = supported_kwargs(self.client.delete, {"dry_run": dry_run})
         found = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
                                        q.get("labelSelector") or None, q.get("fieldSelector") or None)
         deleted: list[Obj] = []
-        for item in found.items:
-            meta = item.get("metadata") or {}
-            try:
-                deleted.append(with_type_meta(await self.client.delete(
-                    t.resource.plural, meta.get("name", ""), meta.get("namespace", ""), policy, grace, None,
-                    **extra), t.resource))
-            except NotFound:
-                continue
+        with warning.collect() as warnings:
+            notice = strategy_for(t.resource.plural).default_propagation_warning
+            if policy is None and notice:
+                warning.warn(notice)  # also when nothing matched, as upstream
+            for item in found.items:
+                meta = item.get("metadata") or {}
+                try:
+                    deleted.append(with_type_meta(await self.client.delete(
+                        t.resource.plural, meta.get("name", ""), meta.get("namespace", ""), policy, grace, None,
+                        **extra), t.resource))
+                except NotFound:
+                    continue
         return json_response({"kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
                               "metadata": {"resourceVersion": found.resource_version}, "items": deleted},
                              warnings=warnings)

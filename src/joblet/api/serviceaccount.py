@@ -4,12 +4,16 @@ Why: every pod runs as some ServiceAccount and, unless it (or its ServiceAccount
 a short-lived credential for the API mounted where in-cluster clients look for it. Upstream
 does this at admission, so ``kubectl get pod -o yaml`` shows the ``kube-api-access-xxxxx``
 projected volume and the node agent only materialises what the spec says. The registry calls
-:func:`admit_pod` on pod create, after defaulting and before validation.
+:func:`admit_from_store` (the Pod strategy's ``admit_create``) on pod create, after defaulting and before validation.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+from joblet.errors import Forbidden, NotFound
+from joblet.objects import random_suffix
+from joblet.store.interface import Key, Store
 
 Obj = dict[str, Any]
 DEFAULT_SERVICE_ACCOUNT = "default"
@@ -73,3 +77,21 @@ def admit_pod(pod: Obj, service_account: Obj | None, suffix: str) -> None:
             needs_volume = True
     if needs_volume and existing is None:
         spec["volumes"] = [*(spec.get("volumes") or []), {"name": volume_name, "projected": token_volume_source()}]
+
+
+def admit_from_store(pod: Obj, namespace: str, store: Store) -> None:
+    """:func:`admit_pod` with the pod's ServiceAccount read from ``store``. A missing one
+    forbids the pod, as upstream, except ``default``: the serviceaccounts controller creates
+    that one moments after its namespace, and the node agent waits for it (its TokenRequest
+    retries)."""
+    name = service_account_name(pod)
+    try:
+        sa: Obj | None = store.get(Key("serviceaccounts", namespace, name))
+    except NotFound:
+        if name != DEFAULT_SERVICE_ACCOUNT:
+            pod_name = str(pod["metadata"].get("name") or "")
+            raise Forbidden(
+                f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
+                f'serviceaccount "{name}" not found', {"name": pod_name, "kind": "pods"}) from None
+        sa = None
+    admit_pod(pod, sa, random_suffix())

@@ -3,19 +3,25 @@ which part of the object a write may change, and how a delete propagates by defa
 
 Kubernetes keeps these in one ``strategy.go`` per resource; here they are one small class
 per resource over the pure functions in :mod:`joblet.api.defaults` and
-:mod:`joblet.api.validation`.
+:mod:`joblet.api.validation`, and one row of :data:`STRATEGIES`. Whatever is special about a
+resource is a hook here (a pod's graceful deletion, a namespace's ``finalize`` subresource,
+the Job delete warning), so the registry and the HTTP server never branch on a resource name.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from joblet.api import admission, defaults, validation
+from joblet.api import admission, defaults, serviceaccount, validation
 from joblet.api.validation import coordination, rbac
 from joblet.api.validation import meta as metav
-from joblet.errors import Cause
+from joblet.errors import Cause, NotFound
+from joblet.objects import deep_copy
+from joblet.store.interface import Store
 
 Obj = dict[str, Any]
+JOB_DELETE_WARNING = ("child pods are preserved by default when jobs are deleted; set propagationPolicy=Background "
+                      "to remove them or set propagationPolicy=Orphan to suppress this warning")
 
 
 class Strategy:
@@ -28,6 +34,11 @@ class Strategy:
     default_propagation = "Background"
     #: spec changes raise metadata.generation.
     tracks_generation = False
+    #: a warning for a DELETE that names no propagationPolicy (None: none).
+    default_propagation_warning: str | None = None
+    #: a DELETE answers the object even once it is gone (upstream's ReturnDeletedObject),
+    #: not a Status.
+    return_deleted_object = False
 
     def prepare_for_create(self, obj: Obj) -> None:
         """Reset fields users may not set and fill defaults (in place)."""
@@ -51,7 +62,28 @@ class Strategy:
 
     def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
         """Admission after validation (create, or main-resource update): raise to reject, and
-        :func:`joblet.api.admission.warn` to add a ``Warning``. ``namespace``: the object's namespace."""
+        :func:`joblet.api.warning.warn` to add a ``Warning``. ``namespace``: the object's namespace."""
+
+    def admit_create(self, obj: Obj, namespace: str, store: Store) -> None:
+        """Mutating admission on create that reads other objects (after defaults, before validation)."""
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        """A ``status`` write: metadata it may not change is restored from ``old`` (in place)."""
+
+    def subresource_update(self, subresource: str, new: Obj, old: Obj) -> Obj:
+        """The object a write to another subresource stores (404 unless the resource has one)."""
+        raise NotFound("the server could not find the requested resource")
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        """Seconds a DELETE waits before the object goes (None: not graceful, marked now)."""
+        return None
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        """Consequences of a DELETE on the object it marks (in place)."""
+
+    def ready_to_remove(self, obj: Obj) -> bool:
+        """A deleted object without finalizers may go now (else it waits, marked)."""
+        return True
 
 
 class NamespaceStrategy(Strategy):
@@ -71,11 +103,27 @@ class NamespaceStrategy(Strategy):
     def admit(self, obj: Obj, old: Obj | None, namespace: Obj | None) -> None:
         admission.admit_namespace(obj, old)
 
+    def subresource_update(self, subresource: str, new: Obj, old: Obj) -> Obj:
+        if subresource != "finalize":
+            return super().subresource_update(subresource, new, old)
+        # Only spec.finalizers changes: the namespace controller's last word.
+        finalizers = (new.get("spec") or {}).get("finalizers") or []
+        out = deep_copy(old)
+        out.setdefault("spec", {})["finalizers"] = finalizers
+        return out
+
+    def prepare_for_delete(self, obj: Obj) -> None:
+        obj.setdefault("status", {})["phase"] = "Terminating"
+
+    def ready_to_remove(self, obj: Obj) -> bool:
+        return not (obj.get("spec") or {}).get("finalizers")
+
 
 class JobStrategy(Strategy):
     has_status = True
     validates_meta = True
     default_propagation = "Orphan"  # batch/v1 kept the old default for compatibility
+    default_propagation_warning = JOB_DELETE_WARNING
     tracks_generation = True
 
     def prepare_for_create(self, obj: Obj) -> None:
@@ -124,6 +172,31 @@ class CronJobStrategy(Strategy):
 class PodStrategy(Strategy):
     has_status = True
     validates_meta = True
+    return_deleted_object = True
+
+    def admit_create(self, obj: Obj, namespace: str, store: Store) -> None:
+        serviceaccount.admit_from_store(obj, namespace, store)
+
+    def prepare_for_status_update(self, new: Obj, old: Obj) -> None:
+        # A pod's owner cannot be changed through its status (upstream's podStatusStrategy).
+        meta, old_meta = new["metadata"], old["metadata"]
+        if "ownerReferences" in old_meta:
+            meta["ownerReferences"] = old_meta["ownerReferences"]
+        else:
+            meta.pop("ownerReferences", None)
+
+    def grace_period(self, obj: Obj, requested: int | None) -> int | None:
+        spec = obj.get("spec") or {}
+        phase = (obj.get("status") or {}).get("phase")
+        if not spec.get("nodeName") or phase in ("Succeeded", "Failed"):
+            return 0  # nothing runs it: nothing to wait for
+        if requested is not None:
+            return max(0, int(requested))
+        return int(spec.get("terminationGracePeriodSeconds", 30))
+
+    def ready_to_remove(self, obj: Obj) -> bool:
+        # Gone once the node agent confirmed its containers stopped (grace set to 0).
+        return int(obj["metadata"].get("deletionGracePeriodSeconds") or 0) == 0
 
     def prepare_for_create(self, obj: Obj) -> None:
         defaults.default_pod(obj)

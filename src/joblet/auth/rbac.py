@@ -186,22 +186,15 @@ def visit_rules(state: RBACState, user: UserInfo, namespace: str,
     """Every rule that applies to ``user`` in ``namespace`` ("" = cluster scope), bindings first to
     last as upstream's ``VisitRulesFor``: ClusterRoleBindings, then the namespace's RoleBindings.
     Unresolvable role references are appended to ``errors``."""
-    for binding in state.cluster_role_bindings():
-        subject = next((s for s in binding.get("subjects") or () if applies_to(user, s, "")), None)
-        if subject is None:
-            continue
-        ref = binding.get("roleRef") or {}
-        rules, err = role_rules(state, ref, "")
-        if err:
-            errors.append(err)
-            continue
-        source = (f'ClusterRoleBinding "{_meta(binding).get("name", "")}" of {ref.get("kind")} '
-                  f'"{ref.get("name")}" to {describe_subject(subject, "")}')
-        for rule in rules:
-            yield Grant(rule, source)
-    if not namespace:
-        return
-    for binding in state.role_bindings(namespace):
+    yield from _binding_grants(state, user, state.cluster_role_bindings(), "", errors)
+    if namespace:
+        yield from _binding_grants(state, user, state.role_bindings(namespace), namespace, errors)
+
+
+def _binding_grants(state: RBACState, user: UserInfo, bindings: Iterable[Obj], namespace: str,
+                    errors: list[str]) -> Iterator[Grant]:
+    """The rules ``bindings`` (ClusterRoleBindings when ``namespace`` is "") grant ``user``."""
+    for binding in bindings:
         subject = next((s for s in binding.get("subjects") or () if applies_to(user, s, namespace)), None)
         if subject is None:
             continue
@@ -210,8 +203,9 @@ def visit_rules(state: RBACState, user: UserInfo, namespace: str,
         if err:
             errors.append(err)
             continue
-        source = (f'RoleBinding "{_meta(binding).get("name", "")}/{namespace}" of {ref.get("kind")} '
-                  f'"{ref.get("name")}" to {describe_subject(subject, namespace)}')
+        name = _meta(binding).get("name", "")
+        what = f'RoleBinding "{name}/{namespace}"' if namespace else f'ClusterRoleBinding "{name}"'
+        source = f'{what} of {ref.get("kind")} "{ref.get("name")}" to {describe_subject(subject, namespace)}'
         for rule in rules:
             yield Grant(rule, source)
 

@@ -21,9 +21,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from joblet.api.validation.cron import ScheduleError, parse_standard
+from joblet.cli.console import bad_input, err, out
 from joblet.client.interface import Client
 from joblet.clock import Clock, RealClock, parse_time
 from joblet.controllers.cronjob.schedule import (
@@ -40,8 +40,6 @@ from joblet.controllers.cronjob.schedule import (
 
 Obj = dict[str, Any]
 
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 cron_app = typer.Typer(name="cron", help="Cron schedule tools (no server needed).", no_args_is_help=True)
 cronjob_app = typer.Typer(name="cronjob", help="Inspect CronJobs.", no_args_is_help=True)
@@ -106,14 +104,8 @@ def cron_next(
     count: CountOpt = 5,
 ) -> None:
     """Print the next run times of a schedule, as the CronJob controller computes them."""
-    try:
+    with bad_input(UnknownTimeZoneError), bad_input(ScheduleError, f'invalid schedule "{schedule}": '):
         times = upcoming(schedule, time_zone, _start_time(start, RealClock()), count)
-    except ScheduleError as e:
-        err.print(f'error: invalid schedule "{schedule}": {e}')
-        raise typer.Exit(2) from None
-    except UnknownTimeZoneError as e:
-        err.print(f"error: {e}")
-        raise typer.Exit(2) from None
     if not times:
         err.print(f'schedule "{schedule}" never runs')
         raise typer.Exit(1)

@@ -7,6 +7,9 @@ otherwise), drains the logs before a summary that names what failed and where to
 and returns the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's
 exit code with ``--exit-code=pod``), 2 when the controller cannot process the Job.
 Ctrl-C/SIGTERM are handled by :func:`follow_interruptible`.
+
+One module (~660 lines): `joblet run`'s follower is one loop (status, logs, events, summary)
+whose pure renderers sit at the top.
 """
 
 from __future__ import annotations
@@ -22,7 +25,7 @@ from rich.live import Live
 from rich.text import Text
 
 from joblet.cli.manifests import Manifest
-from joblet.client.interface import Client
+from joblet.client.interface import Client, FieldValidation
 from joblet.clock import RealClock, parse_time_or_none, poll_pause
 from joblet.errors import AlreadyExists, ApiError, Gone, NotFound
 from joblet.objects import condition_true, find_condition, job_finished, name_of, namespace_of, uid_of
@@ -372,8 +375,10 @@ def _expand(intervals: str) -> set[int]:
 
 
 async def submit(client: Client, manifests: list[Manifest], namespace: str | None,
-                 console: Console | None = None) -> Obj:
-    """Create the manifests' objects (supporting ones first) and return the Job to follow."""
+                 console: Console | None = None, field_validation: FieldValidation | None = "Strict") -> Obj:
+    """Create the manifests' objects (supporting ones first) and return the Job to follow.
+
+    ``field_validation``: what the API does with fields the schema does not know (``--validate``)."""
     job_docs = [m for m in manifests if m.resource.plural == "jobs"]
     if len(job_docs) != 1:
         raise ValueError(_not_one_job(manifests, len(job_docs)))
@@ -381,7 +386,7 @@ async def submit(client: Client, manifests: list[Manifest], namespace: str | Non
         if m.resource.plural == "jobs":
             continue
         try:
-            created = await client.create(m.resource.plural, m.obj, namespace)
+            created = await client.create(m.resource.plural, m.obj, namespace, field_validation=field_validation)
             verb, name = "created", name_of(created)
         except AlreadyExists:
             verb, name = "unchanged (exists)", m.name
@@ -389,7 +394,7 @@ async def submit(client: Client, manifests: list[Manifest], namespace: str | Non
             console.print(f"{_kind_ref(m.resource.plural)}/{name} {verb}", highlight=False)
     job_doc = job_docs[0].obj
     try:
-        return await client.create("jobs", job_doc, namespace)
+        return await client.create("jobs", job_doc, namespace, field_validation=field_validation)
     except AlreadyExists:
         name = (job_doc.get("metadata") or {}).get("name", "")
         ns = namespace or (job_doc.get("metadata") or {}).get("namespace") or "default"
@@ -404,7 +409,7 @@ async def submit(client: Client, manifests: list[Manifest], namespace: str | Non
             except NotFound:
                 break
             await poll_pause(0.05)
-        return await client.create("jobs", job_doc, namespace)
+        return await client.create("jobs", job_doc, namespace, field_validation=field_validation)
 
 
 def _kind_ref(plural: str) -> str:

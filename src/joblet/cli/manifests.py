@@ -11,6 +11,7 @@ from typing import Any
 
 import yaml
 
+from joblet.api.fieldvalidation import FieldValidation
 from joblet.api.resources import Resource, for_kind
 
 Obj = dict[str, Any]
@@ -80,18 +81,13 @@ def _manifest(doc: Any, source: str) -> Manifest:
     return Manifest(resource, doc)
 
 
-def check_fields(manifests: list[Manifest], source: str, strict: bool = True) -> list[Manifest]:
-    """kubectl's default ``--validate=strict``: a field the schema does not know (a typo such as
-    ``backofLimit``) is an error before anything is submitted, not silently dropped. Not strict:
-    the manifests without those fields."""
-    from joblet.api.openapi import prune_unknown_fields
-
-    out: list[Manifest] = []
-    for m in manifests:
-        pruned, unknown = prune_unknown_fields(m.resource.api_version, m.resource.kind, m.obj)
-        out.append(Manifest(m.resource, pruned))
-        if unknown and strict:
-            fields = ", ".join(f'unknown field "{p}"' for p in unknown)
-            raise ManifestError(f'{source}: {m.resource.kind} "{m.name}": strict decoding error: {fields} '
-                                f"(--validate=false to drop them)")
-    return out
+def field_validation(validate: str) -> FieldValidation:
+    """``--validate`` as the ``fieldValidation`` the CLI asks the API for (kubectl's mapping):
+    strict (default) refuses a field the schema does not know (a typo such as
+    ``backofLimit``), warn drops it with a warning, false drops it silently. The registry
+    applies it, on the local and the HTTP transport alike."""
+    modes: dict[str, FieldValidation] = {"strict": "Strict", "true": "Strict", "warn": "Warn",
+                                         "false": "Ignore", "ignore": "Ignore"}
+    if validate not in modes:
+        raise ManifestError(f"--validate must be strict, warn or false, not {validate!r}")
+    return modes[validate]

@@ -19,17 +19,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
 
 from joblet.api.validation.cron import parse_go_duration
+from joblet.cli.console import err, out
 from joblet.clock import Clock, RealClock, rfc3339
 from joblet.datadir import default_data_dir
 from joblet.errors import AlreadyExists, NotFound
 from joblet.security.tokens import TokenStore
 
 token_app = typer.Typer(help="Issue, list and revoke bearer tokens for API users.", no_args_is_help=True)
-out = Console(highlight=False, soft_wrap=True, markup=False)
-err = Console(stderr=True, highlight=False, soft_wrap=True, markup=False)
 
 DataDirOpt = Annotated[Path | None, typer.Option("--data-dir", help="State directory (default: $JOBLET_DATA_DIR or ~/.local/share/joblet).")]
 _DAYS = re.compile(r"(\d+)d(.*)")

@@ -24,7 +24,8 @@ import httpx
 import orjson
 
 from joblet.api.resources import RESOURCES, Resource
-from joblet.client.interface import Event, Obj, ObjectList, PatchType, PropagationPolicy
+from joblet.api.warning import parse_warning_header, warn
+from joblet.client.interface import Event, FieldValidation, Obj, ObjectList, PatchType, PropagationPolicy
 from joblet.clock import poll_pause
 from joblet.errors import ApiError, InternalError, NotFound, ServiceUnavailable, from_status
 
@@ -149,6 +150,9 @@ class HttpClient:
                 if self._fail_over(http) and again and attempt + 1 < len(self._clients):
                     continue
                 raise ServiceUnavailable(f"cannot reach the API server at {http.base_url}: {exc}") from None
+        for header in response.headers.get_list("warning"):
+            for text in parse_warning_header(header):
+                warn(text)
         if response.status_code >= 400:
             raise error_from_response(response.status_code, response.content)
         try:
@@ -179,16 +183,18 @@ class HttpClient:
         rv = str((answer.get("metadata") or {}).get("resourceVersion") or "")
         return ObjectList(items, rv)
 
-    async def create(self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False) -> Obj:
+    async def create(self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,
+                     field_validation: FieldValidation | None = None) -> Obj:
         r = resource_or_404(resource)
         ns = None
         if r.namespaced:
             ns = namespace or str((obj.get("metadata") or {}).get("namespace") or "") or "default"
         return await self._request("POST", r.base_path(ns), body=obj,
-                                   params={"dryRun": "All" if dry_run else None})
+                                   params={"dryRun": "All" if dry_run else None, "fieldValidation": field_validation})
 
     async def update(
-        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         r = resource_or_404(resource)
         meta = obj.get("metadata") or {}
@@ -196,7 +202,7 @@ class HttpClient:
         if r.namespaced and not ns:
             ns = "default"
         return await self._request("PUT", object_path(r, ns, str(meta.get("name") or ""), subresource), body=obj,
-                                   params={"dryRun": "All" if dry_run else None})
+                                   params={"dryRun": "All" if dry_run else None, "fieldValidation": field_validation})
 
     async def patch(
         self,
@@ -209,13 +215,14 @@ class HttpClient:
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         r = resource_or_404(resource)
         manager = field_manager or (DEFAULT_FIELD_MANAGER if patch_type == "apply" else None)
         return await self._request("PATCH", object_path(r, namespace, name, subresource), body=patch,
                                    content_type=PATCH_CONTENT_TYPES[patch_type],
                                    params={"fieldManager": manager, "force": "true" if force else None,
-                                           "dryRun": "All" if dry_run else None})
+                                           "dryRun": "All" if dry_run else None, "fieldValidation": field_validation})
 
     async def delete(
         self,

@@ -17,10 +17,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from joblet.api.fieldvalidation import FieldValidation
 from joblet.api.patch import PatchType
 
 Obj = dict[str, Any]
-__all__ = ["Client", "Event", "Obj", "ObjectList", "PatchType", "PropagationPolicy"]
+__all__ = ["Client", "Event", "FieldValidation", "Obj", "ObjectList", "PatchType", "PropagationPolicy"]
 PropagationPolicy = Literal["Orphan", "Background", "Foreground"]
 
 
@@ -50,12 +51,18 @@ class Client(Protocol):
     ) -> ObjectList: ...
 
     async def create(
-        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False
+        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
-        """namespace defaults to obj.metadata.namespace, then "default" for namespaced kinds."""
+        """namespace defaults to obj.metadata.namespace, then "default" for namespaced kinds.
+
+        ``field_validation`` (also on update and patch): what the server does with fields the
+        schema does not know, as ``?fieldValidation=`` (None: the transport's default; pass
+        one for a body a user wrote). Warnings go to :func:`joblet.api.warning.collect`."""
 
     async def update(
-        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         """PUT; uses obj.metadata.resourceVersion as the precondition when set."""
 
@@ -70,6 +77,7 @@ class Client(Protocol):
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj: ...
 
     async def delete(

@@ -14,7 +14,7 @@ from typing import Any
 
 from joblet.api import selectors
 from joblet.api.registry import Registry
-from joblet.client.interface import Event, ObjectList, PatchType, PropagationPolicy
+from joblet.client.interface import Event, FieldValidation, ObjectList, PatchType, PropagationPolicy
 from joblet.errors import NotFound
 
 Obj = dict[str, Any]
@@ -63,14 +63,17 @@ class LocalClient:
         return ObjectList(items, str(rv))
 
     async def create(
-        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False
+        self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
-        return self.registry.create(resource, obj, namespace, dry_run=dry_run)
+        return self.registry.create(resource, obj, namespace, dry_run=dry_run, field_validation=field_validation)
 
     async def update(
-        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False
+        self, resource: str, obj: Obj, subresource: str | None = None, dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
-        return self.registry.update(resource, obj, subresource=subresource, dry_run=dry_run)
+        return self.registry.update(resource, obj, subresource=subresource, dry_run=dry_run,
+                                    field_validation=field_validation)
 
     async def patch(
         self,
@@ -83,9 +86,10 @@ class LocalClient:
         field_manager: str | None = None,
         force: bool = False,
         dry_run: bool = False,
+        field_validation: FieldValidation | None = None,
     ) -> Obj:
         return self.registry.patch(resource, namespace, name, patch, patch_type, subresource, field_manager,
-                                   force=force, dry_run=dry_run)
+                                   force=force, dry_run=dry_run, field_validation=field_validation)
 
     async def delete(
         self,

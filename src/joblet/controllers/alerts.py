@@ -33,6 +33,9 @@ Guarantees:
 Decisions are pure functions (:func:`job_trigger`, :func:`wants_alert`, :func:`webhooks_for`,
 :func:`build_job_payload`, :func:`redact_lines`, ...); the controller does the I/O through the
 :class:`Sender` protocol (:class:`HttpxSender` for real, any fake in tests).
+
+One module (~650 lines): the alert controller, its pure decisions and its delivery queue are
+one feature; the decisions are the first half, pure and table-tested.
 """
 
 from __future__ import annotations

@@ -14,6 +14,7 @@ from typing import Any
 from joblet.api.resources import RESOURCES
 from joblet.client.interface import Client
 from joblet.clock import Clock
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 
@@ -47,10 +48,10 @@ class NamespaceController(Controller):
         if ns["metadata"].get("deletionTimestamp"):
             self.queue.add(ns["metadata"]["name"])
 
-    async def sync(self, name: str) -> None:
+    async def sync(self, name: str) -> Result:
         ns = self.namespaces.get(name)
         if ns is None or not ns["metadata"].get("deletionTimestamp"):
-            return
+            return DONE
         remaining = 0
         for resource in namespaced_resources():
             items = (await self.client.list(resource, name)).items
@@ -64,11 +65,11 @@ class NamespaceController(Controller):
                 except (NotFound, Conflict):
                     continue
         if remaining:
-            self.queue.add_after(name, 0.5)  # objects are still terminating: look again soon
-            return
+            return Result(requeue_after=0.5)  # objects are still terminating: look again soon
         finalizers = [f for f in (ns.get("spec") or {}).get("finalizers") or [] if f != NAMESPACE_FINALIZER]
         try:
             await self.client.update("namespaces", {**ns, "spec": {**(ns.get("spec") or {}), "finalizers": finalizers}},
                                      subresource="finalize")
         except NotFound:
-            return
+            pass
+        return DONE

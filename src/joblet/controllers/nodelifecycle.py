@@ -45,6 +45,7 @@ from typing import Any
 from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import deep_copy, failed_pod_status, key_of
@@ -260,13 +261,12 @@ class NodeLifecycleController(Controller):
         if node is None or lost_since(node) is not None:
             self.queue.add(node_name)
 
-    async def sync(self, node_name: str) -> None:
+    async def sync(self, node_name: str) -> Result:
         now = self.clock.now()
         node = self.nodes.get(node_name)
         if node is None:
             self.seen.pop(node_name, None)
-            await self._sync_missing(node_name, now)
-            return
+            return Result(requeue_after=await self._sync_missing(node_name, now))
         self.missing_since.pop(node_name, None)
         seen = self.seen[node_name] = observe_heartbeat(self.seen.get(node_name), node, now)
         due = self.check_due.get(node_name)
@@ -287,17 +287,18 @@ class NodeLifecycleController(Controller):
             except Conflict:
                 # the agent wrote a heartbeat meanwhile: look again once the informer has it
                 self.queue.add_rate_limited(node_name)
-                return
+                return DONE
             except NotFound:
-                return
+                return DONE
             if self.recorder is not None:
                 await self.recorder.event(node, "Normal", "NodeNotReady",
                                           f"Node {node_name} status is now: NodeNotReady",
                                           component="node-controller")
-        elif lost_since(node) is None:
+        check_after: float | None = None
+        if status is None and lost_since(node) is None:
             delay = (heartbeat_expires(seen, self.timeout) - now).total_seconds()
             self.check_due[node_name] = self.clock.monotonic() + max(delay, 0)
-            self.queue.add_after(node_name, delay)
+            check_after = delay
         taints = wanted_taints(node, now)
         if taints is not None:
             try:
@@ -305,29 +306,29 @@ class NodeLifecycleController(Controller):
                     "resourceVersion": node["metadata"]["resourceVersion"]}, "spec": {"taints": taints or None}})
             except Conflict:
                 self.queue.add_rate_limited(node_name)
-                return
+                return Result(requeue_after=check_after)
             except NotFound:
-                return
+                return DONE
         since = lost_since(node)
         if since is None:
-            return
+            return Result(requeue_after=check_after)
         plan = evictions(self.pods.by_index(BY_NODE, node_name), since, now, TAINT_EVICTION_REASON)
         for pod in plan.now:
             await self._fail_and_delete(pod, now, TAINT_EVICTION_REASON, TAINT_EVICTION_MESSAGE, "TaintManagerEviction")
-        if plan.next_in is not None:
-            self.queue.add_after(node_name, plan.next_in)
+        return Result(requeue_after=min((t for t in (check_after, plan.next_in) if t is not None), default=None))
 
-    async def _sync_missing(self, node_name: str, now: datetime) -> None:
+    async def _sync_missing(self, node_name: str, now: datetime) -> float | None:
+        """Pods of a Node that is gone: failed and deleted once its grace ran out; returns
+        when to look again."""
         pods = self.pods.by_index(BY_NODE, node_name)
         if not any(not is_terminal(p) or has_disruption_target(p, PODGC_REASON) for p in pods):
             self.missing_since.pop(node_name, None)
-            return
+            return None
         since = self.missing_since.setdefault(node_name, now)
         plan = evictions(pods, since + timedelta(seconds=self.timeout), now, PODGC_REASON, tolerations=False)
         for pod in plan.now:
             await self._fail_and_delete(pod, now, PODGC_REASON, PODGC_MESSAGE, None)
-        if plan.next_in is not None:
-            self.queue.add_after(node_name, plan.next_in)
+        return plan.next_in
 
     async def _fail_and_delete(self, pod: Obj, now: datetime, reason: str, message: str, event: str | None) -> None:
         meta = pod["metadata"]

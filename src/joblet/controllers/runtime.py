@@ -14,10 +14,17 @@ This module is that machinery in asyncio form, kept deliberately close to client
   one import every controller makes.
 * :class:`Controller` / :class:`ControllerManager` - start informers, wait for them to sync,
   run N workers per queue as asyncio tasks, stop everything cleanly.
+* :class:`Result` - what a sync returns (controller-runtime's ``reconcile.Result``):
+  ``requeue_after`` to look again later, ``terminal`` for a failure retrying cannot fix
+  (logged once per object version and recorded as a Warning Event, then left until the
+  object changes). An exception is a transient failure: requeued with rate limiting.
 
 Timers: ``add_after`` arms an asyncio timer for the remaining delay, but an item only
 becomes ready once ``clock.monotonic()`` has reached its due time. With a FakeClock tests
 move the clock and call :meth:`WorkQueue.fire_due` instead of sleeping.
+
+The informers themselves live in :mod:`joblet.client.informer` (the node agent uses them too)
+and are re-exported here; what a sync returns is in result.py.
 """
 
 from __future__ import annotations
@@ -31,9 +38,12 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from joblet.client.events import EventRecorder
 from joblet.client.informer import Informer as Informer  # re-exported: the import every controller makes
 from joblet.client.informer import InformerFactory as InformerFactory
 from joblet.clock import Clock
+from joblet.controllers.events import TerminalReporter
+from joblet.controllers.result import DONE, Result, TerminalError
 
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
@@ -224,47 +234,66 @@ class WorkQueue:
 
 # -- controllers --------------------------------------------------------------------------
 
-SyncFunc = Callable[[str], Awaitable[None]]
+SyncFunc = Callable[[str], Awaitable[Result | None]]
 
 
 @dataclass
 class QueueWorker:
-    """A queue and the function that processes its keys, run by ``workers`` tasks."""
+    """A queue and the function that processes its keys, run by ``workers`` tasks.
+
+    ``recorder``/``component``: where terminal failures are recorded as Events (without a
+    recorder they are only logged)."""
 
     queue: WorkQueue
     sync: SyncFunc
     workers: int = 1
+    recorder: EventRecorder | None = None
+    component: str = ""
+    reporter: TerminalReporter = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.reporter = TerminalReporter(self.recorder, self.component or self.queue.name)
 
 
-async def process_next(queue: WorkQueue, sync: SyncFunc) -> bool:
-    """Process one key: sync it, forget on success, requeue rate-limited on failure."""
+async def process_next(queue: WorkQueue, sync: SyncFunc, reporter: TerminalReporter | None = None) -> bool:
+    """Process one key and honour its outcome: a :class:`Result` (requeue after a delay,
+    report a terminal failure once), or an exception (requeue rate-limited)."""
     try:
         key = await queue.get()
     except ShutDown:
         return False
     requeues = queue.num_requeues(key)
     try:
-        await sync(key)
+        result = await sync(key) or DONE
     except asyncio.CancelledError:
         queue.done(key)
         raise
+    except TerminalError as err:
+        result = Result(terminal=err.terminal)
     except Exception:
         log.exception("%s: syncing %r failed", queue.name or "queue", key)
         queue.add_rate_limited(key)
-    else:
-        # A sync that requeued itself rate-limited (e.g. on a Conflict) keeps its failure
-        # count, so its backoff grows instead of restarting at the base delay each time.
-        if queue.num_requeues(key) <= requeues:
-            queue.forget(key)
+        queue.done(key)
+        return True
+    if result.terminal is not None:
+        t = result.terminal
+        (reporter or TerminalReporter(None, queue.name)).report(key, t.reason, t.message, t.obj)
+    # A sync that requeued itself rate-limited (e.g. on a Conflict) keeps its failure
+    # count, so its backoff grows instead of restarting at the base delay each time.
+    if queue.num_requeues(key) <= requeues:
+        queue.forget(key)
+    if result.requeue_after is not None:
+        queue.add_after(key, result.requeue_after)
     queue.done(key)
     return True
 
 
-async def drain(queue: WorkQueue, sync: SyncFunc, limit: int = 10_000) -> int:
+async def drain(queue: WorkQueue, sync: SyncFunc, limit: int = 10_000,
+                reporter: TerminalReporter | None = None) -> int:
     """Process ready keys until the queue is empty (tests; no waiting). Returns how many."""
     processed = 0
     while len(queue) and processed < limit:
-        await process_next(queue, sync)
+        await process_next(queue, sync, reporter)
         processed += 1
     return processed
 
@@ -315,7 +344,7 @@ class ControllerManager:
 
     @staticmethod
     async def _worker(qw: QueueWorker) -> None:
-        while await process_next(qw.queue, qw.sync):
+        while await process_next(qw.queue, qw.sync, qw.reporter):
             # Yield between keys: the in-process client never suspends, so a key that is
             # ready again at once (a sync that requeues itself) would otherwise hold the
             # event loop: informers could not deliver the newer object and stop() never ran.

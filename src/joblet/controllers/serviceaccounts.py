@@ -21,6 +21,7 @@ from typing import Any
 from joblet.api.serviceaccount import DEFAULT_SERVICE_ACCOUNT, ROOT_CA_CONFIGMAP
 from joblet.client.interface import Client
 from joblet.clock import Clock
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, Conflict, Forbidden, NotFound
 from joblet.objects import deep_copy, name_of, namespace_of
@@ -92,13 +93,14 @@ class _PerNamespace(Controller):
         if name_of(obj) == self.object_name:
             self.queue.add(namespace_of(obj))
 
-    async def _sync(self, namespace: str) -> None:
+    async def _sync(self, namespace: str) -> Result:
         try:
             await self.sync(namespace, self.namespaces.get(namespace), self.objects.get(f"{namespace}/{self.object_name}"))
         except (AlreadyExists, Conflict):
-            self.queue.add_after(namespace, 0.2)  # a stale cache: look again
+            return Result(requeue_after=0.2)  # a stale cache: look again
         except (NotFound, Forbidden):
-            return  # the namespace went away (or is terminating)
+            pass  # the namespace went away (or is terminating)
+        return DONE
 
     async def sync(self, namespace: str, ns: Obj | None, existing: Obj | None) -> None:
         raise NotImplementedError

@@ -18,6 +18,7 @@ from typing import Any
 
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.metrics import metrics_for
@@ -84,34 +85,29 @@ class TTLAfterFinishedController(Controller):
     def _job_updated(self, _old: Obj, job: Obj) -> None:
         self._job_seen(job)
 
-    async def sync(self, key: str) -> None:
+    async def sync(self, key: str) -> Result:
         job = self.jobs.get(key)
         if job is None:
-            return
+            return DONE
         left = self._left(job)
-        if left is None:
-            return
-        if left > 0:
-            self.queue.add_after(key, left)
-            return
+        if left is None or left > 0:
+            return Result(requeue_after=left)
         namespace, name = split_key(key)
         try:
             fresh = await self.client.get("jobs", name, namespace)
         except NotFound:
-            return
+            return DONE
         left = self._left(fresh)
-        if left is None:
-            return
-        if left > 0:
-            self.queue.add_after(key, left)
-            return
+        if left is None or left > 0:
+            return Result(requeue_after=left)  # the TTL or the finish time changed meanwhile
         uid = str((fresh.get("metadata") or {}).get("uid") or "")
         try:
             await self.client.delete("jobs", name, namespace, propagation_policy="Foreground",
                                      preconditions={"uid": uid} if uid else None)
         except (NotFound, Conflict):
-            return  # gone, or replaced by a new Job of the same name
+            return DONE  # gone, or replaced by a new Job of the same name
         metrics_for(self.client).ttl_deletion_duration(-left)
+        return DONE
 
     def _left(self, job: Obj) -> float | None:
         try:

@@ -7,6 +7,9 @@ store, as the signed-in user: every read and action is put to the
 (HTML requests only; anything else falls through to the API) and under ``/ui``, so no
 Kubernetes path is shadowed, and the page's script calls only ``/ui`` routes (the API never
 accepts cookies). Sessions, CSRF and the security headers are :mod:`joblet.dashboard.session`.
+
+One module (~530 lines): the routes of one small web app and their shared session handling;
+the HTML lives in dashboard/pages.py.
 """
 
 from __future__ import annotations

@@ -21,6 +21,9 @@ CA bundle while the ConfigMap does not exist (yet).
 
 Errors are :class:`VolumeError` with the kubelet's messages (reported as a ``FailedMount``
 event while the container waits in ``ContainerCreating``); the agent retries with backoff.
+
+One module (~590 lines): every volume type's host side (what it holds, where it lives, how a
+container mounts it) in one table-like place.
 """
 
 from __future__ import annotations

@@ -8,11 +8,10 @@ from typing import Any
 
 import pytest
 
+from joblet.api.apply import apply_patch, fields_v1
 from joblet.api.patch import (
     REJECTED_MESSAGE,
     PatchError,
-    apply_patch,
-    fields_v1,
     json_merge_patch,
     json_patch,
     strategic_merge_patch,

@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from joblet.api import admission
+from joblet.api import admission, warning
 from joblet.api.admission import pod_security
 from joblet.errors import Forbidden, Invalid
 
@@ -78,10 +78,10 @@ def test_enforce_message_and_warn_header_text() -> None:
     with pytest.raises(Forbidden) as err:
         admission.admit_pod(hostpath, None, ns(enforce="baseline"))
     assert str(err.value) == 'pods "x" is forbidden: violates PodSecurity "baseline:latest": hostPath volumes (volume "h")'
-    with admission.collect_warnings() as warnings:
+    with warning.collect() as warnings:
         admission.admit_pod(hostpath, None, ns(enforce="privileged", warn="baseline", warn_version="v1.30"))
     assert warnings == ['would violate PodSecurity "baseline:v1.30": hostPath volumes (volume "h")']
-    with admission.collect_warnings() as warnings:
+    with warning.collect() as warnings:
         admission.admit_pod(pod(spec()), None, ns(enforce="baseline", warn="baseline"))
         admission.admit_pod(hostpath, None, None)  # no labels: privileged
     assert warnings == []

@@ -10,6 +10,7 @@ from joblet.api.registry import Registry
 from joblet.clock import FakeClock
 from joblet.errors import AlreadyExists, BadRequest, Conflict, Forbidden, Invalid, NotFound
 from joblet.store.memory import MemoryStore
+from support.builders import job, pod
 
 Obj = dict[str, Any]
 
@@ -19,22 +20,6 @@ def reg() -> Registry:
     r = Registry(MemoryStore(), FakeClock())
     r.create("namespaces", {"metadata": {"name": "default"}})
     return r
-
-
-def job(name: str = "j", **spec: Any) -> Obj:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
-            "spec": {"template": {"spec": {"restartPolicy": "Never",
-                                           "containers": [{"name": "c", "image": "busybox"}]}}, **spec}}
-
-
-def pod(name: str = "p", node: str | None = None, finalizers: list[str] | None = None) -> Obj:
-    obj: Obj = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-                "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
-    if node:
-        obj["spec"]["nodeName"] = node
-    if finalizers:
-        obj["metadata"]["finalizers"] = finalizers
-    return obj
 
 
 def test_create_fills_server_fields_and_defaults(reg: Registry) -> None:

@@ -14,10 +14,9 @@ from joblet.api.server import (
     dry_run_param,
     int_param,
     log_options,
-    propagation_unset,
     resource_version_param,
-    warning_header,
 )
+from joblet.api.warning import parse_warning_header, warning_header
 from joblet.errors import BadRequest, Invalid
 
 NOW = datetime(2026, 1, 1, tzinfo=UTC)
@@ -70,6 +69,12 @@ def test_warning_header_is_ascii_and_bounded() -> None:
     assert many.count('299 - "') >= 10  # shortened, not dropped wholesale
 
 
+@pytest.mark.parametrize("texts", [['unknown field "bogus€"'], ["a\\b\r\n", 'say "hi", then go'], ["x"] * 1])
+def test_warning_header_parses_back(texts: list[str]) -> None:
+    """The HTTP client reads back what the server wrote, so both transports warn alike."""
+    assert parse_warning_header(warning_header(texts)) == texts
+
+
 def test_delete_options_types() -> None:
     assert delete_options({"gracePeriodSeconds": 5, "dryRun": ["All"]}, {}) == (None, 5, None, True)
     assert delete_options(None, {"gracePeriodSeconds": "3", "orphanDependents": "true"}) == ("Orphan", 3, None, False)
@@ -81,10 +86,12 @@ def test_delete_options_types() -> None:
             delete_options(body, {})
 
 
-def test_propagation_unset() -> None:
-    assert propagation_unset(None, {}) and propagation_unset({"gracePeriodSeconds": 1}, {"dryRun": "All"})
-    assert not propagation_unset({"propagationPolicy": "Background"}, {})
-    assert not propagation_unset(None, {"orphanDependents": "false"})
+def test_propagation_unset_is_none() -> None:
+    """None reaches the registry only when neither option was given (then a Job delete warns)."""
+    assert delete_options(None, {})[0] is None
+    assert delete_options({"gracePeriodSeconds": 1}, {"dryRun": "All"})[0] is None
+    assert delete_options({"propagationPolicy": "Background"}, {})[0] == "Background"
+    assert delete_options(None, {"orphanDependents": "false"})[0] == "Background"
 
 
 def test_log_options() -> None:

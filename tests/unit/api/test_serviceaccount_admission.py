@@ -13,6 +13,7 @@ from joblet.clock import FakeClock, parse_time
 from joblet.errors import BadRequest, Conflict, Forbidden, Invalid, NotFound
 from joblet.security.satokens import DEFAULT_ISSUER, BoundObject, TokenSigner, TokenVerifier
 from joblet.store.memory import MemoryStore
+from support import builders
 
 Obj = dict[str, Any]
 MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
@@ -33,9 +34,7 @@ def reg(clock: FakeClock) -> Registry:
 
 
 def pod(name: str = "p", **spec: Any) -> Obj:
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name},
-            "spec": {"initContainers": [{"name": "init", "image": "busybox", "command": ["true"]}],
-                     "containers": [{"name": "c", "image": "busybox"}], **spec}}
+    return builders.pod(name, initContainers=[builders.container("true", name="init")], **spec)
 
 
 def test_pod_gets_default_service_account_and_projected_token_volume(reg: Registry) -> None:

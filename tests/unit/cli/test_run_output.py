@@ -7,7 +7,7 @@ from joblet.api.tables import to_table
 from joblet.cli.follow import _expand, failure_text, pod_failure, progress_line, summary
 from joblet.client.events import FakeRecorder
 from joblet.clock import FakeClock
-from joblet.controllers.events import INVALID_OBJECT_REASON, UndecodableGuard
+from joblet.controllers.events import INVALID_OBJECT_REASON, TerminalReporter, undecodable
 
 BAD_JOB = {"apiVersion": "batch/v1", "kind": "Job",
            "metadata": {"name": "wrongtype", "namespace": "default", "uid": "u", "resourceVersion": "7"},
@@ -26,13 +26,14 @@ def test_a_bad_object_gets_an_invalid_row_and_the_others_still_list() -> None:
 
 def test_the_guard_records_one_warning_per_resource_version() -> None:
     rec = FakeRecorder()
-    guard = UndecodableGuard(rec, "job-controller")
-    guard.report("default/wrongtype", BAD_JOB, ValueError("invalid literal for int() with base 10: 'three'"))
-    guard.report("default/wrongtype", BAD_JOB, ValueError("again"))
+    guard = TerminalReporter(rec, "job-controller")
+    error = ValueError("invalid literal for int() with base 10: 'three'")
+    guard.report("default/wrongtype", *undecodable(BAD_JOB, error))
+    guard.report("default/wrongtype", *undecodable(BAD_JOB, error))
     assert rec.reasons() == [INVALID_OBJECT_REASON]
     assert "three" in rec.events[0].message and rec.events[0].type == "Warning"
     changed = {**BAD_JOB, "metadata": {**BAD_JOB["metadata"], "resourceVersion": "8"}}
-    guard.report("default/wrongtype", changed, ValueError("still bad"))
+    guard.report("default/wrongtype", *undecodable(changed, ValueError("still bad")))
     assert len(rec.events) == 2
 
 

@@ -14,44 +14,20 @@ matters for a machine that runs pods as local processes, Pod Security admission
 * a namespace whose labels name an unknown level or version is Invalid (422), as upstream.
 
 An unknown level is treated as ``restricted`` (upstream's choice for a bad label). Warnings
-reach the HTTP response through :func:`collect_warnings` (a context variable the API server
-sets around a write), so the Client interface stays ``Obj``-returning.
+go to :func:`joblet.api.warning.warn`, which both transports hand to their caller.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
 import re
-from collections.abc import Iterator
 from typing import Any
 
 from joblet.api.admission import pod_security
+from joblet.api.warning import warn
 from joblet.errors import Cause, Forbidden, invalid
 
 Obj = dict[str, Any]
 LABEL_PREFIX = "pod-security.kubernetes.io/"
-
-_WARNINGS: contextvars.ContextVar[list[str] | None] = contextvars.ContextVar("joblet_admission_warnings",
-                                                                             default=None)
-
-
-@contextlib.contextmanager
-def collect_warnings() -> Iterator[list[str]]:
-    """Warnings admission raised during the writes inside the block."""
-    collected: list[str] = []
-    token = _WARNINGS.set(collected)
-    try:
-        yield collected
-    finally:
-        _WARNINGS.reset(token)
-
-
-def warn(message: str) -> None:
-    collected = _WARNINGS.get()
-    if collected is not None:
-        collected.append(message)
-
 
 def policy(namespace: Obj | None, mode: str) -> tuple[str, str]:
     """(level, version) of ``mode`` from the namespace's labels; ("privileged", "latest") if unset."""

@@ -4,6 +4,9 @@ Pure functions from wire-format dicts to a list of causes; empty means valid. Th
 their order and their wording follow upstream (v1.35, all Job feature gates on), including
 which status rules only fire when the fields involved change, so an old bad status never
 blocks an unrelated write.
+
+One module (~670 lines): Job and CronJob rules cross-reference each other (a CronJob validates
+its job template), as upstream's batch validation.
 """
 
 from __future__ import annotations

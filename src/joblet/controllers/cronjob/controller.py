@@ -14,6 +14,7 @@ slot it just handled.
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from typing import Any
 
 from joblet.client.events import EventRecorder
@@ -21,7 +22,8 @@ from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
 from joblet.controllers.cronjob import decisions as d
 from joblet.controllers.cronjob import schedule as cron
-from joblet.controllers.events import DECODE_ERRORS, UndecodableGuard
+from joblet.controllers.events import sync_decoding
+from joblet.controllers.result import DONE, Result, Terminal, TerminalError
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import AlreadyExists, ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for
@@ -50,7 +52,6 @@ class CronJobController(Controller):
         self.client = client
         self.clock = clock
         self.recorder = recorder
-        self._undecodable = UndecodableGuard(recorder, COMPONENT)
         self.queue = WorkQueue(clock, "cronjobs")
         self.cronjobs = informers.get("cronjobs")
         self.jobs = informers.get("jobs")
@@ -63,7 +64,7 @@ class CronJobController(Controller):
         return [self.cronjobs, self.jobs]
 
     def queue_workers(self) -> list[QueueWorker]:
-        return [QueueWorker(self.queue, self.sync)]
+        return [QueueWorker(self.queue, self.sync, recorder=self.recorder, component=COMPONENT)]
 
     # -- event handlers ----------------------------------------------------------------
 
@@ -100,17 +101,14 @@ class CronJobController(Controller):
     def _event(self, cj: Obj, etype: str, reason: str, message: str) -> None:
         self.recorder.event(cj, etype, reason, message, component=COMPONENT)
 
-    async def sync(self, key: str) -> None:
-        try:
-            await self._sync(key)
-        except DECODE_ERRORS as err:
-            self._undecodable.report(key, self.cronjobs.get(key), err)
+    async def sync(self, key: str) -> Result:
+        return await sync_decoding(key, self._sync, self.cronjobs.get)
 
-    async def _sync(self, key: str) -> None:
+    async def _sync(self, key: str) -> Result:
         cached = self.cronjobs.get(key)
         if cached is None:
             self._written.pop(key, None)
-            return
+            return DONE
         written = self._written.get(key)
         cj = written if written is not None and rv_of(written) > rv_of(cached) else cached
         namespace, name = split_key(key)
@@ -120,7 +118,7 @@ class CronJobController(Controller):
             try:
                 cj = await self.client.get("cronjobs", name, namespace)
             except NotFound:
-                return
+                return DONE
         missing: set[str] = set()
         for ref in d.unseen_active_refs(cj, children):
             try:
@@ -134,9 +132,14 @@ class CronJobController(Controller):
             self._event(cj, ev.type, ev.reason, ev.message)
         status = plan.status
         changed = plan.status_changed
+        terminal: Terminal | None = None
         try:
-            for ref in plan.replace_deletes:
-                await self._replace(cj, ref, namespace)
+            try:
+                for ref in plan.replace_deletes:
+                    await self._replace(cj, ref, namespace)
+            except TerminalError as err:
+                # The schedule goes on: the next activation is still requeued below.
+                terminal, plan = err.terminal, replace(plan, create=None)
             if plan.create is not None and plan.scheduled_time is not None:
                 created = await self._create(cj, plan.create, namespace)
                 if created is not None:
@@ -147,8 +150,7 @@ class CronJobController(Controller):
                 await self._delete(cj, job)
             if changed:
                 await self._write_status(key, cj, status)
-        if plan.requeue_after is not None:
-            self.queue.add_after(key, plan.requeue_after)
+        return Result(requeue_after=plan.requeue_after, terminal=terminal)
 
     async def _replace(self, cj: Obj, ref: Obj, namespace: str) -> None:
         name = str(ref.get("name"))
@@ -161,7 +163,8 @@ class CronJobController(Controller):
             self._event(cj, d.WARNING, "FailedGet", f"Get job: {err}")
             raise
         if not await self._delete(cj, job):
-            raise RuntimeError(f"could not replace job {ns}/{name}")
+            # _delete recorded why (FailedDelete); retrying every second would not help.
+            raise TerminalError("FailedReplace", f"could not replace job {ns}/{name}", cj)
 
     async def _delete(self, cj: Obj, job: Obj) -> bool:
         meta = job.get("metadata") or {}

@@ -10,6 +10,9 @@ nor double-counts a finished pod. Every decision is a call into
 One joblet addition: the status this controller wrote last is remembered per Job, and a
 pass uses it when the informer has not caught up yet (higher resourceVersion wins), so a
 sync right after our own write never reasons from a stale status.
+
+One module (~710 lines): upstream's job_controller.go, the I/O half of the Job controller; the
+decisions are in decisions.py.
 """
 
 from __future__ import annotations
@@ -17,17 +20,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Any
+from datetime import datetime
+from typing import Any, TypeVar
 
 from joblet.api.selectors import label_selector_matches
 from joblet.client.events import EventRecorder, FakeRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.controllers.events import DECODE_ERRORS, UndecodableGuard
+from joblet.controllers.events import sync_decoding
 from joblet.controllers.job import decisions as d
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import BackoffStore
 from joblet.controllers.job.config import JobControllerConfig
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, BadRequest, Conflict, Invalid, NotFound, UnsupportedMediaType
 from joblet.metrics import JobletMetrics, job_sync_action, job_sync_mode, metrics_for
@@ -43,6 +48,7 @@ from joblet.objects import (
 )
 
 Obj = dict[str, Any]
+T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 BY_CONTROLLER_UID = "job-controller/by-controller-uid"
@@ -217,20 +223,25 @@ def paced_delay(now: float, last_end: float, last_duration: float, factor: float
     return max(0.0, last_end + factor * last_duration - now)
 
 
-def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
-    """Deletions that went through, how many of those pods were ready, and the first error."""
-    done = ready = 0
+def _outcomes(items: list[T], results: list[Any]) -> tuple[list[T], Exception | None]:
+    """The items whose call (``asyncio.gather(..., return_exceptions=True)``) went through, and
+    the first error; a cancellation is re-raised."""
+    ok: list[T] = []
     first: Exception | None = None
-    for pod, res in zip(pods, results, strict=True):
+    for item, res in zip(items, results, strict=True):
         if isinstance(res, BaseException):
             if not isinstance(res, Exception):
                 raise res
             first = first or res
         else:
-            done += 1
-        if podutil.is_ready(pod):
-            ready += 1
-    return done, ready, first
+            ok.append(item)
+    return ok, first
+
+
+def _tally(pods: list[Obj], results: list[Any]) -> tuple[int, int, Exception | None]:
+    """Deletions that went through, how many of the pods were ready, and the first error."""
+    done, first = _outcomes(pods, results)
+    return len(done), sum(1 for pod in pods if podutil.is_ready(pod)), first
 
 
 def _controller_uid_index(pod: Obj) -> list[str]:
@@ -274,7 +285,6 @@ class JobController(Controller):
         self.config = config or JobControllerConfig()
         self.metrics = metrics or metrics_for(client)  # joblet.metrics (§3.17 series)
         self.recorder: EventRecorder = recorder if recorder is not None else FakeRecorder()
-        self._undecodable = UndecodableGuard(self.recorder, "job-controller")
         factory = informers or InformerFactory(client)
         self.jobs: Informer = factory.get("jobs")
         self.pods: Informer = factory.get("pods")
@@ -299,7 +309,7 @@ class JobController(Controller):
 
     def queue_workers(self) -> list[QueueWorker]:
         return [
-            QueueWorker(self.queue, self.sync, self.config.workers),
+            QueueWorker(self.queue, self.sync, self.config.workers, self.recorder, "job-controller"),
             QueueWorker(self.orphan_queue, self.sync_orphan_pod, 1),
         ]
 
@@ -472,13 +482,11 @@ class JobController(Controller):
         del self._written[key]
         return cached
 
-    async def sync(self, key: str) -> None:
+    async def sync(self, key: str) -> Result:
         began = self.clock.monotonic()
         with self.metrics.job_sync():  # job_sync_duration_seconds / job_syncs_total
             try:
-                await self._sync(key)
-            except DECODE_ERRORS as err:
-                self._undecodable.report(key, self.jobs.get(key), err)
+                return await sync_decoding(key, self._sync, self.jobs.get)
             finally:
                 ended = self.clock.monotonic()
                 if self.jobs.get(key) is not None:
@@ -486,31 +494,30 @@ class JobController(Controller):
                 else:
                     self._last_sync.pop(key, None)
 
-    async def _sync(self, key: str) -> None:
+    async def _sync(self, key: str) -> Result:
+        """syncJob. ``now`` is read once: every decision of one sync sees the same instant."""
         shared = self.jobs.get(key)
         if shared is None:
             self.expectations.delete(key)
             self.finalizer_expectations.delete(key)
             self.backoff.remove(key)
             self._written.pop(key, None)
-            return
+            return DONE
         shared = self._freshest(key, shared)
         if d.managed_by_external(shared) is not None:
-            return
+            return DONE
         if job_finished(shared):
             self.backoff.remove(key)
-            return
+            return DONE
         job = deep_copy(shared)
         if not d.completion_mode_known(job):
             self.recorder.event(job, "Warning", "UnknownCompletionMode", "Skipped Job sync because completion mode is unknown")
-            return
+            return DONE
         job_sync_mode(job)
         satisfied = self.expectations.satisfied(key)
         pods = await self._claim_pods(job)
         now = self.clock.now()
         ctx = d.start_sync(job, pods, self.backoff.get(key), now, satisfied, self.finalizer_expectations.expected(key))
-        if ctx.deadline_requeue_after is not None:
-            self.queue.add_after(key, ctx.deadline_requeue_after)
 
         manage_err: Exception | None = None
         suspend_changed = False
@@ -520,14 +527,15 @@ class JobController(Controller):
         else:
             manage_called = False
             if satisfied and not podutil.deleting(job):
-                manage_err = await self._manage(key, ctx)
+                manage_err = await self._manage(key, ctx, now)
                 manage_called = True
             suspend_changed = d.decide_completion(ctx, manage_called, now)
         self._emit(ctx)
         needs_update = d.apply_active_counts(ctx, suspend_changed)
-        await self._track(key, ctx, needs_update)
+        await self._track(key, ctx, needs_update, now)
         if manage_err is not None:
             raise manage_err
+        return Result(requeue_after=ctx.deadline_requeue_after)
 
     def _emit(self, ctx: d.SyncContext) -> None:
         for ev in ctx.events:
@@ -591,9 +599,9 @@ class JobController(Controller):
 
         return _tally(pods, await asyncio.gather(*(one(p) for p in pods), return_exceptions=True))
 
-    async def _manage(self, key: str, ctx: d.SyncContext) -> Exception | None:
+    async def _manage(self, key: str, ctx: d.SyncContext, now: datetime) -> Exception | None:
         job = ctx.job
-        plan = d.plan_manage(ctx, self.clock.now(), self.config)
+        plan = d.plan_manage(ctx, now, self.config)
         job_sync_action(plan.action)
         if plan.delete:
             self.expectations.expect_deletions(key, len(plan.delete))
@@ -682,22 +690,12 @@ class JobController(Controller):
                 self.finalizer_expectations.observed(key, podutil.uid(pod))
                 raise
 
-        results = await asyncio.gather(*(one(p) for p in pods), return_exceptions=True)
-        removed: set[str] = set()
-        first: Exception | None = None
-        for uid, res in zip(uids, results, strict=True):
-            if isinstance(res, BaseException):
-                if not isinstance(res, Exception):
-                    raise res
-                first = first or res
-            else:
-                removed.add(uid)
-        return removed, first
+        removed, first = _outcomes(uids, await asyncio.gather(*(one(p) for p in pods), return_exceptions=True))
+        return set(removed), first
 
-    async def _track(self, key: str, ctx: d.SyncContext, needs_update: bool) -> None:
+    async def _track(self, key: str, ctx: d.SyncContext, needs_update: bool, now: datetime) -> None:
         """trackJobStatusAndRemoveFinalizers: status with uncounted UIDs first, then finalizers,
         then counters, then (when everything is accounted for) the terminal condition."""
-        now = self.clock.now()
         plan = d.plan_tracking(ctx, needs_update, now, self.config)
         needs_flush = plan.needs_flush
         if needs_flush:
@@ -716,7 +714,7 @@ class JobController(Controller):
             if needs_flush:
                 await self._write_status(key, ctx)
             raise rm_err
-        finished = not plan.reached_max_uncounted and d.enact_finished(ctx, self.clock.now())
+        finished = not plan.reached_max_uncounted and d.enact_finished(ctx, now)
         if finished:
             needs_flush = True
         if needs_flush:

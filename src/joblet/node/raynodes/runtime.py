@@ -44,7 +44,13 @@ from joblet.node.quantity import parse_quantity
 from joblet.node.raynodes import worker
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
 from joblet.node.runtimes.process import ProcessRuntime
-from joblet.node.runtimes.records import append_record, read_records, termination_message
+from joblet.node.runtimes.records import (
+    append_record,
+    attempts,
+    by_container,
+    read_records,
+    termination_message,
+)
 from joblet.node.volumes import unmount_all
 
 log = logging.getLogger(__name__)
@@ -243,20 +249,14 @@ class RayRuntime:
 
     def recover(self, pod_uid: str) -> list[RecoveredContainer]:
         found: list[RecoveredContainer] = []
-        for path in self.pod_dir(pod_uid).glob("c.*.json"):
-            _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
-            if not attempt_text.isdigit():
-                continue
-            ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = read_records(path)
-            started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+        for attempt in attempts(self.pod_dir(pod_uid), pod_uid):
+            ref, started = attempt.ref, attempt.started
             task = self._runs.get(ref)
             if task is not None and not task.done():
                 found.append(RecoveredContainer(ref, started, "running"))
             else:
                 found.append(RecoveredContainer(ref, started, "exited", self._recorded_exit(ref)))
-        found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
-        return found
+        return by_container(found)
 
     def pods(self) -> list[str]:
         return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())

@@ -52,15 +52,8 @@ from typing import Any
 from joblet.clock import Clock, within
 from joblet.node.cgroups import Cgroups, detect
 from joblet.node.logs import DEFAULT_MAX_FILES, DEFAULT_MAX_SIZE
+from joblet.node.runtimes import records
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec, RecoveredContainer
-from joblet.node.runtimes.records import (
-    append_record,
-    lost_exit,
-    proc_starttime,
-    read_records,
-    termination_message,
-    wait_pid,
-)
 from joblet.node.sandbox import bwrap_argv, effective_capabilities
 from joblet.node.volumes import unmount_all
 
@@ -195,7 +188,7 @@ class ProcessRuntime:
         shim_dir = os.path.realpath(self.shim[0]) if not self.sh_shim else ""
         self.hidden = [h for h in self.hidden if not shim_dir.startswith(os.path.realpath(h).rstrip("/") + "/")]
         self._children: dict[ContainerRef, int] = {}
-        self._waits: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
+        self._waits = records.SharedWaits()
         self._killed: set[ContainerRef] = set()
         global _PRUNED
         if not _PRUNED:  # once per process: empty cgroups that crashed agents left behind
@@ -261,7 +254,7 @@ class ProcessRuntime:
             state["cgroup"] = str(tracking)
         # Intent before the spawn, in one record: a crash between spawn and the pid record
         # must not run the attempt twice (recovery then reports it lost instead).
-        append_record(self._state_path(ref), state)
+        records.append_record(self._state_path(ref), state)
         if spec.working_dir and not spec.sandbox:
             args += ["-d", spec.working_dir]
         if not procs and spec.limits.memory_bytes:
@@ -273,15 +266,11 @@ class ProcessRuntime:
         # descriptors are all close-on-exec (PEP 446), so nothing leaks into the shim.
         pid = os.posix_spawnp(args[0], args, spec.env, setsid=True, file_actions=_DEVNULL_STDIO)
         self._children[ref] = pid
-        append_record(self._state_path(ref), {"pid": pid, "starttime": proc_starttime(pid)})
+        records.append_record(self._state_path(ref), {"pid": pid, "starttime": records.proc_starttime(pid)})
         return started
 
     async def wait(self, ref: ContainerRef) -> ContainerExit:
-        task = self._waits.get(ref)
-        if task is None:
-            task = asyncio.get_running_loop().create_task(self._wait(ref))
-            self._waits[ref] = task
-        return await asyncio.shield(task)
+        return await self._waits.wait(ref, lambda: self._wait(ref))
 
     async def _wait(self, ref: ContainerRef) -> ContainerExit:
         child = self._children.get(ref)
@@ -289,13 +278,13 @@ class ProcessRuntime:
             # Our own shim: always wait for it and reap it, even when its status file is
             # already there (it writes the status just before exiting). Skipping that left
             # every fast container's shim a zombie until fork failed with EAGAIN.
-            await wait_pid(child)
+            await records.wait_pid(child)
             self._children.pop(ref, None)
             _reap(child)
         elif not self._status_path(ref).exists():
             pid = self._live_pid(ref)  # a shim adopted from an earlier agent: not ours to reap
             if pid is not None:
-                await wait_pid(pid)
+                await records.wait_pid(pid)
         return self._finish(ref)
 
     async def kill(self, ref: ContainerRef, grace_seconds: float) -> None:
@@ -350,13 +339,8 @@ class ProcessRuntime:
 
     def recover(self, pod_uid: str) -> list[RecoveredContainer]:
         found: list[RecoveredContainer] = []
-        for path in self.pod_dir(pod_uid).glob("c.*.json"):
-            _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
-            if not attempt_text.isdigit():
-                continue
-            ref = ContainerRef(pod_uid, name, int(attempt_text))
-            state = read_records(path)
-            started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+        for attempt in records.attempts(self.pod_dir(pod_uid), pod_uid):
+            ref, started, state = attempt.ref, attempt.started, attempt.state
             if self._status_path(ref).exists() or self._live_pid(ref) is None:
                 found.append(RecoveredContainer(ref, started, "exited", self._finish(ref)))
             else:
@@ -365,8 +349,7 @@ class ProcessRuntime:
                 if isinstance(state.get("cgroup"), str):
                     self.cgroups.adopt(pod_uid, self._cgroup_name(ref), state["cgroup"])
                 found.append(RecoveredContainer(ref, started, "running"))
-        found.sort(key=lambda r: (r.ref.name, r.ref.attempt))
-        return found
+        return records.by_container(found)
 
     def pods(self) -> list[str]:
         return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())
@@ -379,8 +362,7 @@ class ProcessRuntime:
         self.cgroups.remove(pod_uid)
         unmount_all(self.pod_dir(pod_uid))
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
-        for ref in [r for r in self._waits if r.pod_uid == pod_uid]:
-            self._waits.pop(ref, None)
+        self._waits.forget_pod(pod_uid)
 
     # -- internals -----------------------------------------------------------------------
     def _live_pid(self, ref: ContainerRef) -> int | None:
@@ -391,11 +373,11 @@ class ProcessRuntime:
                 return child
             self._children.pop(ref, None)
             return None
-        state = read_records(self._state_path(ref))
+        state = records.read_records(self._state_path(ref))
         pid = state.get("pid")
         if not isinstance(pid, int):
             return None
-        start = proc_starttime(pid)
+        start = records.proc_starttime(pid)
         if start is None or start != state.get("starttime"):
             return None
         return pid
@@ -412,12 +394,12 @@ class ProcessRuntime:
             text = None
         if text is None:
             result = (ContainerExit(137, "Error", self.clock.now(), signal=9)
-                      if ref in self._killed else lost_exit(self.clock.now()))
+                      if ref in self._killed else records.lost_exit(self.clock.now()))
         else:
             result = exit_from_status(parse_status(text), oom, self.clock.now())
-        state = read_records(self._state_path(ref))
+        state = records.read_records(self._state_path(ref))
         log_path = state.get("log")
-        message = termination_message(state.get("termlog"), log_path, bool(state.get("fallbackToLogs")),
+        message = records.termination_message(state.get("termlog"), log_path, bool(state.get("fallbackToLogs")),
                                       result.exit_code)
         if message and not result.message:
             result = dataclasses.replace(result, message=message)

@@ -12,14 +12,16 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from datetime import datetime
+from collections.abc import Callable, Coroutine, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
 from joblet.logformat import render
-from joblet.node.runtimes.base import ContainerExit
+from joblet.node.runtimes.base import ContainerExit, ContainerRef, RecoveredContainer
 
 MAX_TERMINATION_MESSAGE_BYTES = 4096
 FALLBACK_LOG_LINES = 80
@@ -117,3 +119,50 @@ def read_records(path: Path) -> dict[str, Any]:
         if isinstance(record, dict):
             merged.update(record)
     return merged
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One container attempt a pod directory remembers (its ``c.NAME.ATTEMPT.json`` records)."""
+
+    ref: ContainerRef
+    started: datetime
+    state: dict[str, Any]
+
+
+def attempts(pod_dir: Path, pod_uid: str) -> Iterator[Attempt]:
+    """The attempts recorded under ``pod_dir``, for a runtime's ``recover()``."""
+    for path in pod_dir.glob("c.*.json"):
+        _, name, attempt_text = path.name[: -len(".json")].split(".", 2)
+        if not attempt_text.isdigit():
+            continue
+        state = read_records(path)
+        started = datetime.fromtimestamp(float(state.get("startedAt", 0)), tz=UTC)
+        yield Attempt(ContainerRef(pod_uid, name, int(attempt_text)), started, state)
+
+
+def by_container(found: list[RecoveredContainer]) -> list[RecoveredContainer]:
+    """``recover()``'s answer order: by container name, then attempt."""
+    return sorted(found, key=lambda r: (r.ref.name, r.ref.attempt))
+
+
+class SharedWaits:
+    """One wait per container attempt, shared by every caller of ``Runtime.wait`` (a caller
+    cancelled mid-wait does not cancel it for the others)."""
+
+    def __init__(self) -> None:
+        self._tasks: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
+
+    async def wait(self, ref: ContainerRef, waiter: Callable[[], Coroutine[Any, Any, ContainerExit]]) -> ContainerExit:
+        task = self._tasks.get(ref)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(waiter())
+            self._tasks[ref] = task
+        return await asyncio.shield(task)
+
+    def forget_pod(self, pod_uid: str) -> list[ContainerRef]:
+        """Drop the pod's waits (its directory is gone); the attempts they were for."""
+        refs = [r for r in self._tasks if r.pod_uid == pod_uid]
+        for ref in refs:
+            del self._tasks[ref]
+        return refs
