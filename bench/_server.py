@@ -8,7 +8,7 @@ import os
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,13 +45,14 @@ class Server:
 
 
 @contextlib.contextmanager
-def joblet_server(*extra: str) -> Iterator[Server]:
+def joblet_server(*extra: str, launcher: Sequence[str] = ("-m", "joblet"), timeout: float = 30.0) -> Iterator[Server]:
     """``joblet server`` on a fresh data dir under :func:`bench_root` and a free port, once it
-    answers over HTTPS (the tests' helper, ``tests/support/process.py``)."""
+    answers over HTTPS (the tests' helper, ``tests/support/process.py``); ``launcher`` as there."""
     with tempfile.TemporaryDirectory(prefix="joblet-bench-", dir=bench_root()) as tmp:
         data = Path(tmp) / "data"
         try:
-            with process.joblet_server(data, *extra, env=process.clean_env(JOBLET_DATA_DIR=str(data))) as server:
+            with process.joblet_server(data, *extra, env=process.clean_env(JOBLET_DATA_DIR=str(data)),
+                                       launcher=launcher, timeout=timeout) as server:
                 yield Server(server.url, data, server.proc, server.kubeconfig)
         except AssertionError as e:  # did not start
             sys.exit(str(e))

@@ -8,6 +8,7 @@ the p99 of the API requests of that minute. At the end one JSON line: first/last
 least-squares slopes per hour (the target: flat; Events expire after 1 h, ``--event-ttl``).
 
     python bench/soak.py [--minutes 60] [--job-interval 2] [--watches 50] [--event-ttl 3600]
+                         [--tracemalloc DIR]
 """
 
 from __future__ import annotations
@@ -124,9 +125,14 @@ def main() -> None:
     parser.add_argument("--watches", type=int, default=50)
     parser.add_argument("--event-ttl", type=float, default=3600.0,
                         help="the server's --event-ttl (seconds); shorter shows the plateau in a short run")
+    parser.add_argument("--tracemalloc", type=Path, metavar="DIR",
+                        help="run the server under tracemalloc, a snapshot per minute in DIR "
+                             "(read them with bench/tracemalloc_diff.py DIR)")
     args = parser.parse_args()
 
-    with joblet_server("--event-ttl", str(args.event_ttl)) as server:
+    launcher = ("-m", "joblet") if args.tracemalloc is None else (
+        str(Path(__file__).resolve().parent / "_traced.py"), str(args.tracemalloc), "60")
+    with joblet_server("--event-ttl", str(args.event_ttl), launcher=launcher, timeout=60) as server:
         data, proc = server.data_dir, server.process
         load = Load(server.kubeconfig)
         with load.make(10) as client:

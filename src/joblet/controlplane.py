@@ -355,6 +355,9 @@ class ControlPlane:
             sock = socket.socket(family, socket.SOCK_STREAM)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind((cfg.host, cfg.port if port is None else port))
+            # Listen here too: two planes can both bind a port (SO_REUSEADDR, neither listening
+            # yet); only the first listen wins, and the other must see PortInUse, not a crash.
+            sock.listen(2048)
         except OSError as err:
             sock.close()
             raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None

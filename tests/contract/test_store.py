@@ -9,16 +9,19 @@ SQLite-only tests cover durability (reopen, SIGKILL after flush).
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import tracemalloc
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
@@ -347,7 +350,52 @@ def test_history_is_bounded_by_bytes(make_store: StoreFactory) -> None:
         store.create(jkey(f"j{i}"), job(f"j{i}", payload="x" * 200))
     with pytest.raises(Gone):
         store.watch("jobs", since_rv=0)
-    assert len(store.watch("jobs", since_rv=18).poll()) == 2  # ~300 bytes each: 3 fit
+    assert len(store.watch("jobs", since_rv=18).poll()) == 2  # ~300 bytes + 160 overhead each: 2 fit
+
+
+def pod_like(i: int) -> Obj:
+    """A pod of the shape (~1.3 KB JSON) the node agent writes: nested dicts and lists."""
+    return {"apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "p", "namespace": "default", "uid": f"uid-{i}",
+                         "labels": {"batch.kubernetes.io/job-name": "soak", "controller-uid": f"c-{i}"},
+                         "ownerReferences": [{"apiVersion": "batch/v1", "kind": "Job", "name": "soak", "uid": "u",
+                                              "controller": True, "blockOwnerDeletion": True}]},
+            "spec": {"restartPolicy": "Never", "nodeName": "n1", "containers": [
+                {"name": "c", "image": "busybox", "command": ["sh", "-c", f"echo {i}"],
+                 "env": [{"name": f"E{k}", "value": str(k)} for k in range(8)],
+                 "resources": {}, "terminationMessagePath": "/dev/termination-log"}]},
+            "status": {"phase": "Succeeded", "conditions": [
+                {"type": t, "status": "True", "lastTransitionTime": "2026-01-01T00:00:00Z"}
+                for t in ("PodScheduled", "Initialized", "ContainersReady", "Ready")],
+                "containerStatuses": [{"name": "c", "ready": False, "restartCount": 0, "image": "busybox",
+                                       "state": {"terminated": {"exitCode": 0, "reason": "Completed",
+                                                                "startedAt": "2026-01-01T00:00:00Z",
+                                                                "finishedAt": "2026-01-01T00:00:01Z"}}}]}}
+
+
+def test_history_memory_is_bounded_by_its_byte_bound(make_store: StoreFactory) -> None:
+    """What the history holds in memory stays within history_bytes (it keeps JSON, not dicts: a
+    dict history of these pods took ~4.7x the bound and grew a soak's RSS for an hour)."""
+    bound = 2**20
+    store = make_store(history_bytes=bound)
+    key = Key("pods", "default", "p")
+    store.create(key, pod_like(0))
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(1, 3001):  # each update a fresh object, as the registry makes them
+            store.update(key, pod_like(i))
+        store.flush()
+        gc.collect()
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    assert 3000 * len(orjson.dumps(pod_like(1))) > 3 * bound  # unbounded, it would not fit
+    assert held < 1.25 * bound, f"{held / 2**20:.1f} MiB held for a {bound / 2**20:.0f} MiB history"
+    with pytest.raises(Gone):
+        store.watch("pods", since_rv=1)
+    replayed = store.watch("pods", since_rv=store.current_rv - 2).poll()
+    assert [e.object["metadata"]["uid"] for e in replayed] == ["uid-2999", "uid-3000"]
 
 
 def test_closed_watch_receives_nothing(store: MemoryStore) -> None:

@@ -14,8 +14,9 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -76,6 +77,21 @@ def kill_marked(marker: str) -> None:
     for pid in processes_with(marker):
         with contextlib.suppress(OSError):
             os.kill(pid, signal.SIGKILL)
+
+
+def wait_while_running(proc: subprocess.Popen[Any], done: Callable[[], bool], what: str,
+                       hang_guard: float = 300.0) -> None:
+    """Poll ``done()`` for as long as ``proc`` (the joblet that makes it true) runs.
+
+    The condition is the process: its exit fails the wait at once, while a live one is merely
+    slow (a loaded machine starts a control plane in seconds or in a minute); ``hang_guard``
+    only stops a hung process from hanging the test."""
+    deadline = time.monotonic() + hang_guard
+    while not done():
+        code = proc.poll()
+        assert code is None, f"{what}: joblet exited ({code}) first"
+        assert time.monotonic() < deadline, f"{what}: not after {hang_guard:.0f} s (hung?)"
+        time.sleep(0.1)  # polling a real process's effect
 
 
 def wait_until_gone(marker: str, timeout: float = 15.0) -> list[int]:

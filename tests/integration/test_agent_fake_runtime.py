@@ -278,4 +278,16 @@ def test_an_agent_started_again_after_stop_supervises_its_pods_again(tmp_path: P
             await n.client.delete("pods", "steady", "default", grace_period_seconds=0)
             await asyncio.wait_for(_forgotten(n, uid), 10)
 
+def test_a_pod_deleted_just_before_its_agent_stops_does_not_outlive_it(tmp_path: Path) -> None:
+    """An offline ``joblet delete`` stops its plane as soon as the pods left the API, maybe
+    before the agent's watch delivered their deletion: stopping, the agent still kills them (no
+    later agent may come to adopt and kill them)."""
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            await n.client.create("pods", pod("late", "echo up; sleep 30"))
+            uid = (await n.until("late", phase("Running")))["metadata"]["uid"]
+            await n.client.delete("pods", "late", "default", grace_period_seconds=0)
+            await n.agent.stop()  # in the same loop turn: its watch has not seen the deletion
+            assert uid not in n.runtime.pods()
+
     asyncio.run(go())

@@ -22,6 +22,7 @@ from cli_support import (
     processes_with,
     server_http,
     wait_until_gone,
+    wait_while_running,
 )
 
 
@@ -58,10 +59,7 @@ def test_sigterm_on_an_embedded_run_stops_its_pods_and_exits_143(tmp_path: Path)
     proc = subprocess.Popen([sys.executable, "-m", "joblet", "run", "-f", str(manifest), "--data-dir", str(tmp_path / "d")],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while len(processes_with(marker)) < 2:
-            assert time.monotonic() < deadline and proc.poll() is None, "pods did not start"
-            time.sleep(0.1)  # waiting for real processes
+        wait_while_running(proc, lambda: len(processes_with(marker)) >= 2, "the pods did not start")
         proc.send_signal(signal.SIGTERM)
         _, err = proc.communicate(timeout=60)
         assert proc.returncode == 143, err
@@ -129,10 +127,7 @@ def test_offline_delete_stops_the_pods_a_crashed_run_left_behind(tmp_path: Path)
     proc = subprocess.Popen([sys.executable, "-m", "joblet", "run", "-f", str(manifest), "--data-dir", str(data)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while len(processes_with(marker)) < 2:
-            assert time.monotonic() < deadline, "pods did not start"
-            time.sleep(0.1)  # waiting for real processes
+        wait_while_running(proc, lambda: len(processes_with(marker)) >= 2, "the pods did not start")
         proc.kill()  # a crash: nothing stops the pods
         proc.wait(10)
         assert len(processes_with(marker)) >= 2

@@ -13,7 +13,7 @@ import threading
 import time
 from pathlib import Path
 
-from cli_support import cli_env, job_manifest, joblet
+from cli_support import cli_env, job_manifest, joblet, wait_while_running
 
 NOBIN = """apiVersion: batch/v1
 kind: Job
@@ -123,15 +123,12 @@ def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
     holder = subprocess.Popen([sys.executable, "-m", "joblet", "run", "-f", str(tmp_path / "hold.yaml"),
                                "--data-dir", str(data), "--pod-failure-backoff", "1"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
     try:
-        deadline = time.monotonic() + 30
-        while '"url"' not in ((data / "lock").read_text() if (data / "lock").exists() else ""):
-            assert time.monotonic() < deadline and holder.poll() is None, "the holder did not start"
-            time.sleep(0.1)  # waiting for the holder to serve
+        wait_while_running(holder, lambda: '"url"' in ((data / "lock").read_text() if (data / "lock").exists() else ""),
+                           "the holder did not serve")
         applied = joblet(env, "apply", "-f", str(tmp_path / "two.yaml"), "--data-dir", str(data))
         assert applied.returncode == 0, applied.stderr
-        while "two-" not in joblet(env, "get", "pods", "-o", "name", "--data-dir", str(data)).stdout:
-            assert time.monotonic() < deadline
-            time.sleep(0.1)  # waiting for the Job controller
+        wait_while_running(holder, lambda: "two-" in joblet(env, "get", "pods", "-o", "name", "--data-dir",
+                                                                str(data)).stdout, "the Job controller made no pod")
         proc = subprocess.Popen([sys.executable, "-m", "joblet", "logs", "-f", "job/two", "--data-dir", str(data)],
                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         lines: queue.Queue[str | None] = queue.Queue()
@@ -168,9 +165,8 @@ def test_logs_follow_merges_the_pods_of_a_job_live(tmp_path: Path) -> None:
                                extra_spec="  backoffLimit: 1\n")
         (tmp_path / "retried.yaml").write_text(retried)
         assert joblet(env, "apply", "-f", str(tmp_path / "retried.yaml"), "--data-dir", str(data)).returncode == 0
-        while "retried-" not in joblet(env, "get", "pods", "-o", "name", "--data-dir", str(data)).stdout:
-            assert time.monotonic() < deadline + 30
-            time.sleep(0.1)  # waiting for the Job controller
+        wait_while_running(holder, lambda: "retried-" in joblet(env, "get", "pods", "-o", "name", "--data-dir",
+                                                                    str(data)).stdout, "the Job controller made no pod")
         followed = joblet(env, "logs", "-f", "job/retried", "--data-dir", str(data), timeout=90)
         assert followed.returncode == 0, followed.stderr
         attempts = {line.split("]")[0] for line in followed.stdout.splitlines() if "attempt on" in line}

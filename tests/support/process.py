@@ -16,7 +16,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -98,11 +98,13 @@ class ServerProcess:
 
 @contextlib.contextmanager
 def joblet_server(data_dir: Path, *args: str, env: Mapping[str, str] | None = None, log: Path | None = None,
-                  port: int | None = None, timeout: float = 30.0) -> Iterator[ServerProcess]:
+                  port: int | None = None, timeout: float = 30.0,
+                  launcher: Sequence[str] = ("-m", "joblet")) -> Iterator[ServerProcess]:
     """``joblet server --data-dir DATA_DIR --port PORT ARGS...`` until the block ends, once it
-    answers. Output goes to ``log`` (else nowhere); ``env`` defaults to :func:`clean_env`."""
+    answers. Output goes to ``log`` (else nowhere); ``env`` defaults to :func:`clean_env`;
+    ``launcher``: how Python starts joblet (a wrapper script and its arguments, e.g. tracing)."""
     port = port or free_port()
-    argv = [sys.executable, "-m", "joblet", "server", "--data-dir", str(data_dir), "--port", str(port), *args]
+    argv = [sys.executable, *launcher, "server", "--data-dir", str(data_dir), "--port", str(port), *args]
     with contextlib.ExitStack() as files:
         out = files.enter_context(log.open("ab")) if log is not None else subprocess.DEVNULL
         proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, env=dict(env or clean_env()),

@@ -187,6 +187,9 @@ class NodeAgent:
             await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
         for uid in sorted(gone):
             await self.remove_pod(uid)  # kills what still runs at once, unmounts, drops its state
+        with contextlib.suppress(ApiError, OSError):  # deleted before our watch told us: same
+            await self._forget_unknown((await self.client.list(
+                "pods", field_selector=f"spec.nodeName={self.node_name}")).items, unmount_ended=False)
 
     def pod_volume_root(self, uid: str) -> Path:
         return self.data_dir / "pods" / uid / "volumes"
@@ -367,17 +370,18 @@ class NodeAgent:
         await self.pods.synced.wait()
         await self._forget_unknown()
 
-    async def _forget_unknown(self) -> None:
+    async def _forget_unknown(self, pods: list[Obj] | None = None, unmount_ended: bool = True) -> None:
         """Runtime state of pods that vanished while the agent was down: kill and forget. Pods
         that ended meanwhile get no worker: their volumes are unmounted here (as the kubelet's
-        orphaned-pod cleanup), a previous agent may have stopped before doing it."""
-        pods = self.pods.list()
+        orphaned-pod cleanup), a previous agent may have stopped before doing it. ``pods``: the
+        API's pods of this node (default: the informer's)."""
+        pods = self.pods.list() if pods is None else pods
         known = {uid_of(p) for p in pods} | set(self.workers)
         ended = {uid_of(p) for p in pods if (p.get("status") or {}).get("phase") in ("Succeeded", "Failed")}
         for uid in self.runtime.pods():
             if uid not in known:
                 await self.remove_pod(uid)
-            elif uid in ended and uid not in self.workers:
+            elif unmount_ended and uid in ended and uid not in self.workers:
                 await asyncio.to_thread(unmount_all, self.pod_volume_root(uid))
 
     def on_pod(self, pod: Obj) -> None:
@@ -406,9 +410,11 @@ class NodeAgent:
             self.tokens.forget(worker.uid)
 
     async def _delete_finished(self, pod: Obj) -> None:
+        # Kill first: a pod failed from outside (node lifecycle: stale heartbeat) may still run,
+        # and once it leaves the API nothing (an offline `delete` exiting) waits for the kill.
+        await self.remove_pod(uid_of(pod))
         with contextlib.suppress(NotFound):
             await self.client.delete("pods", name_of(pod), namespace_of(pod), grace_period_seconds=0)
-        await self.remove_pod(uid_of(pod))
 
     def on_pod_deleted(self, pod: Obj) -> None:
         uid = uid_of(pod)

@@ -186,7 +186,7 @@ class MemoryStore:
 
     def _record(self, type_: EventType, key: Key, obj: Obj, rv: int) -> None:
         data = orjson.dumps(obj)
-        self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), len(data)))
+        self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), data))
         if self._rows is not None:
             self._rows[key] = (rv, None if type_ == "DELETED" else data)
 
