@@ -222,16 +222,16 @@ class PostgresStore(MemoryStore):
             self._hub.reset(history[0][0] - 1)
             self._hub.publish([self._committed(self._decode(row)) for row in history])
 
-    def _decode(self, row: EventRow) -> tuple[int, str, str, str, str, Obj, int]:
+    def _decode(self, row: EventRow) -> tuple[int, str, str, str, str, Obj, bytes]:
         rv, resource, namespace, name, type_, data = row
         raw = self._from_storage(resource, namespace, name, bytes(data))
-        return rv, resource, namespace, name, type_, orjson.loads(raw), len(raw)
+        return rv, resource, namespace, name, type_, orjson.loads(raw), raw
 
     @staticmethod
-    def _committed(decoded: tuple[int, str, str, str, str, Obj, int]) -> CommittedEvent:
-        rv, resource, namespace, _name, type_, obj, size = decoded
+    def _committed(decoded: tuple[int, str, str, str, str, Obj, bytes]) -> CommittedEvent:
+        rv, resource, namespace, _name, type_, obj, raw = decoded
         event_type: EventType = "ADDED" if type_ == "ADDED" else "DELETED" if type_ == "DELETED" else "MODIFIED"
-        return CommittedEvent(resource, namespace, WatchEvent(event_type, obj, rv), size)
+        return CommittedEvent(resource, namespace, WatchEvent(event_type, obj, rv), raw)
 
     def _from_storage(self, resource: str, namespace: str, name: str, data: bytes) -> bytes:
         return from_storage(self._encryption, self._where, resource, namespace, name, data)
@@ -320,7 +320,7 @@ class PostgresStore(MemoryStore):
                  stored: bytes) -> None:
         self._rv = rv
         turn.events.append((rv, key.resource, key.namespace, key.name, type_, stored))
-        self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), len(data)))
+        self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), data))
 
     def _end_if_empty(self) -> None:
         """A write that failed its precondition: a turn with nothing written ends now (its row
@@ -520,7 +520,7 @@ class PostgresStore(MemoryStore):
                 contiguous = False
                 break
             decoded = self._decode(row)
-            _, resource, namespace, name, type_, obj, _size = decoded
+            _, resource, namespace, name, type_, obj, _raw = decoded
             if type_ == "DELETED":
                 by_ns = self._index.get(resource, {})
                 names = by_ns.get(namespace, {})
