@@ -356,6 +356,8 @@ def _check_runtime(name: str) -> None:
         kind = runtime_kind(name)
     except UnknownRuntime:
         raise Fail(f"--runtime must be one of {', '.join(RUNTIMES)}, not {name!r}", 2) from None
+    if not kind.local:
+        raise Fail(f"--runtime {name}: {kind.help}", 2)
     ok, why = kind.usable()
     if not ok:
         raise Fail(f"--runtime {name}: {why}", 2)

@@ -162,7 +162,7 @@ class RayNodes:
         for agent in self.agents.values():
             await agent.stop()
             assert isinstance(agent.runtime, RayRuntime)
-            await agent.runtime.close()
+            agent.runtime.close()
         self.agents.clear()
         await asyncio.to_thread(ray.shutdown)
 
@@ -210,7 +210,7 @@ class RayNodes:
         for pod in listed.items:
             await self._fail(pod, node_id)
         assert isinstance(agent.runtime, RayRuntime)
-        await agent.runtime.close()
+        agent.runtime.close()
         with contextlib.suppress(NotFound):
             await self.client.delete("nodes", name)
 
