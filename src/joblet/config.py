@@ -78,3 +78,5 @@ class ControlPlaneConfig:
     ray_address: str | None = None
     #: with ray_address: no local node agent, every pod runs on Ray (``--ray-only``; Ray Nodes untainted).
     ray_only: bool = False
+    #: with ray_address: Ray pods under bubblewrap where the Ray node has it (``--no-ray-sandbox``: never).
+    ray_sandbox: bool = True
