@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from joblet.node.cgroups import Cgroups, detect
+from joblet.node.raynodes import worker
 from joblet.node.raynodes.worker import Supervisor, pod_root
 
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -111,6 +112,24 @@ def test_a_second_driver_continues_the_log_at_its_offset(supervisor: Supervisor)
     assert supervisor.known([cid]) == [cid]
     supervisor.poll({}, -1, 0, [cid])  # the exit is recorded: forget it
     assert supervisor.known([cid]) == []
+
+
+def test_output_nobody_takes_is_capped_to_the_newest_whole_lines(supervisor: Supervisor,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "MAX_UNREAD_BYTES", 4096)
+    p = payload(["sh", "-c", 'i=0; while [ $i -lt 500 ]; do echo "line $i"; i=$((i+1)); done'])
+    supervisor.start(p)
+    cid = p["cid"]
+    supervisor.cond.acquire()  # no driver polls until the container has ended
+    try:
+        supervisor.cond.wait_for(lambda: supervisor.containers[cid].exit is not None, 30)
+    finally:
+        supervisor.cond.release()
+    reply = supervisor.poll({cid: 0}, -1, 0, [])["changes"][cid]
+    lines = reply["log"].splitlines()
+    assert len(reply["log"]) <= 4096 and reply["exit"]["exit"] == 0
+    assert [line.split(b" ", 3)[3] for line in lines] == [f"line {i}".encode() for i in range(500 - len(lines), 500)]
+    assert reply["end"] > 20 * 500  # the stream offset counts the dropped bytes too
 
 
 def test_a_kill_before_the_start_means_it_never_starts(supervisor: Supervisor) -> None:

@@ -289,7 +289,7 @@ class RayRuntime:
                 data = entry.get("log")
                 if data:
                     os.write(w.fd, data)
-                    w.offset += len(data)
+                    w.offset = int(entry["end"])
                 if "exit" in entry:
                     del self._watches[cid]
                     w.exit.set_result(entry["exit"])

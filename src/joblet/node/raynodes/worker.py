@@ -35,10 +35,12 @@ from joblet.node.sandbox import bwrap_argv
 from joblet.node.volumes import Mount
 
 #: bump when the supervisor's methods change: a new version is a new actor
-PROTOCOL = 1
+PROTOCOL = 2
 NAMESPACE = "joblet"
 CGROUP_PREFIX = "joblet-ray"
 RSS_POLL_SECONDS = 0.05
+#: log bytes a supervisor keeps for a container no driver takes (joblet down): the oldest go first
+MAX_UNREAD_BYTES = 64 << 20
 _SUPERVISORS: dict[str, Any] = {}  # actor handles a Ray worker process has looked up
 FLUSH_SECONDS = 0.1
 FLUSH_BYTES = 256 * 1024
@@ -246,6 +248,10 @@ class Supervisor:
         for item in _pump(proc, RealClock()):
             with self.cond:
                 c.data += item["log"]
+                if len(c.data) > MAX_UNREAD_BYTES:  # drop whole CRI lines, the oldest
+                    cut = (c.data.find(b"\n", len(c.data) - MAX_UNREAD_BYTES) + 1) or len(c.data)
+                    del c.data[:cut]
+                    c.base += cut
                 self._changed()
         code = proc.wait()
         message = ""
@@ -281,7 +287,9 @@ class Supervisor:
              done: list[str]) -> dict[str, Any]:
         """Wait (up to ``timeout``) until something changed after ``generation``; then, for each
         container in ``offsets`` (cid → bytes of its log the caller has), the bytes after that
-        offset and its exit once it ended. ``done``: attempts whose exit the caller recorded."""
+        offset (``log``; ``end``: the offset after them, which the caller asks from next: bytes
+        dropped past ``MAX_UNREAD_BYTES`` are skipped) and its exit once it ended. ``done``:
+        attempts whose exit the caller recorded."""
         with self.cond:
             for cid in done:
                 c = self.containers.get(cid)
@@ -299,6 +307,7 @@ class Supervisor:
                 entry: dict[str, Any] = {}
                 if c.data[max(offset - c.base, 0):]:
                     entry["log"] = bytes(c.data[max(offset - c.base, 0):])
+                    entry["end"] = c.base + len(c.data)  # the stream offset after it
                 if c.exit is not None:
                     entry["exit"] = c.exit
                 if entry:
