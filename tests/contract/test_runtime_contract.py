@@ -82,6 +82,7 @@ def ray_address() -> Iterator[str]:
         pytest.skip("ray is not installed (pip install 'joblet[ray]')")
     import ray
 
+    ray.shutdown()  # a driver of another test's cluster: this module's runtimes connect to this one
     cluster = RayCluster(Path(tempfile.mkdtemp(prefix="jrc", dir="/tmp")))  # short: Ray's socket paths
     try:
         cluster.start_head()
