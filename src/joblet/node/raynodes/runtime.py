@@ -16,9 +16,10 @@ process runtime, bound to one Ray node:
   controller owns retries) with the container's requests as Ray resources (cpu →
   ``num_cpus``, memory → ``memory``, ``nvidia.com/gpu`` → ``num_gpus``, ``ray.io/R`` → custom
   resource R). It has the supervisor start the container and holds the resources until the
-  process exits. Volumes the agent materialised (configMap, secret, downwardAPI, projected,
-  emptyDir) are shipped with it and written under a per-pod dir on the Ray node; hostPath is
-  the Ray node's path.
+  process exits. A container that asks for no resources needs no hold: the driver asks the
+  supervisor to start it directly (no Ray worker process to find or start for it). Volumes the
+  agent materialised (configMap, secret, downwardAPI, projected, emptyDir) are shipped with it
+  and written under a per-pod dir on the Ray node; hostPath is the Ray node's path.
 * one poll loop per runtime (:meth:`Supervisor.poll`, a long poll) carries the logs and exits
   of all the node's attempts: log bytes are appended to each attempt's CRI log file (so
   ``kubectl logs -f`` follows it), the exit is recorded in
@@ -113,7 +114,12 @@ class _Watch:
 
 
 async def _result(ref: Any) -> Any:
-    return await ref
+    return None if ref is None else await ref
+
+
+def holds_nothing(options: dict[str, Any]) -> bool:
+    """A container that asks Ray for no resources needs no hold task (pure)."""
+    return not options.get("num_cpus") and len(options) == 1
 
 
 class RayRuntime:
@@ -196,9 +202,12 @@ class RayRuntime:
                                               "rayNode": self.node_id, "resources": options,
                                               "fallbackToLogs": spec.fallback_to_logs})
         payload = await asyncio.to_thread(self.payload, spec)
-        await self._ready_supervisor()
-        hold = self._hold(ref, payload, options)
-        self._runs[ref] = asyncio.get_running_loop().create_task(self._follow(ref, spec.log_path, hold))
+        supervisor = await self._ready_supervisor()
+        if holds_nothing(options):  # no Ray task to hold nothing: the supervisor starts it at once
+            started_ref = supervisor.start.remote(payload)
+        else:
+            started_ref = self._hold(ref, payload, options)
+        self._runs[ref] = asyncio.get_running_loop().create_task(self._follow(ref, spec.log_path, started_ref))
         return started
 
     def _hold(self, ref: ContainerRef, payload: dict[str, Any] | None, options: dict[str, Any]) -> Any:
@@ -208,12 +217,14 @@ class RayRuntime:
         return hold
 
     async def _follow(self, ref: ContainerRef, log_path: Path, hold: Any) -> ContainerExit:
+        """Until the attempt's exit; ``hold``: the hold task or the supervisor's start call (None:
+        neither, a re-adopted attempt without resources), whose failure means it never started."""
         cid = ref.container_id
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         watch = _Watch(fd, os.fstat(fd).st_size, asyncio.get_running_loop().create_future())
         self._watches[cid] = watch
         self._ensure_poller()
-        held = asyncio.ensure_future(_result(hold))
+        held = asyncio.ensure_future(_result(hold))  # None → a future that soon holds None
         result: ContainerExit | None = None
         try:
             await asyncio.wait({watch.exit, held}, return_when=asyncio.FIRST_COMPLETED)
@@ -317,7 +328,8 @@ class RayRuntime:
             if "exitCode" in state or not isinstance(state.get("log"), str) \
                     or not await self._known(ref.container_id):
                 return self._recorded_exit(ref)
-            hold = self._hold(ref, None, dict(state.get("resources") or {"num_cpus": 0}))
+            options = dict(state.get("resources") or {"num_cpus": 0})
+            hold = None if holds_nothing(options) else self._hold(ref, None, options)
             task = self._runs[ref] = asyncio.get_running_loop().create_task(
                 self._follow(ref, Path(state["log"]), hold))
         return await asyncio.shield(task)

@@ -227,11 +227,12 @@ class Supervisor:
                 argv = join_cgroups(self.cgroups.create(c.pod_uid, c.cgroup, Limits(memory_bytes=int(limit or 0))), argv)
             proc = subprocess.Popen(argv, env=payload["env"], stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True, **kwargs)
-        except OSError as exc:  # not found, not executable, bad workingDir
+        except Exception as exc:  # OSError: not found, not executable, bad workingDir
             if c.cgroup:
                 self.cgroups.remove(c.pod_uid, c.cgroup)
-            self._finish(c, {"exit": 128, "reason": "StartError", "signal": None,
-                             "message": start_error_message(argv0, exc, workdir)})
+            message = start_error_message(argv0, exc, workdir) if isinstance(exc, OSError) else \
+                f"{type(exc).__name__}: {exc}"
+            self._finish(c, {"exit": 128, "reason": "StartError", "signal": None, "message": message})
             return None
         with self.cond:
             c.proc = proc
