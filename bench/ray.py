@@ -1,13 +1,17 @@
 """Ray: N pods of ``/bin/true`` run on a Ray cluster by joblet, against N plain Ray tasks
 that run the same subprocess, in the same run on the same local Ray cluster (one head with
 ``--cpus`` CPUs; both sides ask Ray for cpus/parallelism CPUs per pod/task, so both run
-``--parallelism`` at once). Prints one JSON line with both rates and their ratio (pods/s ÷ tasks/s).
+``--parallelism`` at once). Prints one JSON line with the rates and the ratios (pods/s ÷
+tasks/s): pods under bubblewrap (the default) and pods with ``--no-ray-sandbox`` (plain
+processes, like the tasks), each against the same tasks.
 
     python bench/ray.py [--count 1000] [--cpus 4] [--parallelism 4]
 
 The pods side is an Indexed Job (that parallelism) submitted to ``joblet server
---ray-address``; its time runs from the create to the Job's Complete condition. The tasks side
-uses the same driver settings as joblet (:func:`joblet.node.raynodes.nodes.connect`).
+--ray-address``; its time runs from the create to the Job's Complete condition, after a
+warm-up Job of 8 pods (Ray starts the worker processes of a driver on demand; the tasks side
+is warmed the same way). The tasks side uses the same driver settings as joblet
+(:func:`joblet.node.raynodes.nodes.connect`).
 """
 
 from __future__ import annotations
@@ -52,8 +56,8 @@ def time_tasks(address: str, count: int, cpu: float) -> float:
     return took
 
 
-def manifest(count: int, parallelism: int, cpu: float) -> dict[str, object]:
-    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "onray"},
+def manifest(count: int, parallelism: int, cpu: float, name: str = "onray") -> dict[str, object]:
+    return {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": name},
             "spec": {"completionMode": "Indexed", "completions": count, "parallelism": parallelism,
                      "backoffLimit": 0, "template": {"spec": {
                          "restartPolicy": "Never",
@@ -63,11 +67,32 @@ def manifest(count: int, parallelism: int, cpu: float) -> dict[str, object]:
                                          "resources": {"requests": {"cpu": f"{int(cpu * 1000)}m"}}}]}}}}
 
 
-def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path) -> float:
+def run_job(http: httpx.Client, job: dict[str, object]) -> float:
+    """Seconds from the Job's create to its Complete condition."""
+    name = job["metadata"]["name"]  # type: ignore[index]
+    start = time.monotonic()
+    http.post("/apis/batch/v1/namespaces/default/jobs", json=job).raise_for_status()
+    while True:
+        time.sleep(0.2)
+        try:
+            status = http.get(f"/apis/batch/v1/namespaces/default/jobs/{name}").json().get("status") or {}
+        except httpx.HTTPError:  # a busy 2-core box: try again, the clock keeps running
+            continue
+        done = [c["type"] for c in status.get("conditions") or [] if c["status"] == "True"
+                and c["type"] in ("Complete", "Failed")]
+        if done:
+            took = time.monotonic() - start
+            if done != ["Complete"]:
+                sys.exit(f"the Job failed: {status}")
+            return took
+
+
+def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path, *extra: str) -> float:
+    work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     with open(work / "server.log", "wb") as log:
         server = subprocess.Popen([sys.executable, "-m", "joblet", "server", "--data-dir", str(data),
-                                   "--port", str(free_port()), "--ray-address", address],
+                                   "--port", str(free_port()), "--ray-address", address, *extra],
                                   stdout=log, stderr=subprocess.STDOUT)
     try:
         kubeconfig = data / "kubeconfig"
@@ -78,27 +103,14 @@ def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path
                     nodes = http.get("/api/v1/nodes").json().get("items", [])
                     if any(n["metadata"]["name"].startswith("ray-") for n in nodes):
                         break
-            except (OSError, ValueError, KeyError):
+            except (OSError, ValueError, KeyError, httpx.HTTPError):
                 pass
             if time.monotonic() > deadline or server.poll() is not None:
                 sys.exit("joblet server with --ray-address did not start; see " + str(work / "server.log"))
             time.sleep(0.2)
         with kubeconfig_http(kubeconfig, timeout=30) as http:
-            start = time.monotonic()
-            http.post("/apis/batch/v1/namespaces/default/jobs", json=manifest(count, parallelism, cpu)).raise_for_status()
-            while True:
-                time.sleep(0.2)
-                try:
-                    status = http.get("/apis/batch/v1/namespaces/default/jobs/onray").json().get("status") or {}
-                except httpx.HTTPError:  # a busy 2-core box: try again, the clock keeps running
-                    continue
-                done = [c["type"] for c in status.get("conditions") or [] if c["status"] == "True"
-                        and c["type"] in ("Complete", "Failed")]
-                if done:
-                    took = time.monotonic() - start
-                    if done != ["Complete"]:
-                        sys.exit(f"the Job failed: {status}")
-                    return took
+            run_job(http, manifest(8, parallelism, cpu, "warmup"))
+            return run_job(http, manifest(count, parallelism, cpu))
     finally:
         server.terminate()
         server.wait(60)
@@ -116,16 +128,20 @@ def main() -> None:
     try:
         cluster.start_head(num_cpus=args.cpus)
         tasks = time_tasks(cluster.address, args.count, cpu)
-        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work)
+        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "sandboxed")
+        plain = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "plain", "--no-ray-sandbox")
     finally:
         leaked = cluster.stop_all()
         shutil.rmtree(work, ignore_errors=True)
-    tasks_rate, pods_rate = args.count / tasks, args.count / pods
+    tasks_rate, pods_rate, plain_rate = args.count / tasks, args.count / pods, args.count / plain
     print(json.dumps({"bench": "ray", "count": args.count, "cpus": args.cpus, "parallelism": args.parallelism,
                       "ray_tasks_seconds": round(tasks, 2), "ray_tasks_per_second": round(tasks_rate, 1),
                       "joblet_pods_seconds": round(pods, 2), "joblet_pods_per_second": round(pods_rate, 1),
-                      "ratio": round(pods_rate / tasks_rate, 3), "leaked_processes": len(leaked),
-                      "host_cpus": os.cpu_count()}))
+                      "ratio": round(pods_rate / tasks_rate, 3),
+                      "joblet_pods_no_sandbox_seconds": round(plain, 2),
+                      "joblet_pods_no_sandbox_per_second": round(plain_rate, 1),
+                      "ratio_no_sandbox": round(plain_rate / tasks_rate, 3), "leaked_processes": len(leaked),
+                      "load_average_1m": os.getloadavg()[0], "host_cpus": os.cpu_count()}))
 
 
 if __name__ == "__main__":

@@ -83,3 +83,5 @@ class ControlPlaneConfig:
     leader_elect_lease_duration: float = 15.0
     leader_elect_renew_deadline: float = 10.0
     leader_elect_retry_period: float = 2.0
+    #: with ray_address: Ray pods under bubblewrap where the Ray node has it (``--no-ray-sandbox``: never).
+    ray_sandbox: bool = True

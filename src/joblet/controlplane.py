@@ -300,7 +300,8 @@ class ControlPlane:
                              api_url=self.url, api_ca_file=self.api_ca_file,
                              heartbeat_seconds=heartbeat_interval(cfg.node_heartbeat_timeout),
                              crash_loop_backoff=cfg.crash_loop_backoff,
-                             crash_loop_backoff_max=cfg.crash_loop_backoff_max, taint=not cfg.ray_only)
+                             crash_loop_backoff_max=cfg.crash_loop_backoff_max, taint=not cfg.ray_only,
+                             sandbox=cfg.ray_sandbox)
         await self._ray.start()
 
     def _dashboard_routes(self, fallback: Callable[[Request], Awaitable[Response]], authenticator: Authenticator,

@@ -1,8 +1,9 @@
 """The runtime contract (joblet.node.runtimes.base), once, for every row of the runtime table.
 
 Each test runs against every runtime in ``RUNTIMES`` that is usable here (fake, process,
-podman; Ray when it joins the table); one that is not usable is skipped with its ``usable()``
-reason. What only one runtime does (signals, cgroups, sandbox, image pulls) stays in that
+podman, ray); one that is not usable is skipped with its ``usable()`` reason. Ray's cases run
+against a real local Ray cluster (one head, started once for this module, marker ``ray``).
+What only one runtime does (signals, cgroups, sandbox, image pulls, OOM on Ray) stays in that
 runtime's own test file.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import subprocess
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -70,7 +72,33 @@ def podman_data(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     shutil.rmtree(data, ignore_errors=True)
 
 
-@pytest.fixture(params=sorted(RUNTIMES))
+@pytest.fixture(scope="module")
+def ray_address() -> Iterator[str]:
+    """A real Ray cluster (one head) for the ray cases; this process's Ray driver is shut down
+    after them, so later modules can connect to clusters of their own."""
+    from support.raycluster import RAY, RayCluster
+
+    if RAY is None:
+        pytest.skip("ray is not installed (pip install 'joblet[ray]')")
+    import ray
+
+    ray.shutdown()  # a driver of another test's cluster: this module's runtimes connect to this one
+    cluster = RayCluster(Path(tempfile.mkdtemp(prefix="jrc", dir="/tmp")))  # short: Ray's socket paths
+    try:
+        cluster.start_head()
+        yield cluster.address
+    finally:
+        ray.shutdown()
+        leaked = cluster.stop_all()
+        shutil.rmtree(cluster.temp_dir, ignore_errors=True)
+    assert not leaked, f"processes outlived the Ray cluster: {leaked}"
+
+
+def _runtime_params() -> list[object]:
+    return [pytest.param(name, marks=pytest.mark.ray) if name == "ray" else name for name in sorted(RUNTIMES)]
+
+
+@pytest.fixture(params=_runtime_params())
 def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]:
     name: str = request.param
     ok, why = RUNTIMES[name].usable()
@@ -86,7 +114,8 @@ def harness(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Harness]
         logs = tmp_path / "logs"
     else:
         data = request.getfixturevalue("podman_data") if name == "podman" else tmp_path / "data"
-        options = RuntimeOptions(data, RealClock())
+        address = request.getfixturevalue("ray_address") if name == "ray" else None
+        options = RuntimeOptions(data, RealClock(), ray_address=address)
 
         def reopen() -> Runtime:
             return RUNTIMES[name].factory(options)

@@ -24,7 +24,16 @@ def test_an_unknown_runtime_is_refused_with_the_table(tmp_path: Path) -> None:
     done = joblet(cli_env(tmp_path), "run", "--runtime", "nosuch", "--data-dir", str(tmp_path / "d"), "-f",
                   str(manifest))
     assert done.returncode == 2
-    assert "--runtime must be one of process, podman, fake, not 'nosuch'" in done.stderr
+    assert "--runtime must be one of process, podman, fake, ray, not 'nosuch'" in done.stderr
+
+
+def test_the_ray_runtime_is_reached_through_ray_address_not_runtime(tmp_path: Path) -> None:
+    manifest = tmp_path / "job.yaml"
+    manifest.write_text(job_manifest("x", "true"))
+    done = joblet(cli_env(tmp_path), "run", "--runtime", "ray", "--data-dir", str(tmp_path / "d"), "-f",
+                  str(manifest))
+    assert done.returncode == 2
+    assert "--runtime ray:" in done.stderr and "--ray-address" in done.stderr
 
 
 @pytest.mark.parametrize("store", ["memory://", "sqlite:///{tmp}/elsewhere/objects.db"], ids=["memory", "sqlite-path"])

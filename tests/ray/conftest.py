@@ -1,8 +1,9 @@
 """One real Ray cluster (head + a worker with the custom resource ``worker``) and one real
 ``joblet server --ray-address`` for the Ray tests; kubectl talks to it over HTTPS.
 
-Run alone: ``python3 -m pytest -q -m ray tests/ray`` (about 6 minutes on 2 cores, half of it
-the conformance scenarios on Ray)."""
+Run alone: ``python3 -m pytest -q -m ray tests/ray`` (13 minutes measured on the 2-core VM
+under heavy load from other work, about 7 on a quiet one; a third of it the conformance
+scenarios on Ray)."""
 
 from __future__ import annotations
 

@@ -1,10 +1,13 @@
-"""The runtime contract for the Ray runtime, against the real Ray cluster of conftest: exit
-codes and reasons, start errors, CRI-timestamped output, env and workingDir, kill with grace
-(SIGTERM, then SIGKILL for a process that ignores it), and what a restarted agent learns."""
+"""What only the Ray runtime does, against the real Ray cluster of conftest (the contract every
+runtime keeps is tests/contract/test_runtime_contract.py, which runs over Ray too): env and
+workingDir on the Ray node, kill with grace (SIGTERM, then SIGKILL for a process that ignores
+it), a memory limit ending in OOMKilled, and re-adoption by a restarted agent (the log
+continues where the file ended; a removed pod's container is killed)."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from pathlib import Path
 
@@ -12,10 +15,11 @@ import pytest
 
 from joblet.clock import RealClock
 from joblet.logformat import parse_cri_line
+from joblet.node.cgroups import Limits
 from joblet.node.raynodes.nodes import connect
 from joblet.node.raynodes.runtime import RayRuntime
 from joblet.node.runtimes.base import ContainerExit, ContainerRef, ContainerSpec
-from support.raycluster import RaySetup
+from support.raycluster import RaySetup, leftovers
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(300)]
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
@@ -37,32 +41,6 @@ def run(rt: RayRuntime, s: ContainerSpec) -> ContainerExit:
         await rt.start(s)
         return await rt.wait(s.ref)
     return asyncio.run(main())
-
-
-@pytest.mark.parametrize(("script", "code", "reason", "sig"), [
-    ("exit 0", 0, "Completed", None), ("exit 3", 3, "Error", None), ("kill -KILL $$", 137, "Error", 9)])
-def test_exit_codes(ray_setup: RaySetup, tmp_path: Path, script: str, code: int, reason: str,
-                    sig: int | None) -> None:
-    result = run(runtime(ray_setup, tmp_path), spec(tmp_path, script))
-    assert (result.exit_code, result.reason, result.signal) == (code, reason, sig)
-
-
-def test_start_error_for_missing_command(ray_setup: RaySetup, tmp_path: Path) -> None:
-    rt = runtime(ray_setup, tmp_path)
-    s = spec(tmp_path, "")
-    s = ContainerSpec(s.ref, ["/no/such/binary"], dict(ENV), s.log_path)
-    result = run(rt, s)
-    assert (result.exit_code, result.reason) == (128, "StartError")
-    assert "/no/such/binary" in result.message
-
-
-def test_output_is_cri_timestamped_with_streams(ray_setup: RaySetup, tmp_path: Path) -> None:
-    s = spec(tmp_path, "echo out; echo err >&2; printf tail")
-    assert run(runtime(ray_setup, tmp_path), s).exit_code == 0
-    lines = [parse_cri_line(line) for line in s.log_path.read_bytes().splitlines()]
-    assert sorted((p[1], p[2], p[3]) for p in lines if p) == [
-        (b"stderr", True, b"err"), (b"stdout", False, b"tail"), (b"stdout", True, b"out")]
-    assert s.log_path.with_suffix(".done").exists()
 
 
 def test_env_and_working_dir(ray_setup: RaySetup, tmp_path: Path) -> None:
@@ -94,20 +72,58 @@ def test_kill_sends_term_then_kill_after_grace(ray_setup: RaySetup, tmp_path: Pa
     assert took >= 2
 
 
-def test_a_restarted_agent_reports_a_running_attempt_lost_once(ray_setup: RaySetup, tmp_path: Path) -> None:
+def test_a_memory_limit_ends_in_oomkilled(ray_setup: RaySetup, tmp_path: Path) -> None:
+    hog = "import time; b = b'x' * (300 << 20); print('allocated', flush=True); time.sleep(30)"
+    s = ContainerSpec(ContainerRef(uuid.uuid4().hex, "main", 0), ["python3", "-c", hog], dict(ENV),
+                      tmp_path / "logs" / "hog.log", limits=Limits(memory_bytes=64 << 20))
+    result = run(runtime(ray_setup, tmp_path), s)
+    assert (result.exit_code, result.signal, result.reason) == (137, 9, "OOMKilled")
+
+
+def test_a_restarted_agent_re_adopts_a_running_attempt_with_a_continuous_log(ray_setup: RaySetup,
+                                                                              tmp_path: Path) -> None:
     rt = runtime(ray_setup, tmp_path)
-    s = spec(tmp_path, "sleep 20")
+    s = spec(tmp_path, "for i in $(seq 1 12); do echo line $i; sleep 0.25; done; exit 5")
 
     async def start() -> None:
         await rt.start(s)
-        await rt.close()  # the driver goes away; nothing recorded an exit
+        while b"line 2" not in s.log_path.read_bytes():
+            await asyncio.sleep(0.05)
 
     asyncio.run(start())
+    rt.close()  # the agent goes away mid-run; the container keeps running under the supervisor
     again = runtime(ray_setup, tmp_path)
     (rec,) = again.recover(s.ref.pod_uid)
-    assert rec.state == "exited" and rec.exit is not None
-    assert (rec.exit.exit_code, rec.exit.reason) == (137, "ContainerStatusUnknown")
-    assert "previous run" in rec.exit.message
+    assert (rec.state, rec.exit) == ("running", None)
+    result = asyncio.run(again.wait(s.ref))
+    assert (result.exit_code, result.reason) == (5, "Error")
+    lines = [p[3] for p in map(parse_cri_line, s.log_path.read_bytes().splitlines()) if p]
+    assert lines == [f"line {i}".encode() for i in range(1, 13)]  # each line once, none lost
     (rec2,) = runtime(ray_setup, tmp_path).recover(s.ref.pod_uid)
-    assert rec2.exit == rec.exit  # decided once, the same answer every time
+    assert rec2.state == "exited" and rec2.exit == result  # recorded once
     asyncio.run(again.remove_pod(s.ref.pod_uid))
+
+
+def test_removing_the_pod_of_an_adopted_attempt_kills_it(ray_setup: RaySetup, tmp_path: Path) -> None:
+    """The agent's orphan sweep: a pod deleted while joblet was down is removed by the next
+    runtime object, which kills its container on the Ray node."""
+    rt = runtime(ray_setup, tmp_path)
+    marker = f"sleep {300 + uuid.uuid4().int % 1000}.5"  # its command line, unique enough
+    s = spec(tmp_path, f"echo up; exec {marker}")
+
+    async def start() -> None:
+        await rt.start(s)
+        while not s.log_path.read_bytes():
+            await asyncio.sleep(0.05)
+
+    asyncio.run(start())
+    rt.close()
+    assert leftovers(marker)
+    again = runtime(ray_setup, tmp_path)
+    assert again.pods() == [s.ref.pod_uid]
+    asyncio.run(again.remove_pod(s.ref.pod_uid))
+    assert again.pods() == []
+    deadline = time.monotonic() + 10
+    while leftovers(marker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not leftovers(marker)

@@ -171,6 +171,7 @@ def server(
     encryption_key_file: EncryptionKeyFile = None,
     ray_address: Annotated[str | None, typer.Option("--ray-address", help="Also run pods on this Ray cluster (host:6379 or ray://host:10001): each alive Ray node becomes a Node ray-<id>, tainted joblet.dev/engine=ray:NoSchedule. Needs `pip install joblet[ray]`.")] = None,
     ray_only: Annotated[bool, typer.Option("--ray-only", help="With --ray-address: no local node; every pod runs on Ray, whose Nodes are then not tainted.")] = False,
+    ray_sandbox: Annotated[bool, typer.Option("--ray-sandbox/--no-ray-sandbox", help="With --ray-address: run Ray pods under bubblewrap where the Ray node has it. --no-ray-sandbox: plain processes that see the Ray node's filesystem, volumes not at their mountPath (trusted workloads; faster to start).")] = True,
     eviction_hard: EvictionHardOpt = "nodefs.available<5%",
     event_ttl: Annotated[float, typer.Option("--event-ttl", help="Seconds an Event is kept after it was last recorded (upstream: 1h).")] = 3600.0,
     store: StoreOpt = None,
@@ -201,7 +202,7 @@ def server(
     cfg.container_log_max_bytes, cfg.container_log_max_files = _log_cap(container_log_max_size,
                                                                         container_log_max_files)
     cfg.runtime = runtime
-    cfg.ray_address, cfg.ray_only = ray_address, ray_only
+    cfg.ray_address, cfg.ray_only, cfg.ray_sandbox = ray_address, ray_only, ray_sandbox
     cfg.eviction_hard = _eviction_hard(eviction_hard)
     cfg.event_ttl = max(1.0, event_ttl)
     cfg.store = store
@@ -378,6 +379,8 @@ def _check_runtime(name: str) -> None:
         kind = runtime_kind(name)
     except UnknownRuntime:
         raise Fail(f"--runtime must be one of {', '.join(RUNTIMES)}, not {name!r}", 2) from None
+    if not kind.local:
+        raise Fail(f"--runtime {name}: {kind.help}", 2)
     ok, why = kind.usable()
     if not ok:
         raise Fail(f"--runtime {name}: {why}", 2)

@@ -76,10 +76,12 @@ def node_capacity(resources: dict[str, float]) -> dict[str, str]:
 class RayNodeAgent(NodeAgent):
     """The node agent of one Ray node: its Node object says what Ray says about the node."""
 
-    def __init__(self, *args: Any, ray_node: Obj, taint: bool = True, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, ray_node: Obj, taint: bool = True, sandbox: bool = True, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.ray_node = ray_node
         self.taint = taint
+        # the worker uses bubblewrap where the *Ray node* has it; --no-ray-sandbox: never
+        self.sandbox_available = sandbox
 
     def node_object(self) -> Obj:
         node = super().node_object()
@@ -128,11 +130,14 @@ class RayNodes:
     def __init__(self, client: Client, address: str, data_dir: Path, clock: Clock, logs: LogStore, *,
                  api_url: str | None = None, api_ca_file: Path | None = None, poll_seconds: float = 2.0,
                  lost_confirm_seconds: float = 60.0, heartbeat_seconds: float = 10.0,
-                 crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300, taint: bool = True) -> None:
+                 crash_loop_backoff: float = 10, crash_loop_backoff_max: float = 300, taint: bool = True,
+                 sandbox: bool = True) -> None:
         """``taint``: put ``joblet.dev/engine=ray:NoSchedule`` on the Ray Nodes (off when Ray is
-        the only place pods run, ``--ray-only``)."""
+        the only place pods run, ``--ray-only``). ``sandbox``: run pods under bubblewrap where
+        the Ray node has it (``--no-ray-sandbox``: plain processes)."""
         self.client = client
         self.taint = taint
+        self.sandbox = sandbox
         self.address = address
         self.data_dir = data_dir / "ray"
         self.clock = clock
@@ -162,7 +167,7 @@ class RayNodes:
         for agent in self.agents.values():
             await agent.stop()
             assert isinstance(agent.runtime, RayRuntime)
-            await agent.runtime.close()
+            agent.runtime.close()
         self.agents.clear()
         await asyncio.to_thread(ray.shutdown)
 
@@ -195,6 +200,7 @@ class RayNodes:
                              on_lost=lambda ref, message: self.container_lost(node_id, ref, message))
         agent = RayNodeAgent(self.client, name, agent_dir, self.clock, runtime, logs=self.logs,
                              api_url=self.api_url, api_ca_file=self.api_ca_file, ray_node=ray_node, taint=self.taint,
+                             sandbox=self.sandbox,
                              heartbeat_seconds=self.heartbeat_seconds, crash_loop_backoff=self.crash_loop_backoff,
                              crash_loop_backoff_max=self.crash_loop_backoff_max)
         self.agents[node_id] = agent
@@ -210,7 +216,7 @@ class RayNodes:
         for pod in listed.items:
             await self._fail(pod, node_id)
         assert isinstance(agent.runtime, RayRuntime)
-        await agent.runtime.close()
+        agent.runtime.close()
         with contextlib.suppress(NotFound):
             await self.client.delete("nodes", name)
 

@@ -1,27 +1,34 @@
-"""The container runtime over Ray: each attempt is a Ray task pinned to one Ray node.
+"""The container runtime over Ray: each attempt runs on one Ray node, under that node's supervisor.
 
 Why: the node agent keeps every pod decision (env, volumes, init order, restarts, deadlines,
 deletion); only *where the process runs* changes. So this is a :class:`Runtime` like the
 process runtime, bound to one Ray node:
 
-* ``start`` submits :func:`joblet.node.raynodes.worker.run_container` as a streaming generator
-  task with ``NodeAffinitySchedulingStrategy(node_id, soft=False)``, ``max_retries=0`` (the Job
-  controller owns retries) and the container's requests as Ray resources (cpu → ``num_cpus``,
-  memory → ``memory``, ``nvidia.com/gpu`` → ``num_gpus``, ``ray.io/R`` → custom resource R).
-  Volumes the agent materialised (configMap, secret, downwardAPI, projected, emptyDir) are
-  shipped with the task and written under a per-pod dir on the Ray node; hostPath is the Ray
-  node's path.
-* one asyncio task per attempt consumes the generator: log batches are appended to the
-  attempt's CRI log file in the log store (so ``kubectl logs -f`` follows it), the exit is
-  recorded in ``<data_dir>/pods/<uid>/c.<name>.<attempt>.json`` and ``<attempt>.done`` ends follow.
-* ``kill``: a second task on the same node SIGTERMs the container's process group and SIGKILLs
-  it after the grace period; a task that never started is cancelled; as a last resort
-  ``ray.cancel(force=True)`` kills the Ray worker (and, with it, its children).
-* a task lost to the system (node died, worker crashed) is handed to ``on_lost`` first, which
-  fails the pod with ``DisruptionTarget`` when its Ray node is gone, then reported as exit 137.
-* Ray tasks end with their driver, so after a joblet restart an attempt without a recorded exit
-  is reported ``ContainerStatusUnknown`` (exit 137) with a message saying so: never run twice,
-  never counted twice.
+* every Ray node has one supervisor, a detached actor (:class:`joblet.node.raynodes.worker.Supervisor`,
+  namespace ``joblet``) that starts containers, keeps their logs until a driver took them,
+  and their exits until a driver recorded them. Detached, it outlives joblet: a restarted
+  joblet re-adopts the attempts that still run (``recover`` says ``running``, ``wait``
+  re-attaches the log stream at the offset the log file had and takes the exit), and an
+  attempt whose pod is gone is killed with the pod (the agent's orphan sweep calls
+  ``remove_pod``). Nothing runs twice, nothing is counted twice.
+* ``start`` submits :func:`joblet.node.raynodes.worker.hold`, a Ray task pinned to the node
+  (``NodeAffinitySchedulingStrategy(node_id, soft=False)``, ``max_retries=0``: the Job
+  controller owns retries) with the container's requests as Ray resources (cpu →
+  ``num_cpus``, memory → ``memory``, ``nvidia.com/gpu`` → ``num_gpus``, ``ray.io/R`` → custom
+  resource R). It has the supervisor start the container and holds the resources until the
+  process exits. A container that asks for no resources needs no hold: the driver asks the
+  supervisor to start it directly (no Ray worker process to find or start for it). Volumes the
+  agent materialised (configMap, secret, downwardAPI, projected, emptyDir) are shipped with it
+  and written under a per-pod dir on the Ray node; hostPath is the Ray node's path.
+* one poll loop per runtime (:meth:`Supervisor.poll`, a long poll) carries the logs and exits
+  of all the node's attempts: log bytes are appended to each attempt's CRI log file (so
+  ``kubectl logs -f`` follows it), the exit is recorded in
+  ``<data_dir>/pods/<uid>/c.<name>.<attempt>.json`` and ``<attempt>.done`` ends follow.
+* ``kill``: the supervisor SIGTERMs the container's process group and SIGKILLs it after the
+  grace period; an attempt not started yet never starts.
+* a supervisor lost with its node (or a hold task lost to the system) is handed to
+  ``on_lost`` first, which fails the pod with ``DisruptionTarget`` when its Ray node is gone,
+  then reported as exit 137.
 """
 
 from __future__ import annotations
@@ -56,14 +63,17 @@ from joblet.node.volumes import unmount_all
 log = logging.getLogger(__name__)
 
 KILL_SLACK_SECONDS = 10.0
-LOST_MESSAGE = ("The Ray task of this container ended with joblet's previous run (Ray tasks do not outlive "
-                "their driver); its outcome is unknown")
+POLL_SECONDS = 5.0  # a long poll's longest wait (any change ends it at once)
+SUPERVISOR_THREADS = 1000  # concurrent supervisor calls: polls and kills block a thread each
+RECOVER_TIMEOUT = 30.0
+FORGET_TIMEOUT = 10.0
+LOST_MESSAGE = ("The supervisor of this container on its Ray node no longer knows it (the node or its supervisor "
+                "restarted while joblet was down); its outcome is unknown")
 
 OnLost = Callable[[ContainerRef, str], Awaitable[None]]
 
-_run = ray.remote(worker.run_container)
-_kill = ray.remote(worker.kill_tree)
-_forget = ray.remote(worker.forget_pod)
+_Supervisor = ray.remote(worker.Supervisor)
+_hold = ray.remote(worker.hold)
 
 
 def ray_resources(requests: dict[str, str]) -> dict[str, Any]:
@@ -100,6 +110,24 @@ def ship_volume(key: str, base: Path) -> dict[str, Any]:
     return {"key": key, "mode": base.stat().st_mode & 0o7777, "files": files}
 
 
+class _Watch:
+    """An attempt whose log and exit the poll loop takes from the supervisor."""
+
+    def __init__(self, fd: int, offset: int, exit_: asyncio.Future[dict[str, Any]]) -> None:
+        self.fd = fd
+        self.offset = offset  # bytes of the CRI log already in the file
+        self.exit = exit_
+
+
+async def _result(ref: Any) -> Any:
+    return None if ref is None else await ref
+
+
+def holds_nothing(options: dict[str, Any]) -> bool:
+    """A container that asks Ray for no resources needs no hold task (pure)."""
+    return not options.get("num_cpus") and len(options) == 1
+
+
 class RayRuntime:
     def __init__(self, data_dir: Path, clock: Clock, node_id: str, volume_root: Callable[[str], Path],
                  on_lost: OnLost | None = None) -> None:
@@ -111,8 +139,12 @@ class RayRuntime:
         self.volume_root = volume_root
         self.on_lost = on_lost
         self._runs: dict[ContainerRef, asyncio.Task[ContainerExit]] = {}
-        self._gens: dict[ContainerRef, Any] = {}
-        self._pids: dict[ContainerRef, int] = {}
+        self._holds: dict[ContainerRef, Any] = {}
+        self._watches: dict[str, _Watch] = {}
+        self._done: list[str] = []  # attempts whose exit is recorded: the supervisor may forget them
+        self._poller: asyncio.Task[None] | None = None
+        self._supervisor: Any = None
+        self._ready = False
 
     def pod_dir(self, pod_uid: str) -> Path:
         return self.pods_dir / pod_uid
@@ -122,6 +154,24 @@ class RayRuntime:
 
     def _pinned(self) -> NodeAffinitySchedulingStrategy:
         return NodeAffinitySchedulingStrategy(self.node_id, soft=False)
+
+    def supervisor(self) -> Any:
+        """The node's supervisor actor (the first joblet that needs it creates it)."""
+        if self._supervisor is None:
+            self._supervisor = _Supervisor.options(
+                name=worker.supervisor_name(self.node_id), namespace=worker.NAMESPACE, lifetime="detached",
+                get_if_exists=True, num_cpus=0, max_concurrency=SUPERVISOR_THREADS,
+                scheduling_strategy=self._pinned()).remote()
+        return self._supervisor
+
+    async def _ready_supervisor(self) -> Any:
+        """The supervisor, once it answers (hold tasks look it up by name)."""
+        if self._supervisor is None:
+            await asyncio.to_thread(self.supervisor)
+        if not self._ready:
+            await self._supervisor.pods.remote()
+            self._ready = True
+        return self._supervisor
 
     def payload(self, spec: ContainerSpec) -> dict[str, Any]:
         ref = spec.ref
@@ -138,10 +188,11 @@ class RayRuntime:
                     volumes[key] = ship_volume(key, Path(os.path.realpath(root)) / key)
                 entry.update(key=key, sub=str(Path(*rel.parts[1:])) if len(rel.parts) > 1 else "")
             mounts.append(entry)
-        return {"pod_uid": ref.pod_uid, "name": ref.name, "attempt": ref.attempt, "argv": spec.argv,
-                "env": spec.env, "working_dir": spec.working_dir, "sandbox": spec.sandbox,
+        return {"cid": ref.container_id, "pod_uid": ref.pod_uid, "name": ref.name, "attempt": ref.attempt,
+                "argv": spec.argv, "env": spec.env, "working_dir": spec.working_dir, "sandbox": spec.sandbox,
                 "mounts": mounts, "volumes": list(volumes.values()),
                 "termination_message_path": spec.termination_message_path,
+                "memory_limit": spec.limits.memory_bytes,
                 "capabilities": ProcessRuntime._capabilities(spec),  # one definition of the capability set
                 "run_as_user": spec.run_as_user, "run_as_group": spec.run_as_group}
 
@@ -152,48 +203,54 @@ class RayRuntime:
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
         spec.log_path.touch()
         started = self.clock.now()
+        options = ray_resources(spec.requests)
         append_record(self._state_path(ref), {"startedAt": started.timestamp(), "log": str(spec.log_path),
-                                              "rayNode": self.node_id,
+                                              "rayNode": self.node_id, "resources": options,
                                               "fallbackToLogs": spec.fallback_to_logs})
         payload = await asyncio.to_thread(self.payload, spec)
-        options = ray_resources(spec.requests)
-        gen = _run.options(scheduling_strategy=self._pinned(), max_retries=0, num_returns="streaming",
-                           name=f"joblet:{ref.container_id}", **options).remote(payload)
-        self._gens[ref] = gen
-        self._runs[ref] = asyncio.get_running_loop().create_task(self._consume(spec, gen))
+        supervisor = await self._ready_supervisor()
+        if holds_nothing(options):  # no Ray task to hold nothing: the supervisor starts it at once
+            started_ref = supervisor.start.remote(payload)
+        else:
+            started_ref = self._hold(ref, payload, options)
+        self._runs[ref] = asyncio.get_running_loop().create_task(self._follow(ref, spec.log_path, started_ref))
         return started
 
-    async def _consume(self, spec: ContainerSpec, gen: Any) -> ContainerExit:
-        ref = spec.ref
+    def _hold(self, ref: ContainerRef, payload: dict[str, Any] | None, options: dict[str, Any]) -> Any:
+        hold = _hold.options(scheduling_strategy=self._pinned(), max_retries=0, name=f"joblet:{ref.container_id}",
+                             **options).remote(worker.supervisor_name(self.node_id), payload, ref.container_id)
+        self._holds[ref] = hold
+        return hold
+
+    async def _follow(self, ref: ContainerRef, log_path: Path, hold: Any) -> ContainerExit:
+        """Until the attempt's exit; ``hold``: the hold task or the supervisor's start call (None:
+        neither, a re-adopted attempt without resources), whose failure means it never started."""
+        cid = ref.container_id
+        fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        watch = _Watch(fd, os.fstat(fd).st_size, asyncio.get_running_loop().create_future())
+        self._watches[cid] = watch
+        self._ensure_poller()
+        held = asyncio.ensure_future(_result(hold))  # None → a future that soon holds None
         result: ContainerExit | None = None
-        fd = os.open(spec.log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
         try:
-            async for item_ref in gen:
-                item = await item_ref
-                if "log" in item:
-                    os.write(fd, item["log"])
-                elif "pid" in item:
-                    self._pids[ref] = int(item["pid"])
-                    append_record(self._state_path(ref), {"pid": int(item["pid"])})
-                elif "exit" in item:
-                    result = ContainerExit(int(item["exit"]), str(item["reason"]), self.clock.now(),
-                                           signal=item.get("signal"), message=str(item.get("message") or ""))
-        except ray.exceptions.TaskCancelledError:
-            result = ContainerExit(137, "Error", self.clock.now(), signal=9)
-        except ray.exceptions.RayTaskError as exc:  # our worker code raised: report, do not hide
-            result = ContainerExit(128, "StartError", self.clock.now(), message=str(exc.cause or exc)[:1024])
-        except ray.exceptions.RayError as exc:  # node died, worker crashed, object lost
-            message = f"the Ray task was lost: {type(exc).__name__}"
-            if self.on_lost is not None:
-                await self.on_lost(ref, message)
-            result = ContainerExit(137, "Error", self.clock.now(), signal=9, message=message)
+            await asyncio.wait({watch.exit, held}, return_when=asyncio.FIRST_COMPLETED)
+            if not watch.exit.done():
+                failure = held.exception()
+                if failure is not None and not isinstance(failure, ray.exceptions.TaskCancelledError) \
+                        and not await self._known(cid):
+                    result = await self._failed(ref, failure)
+            if result is None:
+                item = await watch.exit
+                result = ContainerExit(int(item["exit"]), str(item["reason"]), self.clock.now(),
+                                       signal=item.get("signal"), message=str(item.get("message") or ""))
+        except ray.exceptions.RayError as exc:  # the supervisor is gone (its node died)
+            result = await self._failed(ref, exc)
         finally:
             os.close(fd)
-            self._gens.pop(ref, None)
-            self._pids.pop(ref, None)
-        if result is None:
-            result = ContainerExit(137, "ContainerStatusUnknown", self.clock.now(),
-                                   message="the Ray task ended without an exit status")
+            self._watches.pop(cid, None)
+            self._holds.pop(ref, None)
+            if not held.done():
+                held.cancel()
         state = read_records(self._state_path(ref))
         if result.exit_code != 0 and not result.message and result.reason != "StartError":
             message = termination_message(None, state.get("log"), bool(state.get("fallbackToLogs")),
@@ -201,7 +258,65 @@ class RayRuntime:
             if message:
                 result = ContainerExit(result.exit_code, result.reason, result.finished_at, result.signal, message)
         self._record_exit(ref, result)
+        self._done.append(cid)
         return result
+
+    async def _failed(self, ref: ContainerRef, exc: BaseException) -> ContainerExit:
+        if isinstance(exc, ray.exceptions.RayTaskError):  # our worker code raised: report, do not hide
+            return ContainerExit(128, "StartError", self.clock.now(), message=str(exc.cause or exc)[:1024])
+        message = f"the Ray task was lost: {type(exc).__name__}"
+        if self.on_lost is not None:
+            await self.on_lost(ref, message)
+        return ContainerExit(137, "Error", self.clock.now(), signal=9, message=message)
+
+    async def _known(self, cid: str) -> bool:
+        try:
+            return bool(await (await self._ready_supervisor()).known.remote([cid]))
+        except ray.exceptions.RayError:
+            return False
+
+    def _ensure_poller(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(self._poll(), name=f"ray-poll-{self.node_id[:12]}")
+
+    async def _poll(self) -> None:
+        """One long poll at a time carries the logs and exits of every attempt this runtime follows."""
+        supervisor = await self._ready_supervisor()
+        generation = -1
+        while self._watches:
+            offsets = {cid: w.offset for cid, w in self._watches.items()}
+            done, self._done = self._done, []
+            try:
+                reply = await supervisor.poll.remote(offsets, generation, POLL_SECONDS, done)
+            except ray.exceptions.ActorUnavailableError:  # transient: the same actor comes back
+                self._done[:0] = done
+                await asyncio.sleep(1.0)
+                continue
+            except ray.exceptions.RayError as exc:
+                for lost in list(self._watches.values()):
+                    if not lost.exit.done():
+                        lost.exit.set_exception(exc)
+                self._watches.clear()
+                return
+            generation = int(reply["generation"])
+            for cid, entry in reply["changes"].items():
+                w = self._watches.get(cid)
+                if w is None:
+                    continue
+                data = entry.get("log")
+                if data:
+                    os.write(w.fd, data)
+                    w.offset = int(entry["end"])
+                if "exit" in entry:
+                    del self._watches[cid]
+                    w.exit.set_result(entry["exit"])
+        self._forget_done()
+
+    def _forget_done(self) -> None:
+        if self._done and self._supervisor is not None:
+            done, self._done = self._done, []
+            with contextlib.suppress(ray.exceptions.RayError):
+                self._supervisor.poll.remote({}, -1, 0, done)
 
     def _record_exit(self, ref: ContainerRef, result: ContainerExit) -> None:
         append_record(self._state_path(ref), {"exitCode": result.exit_code, "reason": result.reason,
@@ -214,9 +329,16 @@ class RayRuntime:
 
     async def wait(self, ref: ContainerRef) -> ContainerExit:
         task = self._runs.get(ref)
-        if task is not None:
-            return await asyncio.shield(task)
-        return self._recorded_exit(ref)
+        if task is None or task.cancelled():  # started by an earlier runtime: re-attach
+            state = read_records(self._state_path(ref))
+            if "exitCode" in state or not isinstance(state.get("log"), str) \
+                    or not await self._known(ref.container_id):
+                return self._recorded_exit(ref)
+            options = dict(state.get("resources") or {"num_cpus": 0})
+            hold = None if holds_nothing(options) else self._hold(ref, None, options)
+            task = self._runs[ref] = asyncio.get_running_loop().create_task(
+                self._follow(ref, Path(state["log"]), hold))
+        return await asyncio.shield(task)
 
     def _recorded_exit(self, ref: ContainerRef) -> ContainerExit:
         state = read_records(self._state_path(ref))
@@ -229,34 +351,37 @@ class RayRuntime:
         return result
 
     async def kill(self, ref: ContainerRef, grace_seconds: float) -> None:
-        task = self._runs.get(ref)
-        if task is None or task.done():
+        if "exitCode" in read_records(self._state_path(ref)):
             return
-        pid = self._pids.get(ref)
-        gen = self._gens.get(ref)
-        if pid is None:
-            if gen is not None:
-                ray.cancel(gen)
-        else:
-            with contextlib.suppress(ray.exceptions.RayError):
-                await _kill.options(scheduling_strategy=self._pinned(), num_cpus=0,
-                                    max_retries=0).remote(pid, grace_seconds)
-        done, _ = await asyncio.wait({task}, timeout=KILL_SLACK_SECONDS)
-        if not done and gen is not None:
-            ray.cancel(gen, force=True)
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.shield(task)
+        with contextlib.suppress(ray.exceptions.RayError):
+            supervisor = await self._ready_supervisor()
+            if await supervisor.kill.remote(ref.container_id, ref.pod_uid, grace_seconds):
+                hold = self._holds.get(ref)
+                if hold is not None:
+                    ray.cancel(hold)  # still queued for its resources: it never starts
+        task = self._runs.get(ref)
+        if task is not None and not task.done():
+            await asyncio.wait({task}, timeout=KILL_SLACK_SECONDS)
 
     def recover(self, pod_uid: str) -> list[RecoveredContainer]:
-        found: list[RecoveredContainer] = []
-        for attempt in attempts(self.pod_dir(pod_uid), pod_uid):
+        found = list(attempts(self.pod_dir(pod_uid), pod_uid))
+        unsettled = [a.ref.container_id for a in found if "exitCode" not in a.state
+                     and (a.ref not in self._runs or self._runs[a.ref].cancelled())]
+        known: set[str] = set()
+        if unsettled:
+            try:  # once per pod, when its worker starts: a short blocking call is fine
+                known = set(ray.get(self.supervisor().known.remote(unsettled), timeout=RECOVER_TIMEOUT))
+            except ray.exceptions.RayError as exc:
+                log.warning("Ray node %s: cannot ask its supervisor about pod %s: %s", self.node_id, pod_uid, exc)
+        out: list[RecoveredContainer] = []
+        for attempt in found:
             ref, started = attempt.ref, attempt.started
             task = self._runs.get(ref)
-            if task is not None and not task.done():
-                found.append(RecoveredContainer(ref, started, "running"))
+            if (task is not None and not task.done()) or ref.container_id in known:
+                out.append(RecoveredContainer(ref, started, "running"))
             else:
-                found.append(RecoveredContainer(ref, started, "exited", self._recorded_exit(ref)))
-        return by_container(found)
+                out.append(RecoveredContainer(ref, started, "exited", self._recorded_exit(ref)))
+        return by_container(out)
 
     def pods(self) -> list[str]:
         return sorted(p.name for p in self.pods_dir.iterdir() if p.is_dir())
@@ -265,13 +390,17 @@ class RayRuntime:
         for ref in [r for r in self._runs if r.pod_uid == pod_uid]:
             await self.kill(ref, 0)
             self._runs.pop(ref, None)
+        try:  # kills what is left (an orphan of a deleted pod too), removes its dir on the Ray node
+            supervisor = await asyncio.wait_for(self._ready_supervisor(), FORGET_TIMEOUT)
+            await asyncio.wait_for(_result(supervisor.forget_pod.remote(pod_uid)), FORGET_TIMEOUT)
+        except (ray.exceptions.RayError, TimeoutError) as exc:  # the node may be gone, its /tmp with it
+            log.info("Ray node %s: forgetting pod %s there: %s", self.node_id, pod_uid, exc)
         unmount_all(self.pod_dir(pod_uid))  # secret/projected tmpfs the agent mounted for the volumes
         shutil.rmtree(self.pod_dir(pod_uid), ignore_errors=True)
-        with contextlib.suppress(Exception):  # the node may be gone; its /tmp with it
-            _forget.options(scheduling_strategy=self._pinned(), num_cpus=0, max_retries=0).remote(pod_uid)
 
-    async def close(self) -> None:
-        """Stop consuming (the driver is going away; Ray ends the tasks with it)."""
-        for task in self._runs.values():
-            task.cancel()
-        await asyncio.gather(*self._runs.values(), return_exceptions=True)
+    def close(self) -> None:
+        """Stop following (the containers keep running under the supervisor, for the next joblet)."""
+        for task in [*self._runs.values(), *([self._poller] if self._poller is not None else [])]:
+            with contextlib.suppress(RuntimeError):  # a task of an event loop that is closed
+                task.cancel()
+        self._forget_done()

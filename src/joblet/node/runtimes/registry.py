@@ -26,6 +26,10 @@ class RuntimeOptions:
     log_max_files: int = DEFAULT_MAX_FILES
     #: directories a sandboxed container must not see (None: the runtime's default, the data dir)
     hidden: list[Path] | None = None
+    #: the ray runtime: the cluster (``--ray-address``) and the Ray node the containers run on
+    #: (None: the node this process's Ray driver runs on)
+    ray_address: str | None = None
+    ray_node_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,6 +39,8 @@ class RuntimeKind:
     factory: Callable[[RuntimeOptions], Runtime]
     #: (True, "") when the runtime can run here; else (False, why and how to fix it)
     usable: Callable[[], tuple[bool, str]]
+    #: can be the runtime of joblet's own node (``--runtime``); ray runs on Ray's nodes instead
+    local: bool = True
 
 
 class UnknownRuntime(ValueError):
@@ -67,6 +73,27 @@ def _fake(o: RuntimeOptions) -> Runtime:
     return FakeRuntime(o.clock)
 
 
+def _ray(o: RuntimeOptions) -> Runtime:
+    if not o.ray_address:
+        raise RuntimeError("runtime ray: no --ray-address (pods reach Ray through joblet server/node --ray-address)")
+    import ray
+    from joblet.node.raynodes.nodes import connect
+    from joblet.node.raynodes.runtime import RayRuntime
+
+    connect(o.ray_address)
+    node_id = o.ray_node_id or ray.get_runtime_context().get_node_id()
+    data_dir = o.data_dir
+    return RayRuntime(data_dir, o.clock, node_id, volume_root=lambda uid: data_dir / "pods" / uid / "volumes")
+
+
+def _ray_usable() -> tuple[bool, str]:
+    import importlib.util
+
+    if importlib.util.find_spec("ray") is None:
+        return (False, "ray not installed (pip install 'joblet[ray]')")
+    return (True, "")
+
+
 def _always() -> tuple[bool, str]:
     return (True, "")
 
@@ -77,7 +104,9 @@ RUNTIMES: dict[str, RuntimeKind] = {kind.name: kind for kind in (
     RuntimeKind("podman", "OCI containers from local images (build localhost/busybox with "
                 "scripts/make-busybox-image.sh --data-dir DIR)", _podman, _podman_usable),
     RuntimeKind("fake", "in memory, no process: sh -c scripts of echo/printf/exit/sleep (for tests)", _fake, _always),
-    # the Ray runtime joins here: RuntimeKind("ray", ..., _ray, _ray_usable)
+    RuntimeKind("ray", "each container a process on a Ray node, under that node's detached supervisor actor; "
+                "used through --ray-address (one Node per Ray node), not as --runtime", _ray, _ray_usable,
+                local=False),
 )}
 
 

@@ -1,0 +1,141 @@
+"""The Ray node's container supervisor (joblet.node.raynodes.worker.Supervisor) in this process,
+with real containers: memory limits end in OOMKilled / 137 through a memory cgroup and, where
+there is none, through the RSS watcher; a second driver takes the log from its offset (what a
+restarted joblet does); a kill before the start means the attempt never starts.
+
+The supervisor is a plain class that Ray runs as a detached actor on each Ray node; its
+behaviour needs no Ray, so these tests take seconds (the Ray end-to-end cases are in tests/ray).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from joblet.node.cgroups import Cgroups, detect
+from joblet.node.raynodes import worker
+from joblet.node.raynodes.worker import Supervisor, pod_root
+
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin"}
+HOG = "import time; b = b'x' * (300 << 20); print('allocated', flush=True); time.sleep(30)"
+LIMIT = 64 << 20
+
+
+def payload(argv: list[str], memory_limit: int | None = None, uid: str | None = None) -> dict[str, Any]:
+    uid = uid or uuid.uuid4().hex
+    return {"cid": f"joblet://{uid}-main-0", "pod_uid": uid, "name": "main", "attempt": 0, "argv": argv,
+            "env": dict(ENV), "working_dir": None, "sandbox": False, "mounts": [], "volumes": [],
+            "termination_message_path": None, "memory_limit": memory_limit, "capabilities": None,
+            "run_as_user": None, "run_as_group": None}
+
+
+def drain(sup: Supervisor, cid: str, offset: int = 0, timeout: float = 60.0) -> tuple[bytes, dict[str, Any]]:
+    """Poll as a driver does until the exit: the log after ``offset`` and the exit."""
+    log = b""
+    generation = -1
+    polls = 0
+    while True:
+        reply = sup.poll({cid: offset + len(log)}, generation, 1.0, [])
+        generation = reply["generation"]
+        entry = reply["changes"].get(cid, {})
+        log += entry.get("log", b"")
+        if "exit" in entry:
+            return log, entry["exit"]
+        polls += 1
+        assert polls < timeout, "no exit"
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    sup = Supervisor()
+    yield sup
+    for uid in sup.pods():
+        sup.forget_pod(uid)
+
+
+def test_memory_limit_via_cgroup_is_oomkilled(supervisor: Supervisor) -> None:
+    if not supervisor.cgroups.available:
+        pytest.skip("no writable v1 memory cgroup here (the RSS watcher case covers the fallback)")
+    p = payload(["python3", "-c", HOG], LIMIT)
+    assert supervisor.start(p) is not None
+    log, exit_ = drain(supervisor, p["cid"])
+    assert (exit_["exit"], exit_["signal"], exit_["reason"]) == (137, 9, "OOMKilled")
+    assert b"allocated" not in log  # killed while allocating, not after
+    assert not any(d.name.startswith(p["pod_uid"]) for d in detect(prefix="joblet-ray").base("memory").iterdir())
+
+
+def test_memory_limit_without_cgroups_is_enforced_by_the_rss_watcher(supervisor: Supervisor) -> None:
+    supervisor.cgroups = Cgroups(available=False)
+    p = payload(["python3", "-c", HOG], LIMIT)
+    assert supervisor.start(p) is not None
+    _, exit_ = drain(supervisor, p["cid"])
+    assert (exit_["exit"], exit_["signal"], exit_["reason"]) == (137, 9, "OOMKilled")
+
+
+@pytest.mark.parametrize("cgroups", [True, False], ids=["cgroup", "rss"])
+def test_within_the_limit_completes(supervisor: Supervisor, cgroups: bool) -> None:
+    if not cgroups:
+        supervisor.cgroups = Cgroups(available=False)
+    p = payload(["python3", "-c", "b = b'x' * (8 << 20); print(len(b))"], LIMIT)
+    supervisor.start(p)
+    log, exit_ = drain(supervisor, p["cid"])
+    assert (exit_["exit"], exit_["reason"]) == (0, "Completed")
+    assert log.endswith(b" stdout F 8388608\n")
+
+
+def test_missing_command_under_a_memory_limit_is_still_a_start_error(supervisor: Supervisor) -> None:
+    p = payload(["no-such-cmd-xyz"], LIMIT)
+    assert supervisor.start(p) is None
+    _, exit_ = drain(supervisor, p["cid"])
+    assert (exit_["exit"], exit_["reason"]) == (128, "StartError")
+    assert exit_["message"] == 'exec: "no-such-cmd-xyz": executable file not found in $PATH'
+
+
+def test_a_second_driver_continues_the_log_at_its_offset(supervisor: Supervisor) -> None:
+    script = "for i in 1 2 3 4 5 6; do echo line $i; sleep 0.2; done"
+    p = payload(["sh", "-c", script])
+    supervisor.start(p)
+    cid = p["cid"]
+    first = b""
+    generation = -1
+    while b"line 2" not in first:  # the first driver takes some lines, then dies
+        reply = supervisor.poll({cid: len(first)}, generation, 1.0, [])
+        generation = reply["generation"]
+        first += reply["changes"].get(cid, {}).get("log", b"")
+    rest, exit_ = drain(supervisor, cid, offset=len(first))  # the next one starts where the file ends
+    assert exit_["exit"] == 0
+    lines = [line.split(b" ", 3)[3] for line in (first + rest).splitlines()]
+    assert lines == [f"line {i}".encode() for i in range(1, 7)]
+    assert supervisor.known([cid]) == [cid]
+    supervisor.poll({}, -1, 0, [cid])  # the exit is recorded: forget it
+    assert supervisor.known([cid]) == []
+
+
+def test_output_nobody_takes_is_capped_to_the_newest_whole_lines(supervisor: Supervisor,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(worker, "MAX_UNREAD_BYTES", 4096)
+    p = payload(["sh", "-c", 'i=0; while [ $i -lt 500 ]; do echo "line $i"; i=$((i+1)); done'])
+    supervisor.start(p)
+    cid = p["cid"]
+    supervisor.cond.acquire()  # no driver polls until the container has ended
+    try:
+        supervisor.cond.wait_for(lambda: supervisor.containers[cid].exit is not None, 30)
+    finally:
+        supervisor.cond.release()
+    reply = supervisor.poll({cid: 0}, -1, 0, [])["changes"][cid]
+    lines = reply["log"].splitlines()
+    assert len(reply["log"]) <= 4096 and reply["exit"]["exit"] == 0
+    assert [line.split(b" ", 3)[3] for line in lines] == [f"line {i}".encode() for i in range(500 - len(lines), 500)]
+    assert reply["end"] > 20 * 500  # the stream offset counts the dropped bytes too
+
+
+def test_a_kill_before_the_start_means_it_never_starts(supervisor: Supervisor) -> None:
+    p = payload(["sh", "-c", "echo started"])
+    assert supervisor.kill(p["cid"], p["pod_uid"], 5) is True
+    assert supervisor.start(p) is None
+    log, exit_ = drain(supervisor, p["cid"])
+    assert (log, exit_["exit"], exit_["signal"]) == (b"", 137, 9)
+    assert not pod_root(p["pod_uid"]).exists() or not any(pod_root(p["pod_uid"]).iterdir())
