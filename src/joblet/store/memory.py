@@ -136,13 +136,7 @@ class MemoryStore:
                 names = by_ns[key.namespace] = {}
             elif key.name in names:
                 raise already_exists(key.resource, key.group, key.name)
-            rv = self._rv = self._rv + 1
-            meta = obj.get("metadata")
-            if meta is None:
-                meta = obj["metadata"] = {}
-            meta["resourceVersion"] = str(rv)
-            names[key.name] = obj
-            self._record("ADDED", key, obj, rv)
+            self._place("ADDED", key, names, obj)
         self._after_write()
         return obj
 
@@ -155,13 +149,7 @@ class MemoryStore:
                 raise not_found(key.resource, key.group, key.name)
             if expected_rv is not None and rv_of(old) != expected_rv:
                 raise conflict(key.resource, key.group, key.name, CONFLICT_MESSAGE)
-            rv = self._rv = self._rv + 1
-            meta = obj.get("metadata")
-            if meta is None:
-                meta = obj["metadata"] = {}
-            meta["resourceVersion"] = str(rv)
-            names[key.name] = obj
-            self._record("MODIFIED", key, obj, rv)
+            self._place("MODIFIED", key, names, obj)
         self._after_write()
         return obj
 
@@ -183,6 +171,16 @@ class MemoryStore:
             self._record("DELETED", key, deleted, rv)
         self._after_write()
         return deleted
+
+    def _place(self, type_: EventType, key: Key, names: dict[str, Obj], obj: Obj) -> None:
+        """Index ``obj`` under the next resourceVersion and record its event (lock held)."""
+        rv = self._rv = self._rv + 1
+        meta = obj.get("metadata")
+        if meta is None:
+            meta = obj["metadata"] = {}
+        meta["resourceVersion"] = str(rv)
+        names[key.name] = obj
+        self._record(type_, key, obj, rv)
 
     def _record(self, type_: EventType, key: Key, obj: Obj, rv: int) -> None:
         data = orjson.dumps(obj)
