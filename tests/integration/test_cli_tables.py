@@ -48,7 +48,7 @@ def test_run_with_a_store_url_keeps_objects_where_the_url_says(tmp_path: Path, s
     assert (tmp_path / "elsewhere" / "objects.db").exists() == url.startswith("sqlite")
 
 
-@pytest.mark.parametrize(("store", "says"), [("postgresql://db/x", "the scheme must be one of memory, sqlite"),
+@pytest.mark.parametrize(("store", "says"), [("mysql://db/x", "the scheme must be one of memory, sqlite, postgresql"),
                                             ("sqlite://", "sqlite:// needs a file"),
                                             ("/tmp/x.db", "--store must be a URL")])
 def test_a_store_url_no_backend_takes_is_a_usage_error(tmp_path: Path, store: str, says: str) -> None:
