@@ -33,7 +33,7 @@ from joblet.clock import Clock, RealClock, poll_pause
 from joblet.config import ControlPlaneConfig
 from joblet.controllers.runtime import Controller, ControllerManager, InformerFactory
 from joblet.datadir import DataDirLock
-from joblet.errors import AlreadyExists
+from joblet.errors import AlreadyExists, ApiError
 from joblet.metrics import JobletMetrics, TimedStore
 from joblet.metrics import bind as bind_metrics
 from joblet.security.satokens import TokenSigner, TokenVerifier, load_or_create_signing_key
@@ -167,6 +167,8 @@ class ControlPlane:
             try:
                 self.tokens.publish()
                 self.store.flush()
+            except ApiError as err:  # e.g. 507 while the disk is full: retried on the next round
+                log.warning("publishing tokens to the store failed: %s", err)
             except Exception:
                 log.exception("publishing tokens to the store failed")
             await self.clock.sleep_async(TOKEN_CACHE_SECONDS)
