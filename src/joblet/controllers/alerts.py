@@ -56,6 +56,7 @@ import httpx
 from joblet.client.events import ClientEventRecorder, EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none, rfc3339
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import ApiError, Conflict, NotFound
 from joblet.metrics import JobletMetrics, metrics_for
@@ -507,44 +508,45 @@ class AlertController(Controller):
             raise  # retried by the queue against the fresh object
         return True
 
-    async def sync_job(self, key: str) -> None:
+    async def sync_job(self, key: str) -> Result:
         job = self.jobs.get(key)
         if job is None or already_alerted(job):
-            return
+            return DONE
         trigger = job_trigger(job)
         if trigger is None:
-            return
+            return DONE
         cronjob = self._owner_cronjob(job)
         policy = alert_on(job) if ALERT_ON in ((job.get("metadata") or {}).get("annotations") or {}) \
             else alert_on(cronjob)
         if not wants_alert(trigger.kind, policy):
-            return
+            return DONE
         urls = webhooks_for(self.webhooks, job, cronjob, allow=self.webhook_allow)
         if not urls or too_old(trigger, self.clock.now(), self.max_age):
-            return
+            return DONE
         if not await self._claim("jobs", job, trigger.kind):
-            return
+            return DONE
         snapshot = job
 
         async def build() -> Obj:
             return await self.job_payload(snapshot, trigger)
 
         self._enqueue(urls, job, trigger.kind, build)
+        return DONE
 
-    async def sync_event(self, key: str) -> None:
+    async def sync_event(self, key: str) -> Result:
         event = self.events.get(key)
         if event is None or already_alerted(event) or event.get("reason") not in CRONJOB_ALERT_REASONS:
-            return
+            return DONE
         involved = event.get("involvedObject") or {}
         cronjob = self.cronjobs.get(f"{involved.get('namespace', '')}/{involved.get('name', '')}")
         if not wants_alert("missed-schedule", alert_on(cronjob)):
-            return
+            return DONE
         urls = webhooks_for(self.webhooks, cronjob, allow=self.webhook_allow)
         last = str(event.get("lastTimestamp") or event.get("eventTime") or "")
         if not urls or too_old(Trigger("missed-schedule", "", "", last), self.clock.now(), self.max_age):
-            return
+            return DONE
         if not await self._claim("events", event, "missed-schedule"):
-            return
+            return DONE
         subject = cronjob or {"apiVersion": "batch/v1", "kind": "CronJob",
                               "metadata": {"name": involved.get("name", ""), "namespace": involved.get("namespace", ""),
                                            "uid": involved.get("uid", "")}}
@@ -554,6 +556,7 @@ class AlertController(Controller):
             return payload
 
         self._enqueue(urls, subject, "missed-schedule", build)
+        return DONE
 
     def _enqueue(self, urls: list[str], subject: Obj, trigger: str, build: Any) -> None:
         shared: dict[str, Obj] = {}
@@ -608,10 +611,10 @@ class AlertController(Controller):
 
     # -- delivery ----------------------------------------------------------------------------------------
 
-    async def deliver(self, key: str) -> None:
+    async def deliver(self, key: str) -> Result:
         d = self.deliveries.get(key)
         if d is None:
-            return
+            return DONE
         if d.payload is None:
             d.payload = await d.build()
         d.attempts += 1
@@ -632,16 +635,17 @@ class AlertController(Controller):
             self.recorder.event(d.subject, "Normal", "AlertSent",
                                 f"Alert ({d.trigger}) delivered to {safe_url(d.url)}{detail}",
                                 component=COMPONENT)
-            return
+            return DONE
         d.errors.append(error)
         if retry and d.attempts < self.max_attempts:
             self.delivery_queue.add_after(key, backoff_delay(d.attempts, self.backoff_base, self.backoff_max))
-            return
+            return DONE
         self.deliveries.pop(key, None)
         self.metrics.alert(d.trigger, ok=False)
         message = (f"Alert ({d.trigger}) to {safe_url(d.url)} failed after {d.attempts} attempt(s): {error}"
                    if trusted else f"Alert ({d.trigger}) to {safe_url(d.url)}: delivery failed")
         self.recorder.event(d.subject, "Warning", "AlertFailed", message, component=COMPONENT)
+        return DONE
 
     def pending(self) -> int:
         """Deliveries not finished yet (tests)."""

@@ -21,6 +21,7 @@ from typing import Any
 
 from joblet.client.interface import Client
 from joblet.clock import Clock
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER
@@ -136,11 +137,11 @@ class GarbageCollector(Controller):
 
     # -- syncs ------------------------------------------------------------------------------
 
-    async def sync_owner(self, item: str) -> None:
+    async def sync_owner(self, item: str) -> Result:
         resource, key = item.split("|", 1)
         owner = self.owner_informers[resource].get(key)
         if owner is None:
-            return
+            return DONE
         uid = owner["metadata"]["uid"]
         dependents = [d for dep_res, inf in self._dependents_of(resource) for d in inf.by_index(BY_OWNER, uid)]
         plan = plan_for_owner(owner, dependents)
@@ -161,12 +162,13 @@ class GarbageCollector(Controller):
                 self.owner_queue.add_rate_limited(item)
             except NotFound:
                 pass
+        return DONE
 
-    async def sync_dependent(self, item: str) -> None:
+    async def sync_dependent(self, item: str) -> Result:
         resource, key = item.split("|", 1)
         dep = self.dependent_informers[resource].get(key)
         if dep is None or dep["metadata"].get("deletionTimestamp"):
-            return
+            return DONE
         exists: dict[str, bool] = {}
         for ref in dep["metadata"].get("ownerReferences") or []:
             uid = ref.get("uid", "")
@@ -176,6 +178,7 @@ class GarbageCollector(Controller):
             exists[uid] = await self._owner_exists_live(ref, dep["metadata"]["namespace"])
         if orphaned(dep, exists):
             await self._delete(resource, dep, "Background")
+        return DONE
 
     async def _owner_exists_live(self, ref: Obj, namespace: str) -> bool:
         """The cache may lag a just-created owner: ask the API before deleting anything."""

@@ -234,7 +234,7 @@ class WorkQueue:
 
 # -- controllers --------------------------------------------------------------------------
 
-SyncFunc = Callable[[str], Awaitable[Result | None]]
+SyncFunc = Callable[[str], Awaitable[Result]]
 
 
 @dataclass

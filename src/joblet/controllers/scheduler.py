@@ -20,6 +20,7 @@ from joblet.api.validation.core import parse_quantity
 from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, rfc3339
+from joblet.controllers.result import DONE, Result
 from joblet.controllers.runtime import Controller, Informer, InformerFactory, QueueWorker, WorkQueue
 from joblet.errors import Conflict, NotFound
 from joblet.objects import key_of, split_key
@@ -278,24 +279,25 @@ class Scheduler(Controller):
             self.queue.add(key)
         self.unschedulable.clear()
 
-    async def sync(self, key: str) -> None:
+    async def sync(self, key: str) -> Result:
         pod = self.pods.get(key)
         if pod is None or not wants_scheduling(pod):
             self.unschedulable.discard(key)
-            return
+            return DONE
         decision = choose_node(pod, self.nodes.list(), self.usage.used)
         ns, name = split_key(key)
         if decision.node is None:
             self.unschedulable.add(key)
             await self._mark_unschedulable(pod, decision.message)
-            return
+            return DONE
         try:
             bound = await self.client.patch("pods", name, {"spec": {"nodeName": decision.node}}, ns)
         except (NotFound, Conflict):
-            return
+            return DONE
         self.usage.observe(bound)
         await self.recorder.event(pod, "Normal", "Scheduled",
                                   f"Successfully assigned {ns}/{name} to {decision.node}", component="default-scheduler")
+        return DONE
 
     async def _mark_unschedulable(self, pod: Obj, message: str) -> None:
         conds = (pod.get("status") or {}).get("conditions") or []

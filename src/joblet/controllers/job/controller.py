@@ -451,24 +451,25 @@ class JobController(Controller):
 
     # -- orphan pods -------------------------------------------------------------------------------
 
-    async def sync_orphan_pod(self, key: str) -> None:
+    async def sync_orphan_pod(self, key: str) -> Result:
         pod = self.pods.get(key)
         if pod is None:
-            return
+            return DONE
         ref = controller_ref(pod)
         if ref is not None:
             if ref.get("kind") != "Job" or ref.get("apiVersion") != "batch/v1":
-                return
+                return DONE
             job = self._resolve(str(pod["metadata"].get("namespace") or ""), ref)
             if job is not None:
                 if d.managed_by_external(job) is not None:
-                    return
+                    return DONE
                 if not job_finished(job):
-                    return
+                    return DONE
         try:
             await self.pod_control.remove_tracking_finalizer(pod)
         except NotFound:
-            return
+            return DONE
+        return DONE
 
     # -- syncJob -------------------------------------------------------------------------------------
 
