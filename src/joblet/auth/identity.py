@@ -127,11 +127,16 @@ class SharedTokenStore(TokenStore):
         self._shared: list[TokenEntry] = []
         self._read_at: float | None = None
 
+    def _others(self, shared: Shared) -> list[TokenEntry]:
+        """The other replicas' entries: for its own, this replica's file is the truth (a
+        ``joblet token revoke`` here ends the token here at once, before it is published)."""
+        return [e for origin, e in shared if origin != self.origin]
+
     def _shared_entries(self, max_age: float = TOKEN_CACHE_SECONDS) -> list[TokenEntry]:
         mono = self.clock.monotonic()
         if self._read_at is None or mono - self._read_at >= max_age:
             with contextlib.suppress(ApiError, OSError):
-                self._shared = [e for _, e in decode_tokens(self.registry.get("secrets", NAMESPACE, SECRET_NAME))]
+                self._shared = self._others(decode_tokens(self.registry.get("secrets", NAMESPACE, SECRET_NAME)))
                 self._read_at = mono
         return self._shared
 
@@ -166,6 +171,6 @@ class SharedTokenStore(TokenStore):
             except Conflict:
                 return False
             secret = updated
-        self._shared = [e for _, e in decode_tokens(secret)]
+        self._shared = self._others(decode_tokens(secret))
         self._read_at = self.clock.monotonic()
         return True

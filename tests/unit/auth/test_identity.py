@@ -66,6 +66,8 @@ def test_two_data_dirs_on_one_store_share_ca_sa_key_and_tokens(tmp_path: Path) -
     found = shared_a.lookup(token_b, clock.now())
     assert found is not None and (found.name, found.groups) == ("bob", ("ops",))
     TokenStore(second).revoke("bob")
+    # the replica whose file it was refuses it at once, before publishing and within the cache
+    assert shared_b.lookup(token_b, clock.now()) is None
     assert shared_b.publish()
     clock.advance(3)
     assert shared_a.lookup(token_b, clock.now()) is None
