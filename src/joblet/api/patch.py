@@ -31,6 +31,9 @@ Server-side apply (:func:`apply_patch`) is pragmatic, not structured-merge-diff:
 * no per-version conversion, no ``Update`` entries are written here (the registry may add them).
 
 Server-side apply lives in :mod:`joblet.api.apply`.
+
+One module (~540 lines): the three patch types share the schema table and the list-merge
+helpers, and a port of one upstream package reads best beside it as one file.
 """
 
 from __future__ import annotations
