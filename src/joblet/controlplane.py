@@ -324,7 +324,12 @@ class ControlPlane:
 
         from joblet.api.guard import allowed_hosts
         from joblet.api.server import create_app
-        from joblet.api.serving import DEFAULT_MAX_HEADER_BYTES, protocol_factory, raise_fd_limit
+        from joblet.api.serving import (
+            DEFAULT_MAX_HEADER_BYTES,
+            listen_socket,
+            protocol_factory,
+            raise_fd_limit,
+        )
         from joblet.auth.audit import open_log
         from joblet.kubeconfig import write_kubeconfig
         from joblet.security.pki import cert_sans, default_sans, ensure_serving_cert, node_log_client_cert
@@ -353,16 +358,11 @@ class ControlPlane:
             log.warning("SERVING THE API OVER PLAIN HTTP (--insecure-http): tokens travel unencrypted; "
                         "use this for debugging on loopback only")
         try:
-            # Bind here so a port in use is reported at once, not from inside uvicorn.
-            family = socket.AF_INET6 if ":" in cfg.host else socket.AF_INET
-            sock = socket.socket(family, socket.SOCK_STREAM)
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind((cfg.host, cfg.port if port is None else port))
-            # Listen here too: two planes can both bind a port (SO_REUSEADDR, neither listening
-            # yet); only the first listen wins, and the other must see PortInUse, not a crash.
-            sock.listen(2048)
+            # Bind here so a port in use is reported at once, not from inside uvicorn. Listen here
+            # too: two planes can both bind a port (SO_REUSEADDR, neither listening yet); only the
+            # first listen wins, and the other must see PortInUse, not a crash.
+            sock = listen_socket(cfg.host, cfg.port if port is None else port)
         except OSError as err:
-            sock.close()
             raise PortInUse(f"cannot listen on {cfg.host}:{cfg.port}: {err.strerror}") from None
         bound = int(sock.getsockname()[1])
         token = self.admin_token()

@@ -353,3 +353,54 @@ def test_a_sandboxed_command_exiting_127_is_an_error_and_does_not_see_the_report
     assert (result.exit_code, result.reason) == (127, "Error")
     fds = [line.split(b" ", 3)[3] for line in s.log_path.read_bytes().splitlines()]
     assert b"100" not in fds and b"101" not in fds, fds
+
+
+needs_bwrap = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+
+
+@needs_cgroups
+@needs_bwrap
+def test_a_sandboxed_command_runs_in_its_cgroups_and_does_not_see_the_join_pipes(tmp_path: Path) -> None:
+    """The shim joins the cgroups while bwrap sets the sandbox up; the command and what it forks
+    are in them all the same, and the pipes that synchronise the join (fds 102, 103) are closed."""
+    rt = make_runtime(tmp_path, cgroups=CGROUPS)
+    uid = f"join-{os.getpid()}"
+    s = spec(rt, uid, "main", "grep -E ':(pids|memory):' /proc/self/cgroup; sh -c \"grep ':pids:' /proc/self/cgroup\"; "
+             "ls /proc/self/fd", sandbox=True, limits=Limits(memory_bytes=256 * 1024 * 1024))
+
+    async def go() -> tuple[str, ContainerExit]:
+        await rt.start(s)
+        slot = CGROUPS.slot_of(uid, "main.0")
+        assert slot is not None
+        return str(slot.relative_to(CGROUPS.root / "pids")), await asyncio.wait_for(rt.wait(s.ref), 20)
+
+    slot, result = asyncio.run(go())
+    asyncio.run(rt.remove_pod(uid))
+    assert (result.exit_code, result.reason) == (0, "Completed")
+    out = [line.split(b" ", 3)[3].decode() for line in s.log_path.read_bytes().splitlines()]
+    pids = [line for line in out if ":pids:" in line]
+    assert len(pids) == 2 and all(line.endswith(f":/{slot}") for line in pids), (slot, out)
+    assert any(line.endswith(f":memory:/joblet/{uid}.main.0") for line in out), out
+    assert "102" not in out and "103" not in out, out
+
+
+class _UnjoinableCgroups(Cgroups):
+    """Every container gets a cgroup.procs that cannot be written."""
+
+    def __init__(self, procs: Path) -> None:
+        super().__init__(available=False)
+        self.procs = procs
+
+    def create(self, pod_uid: str, container: str, limits: Limits) -> list[Path]:
+        return [self.procs]
+
+
+@needs_bwrap
+def test_a_sandboxed_command_is_never_run_outside_its_cgroups(tmp_path: Path) -> None:
+    """A cgroup that cannot be joined is a StartError; the command never ran."""
+    marker = tmp_path / "ran"
+    rt = make_runtime(tmp_path, cgroups=_UnjoinableCgroups(tmp_path / "no-such-cgroup" / "cgroup.procs"))
+    s = spec(rt, "u1", "main", f"touch {marker}", sandbox=True)
+    result = asyncio.run(run(rt, s))
+    assert (result.exit_code, result.reason) == (128, "StartError"), result
+    assert not marker.exists()

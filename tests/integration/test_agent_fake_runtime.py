@@ -291,3 +291,29 @@ def test_a_pod_deleted_just_before_its_agent_stops_does_not_outlive_it(tmp_path:
             assert uid not in n.runtime.pods()
 
     asyncio.run(go())
+
+
+def test_the_exit_that_ends_a_pod_is_written_with_its_phase(tmp_path: Path) -> None:
+    """A pod's last container exit and its terminal phase are one status write: no status where
+    the container has terminated and the pod still says Running (each write wakes the Job
+    controller and every watcher)."""
+    async def go() -> list[tuple[str, str]]:
+        async with node(tmp_path) as n:
+            seen: list[tuple[str, str]] = []
+            created = await n.client.create("pods", pod("once", "exit 0"))
+
+            async def collect() -> None:
+                async for batch in n.client.watch("pods", "default", created["metadata"]["resourceVersion"]):
+                    for ev in batch:
+                        status = ev.object.get("status") or {}
+                        state = ((status.get("containerStatuses") or [{}])[0].get("state") or {"-": 0})
+                        seen.append((str(status.get("phase")), next(iter(state))))
+                        if status.get("phase") == "Succeeded":
+                            return
+
+            await asyncio.wait_for(collect(), 10)
+            return seen
+
+    seen = asyncio.run(go())
+    assert seen[-1] == ("Succeeded", "terminated"), seen
+    assert not [s for s in seen[:-1] if s[1] == "terminated"], seen

@@ -12,13 +12,15 @@ hold a socket forever (SEC-11) and a 17 KiB head is answered with a connection r
 * the verified TLS client certificate in the ASGI scope, as the ASGI TLS extension
   (``scope["extensions"]["tls"]["client_cert_chain"]``, PEM), which uvicorn does not provide.
 
-:func:`protocol_factory` binds the limits; :func:`raise_fd_limit` lifts ``RLIMIT_NOFILE``.
+:func:`protocol_factory` binds the limits; :func:`raise_fd_limit` lifts ``RLIMIT_NOFILE``;
+:func:`listen_socket` opens the listening socket so that every connection has Nagle off.
 """
 
 from __future__ import annotations
 
 import asyncio
 import resource
+import socket
 import ssl
 from typing import Any
 
@@ -122,6 +124,27 @@ class GuardedH11Protocol(H11Protocol):
                 b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n")
         self.transport.write(head + body)
         self.transport.close()
+
+
+def listen_socket(host: str, port: int, backlog: int = 2048) -> socket.socket:
+    """A TCP socket bound to ``host:port`` and listening (``OSError`` when it cannot).
+
+    Its protocol is ``IPPROTO_TCP``, not 0: asyncio sets ``TCP_NODELAY`` only on accepted
+    sockets whose ``proto`` says TCP, and an accepted socket inherits the listener's. With Nagle
+    on, a response written in two pieces (uvicorn sends the head, then the body; a watch sends
+    each event) waited for the client's delayed ACK: about 40 ms per request, most of a
+    one-pod Job's latency. Listening here, not in uvicorn, also lets two planes binding the
+    same port (``SO_REUSEADDR``) tell at once which one lost."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((host, port))
+        sock.listen(backlog)
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def protocol_factory(*, head_timeout: float = DEFAULT_HEAD_TIMEOUT,

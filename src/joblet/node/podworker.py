@@ -419,7 +419,18 @@ class PodWorker:
                                            message="no command specified: joblet does not pull images, "
                                                    "so the container needs command or args")
                 self.event("Warning", "Failed", f"Error: {rec.result.message}")
+            if self._ends_pod(rec, policy, sidecar):
+                continue  # conclude() writes the final status at once: one write, not two
             await self.write_status()
+
+    def _ends_pod(self, rec: ContainerRecord, policy: str, sidecar: bool) -> bool:
+        """This exit ends the pod: a main container that will not restart, the last one running,
+        and no sidecar to stop, so :meth:`conclude` writes the status next."""
+        if sidecar or self.sidecar_tasks or self.main.get(rec.name) is not rec or rec.result is None:
+            return False
+        if not self._stopped(sidecar) and should_restart(policy, rec.result.exit_code):
+            return False
+        return all(r.result is not None for r in self.main.values())
 
     async def _wait_reporting_running(self, ref: ContainerRef) -> ContainerExit:
         """The container's exit; its Running status is written only if it is still running

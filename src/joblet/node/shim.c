@@ -44,12 +44,22 @@
  *    ran until the grace period's SIGKILL. So the shim also writes each forwarded signal's
  *    number to a pipe the launcher inherits at FORWARD_FD; -E, once the dispositions are back
  *    to default, reads it and raises what arrived meanwhile (as it would have been delivered).
+ *    With -I and cgroups (-c), the cgroups are joined while the sandbox is being set up, not
+ *    before: a cgroup v1 join waits for an RCU grace period (5-20 ms on a busy host, measured
+ *    in bench/latency_trace.py), and bubblewrap's mounts take about as long. The shim writes
+ *    the launcher's pid into each cgroup.procs right after the fork, then at once every
+ *    descendant forked meanwhile (a join within a grace period of the last one does not wait
+ *    again); the exec helper (-E) then tells the shim it is ready over READY_FD and waits on
+ *    GO_FD until the shim has checked that every process of the container is in its cgroups.
+ *    The command is never exec'd outside them: if a join fails the shim closes GO_FD, the
+ *    helper exits 127 without exec'ing, and the status is a "starterror" with the join's errno.
  *
  * The shim itself stays outside the container's cgroups so that killing the container never
  * kills the shim, and the status is always written. Exit status of the shim: 0 when STATUS
  * was written, 1 on a usage or setup error (message on stderr).
  */
 #define _GNU_SOURCE
+#include <dirent.h>
 #include <errno.h>
 #include <grp.h>
 #include <fcntl.h>
@@ -69,6 +79,9 @@
 #define LINE_MAX_BYTES 16384
 #define REPORT_FD 100 /* -I/-E: the exec helper's start-error pipe (see the header) */
 #define FORWARD_FD 101 /* -I/-E: signals forwarded while the sandbox still ignored them */
+#define READY_FD 102 /* -I/-E with cgroups: the helper is ready to exec (see the header) */
+#define GO_FD 103 /* -I/-E with cgroups: the shim has put the container in its cgroups */
+#define MAX_TREE 64
 
 /* What -E reports when CMD cannot be exec'd inside the sandbox (one atomic pipe write). */
 struct start_report {
@@ -96,8 +109,12 @@ static void die(const char *what) {
 }
 
 static void sweep_cgroups(void) {
-    /* Not async-signal-safe (stdio); only called from the main loop. */
-    for (int round = 0; round < 50; round++) {
+    /* Not async-signal-safe (stdio); only called from the main loop. The usual straggler is
+     * bwrap's init, which reports the command's exit before it exits itself: it leaves
+     * cgroup.procs within tens of microseconds, so the pause starts at 50 us and doubles to
+     * 2 ms (a fixed 2 ms was most of a short container's teardown). */
+    long pause_ns = 50000;
+    for (int round = 0; round < 60; round++) {
         int found = 0;
         for (int i = 0; i < n_cgroups; i++) {
             FILE *f = fopen(cgroup_procs[i], "r");
@@ -112,9 +129,101 @@ static void sweep_cgroups(void) {
             fclose(f);
         }
         if (!found) return;
-        struct timespec ts = {0, 2000000};
+        struct timespec ts = {0, pause_ns};
         nanosleep(&ts, NULL);
+        if (pause_ns < 2000000) pause_ns *= 2;
     }
+}
+
+/* Write pid into every cgroup.procs given with -c; 0 or the errno of the first failure. */
+static int join_cgroups(pid_t pid) {
+    char text[32];
+    int len = snprintf(text, sizeof text, "%ld", (long)pid);
+    for (int i = 0; i < n_cgroups; i++) {
+        int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
+        if (fd < 0) return errno ? errno : EIO;
+        ssize_t w = write(fd, text, (size_t)len);
+        int err = w == (ssize_t)len ? 0 : (errno ? errno : EIO);
+        close(fd);
+        if (err == ESRCH) return 0; /* gone already: nothing to contain */
+        if (err) return err;
+    }
+    return 0;
+}
+
+/* Whether pid is listed in the first cgroup.procs (every -c cgroup is joined together). */
+static int in_cgroups(pid_t pid) {
+    if (n_cgroups == 0) return 1;
+    FILE *f = fopen(cgroup_procs[0], "r");
+    if (!f) return 0;
+    long member;
+    int found = 0;
+    while (!found && fscanf(f, "%ld", &member) == 1) found = member == (long)pid;
+    fclose(f);
+    return found;
+}
+
+/* The children of pid by their parent pid in /proc/N/stat (a kernel without
+ * CONFIG_PROC_CHILDREN). */
+static int children_by_scan(pid_t pid, pid_t *out, int room) {
+    DIR *d = opendir("/proc");
+    if (!d) return 0;
+    int n = 0;
+    struct dirent *e;
+    while (n < room && (e = readdir(d)) != NULL) {
+        char *end;
+        long candidate = strtol(e->d_name, &end, 10);
+        if (*end || candidate <= 0) continue;
+        char path[64], buf[512];
+        snprintf(path, sizeof path, "/proc/%ld/stat", candidate);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) continue;
+        ssize_t len = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        if (len <= 0) continue;
+        buf[len] = 0;
+        char *paren = strrchr(buf, ')'); /* "pid (comm) state ppid ..." */
+        long ppid;
+        char state;
+        if (paren && sscanf(paren + 1, " %c %ld", &state, &ppid) == 2 && ppid == (long)pid)
+            out[n++] = (pid_t)candidate;
+    }
+    closedir(d);
+    return n;
+}
+
+/* The children of pid, from /proc/PID/task/PID/children (bwrap's processes are single-threaded). */
+static int children_of(pid_t pid, pid_t *out, int room) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%ld/task/%ld/children", (long)pid, (long)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return errno == ENOENT && kill(pid, 0) == 0 ? children_by_scan(pid, out, room) : 0;
+    int n = 0;
+    long child;
+    while (n < room && fscanf(f, "%ld", &child) == 1) out[n++] = (pid_t)child;
+    fclose(f);
+    return n;
+}
+
+/* Put every descendant of root that is not yet in the cgroups into them, until a pass finds
+ * none (a process forked by a member is born a member). 0 or an errno. */
+static int join_descendants(pid_t root) {
+    for (int pass = 0; pass < 8; pass++) {
+        pid_t tree[MAX_TREE];
+        int n = 0, moved = 0;
+        tree[n++] = root;
+        for (int i = 0; i < n; i++) {
+            n += children_of(tree[i], tree + n, MAX_TREE - n);
+        }
+        for (int i = 1; i < n; i++) {
+            if (in_cgroups(tree[i])) continue;
+            int err = join_cgroups(tree[i]);
+            if (err) return err;
+            moved = 1;
+        }
+        if (!moved) return 0;
+    }
+    return EAGAIN;
 }
 
 static int forward_pipe[2] = {-1, -1};
@@ -286,6 +395,19 @@ static int exec_helper(char **cmd, long uid, long gid) {
     char forwarded;
     if (read(FORWARD_FD, &forwarded, 1) == 1) raise((int)forwarded); /* default action: as delivered */
     close(FORWARD_FD);
+    if (fcntl(GO_FD, F_GETFD) >= 0 && fcntl(READY_FD, F_GETFD) >= 0) {
+        /* the shim joins the cgroups meanwhile: never exec outside them (see the header) */
+        char b = 1;
+        ssize_t r = write(READY_FD, &b, 1);
+        close(READY_FD);
+        if (r == 1) {
+            do {
+                r = read(GO_FD, &b, 1);
+            } while (r < 0 && errno == EINTR);
+        }
+        close(GO_FD);
+        if (r != 1) return 127; /* the shim reports why (a starterror) */
+    }
     int err = drop_privileges(uid, gid);
     if (err) {
         fprintf(stderr, "joblet-shim: cannot run as uid %ld gid %ld: %s\n", uid, gid, strerror(err));
@@ -360,9 +482,12 @@ int main(int argc, char **argv) {
 
     open_log();
     int out_pipe[2], err_pipe[2], exec_pipe[2], report_pipe[2] = {-1, -1};
+    int ready_pipe[2] = {-1, -1}, go_pipe[2] = {-1, -1};
+    int defer_join = launcher && n_cgroups > 0; /* join while the sandbox is set up (see the header) */
     if (pipe2(out_pipe, O_CLOEXEC) || pipe2(err_pipe, O_CLOEXEC) || pipe2(exec_pipe, O_CLOEXEC) ||
         pipe2(self_pipe, O_CLOEXEC | O_NONBLOCK) || (launcher && pipe2(report_pipe, O_CLOEXEC | O_NONBLOCK)) ||
-        (launcher && pipe2(forward_pipe, O_CLOEXEC | O_NONBLOCK)))
+        (launcher && pipe2(forward_pipe, O_CLOEXEC | O_NONBLOCK)) ||
+        (defer_join && (pipe2(ready_pipe, O_CLOEXEC) || pipe2(go_pipe, O_CLOEXEC))))
         die("pipe");
 
     struct sigaction sa;
@@ -393,7 +518,7 @@ int main(int argc, char **argv) {
         sigprocmask(SIG_SETMASK, &old, NULL);
         setpgid(0, 0);
         int err = 0;
-        for (int i = 0; i < n_cgroups && !err; i++) {
+        for (int i = 0; i < n_cgroups && !err && !defer_join; i++) {
             int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
             if (fd < 0 || write(fd, "0", 1) != 1) err = errno ? errno : EIO;
             if (fd >= 0) close(fd);
@@ -410,6 +535,12 @@ int main(int argc, char **argv) {
             else if (dup2(report_pipe[1], REPORT_FD) < 0) err = errno;
             if (!err && forward_pipe[0] == FORWARD_FD) fcntl(FORWARD_FD, F_SETFD, 0);
             else if (!err && dup2(forward_pipe[0], FORWARD_FD) < 0) err = errno;
+            if (!err && defer_join) {
+                if (ready_pipe[1] == READY_FD) fcntl(READY_FD, F_SETFD, 0);
+                else if (dup2(ready_pipe[1], READY_FD) < 0) err = errno;
+                if (!err && go_pipe[0] == GO_FD) fcntl(GO_FD, F_SETFD, 0);
+                else if (!err && dup2(go_pipe[0], GO_FD) < 0) err = errno;
+            }
         }
         if (!err && launcher) {
             struct sigaction ign;
@@ -440,6 +571,18 @@ int main(int argc, char **argv) {
     close(exec_pipe[1]);
     if (report_pipe[1] >= 0) close(report_pipe[1]);
     if (forward_pipe[0] >= 0) close(forward_pipe[0]);
+    if (ready_pipe[1] >= 0) close(ready_pipe[1]);
+    if (go_pipe[0] >= 0) close(go_pipe[0]);
+    int join_err = 0;
+    if (defer_join) {
+        /* the grace period this waits for passes while bwrap sets the sandbox up */
+        join_err = join_cgroups(pid);
+        if (!join_err) join_err = join_descendants(pid);
+        if (join_err) {
+            close(go_pipe[1]); /* the helper exits without exec'ing */
+            go_pipe[1] = -1;
+        }
+    }
 
     int start_err[2] = {0, 0};
     const char *start_name = cmd[0];
@@ -448,6 +591,11 @@ int main(int argc, char **argv) {
         got = read(exec_pipe[0], start_err, sizeof start_err);
     } while (got < 0 && errno == EINTR);
     close(exec_pipe[0]);
+    if (join_err && !(got == (ssize_t)sizeof start_err && start_err[0] != 0)) {
+        start_err[0] = join_err;
+        start_err[1] = 0;
+        got = (ssize_t)sizeof start_err;
+    }
 
     static struct stream out, err;
     out.fd = out_pipe[0];
@@ -456,11 +604,17 @@ int main(int argc, char **argv) {
     err.name = "stderr";
 
     int status = 0, exited = 0;
+    int ready_fd = go_pipe[1] >= 0 ? ready_pipe[0] : -1;
+    if (ready_fd < 0 && ready_pipe[0] >= 0) close(ready_pipe[0]);
     while (!exited) {
-        struct pollfd fds[3];
+        struct pollfd fds[4];
         int n = 0;
         fds[n].fd = self_pipe[0];
         fds[n++].events = POLLIN;
+        if (ready_fd >= 0) {
+            fds[n].fd = ready_fd;
+            fds[n++].events = POLLIN;
+        }
         if (out.fd >= 0) {
             fds[n].fd = out.fd;
             fds[n++].events = POLLIN;
@@ -480,6 +634,27 @@ int main(int argc, char **argv) {
             if (!(fds[i].revents & (POLLIN | POLLHUP | POLLERR))) continue;
             if (fds[i].fd == out.fd) pump(&out);
             else if (fds[i].fd == err.fd) pump(&err);
+            else if (fds[i].fd == ready_fd) {
+                /* the helper waits to exec: check that the whole container is in its cgroups */
+                char b;
+                ssize_t r = read(ready_fd, &b, 1);
+                if (r == 1) {
+                    int e = join_descendants(pid);
+                    if (e) {
+                        start_err[0] = e;
+                        start_err[1] = 0;
+                        got = (ssize_t)sizeof start_err;
+                    } else if (write(go_pipe[1], &b, 1) != 1) {
+                        /* the helper is gone: it cannot exec any more */
+                    }
+                }
+                if (r == 1 || r == 0) {
+                    close(ready_fd);
+                    ready_fd = -1;
+                    close(go_pipe[1]);
+                    go_pipe[1] = -1;
+                }
+            }
         }
         char drain[64];
         while (read(self_pipe[0], drain, sizeof drain) > 0) {
@@ -510,6 +685,8 @@ int main(int argc, char **argv) {
             else if (fds[i].fd == err.fd) pump(&err);
         }
     }
+    if (ready_fd >= 0) close(ready_fd);
+    if (go_pipe[1] >= 0) close(go_pipe[1]);
     if (out.fd >= 0) flush_lines(&out, 1);
     if (err.fd >= 0) flush_lines(&err, 1);
     fsync(log_fd);
