@@ -23,7 +23,7 @@ from joblet.objects import condition_true, job_finished, name_of, uid_of
 
 Obj = dict[str, Any]
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
-PERIOD = 0.4  # seconds between two progress lines at most (2.5 a second while pods finish)
+PERIOD = 0.25  # seconds between two progress lines at most: 4 a second, as often as a terminal footer redraws
 
 _ACTIVE, _TERMINATING, _SUCCEEDED, _FAILED, _GONE = "active", "terminating", "succeeded", "failed", "gone"
 
