@@ -4,8 +4,9 @@ Streams each pod's log prefixed by its completion index (``[3]``, ``[3#2]`` for 
 pod name as soon as the pod starts, prints one line per failed attempt (reason, exit code,
 message, when it is retried), keeps a pinned status line on a terminal (plain progress lines
 otherwise, at most 4 a second; both count the pods as they finish, :mod:`joblet.cli.progress`),
-drains the logs before a summary that names what failed and where to look next, and returns the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's
-exit code with ``--exit-code=pod``), 2 when the controller cannot process the Job.
+drains the logs before a summary that names what failed and where to look next, and returns
+the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's exit code with
+``--exit-code=pod``), 2 when the controller cannot process the Job.
 Ctrl-C/SIGTERM are handled by :func:`follow_interruptible`.
 
 One module (~660 lines): `joblet run`'s follower is one loop (status, logs, events, summary)
