@@ -6,6 +6,7 @@ before the summary; a Job that cannot be processed ends the run with exit 2."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -88,8 +89,10 @@ def test_logs_come_before_the_summary_and_no_progress_count_goes_backwards(tmp_p
     summary = next(i for i, line in enumerate(lines) if line.startswith("job/indexed Complete"))
     assert all(not line.startswith("[") for line in lines[summary:]), lines[summary:]
     assert not any("8/8 succeeded" in line for line in lines[:summary])  # the summary says it, after the logs
-    done = [int(line.split(": ")[1].split("/")[0]) for line in lines if line.startswith("job/indexed: ")]
+    progress = [line for line in lines if line.startswith("job/indexed: ")]
+    done = [int(line.split(": ")[1].split("/")[0]) for line in progress]
     assert done == sorted(done)
+    assert progress and all(a != b for a, b in itertools.pairwise(progress))  # a line per change only
 
 
 def test_a_terminal_gets_a_pinned_status_line_and_a_pipe_does_not(tmp_path: Path) -> None:

@@ -3,9 +3,10 @@
 Streams each pod's log prefixed by its completion index (``[3]``, ``[3#2]`` for a retry) or
 pod name as soon as the pod starts, prints one line per failed attempt (reason, exit code,
 message, when it is retried), keeps a pinned status line on a terminal (plain progress lines
-otherwise), drains the logs before a summary that names what failed and where to look next,
-and returns the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's
-exit code with ``--exit-code=pod``), 2 when the controller cannot process the Job.
+otherwise, at most 4 a second; both count the pods as they finish, :mod:`joblet.cli.progress`),
+drains the logs before a summary that names what failed and where to look next, and returns
+the exit status the CLI reports: 0 Complete, 1 Failed (or the failed pod's exit code with
+``--exit-code=pod``), 2 when the controller cannot process the Job.
 Ctrl-C/SIGTERM are handled by :func:`follow_interruptible`.
 
 One module (~660 lines): `joblet run`'s follower is one loop (status, logs, events, summary)
@@ -25,8 +26,9 @@ from rich.live import Live
 from rich.text import Text
 
 from joblet.cli.manifests import Manifest
+from joblet.cli.progress import Pacer, PodTally, line_to_print, merged_counts
 from joblet.client.interface import Client, FieldValidation
-from joblet.clock import RealClock, parse_time_or_none, poll_pause
+from joblet.clock import Clock, RealClock, parse_time_or_none, poll_pause
 from joblet.errors import AlreadyExists, ApiError, Gone, NotFound
 from joblet.objects import condition_true, find_condition, job_finished, name_of, namespace_of, uid_of
 
@@ -63,30 +65,6 @@ def _seconds(seconds: float) -> str:
     if seconds < 1:
         return "<1s" if seconds <= 0 else f"{seconds:.1f}s"
     return f"{seconds:.1f}s" if seconds < 10 else f"{seconds:.0f}s"
-
-
-def progress_line(job: Obj) -> str:
-    spec, status = job.get("spec") or {}, job.get("status") or {}
-    completions = spec.get("completions")
-    target = f"/{completions}" if completions is not None else ""
-    parts = [f"{_int(status.get('succeeded'))}{target} succeeded", f"{_int(status.get('active'))} active",
-             f"{_int(status.get('failed'))} failed"]
-    uncounted = status.get("uncountedTerminatedPods") or {}
-    finishing = len(uncounted.get("succeeded") or []) + len(uncounted.get("failed") or [])
-    if finishing:
-        parts.append(f"{finishing} finishing")
-    if status.get("terminating"):
-        parts.append(f"{status['terminating']} terminating")
-    if condition_true(job, "Suspended"):
-        parts.append("suspended")
-    return f"job/{name_of(job)}: " + ", ".join(parts)
-
-
-def _total(job: Obj) -> int:
-    status = job.get("status") or {}
-    uncounted = status.get("uncountedTerminatedPods") or {}
-    return (_int(status.get("succeeded")) + _int(status.get("failed")) + _int(status.get("active"))
-            + len(uncounted.get("succeeded") or []) + len(uncounted.get("failed") or []))
 
 
 def summary(job: Obj, outcome: str) -> str:
@@ -152,10 +130,16 @@ class Follower:
     _last_progress: str = ""
     _printed_total: int = 0
     _retry_at: float | None = None
-    _started: float = field(default_factory=lambda: RealClock().monotonic())
     _pod_name_by_uid: dict[str, str] = field(default_factory=dict)
     _reports: list[asyncio.Future[None]] = field(default_factory=list)
     live: Live | None = None
+    clock: Clock = field(default_factory=RealClock)
+    pacer: Pacer = field(default_factory=Pacer)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)  # counts moved since the last line
+
+    def __post_init__(self) -> None:
+        self._started = self.clock.monotonic()
+        self.tally = PodTally(self.indexed)  # the pods' own counts, fresher than the Job's status
 
     def _key(self, pod: Obj) -> str:
         index = (pod.get("metadata") or {}).get("labels", {}).get(INDEX_KEY) if self.indexed else None
@@ -177,6 +161,8 @@ class Follower:
 
     def on_pod(self, pod: Obj) -> None:
         uid = uid_of(pod)
+        if self.tally.observe(pod):
+            self.changed.set()
         self._pod_name_by_uid[uid] = name_of(pod)
         self._tag(pod)  # number attempts in creation order
         status = pod.get("status") or {}
@@ -195,6 +181,17 @@ class Follower:
                                          reason, code, message))
             retry = self._retry_note()  # decided now: the Job may have moved on by the time it prints
             self._reports.append(asyncio.ensure_future(self._report_failure(pod, retry)))
+
+    def on_pod_deleted(self, pod: Obj) -> None:
+        if self.tally.deleted(pod):
+            self.changed.set()
+
+    def on_pods_listed(self, pods: list[Obj]) -> None:
+        """A (re)list: pods that were running and are no longer there are gone."""
+        if self.tally.relisted({uid_of(p) for p in pods}):
+            self.changed.set()
+        for pod in sorted(pods, key=lambda p: p["metadata"].get("creationTimestamp", "")):
+            self.on_pod(pod)
 
     async def _report_failure(self, pod: Obj, retry: str) -> None:
         task = self._log_tasks.get(uid_of(pod))
@@ -227,7 +224,7 @@ class Follower:
         from joblet.controllers.job.backoff import backoff_delay
 
         delay = backoff_delay(count, self.context.backoff_base, self.context.backoff_max)
-        self._retry_at = RealClock().monotonic() + delay
+        self._retry_at = self.clock.monotonic() + delay
         return f", retry in {_seconds(delay)}"
 
     async def _stream_logs(self, pod: Obj) -> None:
@@ -256,24 +253,37 @@ class Follower:
         if self.live is not None:
             self.live.update(self.status_line(), refresh=True)
             return
-        status, completions = job.get("status") or {}, (job.get("spec") or {}).get("completions")
-        if job_finished(job) or (isinstance(completions, int) and _int(status.get("succeeded")) >= completions):
-            return  # the summary says it, after the logs
-        line = progress_line(job)
-        total = _total(job)
-        shrinking = total < self._printed_total and not (job.get("status") or {}).get("terminating") \
-            and not condition_true(job, "Suspended")
-        if line != self._last_progress and not shrinking:
-            self._last_progress = line
-            self._printed_total = total
-            self.console.print(Text(line, style="bold"), highlight=False)
+        self.changed.set()
+
+    def print_progress(self) -> bool:
+        """Off a terminal: print the progress line if it changed (see :func:`line_to_print`);
+        the caller paces the calls with :attr:`pacer`. Whether a line was printed."""
+        self.changed.clear()
+        line = line_to_print(self.job, self.tally, self._last_progress, self._printed_total)
+        if line is None:
+            return False
+        self._last_progress = line
+        self._printed_total = merged_counts(self.job, self.tally).total
+        self.pacer.printed(self.clock.monotonic())
+        self.console.print(Text(line, style="bold"), highlight=False)
+        return True
+
+    async def render_progress(self) -> None:
+        """Off a terminal, until cancelled: a progress line when the counts changed, at most
+        one per pacer period (waits on :attr:`clock`)."""
+        while True:
+            await self.changed.wait()
+            wait = self.pacer.delay(self.clock.monotonic())
+            if wait > 0:
+                await self.clock.sleep_async(wait)
+            self.print_progress()
 
     def status_line(self) -> Text:
         """The pinned footer on a terminal: bar, counts, retry countdown, elapsed time."""
         job = self.job
-        spec, status = job.get("spec") or {}, job.get("status") or {}
-        succeeded, active, failed = (_int(status.get(k)) for k in ("succeeded", "active", "failed"))
-        completions = spec.get("completions")
+        counts = merged_counts(job, self.tally)
+        succeeded, active, failed = counts.succeeded, counts.active, counts.failed
+        completions = (job.get("spec") or {}).get("completions")
         text = Text(f"job/{self.job_name} ", style="bold")
         if isinstance(completions, int) and completions > 0:
             width = 20
@@ -287,12 +297,12 @@ class Follower:
         if failed:
             text.append(f"  {failed} failed", style="red")
         if self._retry_at is not None and not job_finished(job):
-            left = self._retry_at - RealClock().monotonic()
+            left = self._retry_at - self.clock.monotonic()
             if left > 0:
                 text.append(f"  next retry in {left:.0f}s", style="yellow")
         if condition_true(job, "Suspended"):
             text.append("  suspended", style="yellow")
-        text.append(f"  {_seconds(RealClock().monotonic() - self._started)}", style="dim")
+        text.append(f"  {_seconds(self.clock.monotonic() - self._started)}", style="dim")
         return text
 
     async def drain_logs(self, timeout: float = 10.0) -> None:
@@ -437,11 +447,13 @@ def _not_one_job(manifests: list[Manifest], jobs: int) -> str:
     return "expected exactly one Job in the manifest, found 0"
 
 
-async def follow_job(client: Client, job: Obj, console: Console, context: RunContext | None = None) -> int:
+async def follow_job(client: Client, job: Obj, console: Console, context: RunContext | None = None,
+                     clock: Clock | None = None) -> int:
     ns, name = namespace_of(job), name_of(job)
     ctx = context or RunContext()
+    clock = clock or RealClock()
     indexed = (job.get("spec") or {}).get("completionMode") == "Indexed"
-    follower = Follower(client, console, ns, name, indexed, ctx, job=job)
+    follower = Follower(client, console, ns, name, indexed, ctx, job=job, clock=clock)
     selector = f"batch.kubernetes.io/controller-uid={uid_of(job)}"
     done = asyncio.Event()
     final: dict[str, Obj] = {}
@@ -454,14 +466,15 @@ async def follow_job(client: Client, job: Obj, console: Console, context: RunCon
             try:
                 if rv is None:
                     listed = await client.list("pods", ns, label_selector=selector)
-                    for pod in sorted(listed.items, key=lambda p: p["metadata"].get("creationTimestamp", "")):
-                        on_pod(pod)
+                    follower.on_pods_listed(listed.items)
                     rv = listed.resource_version
                 async for batch in client.watch("pods", ns, rv, label_selector=selector, timeout_seconds=30):
                     for ev in batch:
                         rv = ev.object.get("metadata", {}).get("resourceVersion", rv)
                         if ev.type in ("ADDED", "MODIFIED"):
                             on_pod(ev.object)
+                        elif ev.type == "DELETED":
+                            follower.on_pod_deleted(ev.object)
             except Gone:
                 rv = None
 
@@ -538,14 +551,17 @@ async def follow_job(client: Client, job: Obj, console: Console, context: RunCon
     pods_task = asyncio.ensure_future(watch_pods())
     events_task = asyncio.ensure_future(watch_events())
     job_task = asyncio.ensure_future(watch_job())
+    tasks = [pods_task, events_task, job_task]
+    if live is None:  # a terminal's Live redraws the footer itself, 4 times a second
+        tasks.append(asyncio.ensure_future(follower.render_progress()))
     try:
         await asyncio.wait({job_task, asyncio.ensure_future(done.wait())}, return_when=asyncio.FIRST_COMPLETED)
         if job_task.done():
             job_task.result()
     finally:
-        for t in (pods_task, events_task, job_task):
+        for t in tasks:
             t.cancel()
-        for t in (pods_task, events_task, job_task):
+        for t in tasks:
             with contextlib.suppress(asyncio.CancelledError, ApiError):
                 await t
         if "job" not in final:

@@ -1,10 +1,14 @@
-"""Index interval strings: formatting, strict parsing (API server) and lenient parsing (controller)."""
+"""Index interval strings: formatting, strict parsing (API server) and lenient parsing (controller);
+:class:`IndexRuns` behaves as the set of the same indexes."""
 
 from __future__ import annotations
+
+import random
 
 import pytest
 
 from joblet.api.intervals import (
+    IndexRuns,
     IntervalError,
     format_intervals,
     parse_indexes_lenient,
@@ -75,3 +79,34 @@ def test_parse_indexes_lenient(text: str, completions: int, indexes: set[int]) -
 ])
 def test_validate_no_overlap(completed: str, failed: str, message: str | None) -> None:
     assert validate_no_overlap(completed, failed, 10) == message
+
+
+RUN_TEXTS = ["", "0", "0-9", "1,3-5,7", "0-4,6-9", "2,4,5,7-9", "x,3,1-2,9-7,12", "5-3,4", "0-3,2-6,8", "3,1"]
+
+
+@pytest.mark.parametrize("text", RUN_TEXTS)
+def test_index_runs_read_a_string_as_the_set_of_its_indexes(text: str) -> None:
+    runs, indexes = IndexRuns.parse_lenient(text, 11), parse_indexes_lenient(text, 11)
+    assert runs == indexes and len(runs) == len(indexes) and sorted(runs) == sorted(indexes)
+    assert runs.format() == format_intervals(indexes)
+    for i in range(-1, 13):
+        assert (i in runs) == (i in indexes)
+    assert list(runs.missing(11)) == [i for i in range(11) if i not in indexes]
+    assert list(runs.missing(4)) == [i for i in range(4) if i not in indexes]
+    for first, last in [(0, 10), (2, 5), (6, 6), (8, 20), (5, 3)]:
+        assert runs.count_between(first, last) == sum(1 for i in range(first, last + 1) if i in indexes)
+
+
+def test_index_runs_fold_in_new_indexes_as_a_set_would() -> None:
+    rng = random.Random(7)
+    for _ in range(200):
+        base = set(rng.sample(range(40), rng.randint(0, 30)))
+        new = rng.sample(range(45), rng.randint(0, 6))
+        runs = IndexRuns.of(base)
+        merged = runs.with_indexes(new)
+        assert merged == base | set(new)
+        assert merged.format() == format_intervals(base | set(new))
+        assert list(merged.missing(45)) == [i for i in range(45) if i not in base | set(new)]
+        if set(new) <= base:
+            assert merged is runs  # nothing new: no new object
+    assert IndexRuns.of([1, 2]) | {5} == {1, 2, 5}  # set operators give plain sets

@@ -4,7 +4,8 @@ lines, and that one stored object of the wrong shape breaks neither a table nor 
 from __future__ import annotations
 
 from joblet.api.tables import to_table
-from joblet.cli.follow import _expand, failure_text, pod_failure, progress_line, summary
+from joblet.cli.follow import _expand, failure_text, pod_failure, summary
+from joblet.cli.progress import progress_line
 from joblet.client.events import FakeRecorder
 from joblet.clock import FakeClock
 from joblet.controllers.events import INVALID_OBJECT_REASON, TerminalReporter, undecodable

@@ -23,11 +23,18 @@ splitting it would scatter one data flow. Table-tested in tests/unit/controllers
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from joblet.api.intervals import count_intervals, format_intervals, parse_indexes_lenient, parse_runs_lenient
+from joblet.api.intervals import (
+    IndexRuns,
+    count_intervals,
+    format_intervals,
+    parse_indexes_lenient,
+    parse_runs_lenient,
+)
 from joblet.clock import parse_time_or_none, rfc3339
 from joblet.controllers.job import pods as podutil
 from joblet.controllers.job.backoff import (
@@ -198,8 +205,9 @@ class SyncContext:
     new_backoff: BackoffRecord
     satisfied: bool
     finished_condition: Obj | None = None
-    prev_succeeded_indexes: set[int] = field(default_factory=set)
-    succeeded_indexes: set[int] = field(default_factory=set)
+    # as runs: a sync costs what the live pods and the runs cost, not every completed index
+    prev_succeeded_indexes: AbstractSet[int] = field(default_factory=IndexRuns)
+    succeeded_indexes: AbstractSet[int] = field(default_factory=IndexRuns)
     failed_indexes: set[int] | None = None
     delayed_deletion: dict[int, Obj] = field(default_factory=dict)
     deadline_requeue_after: float | None = None
@@ -304,18 +312,14 @@ def finished_indexes_delta(before: Obj | None, after: Obj) -> tuple[int, int]:
     return max(0, succeeded), max(0, failed)
 
 
-def calculate_succeeded_indexes(job: Obj, pods: list[Obj]) -> tuple[set[int], set[int]]:
+def calculate_succeeded_indexes(job: Obj, pods: list[Obj]) -> tuple[IndexRuns, IndexRuns]:
     completions = completions_of(job) or 0
-    prev = parse_indexes_lenient(str(status_of(job).get("completedIndexes") or ""), completions)
-    result = set(prev)
-    for p in pods:
-        if (
-            podutil.phase(p) == "Succeeded"
-            and _valid_index(p, completions)
-            and podutil.has_tracking_finalizer(p)
-        ):
-            result.add(podutil.completion_index(p))
-    return prev, result
+    prev = IndexRuns.parse_lenient(str(status_of(job).get("completedIndexes") or ""), completions)
+    return prev, prev.with_indexes(
+        podutil.completion_index(p)
+        for p in pods
+        if podutil.phase(p) == "Succeeded" and _valid_index(p, completions) and podutil.has_tracking_finalizer(p)
+    )
 
 
 def calculate_failed_indexes(job: Obj, pods: list[Obj]) -> set[int]:
@@ -521,18 +525,17 @@ def first_pending_indexes(ctx: SyncContext, count: int, completions: int) -> lis
     """The lowest ``count`` indexes not succeeded, active, failed (or terminating under Failed)."""
     if count <= 0:
         return []
-    non_pending = set(ctx.succeeded_indexes)
-    non_pending.update(podutil.completion_index(p) for p in ctx.active_pods)
+    busy = {podutil.completion_index(p) for p in ctx.active_pods}
     if only_replace_failed_pods(ctx.job):
-        non_pending.update(podutil.completion_index(p) for p in ctx.pods if podutil.is_terminating(p))
+        busy.update(podutil.completion_index(p) for p in ctx.pods if podutil.is_terminating(p))
     if ctx.failed_indexes:
-        non_pending.update(ctx.failed_indexes)
+        busy.update(ctx.failed_indexes)
     result: list[int] = []
-    candidate = 0
-    while candidate < completions and len(result) < count:
-        if candidate not in non_pending:
+    for candidate in IndexRuns.of(ctx.succeeded_indexes).missing(completions):  # skips completed runs
+        if candidate not in busy:
             result.append(candidate)
-        candidate += 1
+            if len(result) >= count:
+                break
     return result
 
 
@@ -808,8 +811,9 @@ def plan_tracking(ctx: SyncContext, needs_flush: bool, now: datetime, config: Jo
             reached_max = True
             break
     if indexed:
-        ctx.succeeded_indexes = ctx.succeeded_indexes | set(new_indexes)
-        completed = format_intervals(ctx.succeeded_indexes)
+        succeeded = IndexRuns.of(ctx.succeeded_indexes).with_indexes(new_indexes)
+        ctx.succeeded_indexes = succeeded
+        completed = succeeded.format()
         if completed != (status.get("completedIndexes") or ""):
             needs_flush = True
         status["succeeded"] = len(ctx.succeeded_indexes)

@@ -6,10 +6,11 @@ Pure functions: a failed pod and the policy in, the first matching rule's verdic
 
 from __future__ import annotations
 
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass
 from typing import Any
 
-from joblet.api.intervals import parse_runs_lenient
+from joblet.api.intervals import IndexRuns, parse_runs_lenient
 
 Obj = dict[str, Any]
 
@@ -123,7 +124,7 @@ def match_pod_failure_policy(policy: Obj | None, pod: Obj) -> PolicyVerdict:
     return NO_MATCH
 
 
-def match_success_policy(policy: Obj | None, completions: int, succeeded: set[int] | frozenset[int]) -> str | None:
+def match_success_policy(policy: Obj | None, completions: int, succeeded: AbstractSet[int]) -> str | None:
     """matchSuccessPolicy: the message of the first met rule, or None."""
     if not policy or not succeeded:
         return None
@@ -137,10 +138,11 @@ def match_success_policy(policy: Obj | None, completions: int, succeeded: set[in
             listed = 0
             overlap = 0
             for first, last in runs:
-                for i in range(first, last + 1):
-                    listed += 1
-                    if i in succeeded:
-                        overlap += 1
+                listed += max(0, last - first + 1)
+                if isinstance(succeeded, IndexRuns):  # run against runs, not index by index
+                    overlap += succeeded.count_between(first, last)
+                else:
+                    overlap += sum(1 for i in range(first, last + 1) if i in succeeded)
             if overlap == listed or (count is not None and overlap >= int(count)):
                 return f"Matched rules at index {index}"
         elif count is not None and len(succeeded) >= int(count):

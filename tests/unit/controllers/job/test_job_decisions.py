@@ -258,6 +258,9 @@ def test_indexed_duplicates_and_out_of_range_removed_first() -> None:
                      [pod(index=0, deleted=True)], [1, 2], id="terminating-held-under-failed"),
         pytest.param(job(completionMode="Indexed", completions=3, parallelism=3, backoffLimitPerIndex=1,
                          status={"failedIndexes": "1"}), [], [0, 2], id="failed-indexes-skipped"),
+        pytest.param(job(completionMode="Indexed", completions=100_000, parallelism=3,
+                         status={"completedIndexes": "0-49999,50001-99990", "succeeded": 99_990}),
+                     [pod(index=50_000), succeeded(index=99_991)], [99_992, 99_993], id="gaps-of-a-big-job"),
     ],
 )
 def test_indexed_pending_indexes(j: dict[str, Any], pods: list[dict[str, Any]], expect: list[int]) -> None:
@@ -400,6 +403,15 @@ def test_elastic_scale_down_cuts_completed_indexes() -> None:
     j = job(completionMode="Indexed", completions=3, parallelism=3, status={"completedIndexes": "0-3", "succeeded": 4})
     ctx, _ = run_pass(j, [pod(index=4)])
     assert ctx.job["status"]["completedIndexes"] == "0-2" and ctx.job["status"]["succeeded"] == 3
+
+
+def test_a_big_job_folds_new_completions_into_its_runs() -> None:
+    j = job(completionMode="Indexed", completions=100_000, parallelism=2,
+            status={"completedIndexes": "0-49999,50002-99997", "succeeded": 99_996})
+    ctx, plan = run_pass(j, [succeeded(index=50_001), succeeded(index=99_998), pod(index=99_999)])
+    assert ctx.job["status"]["completedIndexes"] == "0-49999,50001-99998"
+    assert ctx.job["status"]["succeeded"] == 99_998 and len(plan.pods_to_remove_finalizer) == 2
+    assert 50_000 not in ctx.succeeded_indexes and 50_001 in ctx.succeeded_indexes
 
 
 def test_too_many_succeeded_event() -> None:
