@@ -34,6 +34,7 @@ import time
 from pathlib import Path
 
 from _server import bench_root, joblet_argv
+
 from support.process import clean_env, free_port, stop, wait_until_serving
 from support.tls import kubeconfig_http
 
