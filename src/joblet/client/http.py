@@ -26,6 +26,7 @@ import orjson
 from joblet.api.resources import RESOURCES, Resource
 from joblet.api.warning import parse_warning_header, warn
 from joblet.client.interface import Event, FieldValidation, Obj, ObjectList, PatchType, PropagationPolicy
+from joblet.client.pool import install as install_cached_sockets
 from joblet.clock import poll_pause
 from joblet.errors import ApiError, InternalError, NotFound, ServiceUnavailable, from_status
 
@@ -103,6 +104,8 @@ class HttpClient:
         self.servers = [u.rstrip("/") for u in (base_url, *fallbacks)]
         self._clients = [httpx.AsyncClient(base_url=u, headers=headers, verify=verify, timeout=httpx.Timeout(timeout))
                          for u in self.servers]
+        for http in self._clients:
+            install_cached_sockets(http)  # joblet.client.pool: idle-connection checks without attribute tables
         self._current = 0
 
     @property
