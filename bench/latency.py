@@ -26,9 +26,10 @@ def complete(obj: dict[str, object]) -> bool:
     return any(c.get("type") == "Complete" and c.get("status") == "True" for c in conds)
 
 
-def one_run(client: httpx.Client, base: str, name: str) -> float:
+def run_span(client: httpx.Client, base: str, name: str) -> tuple[float, float]:
+    """(create sent, Complete seen) on CLOCK_MONOTONIC, the clock the server's trace shares."""
     jobs = f"{base}/apis/batch/v1/namespaces/default/jobs"
-    start = time.perf_counter()
+    start = time.monotonic()
     created = client.post(jobs, json=job(name))
     created.raise_for_status()
     rv = created.json()["metadata"]["resourceVersion"]
@@ -36,8 +37,13 @@ def one_run(client: httpx.Client, base: str, name: str) -> float:
                                             "resourceVersion": rv, "timeoutSeconds": "30"}) as stream:
         for line in stream.iter_lines():
             if line and complete(json.loads(line)["object"]):
-                return time.perf_counter() - start
+                return start, time.monotonic()
     raise SystemExit(f"job {name} did not complete")
+
+
+def one_run(client: httpx.Client, base: str, name: str) -> float:
+    start, end = run_span(client, base, name)
+    return end - start
 
 
 def main() -> None:

@@ -32,9 +32,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import httpx
 from _server import joblet_server
-from latency import complete, job
+from latency import run_span as one_run
 
 # Runs in the server process (python -c HOOKS TRACEFILE server ...): wrap functions to log
 # "t label id" lines, then run joblet as `python -m joblet` would.
@@ -143,21 +142,6 @@ wrap(agent.NodeAgent, "on_pod", "agent.on_pod", lambda self, pod: pod["metadata"
 sys.argv[0] = "joblet"
 runpy.run_module("joblet", run_name="__main__", alter_sys=True)
 '''
-
-
-def one_run(client: httpx.Client, base: str, name: str) -> tuple[float, float]:
-    """(start, end) on CLOCK_MONOTONIC, as latency.py measures it."""
-    jobs = f"{base}/apis/batch/v1/namespaces/default/jobs"
-    start = time.monotonic()
-    created = client.post(jobs, json=job(name))
-    created.raise_for_status()
-    rv = created.json()["metadata"]["resourceVersion"]
-    with client.stream("GET", jobs, params={"watch": "1", "fieldSelector": f"metadata.name={name}",
-                                            "resourceVersion": rv, "timeoutSeconds": "30"}) as stream:
-        for line in stream.iter_lines():
-            if line and complete(json.loads(line)["object"]):
-                return start, time.monotonic()
-    raise SystemExit(f"job {name} did not complete")
 
 
 def stages(lines: list[tuple[float, str, str]], name: str, start: float, end: float) -> list[tuple[str, float]]:
