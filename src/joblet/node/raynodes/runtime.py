@@ -161,6 +161,7 @@ class RayRuntime:
             self._supervisor = _Supervisor.options(
                 name=worker.supervisor_name(self.node_id), namespace=worker.NAMESPACE, lifetime="detached",
                 get_if_exists=True, num_cpus=0, max_concurrency=SUPERVISOR_THREADS,
+                runtime_env={"env_vars": {"RAY_worker_niceness": "0"}},
                 scheduling_strategy=self._pinned()).remote()
         return self._supervisor
 
