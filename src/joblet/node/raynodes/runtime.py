@@ -208,7 +208,9 @@ class RayRuntime:
         append_record(self._state_path(ref), {"startedAt": started.timestamp(), "log": str(spec.log_path),
                                               "rayNode": self.node_id, "resources": options,
                                               "fallbackToLogs": spec.fallback_to_logs})
-        payload = await asyncio.to_thread(self.payload, spec)
+        # inline, not in a thread: a few small files (the pod's volumes), and a thread hop costs
+        # more than reading them on a busy machine (it was 5 ms a pod, 15 ms at p90)
+        payload = self.payload(spec)
         supervisor = await self._ready_supervisor()
         if holds_nothing(options):  # no Ray task to hold nothing: the supervisor starts it at once
             started_ref = supervisor.start.remote(payload)
@@ -291,7 +293,7 @@ class RayRuntime:
                 reply = await supervisor.poll.remote(offsets, generation, POLL_SECONDS, done)
             except ray.exceptions.ActorUnavailableError:  # transient: the same actor comes back
                 self._done[:0] = done
-                await asyncio.sleep(1.0)
+                await self.clock.sleep_async(1.0)
                 continue
             except ray.exceptions.RayError as exc:
                 for lost in list(self._watches.values()):
