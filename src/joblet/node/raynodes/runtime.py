@@ -10,7 +10,10 @@ process runtime, bound to one Ray node:
   joblet re-adopts the attempts that still run (``recover`` says ``running``, ``wait``
   re-attaches the log stream at the offset the log file had and takes the exit), and an
   attempt whose pod is gone is killed with the pod (the agent's orphan sweep calls
-  ``remove_pod``). Nothing runs twice, nothing is counted twice.
+  ``remove_pod``). Nothing runs twice, nothing is counted twice. It runs at nice 0
+  (``RAY_worker_niceness=0`` in its runtime_env, as Ray's own job supervisor actor): at the
+  niceness Ray gives task workers (15) this daemon, and the containers it spawns, lost the CPU
+  to every other process of a busy node; a kubelet's containers run at nice 0 too.
 * ``start`` submits :func:`joblet.node.raynodes.worker.hold`, a Ray task pinned to the node
   (``NodeAffinitySchedulingStrategy(node_id, soft=False)``, ``max_retries=0``: the Job
   controller owns retries) with the container's requests as Ray resources (cpu →
