@@ -62,3 +62,28 @@ def test_an_unreachable_ray_address_fails_fast_with_one_clear_error() -> None:
     with pytest.raises(RayUnreachable, match="expected HOST:PORT"):
         check_reachable("nonsense")
     check_reachable("auto")  # left to Ray
+
+
+@pytest.mark.parametrize("sandbox", [True, False])
+def test_the_ray_sandbox_setting_reaches_the_pod_workers(tmp_path: object, sandbox: bool) -> None:
+    # --no-ray-sandbox was only stored on the agent, while the pod workers read the agent's
+    # WorkerDeps, built from this machine's bwrap: Ray pods ran under bubblewrap all the same
+    from pathlib import Path
+
+    from joblet.api.registry import Registry
+    from joblet.client.local import LocalClient
+    from joblet.clock import FakeClock
+    from joblet.node.logs import LogStore
+    from joblet.node.raynodes.nodes import RayNodeAgent
+    from joblet.node.runtimes.registry import RUNTIMES, RuntimeOptions
+    from joblet.store.memory import MemoryStore
+
+    assert isinstance(tmp_path, Path)
+    clock = FakeClock()
+    logs = LogStore(tmp_path, clock)
+    client = LocalClient(Registry(MemoryStore(), clock), logs)
+    runtime = RUNTIMES["fake"].factory(RuntimeOptions(tmp_path, clock))
+    agent = RayNodeAgent(client, "ray-0e7fe00dd252", tmp_path, clock, runtime, logs=logs,
+                         ray_node={"NodeID": "0e7fe00dd252aaaabbbbcccc"}, sandbox=sandbox)
+    assert agent.worker_deps.sandbox is sandbox
+    assert agent.sandbox_available is sandbox

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import re
 import socket
@@ -80,8 +81,10 @@ class RayNodeAgent(NodeAgent):
         super().__init__(*args, **kwargs)
         self.ray_node = ray_node
         self.taint = taint
-        # the worker uses bubblewrap where the *Ray node* has it; --no-ray-sandbox: never
+        # the worker uses bubblewrap where the *Ray node* has it; --no-ray-sandbox: never. The pod
+        # workers read it from worker_deps, which NodeAgent built from *this* machine's bwrap
         self.sandbox_available = sandbox
+        self.worker_deps = dataclasses.replace(self.worker_deps, sandbox=sandbox)
 
     def node_object(self) -> Obj:
         node = super().node_object()

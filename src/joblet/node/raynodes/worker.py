@@ -234,10 +234,9 @@ class Supervisor:
                 f"{type(exc).__name__}: {exc}"
             self._finish(c, {"exit": 128, "reason": "StartError", "signal": None, "message": message})
             return None
-        with self.cond:
+        with self.cond:  # no _changed(): a start is nothing a poll reports, waking it costs a round trip
             c.proc = proc
             killed = c.killed
-            self._changed()
         threading.Thread(target=self._run, args=(c, proc, termlog, limit), daemon=True, name=cid).start()
         if killed:
             self._kill(c, proc, 0)
