@@ -1,10 +1,12 @@
 """Recording core/v1 Events for controllers and the node agent (the client-go EventRecorder, small).
 
 Controllers call :meth:`EventRecorder.event` synchronously; the real recorder writes the
-Event through the API client in the background, so a sync never waits on it. Repeats of
-the same (object, type, reason, message) within 10 minutes bump ``count`` and
-``lastTimestamp`` of the existing Event with a merge patch instead of creating a new one,
-as client-go's correlator does. :class:`FakeRecorder` keeps the events in a list for tests.
+Event through the API client in the background, so a sync never waits on it. What it writes
+is decided by :class:`joblet.client.correlator.EventCorrelator`, client-go's: Events differing
+only in message combine after 10, repeats bump ``count`` and ``lastTimestamp`` of the existing
+Event with a merge patch, and a source's Events about one object are rate-limited (25, then
+one per 5 minutes; the rest are dropped). :class:`FakeRecorder` keeps every event in a list
+for tests.
 """
 
 from __future__ import annotations
@@ -12,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections import OrderedDict
 from collections.abc import Generator
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from joblet.client.correlator import MAX_ENTRIES, EventCorrelator, LogKey, Patch, Skip
 from joblet.client.interface import Client
 from joblet.clock import Clock, rfc3339
 from joblet.errors import ApiError, NotFound
@@ -24,9 +26,8 @@ from joblet.errors import ApiError, NotFound
 Obj = dict[str, Any]
 log = logging.getLogger(__name__)
 
-DEDUP_WINDOW_SECONDS = 600.0
-#: dedup records kept at most (the oldest go first).
-MAX_SEEN = 4096
+#: records each of the recorder's correlation caches keeps at most (the oldest go first).
+MAX_SEEN = MAX_ENTRIES
 
 
 class Recorded:
@@ -89,24 +90,17 @@ def involved_object(obj: Obj) -> Obj:
     return ref
 
 
-@dataclass
-class _Seen:
-    name: str
-    namespace: str
-    count: int
-    first_timestamp: str
-    last_mono: float
-
-
 class ClientEventRecorder:
-    """Writes Events through a :class:`Client`, deduplicating repeats within 10 minutes."""
+    """Writes Events through a :class:`Client`, as :class:`EventCorrelator` decides: similar
+    Events combined, repeats counted, a source's Events about one object rate-limited."""
 
-    def __init__(self, client: Client, clock: Clock, component: str, host: str = "") -> None:
+    def __init__(self, client: Client, clock: Clock, component: str, host: str = "",
+                 correlator: EventCorrelator | None = None) -> None:
         self.client = client
         self.clock = clock
         self.component = component
         self.host = host
-        self._seen: OrderedDict[tuple[str, str, str, str, str], _Seen] = OrderedDict()
+        self.correlator = correlator or EventCorrelator(clock, max_entries=MAX_SEEN)
         self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
@@ -152,27 +146,29 @@ class ClientEventRecorder:
     async def write(self, obj: Obj, event_type: str, reason: str, message: str, component: str = "") -> None:
         component = component or self.component
         ref = involved_object(obj)
-        namespace = ref["namespace"] or "default"
-        now = self.clock.now()
-        ts = rfc3339(now)
-        dedup_key = (
-            ref["uid"] or f"{ref['kind']}/{namespace}/{ref['name']}", component, event_type, reason, message
-        )
-        seen = self._seen.get(dedup_key)
-        mono = self.clock.monotonic()
-        if seen is not None and mono - seen.last_mono <= DEDUP_WINDOW_SECONDS:
-            seen.count += 1
-            seen.last_mono = mono
-            self._seen.move_to_end(dedup_key)
+        decision = self.correlator.correlate(component, self.host, ref, event_type, reason, message)
+        if isinstance(decision, Skip):
+            return
+        ts = rfc3339(self.clock.now())
+        count = 1
+        if isinstance(decision, Patch):
+            body: Obj = {"count": decision.count, "lastTimestamp": ts}
+            if decision.message is not None:
+                body["message"] = decision.message
             try:
-                await self.client.patch(
-                    "events", seen.name, {"count": seen.count, "lastTimestamp": ts}, seen.namespace, patch_type="merge"
-                )
+                await self.client.patch("events", decision.name, body, decision.namespace, patch_type="merge")
                 return
-            except NotFound:
-                pass  # expired or deleted: create anew
+            except NotFound:  # expired or deleted: create anew, with the count so far (as client-go)
+                message, count = decision.message or message, decision.count
+        else:
+            message = decision.message
+        await self._create(decision.key, ref, component, event_type, reason, message, count, ts)
+
+    async def _create(self, key: LogKey, ref: Obj, component: str, event_type: str, reason: str,
+                      message: str, count: int, ts: str) -> None:
+        namespace = ref["namespace"] or "default"
         self._seq += 1
-        name = f"{ref['name']}.{int(now.timestamp() * 1e9):x}{self._seq:x}"
+        name = f"{ref['name']}.{int(self.clock.now().timestamp() * 1e9):x}{self._seq:x}"
         event: Obj = {
             "apiVersion": "v1",
             "kind": "Event",
@@ -182,7 +178,7 @@ class ClientEventRecorder:
             "message": message,
             "type": event_type,
             "source": {"component": component, **({"host": self.host} if self.host else {})},
-            "count": 1,
+            "count": count,
             "firstTimestamp": ts,
             "lastTimestamp": ts,
             "reportingComponent": component,
@@ -191,20 +187,7 @@ class ClientEventRecorder:
         try:
             await self.client.create("events", event, namespace)
         except ApiError as err:
+            self.correlator.forget(key)
             log.debug("event %s/%s not recorded: %s", namespace, name, err)
             return
-        self._seen[dedup_key] = _Seen(name, namespace, 1, ts, mono)
-        self._forget_old(mono)
-
-    def _forget_old(self, mono: float) -> None:
-        """Drop dedup records past the window, oldest first, and beyond MAX_SEEN.
-
-        Records are kept in the order they were last used (a repeat moves its record to the
-        end), so expired ones sit at the front: each write costs O(1) amortized, where a scan
-        of every record cost a Job of 3,000 pods ten seconds."""
-        cutoff = mono - DEDUP_WINDOW_SECONDS
-        while self._seen:
-            oldest_key = next(iter(self._seen))
-            if len(self._seen) <= MAX_SEEN and self._seen[oldest_key].last_mono >= cutoff:
-                break
-            del self._seen[oldest_key]
+        self.correlator.created(key, name, namespace)

@@ -55,14 +55,46 @@ def test_dedup_records_stay_bounded_and_recent_ones_still_dedup(monkeypatch: pyt
         client = LocalClient(Registry(MemoryStore(), clock))
         await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
         rec = ClientEventRecorder(client, clock, "job-controller")
-        for i in range(12):
-            rec.event(JOB, "Normal", "SuccessfulCreate", f"Created pod: pi-{i}")
-        rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-11")  # the newest: still remembered
+        jobs = [{**JOB, "metadata": {**JOB["metadata"], "name": f"pi-{i}", "uid": f"u-{i}"}} for i in range(12)]
+        for job in jobs:
+            rec.event(job, "Normal", "SuccessfulCreate", "Created pod: x")
+        rec.event(jobs[-1], "Normal", "SuccessfulCreate", "Created pod: x")  # the newest: still remembered
         await rec.flush()
-        assert len(rec._seen) == 5
-        counts = {e["message"]: e["count"] for e in (await client.list("events", "default")).items}
-        assert counts["Created pod: pi-11"] == 2 and len(counts) == 12
+        assert rec.correlator.sizes() == (5, 5, 5)
+        counts = {e["involvedObject"]["name"]: e["count"] for e in (await client.list("events", "default")).items}
+        assert counts["pi-11"] == 2 and len(counts) == 12
         await rec.close()
 
     monkeypatch.setattr(events, "MAX_SEEN", 5)
+    asyncio.run(main())
+
+
+def test_a_big_jobs_similar_events_are_combined_and_rate_limited() -> None:
+    """client-go's correlator: 9 Events, then one combined Event counting on, until the Job's
+    25 tokens are spent; the rest are dropped until the bucket refills (one per 5 minutes)."""
+
+    async def main() -> None:
+        clock = FakeClock()
+        client = LocalClient(Registry(MemoryStore(), clock))
+        await client.create("namespaces", {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "default"}})
+        rec = ClientEventRecorder(client, clock, "job-controller")
+        for i in range(30):
+            rec.event(JOB, "Normal", "SuccessfulCreate", f"Created pod: pi-{i}")
+        await rec.flush()
+        events = (await client.list("events", "default")).items
+        assert len(events) == 10
+        (combined,) = [e for e in events if e["message"].startswith("(combined")]
+        assert (combined["message"], combined["count"]) == ("(combined from similar events): Created pod: pi-24", 16)
+        # the combined Event was deleted (Event TTL): the next accepted one creates it anew, counting on
+        await client.delete("events", combined["metadata"]["name"], "default")
+        clock.advance(300)
+        rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-30")
+        rec.event(JOB, "Normal", "Completed", "Job completed")  # no token left: dropped
+        await rec.flush()
+        events = (await client.list("events", "default")).items
+        (combined,) = [e for e in events if e["message"].startswith("(combined")]
+        assert (combined["message"], combined["count"]) == ("(combined from similar events): Created pod: pi-30", 22)
+        assert [e for e in events if e["reason"] == "Completed"] == []
+        await rec.close()
+
     asyncio.run(main())

@@ -1,0 +1,216 @@
+"""What to write for each recorded Event: client-go's EventCorrelator, as pure decisions.
+
+Why: a Job of 3,000 pods records 3,000 ``SuccessfulCreate`` Events on the Job, each one a
+store write, a watch event for every Event watcher and a row to expire an hour later. client-go
+(``tools/record/events_cache.go``) keeps that down before anything reaches the API server, in
+this order, and so does :meth:`EventCorrelator.correlate`:
+
+1. **Aggregation** (``EventAggregator``): Events from the same source about the same object
+   with the same type and reason that differ only in message are *similar*. Once
+   :data:`AGGREGATE_MAX_EVENTS` distinct messages were seen within
+   :data:`AGGREGATE_INTERVAL_SECONDS` of each other, every further similar Event becomes one
+   Event whose message is ``(combined from similar events): <latest message>`` and whose count
+   goes up: the Job above gets 9 Events of its own and one combined one.
+2. **Dedup** (``eventLogger``): an Event identical to one already written (after step 1) bumps
+   that Event's ``count`` and ``lastTimestamp`` with a patch instead of creating a new one.
+   Kept from joblet's recorder: a record older than :data:`DEDUP_WINDOW_SECONDS` is forgotten,
+   so a repeat after ten quiet minutes is a new Event (client-go's LRU has no window: it patches
+   the old one however old, until the LRU or the API server's Event TTL drops it).
+3. **Spam filter** (``EventSourceObjectSpamFilter``): a token bucket per source + involved
+   object (:data:`SPAM_BURST` tokens, refilled at :data:`SPAM_QPS`, one every 5 minutes). Every
+   correlated Event takes a token, patches included; without one it is dropped, not written.
+   The key is the one of ``getSpamKey`` in the client-go read (kubernetes commit 00080d40):
+   source component and host, involved object's kind, namespace, name, uid and apiVersion —
+   not type, reason or message. That version makes the key pluggable
+   (``CorrelatorOptions.SpamKeyFunc``) but the default is still source + object, so all of a
+   Job's Events share one bucket: after 25 (and one per 5 minutes), a big Job's later Events,
+   ``Completed`` among them, are dropped, as upstream drops them.
+
+Steps 1 and 2 update their records even for an Event step 3 then drops (as upstream), so the
+count an accepted patch carries includes the dropped repeats. Each of the three caches keeps at
+most :data:`MAX_ENTRIES` records, least recently used evicted first, and forgets records whose
+window has passed; time is :class:`joblet.clock.Clock`'s monotonic clock.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import Any, Protocol, TypeVar
+
+from joblet.clock import Clock
+
+Obj = dict[str, Any]
+
+#: client-go's defaultAggregateMaxEvents: the distinct messages after which similar Events combine.
+AGGREGATE_MAX_EVENTS = 10
+#: client-go's defaultAggregateIntervalInSeconds: a similar Event this long after the last one starts afresh.
+AGGREGATE_INTERVAL_SECONDS = 600.0
+#: how long an identical Event still bumps the count of the one written (joblet's; see the module doc).
+DEDUP_WINDOW_SECONDS = 600.0
+#: client-go's defaultSpamBurst: Events a source may write about one object at once.
+SPAM_BURST = 25
+#: client-go's defaultSpamQPS: the bucket's refill, one Event per 5 minutes.
+SPAM_QPS = 1.0 / 300.0
+#: client-go's maxLruCacheEntries: records each cache keeps at most.
+MAX_ENTRIES = 4096
+#: what a combined Event's message starts with (client-go's EventAggregatorByReasonMessageFunc).
+COMBINED_PREFIX = "(combined from similar events): "
+
+ObjectKey = tuple[str, str, str, str, str]  # kind, namespace, name, uid, apiVersion
+SpamKey = tuple[str, str, ObjectKey]  # component, host, object
+AggregateKey = tuple[SpamKey, str, str]  # + type, reason
+#: what identifies a written Event: its aggregate key and message, or None for the combined one.
+LogKey = tuple[AggregateKey, str | None]
+
+
+@dataclass(frozen=True)
+class Create:
+    """Create a new Event with this message and count; then :meth:`EventCorrelator.created`."""
+
+    key: LogKey
+    message: str
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Patch:
+    """Patch the Event already written: new ``count`` (and ``message`` for the combined one)."""
+
+    key: LogKey
+    name: str
+    namespace: str
+    count: int
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class Skip:
+    """The spam filter dropped it: write nothing."""
+
+
+SKIP = Skip()
+Decision = Create | Patch | Skip
+
+
+class _Timed(Protocol):
+    last: float
+
+
+@dataclass
+class _Aggregate:
+    last: float
+    messages: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+
+
+@dataclass
+class _Log:
+    last: float
+    count: int
+    name: str = ""
+    namespace: str = ""
+
+
+@dataclass
+class _Bucket:
+    last: float
+    tokens: float
+
+
+T = TypeVar("T", bound=_Timed)
+
+
+def object_key(ref: Obj) -> ObjectKey:
+    """The involved object's identity (an ``involvedObject`` reference)."""
+    return (str(ref.get("kind", "")), str(ref.get("namespace", "")), str(ref.get("name", "")),
+            str(ref.get("uid", "")), str(ref.get("apiVersion", "")))
+
+
+class EventCorrelator:
+    """Aggregation, dedup and spam filter of client-go's EventCorrelator (see the module doc).
+
+    Not thread-safe: one recorder's writer task calls it, one Event at a time."""
+
+    def __init__(self, clock: Clock, *, max_entries: int = MAX_ENTRIES, burst: int = SPAM_BURST,
+                 qps: float = SPAM_QPS, max_events: int = AGGREGATE_MAX_EVENTS) -> None:
+        self.clock = clock
+        self.max_entries = max_entries
+        self.burst = burst
+        self.qps = qps
+        self.max_events = max_events
+        self._aggregates: OrderedDict[AggregateKey, _Aggregate] = OrderedDict()
+        self._logs: OrderedDict[LogKey, _Log] = OrderedDict()
+        self._buckets: OrderedDict[SpamKey, _Bucket] = OrderedDict()
+
+    def correlate(self, component: str, host: str, ref: Obj, event_type: str, reason: str,
+                  message: str) -> Decision:
+        now = self.clock.monotonic()
+        spam_key: SpamKey = (component, host, object_key(ref))
+        key, message = self._aggregate((spam_key, event_type, reason), message, now)
+        decision = self._observe(key, message, now)
+        return decision if self._accept(spam_key, now) else SKIP
+
+    def created(self, key: LogKey, name: str, namespace: str) -> None:
+        """The Event a :class:`Create` decided on was written as ``namespace/name``: repeats patch it."""
+        rec = self._logs.get(key)
+        if rec is not None:
+            rec.name, rec.namespace = name, namespace
+
+    def forget(self, key: LogKey) -> None:
+        """The Event of ``key`` is gone (a patch found it deleted) or was never written."""
+        self._logs.pop(key, None)
+
+    def sizes(self) -> tuple[int, int, int]:
+        """Records held: (aggregates, written Events, spam buckets)."""
+        return len(self._aggregates), len(self._logs), len(self._buckets)
+
+    def _aggregate(self, key: AggregateKey, message: str, now: float) -> tuple[LogKey, str]:
+        rec = self._aggregates.get(key)
+        if rec is None or now - rec.last > AGGREGATE_INTERVAL_SECONDS:
+            rec = _Aggregate(now)
+        rec.messages[message] = None
+        rec.last = now
+        self._put(self._aggregates, key, rec, now, AGGREGATE_INTERVAL_SECONDS)
+        if len(rec.messages) < self.max_events:
+            return (key, message), message
+        # the set never grows past the threshold: forget the oldest message (client-go: PopAny)
+        del rec.messages[next(iter(rec.messages))]
+        return (key, None), COMBINED_PREFIX + message
+
+    def _observe(self, key: LogKey, message: str, now: float) -> Decision:
+        rec = self._logs.get(key)
+        if rec is not None and rec.name and now - rec.last <= DEDUP_WINDOW_SECONDS:
+            rec.count += 1
+            rec.last = now
+            self._put(self._logs, key, rec, now, DEDUP_WINDOW_SECONDS)
+            return Patch(key, rec.name, rec.namespace, rec.count, message if key[1] is None else None)
+        self._put(self._logs, key, _Log(now, 1), now, DEDUP_WINDOW_SECONDS)
+        return Create(key, message)
+
+    def _accept(self, key: SpamKey, now: float) -> bool:
+        """Take a token from the bucket of ``key`` (full when new), refilled at ``qps`` up to ``burst``."""
+        rec = self._buckets.get(key)
+        if rec is None:
+            rec = _Bucket(now, float(self.burst))
+        else:
+            rec.tokens = min(float(self.burst), rec.tokens + (now - rec.last) * self.qps)
+            rec.last = now
+        # a bucket untouched this long is full again: the same as none
+        self._put(self._buckets, key, rec, now, self.burst / self.qps)
+        if rec.tokens >= 1.0:
+            rec.tokens -= 1.0
+            return True
+        return False
+
+    def _put(self, cache: OrderedDict[Any, T], key: Any, rec: T, now: float, ttl: float) -> None:
+        """Store ``rec`` as the most recently used; drop records idle past ``ttl`` and beyond
+        ``max_entries``, oldest first. Records are kept in order of last use, so the expired
+        ones sit at the front and each call costs O(1) amortized."""
+        cache[key] = rec
+        cache.move_to_end(key)
+        cutoff = now - ttl
+        while cache:
+            oldest = next(iter(cache))
+            if len(cache) <= self.max_entries and cache[oldest].last >= cutoff:
+                break
+            del cache[oldest]
