@@ -150,11 +150,3 @@ def test_caches_stay_bounded_and_recent_records_still_work() -> None:
     # o0's records were evicted: it is new again (a full bucket, a new Event)
     assert play([E(obj="o0")], c, clock) == ["create"]
 
-
-def test_expired_records_are_dropped() -> None:
-    clock = FakeClock()
-    c = EventCorrelator(clock)
-    play([E(obj=f"o{i}") for i in range(10)], c, clock)
-    clock.advance(7501)  # past every window, the spam bucket's refill included
-    play([E(obj="last")], c, clock)
-    assert c.sizes() == (1, 1, 1)

@@ -28,15 +28,16 @@ this order, and so does :meth:`EventCorrelator.correlate`:
 
 Steps 1 and 2 update their records even for an Event step 3 then drops (as upstream), so the
 count an accepted patch carries includes the dropped repeats. Each of the three caches keeps at
-most :data:`MAX_ENTRIES` records, least recently used evicted first, and forgets records whose
-window has passed; time is :class:`joblet.clock.Clock`'s monotonic clock.
+most :data:`MAX_ENTRIES` records, the least recently used evicted first (client-go's LRUs); a
+record whose window has passed is ignored, not swept. Time is :class:`joblet.clock.Clock`'s
+monotonic clock.
 """
 
 from __future__ import annotations
 
 from collections import OrderedDict
-from dataclasses import dataclass, field
-from typing import Any, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 from joblet.clock import Clock
 
@@ -64,7 +65,7 @@ AggregateKey = tuple[SpamKey, str, str]  # + type, reason
 LogKey = tuple[AggregateKey, str | None]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Create:
     """Create a new Event with this message and count; then :meth:`EventCorrelator.created`."""
 
@@ -73,7 +74,7 @@ class Create:
     count: int = 1
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)
 class Patch:
     """Patch the Event already written: new ``count`` (and ``message`` for the combined one)."""
 
@@ -93,17 +94,13 @@ SKIP = Skip()
 Decision = Create | Patch | Skip
 
 
-class _Timed(Protocol):
-    last: float
-
-
-@dataclass
+@dataclass(slots=True)
 class _Aggregate:
     last: float
-    messages: dict[str, None] = field(default_factory=dict)  # insertion-ordered set
+    messages: dict[str, None]  # an insertion-ordered set
 
 
-@dataclass
+@dataclass(slots=True)
 class _Log:
     last: float
     count: int
@@ -111,19 +108,16 @@ class _Log:
     namespace: str = ""
 
 
-@dataclass
+@dataclass(slots=True)
 class _Bucket:
     last: float
     tokens: float
 
 
-T = TypeVar("T", bound=_Timed)
-
-
 def object_key(ref: Obj) -> ObjectKey:
     """The involved object's identity (an ``involvedObject`` reference)."""
-    return (str(ref.get("kind", "")), str(ref.get("namespace", "")), str(ref.get("name", "")),
-            str(ref.get("uid", "")), str(ref.get("apiVersion", "")))
+    get = ref.get
+    return get("kind", ""), get("namespace", ""), get("name", ""), get("uid", ""), get("apiVersion", "")
 
 
 class EventCorrelator:
@@ -167,10 +161,10 @@ class EventCorrelator:
     def _aggregate(self, key: AggregateKey, message: str, now: float) -> tuple[LogKey, str]:
         rec = self._aggregates.get(key)
         if rec is None or now - rec.last > AGGREGATE_INTERVAL_SECONDS:
-            rec = _Aggregate(now)
+            rec = _Aggregate(now, {})
         rec.messages[message] = None
         rec.last = now
-        self._put(self._aggregates, key, rec, now, AGGREGATE_INTERVAL_SECONDS)
+        self._put(self._aggregates, key, rec)
         if len(rec.messages) < self.max_events:
             return (key, message), message
         # the set never grows past the threshold: forget the oldest message (client-go: PopAny)
@@ -182,9 +176,9 @@ class EventCorrelator:
         if rec is not None and rec.name and now - rec.last <= DEDUP_WINDOW_SECONDS:
             rec.count += 1
             rec.last = now
-            self._put(self._logs, key, rec, now, DEDUP_WINDOW_SECONDS)
+            self._put(self._logs, key, rec)
             return Patch(key, rec.name, rec.namespace, rec.count, message if key[1] is None else None)
-        self._put(self._logs, key, _Log(now, 1), now, DEDUP_WINDOW_SECONDS)
+        self._put(self._logs, key, _Log(now, 1))
         return Create(key, message)
 
     def _accept(self, key: SpamKey, now: float) -> bool:
@@ -195,22 +189,20 @@ class EventCorrelator:
         else:
             rec.tokens = min(float(self.burst), rec.tokens + (now - rec.last) * self.qps)
             rec.last = now
-        # a bucket untouched this long is full again: the same as none
-        self._put(self._buckets, key, rec, now, self.burst / self.qps)
+        self._put(self._buckets, key, rec)
         if rec.tokens >= 1.0:
             rec.tokens -= 1.0
             return True
         return False
 
-    def _put(self, cache: OrderedDict[Any, T], key: Any, rec: T, now: float, ttl: float) -> None:
-        """Store ``rec`` as the most recently used; drop records idle past ``ttl`` and beyond
-        ``max_entries``, oldest first. Records are kept in order of last use, so the expired
-        ones sit at the front and each call costs O(1) amortized."""
-        cache[key] = rec
-        cache.move_to_end(key)
-        cutoff = now - ttl
-        while cache:
-            oldest = next(iter(cache))
-            if len(cache) <= self.max_entries and cache[oldest].last >= cutoff:
-                break
-            del cache[oldest]
+    def _put(self, cache: OrderedDict[Any, Any], key: Any, rec: object) -> None:
+        """Make ``rec`` the most recently used record of ``key``; beyond ``max_entries``, drop the
+        least recently used (client-go's LRU). Stale records need no sweep: each check above
+        ignores a record whose window has passed."""
+        if key in cache:
+            cache.move_to_end(key)
+            cache[key] = rec
+        else:
+            cache[key] = rec
+            if len(cache) > self.max_entries:
+                cache.popitem(last=False)
