@@ -150,3 +150,17 @@ def test_caches_stay_bounded_and_recent_records_still_work() -> None:
     # o0's records were evicted: it is new again (a full bucket, a new Event)
     assert play([E(obj="o0")], c, clock) == ["create"]
 
+
+
+def test_unthrottled_reasons_pass_a_spent_bucket_without_a_token() -> None:
+    clock = FakeClock()
+    c = EventCorrelator(clock, unthrottled=frozenset({"InvalidObject"}))
+    steps: list[E | Wait] = [*same(25), E(reason="InvalidObject", type="Warning"), E()]
+    assert play(steps, c, clock) == ["create", *patches(2, 25), "create", "skip"]
+
+
+def test_the_recorder_never_drops_the_reason_joblet_run_stops_on() -> None:
+    from joblet.client.events import UNTHROTTLED_REASONS
+    from joblet.controllers.events import INVALID_OBJECT_REASON
+
+    assert INVALID_OBJECT_REASON in UNTHROTTLED_REASONS

@@ -24,7 +24,9 @@ this order, and so does :meth:`EventCorrelator.correlate`:
    not type, reason or message. That version makes the key pluggable
    (``CorrelatorOptions.SpamKeyFunc``) but the default is still source + object, so all of a
    Job's Events share one bucket: after 25 (and one per 5 minutes), a big Job's later Events,
-   ``Completed`` among them, are dropped, as upstream drops them.
+   ``Completed`` among them, are dropped, as upstream drops them. Reasons given as
+   ``unthrottled`` skip the filter: joblet's recorder passes ``InvalidObject``, the terminal
+   failure ``joblet run`` stops on (already once per object version and message).
 
 Steps 1 and 2 update their records even for an Event step 3 then drops (as upstream), so the
 count an accepted patch carries includes the dropped repeats. Each of the three caches keeps at
@@ -126,8 +128,11 @@ class EventCorrelator:
     Not thread-safe: one recorder's writer task calls it, one Event at a time."""
 
     def __init__(self, clock: Clock, *, max_entries: int = MAX_ENTRIES, burst: int = SPAM_BURST,
-                 qps: float = SPAM_QPS, max_events: int = AGGREGATE_MAX_EVENTS) -> None:
+                 qps: float = SPAM_QPS, max_events: int = AGGREGATE_MAX_EVENTS,
+                 unthrottled: frozenset[str] = frozenset()) -> None:
         self.clock = clock
+        #: reasons the spam filter lets through without a token (joblet's, not client-go's)
+        self.unthrottled = unthrottled
         self.max_entries = max_entries
         self.burst = burst
         self.qps = qps
@@ -142,7 +147,9 @@ class EventCorrelator:
         spam_key: SpamKey = (component, host, object_key(ref))
         key, message = self._aggregate((spam_key, event_type, reason), message, now)
         decision = self._observe(key, message, now)
-        return decision if self._accept(spam_key, now) else SKIP
+        if reason in self.unthrottled or self._accept(spam_key, now):
+            return decision
+        return SKIP
 
     def created(self, key: LogKey, name: str, namespace: str) -> None:
         """The Event a :class:`Create` decided on was written as ``namespace/name``: repeats patch it."""

@@ -28,6 +28,9 @@ log = logging.getLogger(__name__)
 
 #: records each of the recorder's correlation caches keeps at most (the oldest go first).
 MAX_SEEN = MAX_ENTRIES
+#: Event reasons never dropped by the spam filter: the terminal failure of an object
+#: (joblet.controllers.events.INVALID_OBJECT_REASON), which ``joblet run`` stops on.
+UNTHROTTLED_REASONS = frozenset({"InvalidObject"})
 
 
 class Recorded:
@@ -100,7 +103,8 @@ class ClientEventRecorder:
         self.clock = clock
         self.component = component
         self.host = host
-        self.correlator = correlator or EventCorrelator(clock, max_entries=MAX_SEEN)
+        self.correlator = correlator or EventCorrelator(clock, max_entries=MAX_SEEN,
+                                                         unthrottled=UNTHROTTLED_REASONS)
         self._queue: asyncio.Queue[tuple[Obj, str, str, str, str]] | None = None
         self._task: asyncio.Task[None] | None = None
         self._seq = 0
