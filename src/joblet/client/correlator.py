@@ -60,8 +60,9 @@ MAX_ENTRIES = 4096
 #: what a combined Event's message starts with (client-go's EventAggregatorByReasonMessageFunc).
 COMBINED_PREFIX = "(combined from similar events): "
 
-ObjectKey = tuple[str, str, str, str, str]  # kind, namespace, name, uid, apiVersion
-SpamKey = tuple[str, str, ObjectKey]  # component, host, object
+#: source component and host, involved object's kind, namespace, name, uid and apiVersion,
+#: joined by NULs (a str: its hash is computed once, where a nested tuple's is recomputed per lookup)
+SpamKey = str
 AggregateKey = tuple[SpamKey, str, str]  # + type, reason
 #: what identifies a written Event: its aggregate key and message, or None for the combined one.
 LogKey = tuple[AggregateKey, str | None]
@@ -116,10 +117,11 @@ class _Bucket:
     tokens: float
 
 
-def object_key(ref: Obj) -> ObjectKey:
-    """The involved object's identity (an ``involvedObject`` reference)."""
+def spam_key(component: str, host: str, ref: Obj) -> SpamKey:
+    """The source and the involved object's identity (of an ``involvedObject`` reference)."""
     get = ref.get
-    return get("kind", ""), get("namespace", ""), get("name", ""), get("uid", ""), get("apiVersion", "")
+    return "\0".join((component, host, get("kind", ""), get("namespace", ""), get("name", ""), get("uid", ""),
+                      get("apiVersion", "")))
 
 
 class EventCorrelator:
@@ -144,10 +146,10 @@ class EventCorrelator:
     def correlate(self, component: str, host: str, ref: Obj, event_type: str, reason: str,
                   message: str) -> Decision:
         now = self.clock.monotonic()
-        spam_key: SpamKey = (component, host, object_key(ref))
-        key, message = self._aggregate((spam_key, event_type, reason), message, now)
+        source_object = spam_key(component, host, ref)
+        key, message = self._aggregate((source_object, event_type, reason), message, now)
         decision = self._observe(key, message, now)
-        if reason in self.unthrottled or self._accept(spam_key, now):
+        if reason in self.unthrottled or self._accept(source_object, now):
             return decision
         return SKIP
 
