@@ -23,10 +23,12 @@ this order, and so does :meth:`EventCorrelator.correlate`:
    source component and host, involved object's kind, namespace, name, uid and apiVersion —
    not type, reason or message. That version makes the key pluggable
    (``CorrelatorOptions.SpamKeyFunc``) but the default is still source + object, so all of a
-   Job's Events share one bucket: after 25 (and one per 5 minutes), a big Job's later Events,
-   ``Completed`` among them, are dropped, as upstream drops them. Reasons given as
-   ``unthrottled`` skip the filter: joblet's recorder passes ``InvalidObject``, the terminal
-   failure ``joblet run`` stops on (already once per object version and message).
+   Job's Events share one bucket: after 25 (and one per 5 minutes), a big Job's later Events
+   are dropped, as upstream drops them. Reasons given as ``unthrottled`` skip the filter:
+   joblet's recorder passes ``InvalidObject`` (the terminal failure ``joblet run`` stops on)
+   and the reasons a Job ends with (``Completed``, ``BackoffLimitExceeded``…), once per
+   object each, which upstream would drop for a big Job (see
+   :data:`joblet.client.events.UNTHROTTLED_REASONS`).
 
 Steps 1 and 2 update their records even for an Event step 3 then drops (as upstream), so the
 count an accepted patch carries includes the dropped repeats. Each of the three caches keeps at

@@ -29,8 +29,15 @@ log = logging.getLogger(__name__)
 #: records each of the recorder's correlation caches keeps at most (the oldest go first).
 MAX_SEEN = MAX_ENTRIES
 #: Event reasons never dropped by the spam filter: the terminal failure of an object
-#: (joblet.controllers.events.INVALID_OBJECT_REASON), which ``joblet run`` stops on.
-UNTHROTTLED_REASONS = frozenset({"InvalidObject"})
+#: (joblet.controllers.events.INVALID_OBJECT_REASON), which ``joblet run`` stops on, and how a
+#: Job ended (recordJobFinished's reasons). Each comes once per object, so it cannot spam; a
+#: 3,000-pod Job has spent its 25 tokens long before it ends, and upstream then drops the
+#: Event that says why it failed — joblet promises failed Jobs do not go unnoticed, and
+#: ``kubectl describe job`` keeps showing it.
+UNTHROTTLED_REASONS = frozenset({
+    "InvalidObject", "Completed", "TooManySucceededPods", "BackoffLimitExceeded", "DeadlineExceeded",
+    "PodFailurePolicy", "FailedIndexes", "MaxFailedIndexesExceeded",
+})
 
 
 class Recorded:

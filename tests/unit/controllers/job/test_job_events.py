@@ -89,14 +89,15 @@ def test_a_big_jobs_similar_events_are_combined_and_rate_limited() -> None:
         await client.delete("events", combined["metadata"]["name"], "default")
         clock.advance(300)
         rec.event(JOB, "Normal", "SuccessfulCreate", "Created pod: pi-30")
-        rec.event(JOB, "Normal", "Completed", "Job completed")  # no token left: dropped
+        rec.event(JOB, "Normal", "SuccessfulDelete", "Deleted pod: pi-1")  # no token left: dropped
         rec.event(JOB, "Warning", "InvalidObject", "cannot process this object")  # never dropped
+        rec.event(JOB, "Warning", "BackoffLimitExceeded", "Job has reached the specified backoff limit")  # nor how it ended
         await rec.flush()
         events = (await client.list("events", "default")).items
-        assert [e["reason"] for e in events if e["type"] == "Warning"] == ["InvalidObject"]
+        assert [e["reason"] for e in events if e["type"] == "Warning"] == ["InvalidObject", "BackoffLimitExceeded"]
         (combined,) = [e for e in events if e["message"].startswith("(combined")]
         assert (combined["message"], combined["count"]) == ("(combined from similar events): Created pod: pi-30", 22)
-        assert [e for e in events if e["reason"] == "Completed"] == []
+        assert [e for e in events if e["reason"] == "SuccessfulDelete"] == []
         await rec.close()
 
     asyncio.run(main())
