@@ -675,3 +675,25 @@ def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_f
 def test_a_url_no_backend_takes_is_refused_before_anything_opens(url: str) -> None:
     with pytest.raises(UnknownStore):
         open_store(url)
+
+
+def _fresh(text: str) -> str:
+    """An equal string that is a distinct object (as each JSON decode makes)."""
+    return "".join(list(text))
+
+
+def test_stored_objects_share_their_equal_string_values(make_store: StoreFactory, tmp_path: Path) -> None:
+    # Retained objects (a Job's finished pods, their Events) repeat most of their strings: the
+    # store keeps one copy of each, in the objects it serves and in those it loads from disk.
+    store = make_store()
+    a = store.create(jkey("a"), job("a", image=_fresh("busybox:1.36"), args=[_fresh("sleep"), {"x": _fresh("y")}]))
+    b = store.create(jkey("b"), job("b", image=_fresh("busybox:1.36"), args=[_fresh("sleep"), {"x": _fresh("y")}]))
+    assert a["spec"]["image"] is b["spec"]["image"]
+    assert a["spec"]["args"][0] is b["spec"]["args"][0]
+    assert a["spec"]["args"][1]["x"] is b["spec"]["args"][1]["x"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    # An update that shares the old version's spec keeps it shared; its new values are shared too.
+    new = {**a, "metadata": dict(a["metadata"]), "status": {"image": _fresh("busybox:1.36")}}
+    updated = store.update(jkey("a"), new, rv(a))
+    assert updated["spec"] is a["spec"] and updated["status"]["image"] is b["spec"]["image"]
+    assert store.get(jkey("a"))["spec"] == {"image": "busybox:1.36", "args": ["sleep", {"x": "y"}]}
