@@ -62,6 +62,8 @@ class Probes:
         self.server = server
         self.stop = threading.Event()
         self.peak_rss = 0
+        self.succeeded = 0  # as the main loop last saw it
+        self.peak_at = 0  # pods succeeded when the peak was sampled
         self.lags_ms: list[float] = []
         self.sent: dict[str, float] = {}
         self.samples: list[dict[str, object]] = []
@@ -90,7 +92,8 @@ class Probes:
                     total += rss_bytes(pid)
                 except OSError:
                     pass
-            self.peak_rss = max(self.peak_rss, total)
+            if total > self.peak_rss:
+                self.peak_rss, self.peak_at = total, self.succeeded
             self.stop.wait(0.2)
 
     def writer(self) -> None:
@@ -156,7 +159,7 @@ def main() -> None:
             t0 = time.perf_counter()
             job = client.get(f"{url}/scale").json()
             get_ms.append((time.perf_counter() - t0) * 1000)
-            succeeded = (job.get("status") or {}).get("succeeded", 0)
+            succeeded = probes.succeeded = (job.get("status") or {}).get("succeeded", 0)
             if args.rss_every and succeeded >= next_sample:
                 probes.sample(succeeded)
                 print(json.dumps(probes.samples[-1]), flush=True)
@@ -179,6 +182,7 @@ def main() -> None:
         "wall_seconds": round(wall, 1),
         "pods_per_second": round(succeeded / wall, 1),
         "peak_rss_mb": round(probes.peak_rss / 2**20, 1),
+        "peak_rss_at_succeeded": probes.peak_at,
         "get_p50_ms": pct(get_ms, 0.5),
         "get_p99_ms": pct(get_ms, 0.99),
         "watch_lag_p50_ms": pct(probes.lags_ms, 0.5),
