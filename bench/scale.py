@@ -4,7 +4,12 @@ it, sampled every 0.2 s), Job GET latency while it runs (p50/p99), watch-event l
 ConfigMap annotated with the send time every 0.25 s, timed when its watch event arrives), and the
 size of the data dir at the end.
 
-    python bench/scale.py [--completions 100000] [--parallelism 64]
+    python bench/scale.py [--completions 100000] [--parallelism 64] [--rss-every 1000]
+                             [--tracemalloc DIR]
+
+``--rss-every N`` also prints, each time another N pods have succeeded, the RSS of every joblet
+process then and their CPU time so far (the Job is never deleted, so its finished pods stay in the store): the slope of
+those samples is the memory each retained finished pod costs, the intercept the fixed cost.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -56,8 +62,27 @@ class Probes:
         self.server = server
         self.stop = threading.Event()
         self.peak_rss = 0
+        self.succeeded = 0  # as the main loop last saw it
+        self.peak_at = 0  # pods succeeded when the peak was sampled
         self.lags_ms: list[float] = []
         self.sent: dict[str, float] = {}
+        self.samples: list[dict[str, object]] = []
+
+    def sample(self, succeeded: int) -> None:
+        """RSS now of each joblet process (by its command line's first joblet argument)."""
+        per: dict[str, float] = {}
+        cpu = 0.0
+        for pid in python_tree(self.server.process.pid):
+            try:
+                argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+                name = next((a.decode() for a in argv if a in (b"server", b"node", b"agent")), str(pid))
+                per[f"{name}:{pid}"] = round(rss_bytes(pid) / 2**20, 1)
+                stat = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                cpu += (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+            except OSError:
+                pass
+        self.samples.append({"succeeded": succeeded, "rss_mb": round(sum(per.values()), 1),
+                             "cpu_seconds": round(cpu, 1), "per_process": per})
 
     def rss(self) -> None:
         while not self.stop.is_set():
@@ -67,7 +92,8 @@ class Probes:
                     total += rss_bytes(pid)
                 except OSError:
                     pass
-            self.peak_rss = max(self.peak_rss, total)
+            if total > self.peak_rss:
+                self.peak_rss, self.peak_at = total, self.succeeded
             self.stop.wait(0.2)
 
     def writer(self) -> None:
@@ -103,6 +129,11 @@ def main() -> None:
     parser.add_argument("--completions", type=int, default=100_000)
     parser.add_argument("--parallelism", type=int, default=64)
     parser.add_argument("--timeout", type=float, default=3600)
+    parser.add_argument("--tracemalloc", type=Path, metavar="DIR",
+                        help="run the server under tracemalloc, a snapshot every 30 s in DIR "
+                             "(read them with bench/tracemalloc_diff.py DIR)")
+    parser.add_argument("--rss-every", type=int, default=0, metavar="N",
+                        help="print the RSS of each joblet process and their CPU time (utime+stime) each time another N pods have succeeded")
     args = parser.parse_args()
     manifest = {
         "apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "scale"},
@@ -111,7 +142,9 @@ def main() -> None:
                                        "containers": [{"name": "c", "image": "none", "command": ["/bin/true"]}]}}},
     }
     get_ms: list[float] = []
-    with joblet_server() as server, server.http() as client:
+    launcher = ("-m", "joblet") if args.tracemalloc is None else (
+        str(Path(__file__).resolve().parent / "_traced.py"), str(args.tracemalloc), "30")
+    with joblet_server(launcher=launcher, timeout=60) as server, server.http() as client:
         probes = Probes(server)
         threads = [threading.Thread(target=t, daemon=True) for t in (probes.rss, probes.writer, probes.watcher)]
         for t in threads:
@@ -121,17 +154,25 @@ def main() -> None:
         client.post(url, json=manifest).raise_for_status()
         deadline = start + args.timeout
         succeeded = 0
+        next_sample = args.rss_every
         while time.perf_counter() < deadline:
             t0 = time.perf_counter()
             job = client.get(f"{url}/scale").json()
             get_ms.append((time.perf_counter() - t0) * 1000)
-            succeeded = (job.get("status") or {}).get("succeeded", 0)
+            succeeded = probes.succeeded = (job.get("status") or {}).get("succeeded", 0)
+            if args.rss_every and succeeded >= next_sample:
+                probes.sample(succeeded)
+                print(json.dumps(probes.samples[-1]), flush=True)
+                next_sample = (succeeded // args.rss_every + 1) * args.rss_every
             conds = (job.get("status") or {}).get("conditions") or []
             if any(c["type"] in ("Complete", "Failed") and c["status"] == "True" for c in conds):
                 break
             time.sleep(0.2)
         wall = time.perf_counter() - start
         probes.stop.set()
+        if args.rss_every:
+            probes.sample(succeeded)
+            print(json.dumps(probes.samples[-1]), flush=True)
         size = dir_size(server.data_dir)
     print(json.dumps({
         "benchmark": "scale",
@@ -141,6 +182,7 @@ def main() -> None:
         "wall_seconds": round(wall, 1),
         "pods_per_second": round(succeeded / wall, 1),
         "peak_rss_mb": round(probes.peak_rss / 2**20, 1),
+        "peak_rss_at_succeeded": probes.peak_at,
         "get_p50_ms": pct(get_ms, 0.5),
         "get_p99_ms": pct(get_ms, 0.99),
         "watch_lag_p50_ms": pct(probes.lags_ms, 0.5),

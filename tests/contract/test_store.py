@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import inspect
 import os
 import signal
 import sqlite3
@@ -27,6 +28,7 @@ import pytest
 from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
 from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
+from joblet.store.memory import share_strings
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 
 StoreFactory = Callable[..., MemoryStore]
@@ -380,14 +382,20 @@ def test_history_memory_is_bounded_by_its_byte_bound(make_store: StoreFactory) -
     store = make_store(history_bytes=bound)
     key = Key("pods", "default", "p")
     store.create(key, pod_like(0))
+    # Not counted: the interpreter's table of interned strings (the store interns string values)
+    # growing its hash table for this test's 9,000 distinct strings; it is sized by the strings alive.
+    source, first = inspect.getsourcelines(share_strings)
+    interning = [tracemalloc.Filter(False, inspect.getfile(share_strings), first + n)
+                 for n, line in enumerate(source) if "intern(v)" in line]
     tracemalloc.start()
     try:
-        before = tracemalloc.get_traced_memory()[0]
+        before = tracemalloc.take_snapshot().filter_traces(interning)
         for i in range(1, 3001):  # each update a fresh object, as the registry makes them
             store.update(key, pod_like(i))
         store.flush()
         gc.collect()
-        held = tracemalloc.get_traced_memory()[0] - before
+        after = tracemalloc.take_snapshot().filter_traces(interning)
+        held = sum(s.size_diff for s in after.compare_to(before, "filename"))
     finally:
         tracemalloc.stop()
     assert 3000 * len(orjson.dumps(pod_like(1))) > 3 * bound  # unbounded, it would not fit
@@ -675,3 +683,25 @@ def test_open_store_picks_backend(tmp_path: Path, spec: str, backend: type, db_f
 def test_a_url_no_backend_takes_is_refused_before_anything_opens(url: str) -> None:
     with pytest.raises(UnknownStore):
         open_store(url)
+
+
+def _fresh(text: str) -> str:
+    """An equal string that is a distinct object (as each JSON decode makes)."""
+    return "".join(list(text))
+
+
+def test_stored_objects_share_their_equal_string_values(make_store: StoreFactory, tmp_path: Path) -> None:
+    # Retained objects (a Job's finished pods, their Events) repeat most of their strings: the
+    # store keeps one copy of each, in the objects it serves and in those it loads from disk.
+    store = make_store()
+    a = store.create(jkey("a"), job("a", image=_fresh("busybox:1.36"), args=[_fresh("sleep"), {"x": _fresh("y")}]))
+    b = store.create(jkey("b"), job("b", image=_fresh("busybox:1.36"), args=[_fresh("sleep"), {"x": _fresh("y")}]))
+    assert a["spec"]["image"] is b["spec"]["image"]
+    assert a["spec"]["args"][0] is b["spec"]["args"][0]
+    assert a["spec"]["args"][1]["x"] is b["spec"]["args"][1]["x"]
+    assert a["metadata"]["namespace"] is b["metadata"]["namespace"]
+    # An update that shares the old version's spec keeps it shared; its new values are shared too.
+    new = {**a, "metadata": dict(a["metadata"]), "status": {"image": _fresh("busybox:1.36")}}
+    updated = store.update(jkey("a"), new, rv(a))
+    assert updated["spec"] is a["spec"] and updated["status"]["image"] is b["spec"]["image"]
+    assert store.get(jkey("a"))["spec"] == {"image": "busybox:1.36", "args": ["sleep", {"x": "y"}]}

@@ -13,6 +13,7 @@ import asyncio
 import builtins
 import contextlib
 import logging
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -114,7 +115,10 @@ class Informer:
 
     def apply(self, event_type: str, obj: Obj) -> None:
         """Apply one watch event to the cache and run the handlers."""
-        key = key_of(obj)
+        # Interned: the cache and each index keep the key of every object for as long as it
+        # exists (a Job's finished pods), and a fresh string per event would leave one copy in
+        # each index and each informer; an interned one dies with its last reference.
+        key = sys.intern(key_of(obj))
         if event_type == "DELETED":
             old = self.cache.pop(key, None)
             self._reindex(key, None)

@@ -181,6 +181,19 @@ def test_informer_replace_emits_differences() -> None:
     assert events == ["add", "add", "delete", "update"]
 
 
+def test_informer_keeps_one_key_string_per_object_across_its_cache_and_indexes() -> None:
+    # A retained object (a finished pod) must not cost a fresh key string per event and per index.
+    inf = Informer(None, "pods")  # type: ignore[arg-type]
+    inf.add_index("by-node", lambda o: [o["spec"].get("nodeName", "")])
+    for rv in range(1, 4):
+        inf.apply("MODIFIED" if rv > 1 else "ADDED",
+                  {"metadata": {"name": "p", "namespace": "default", "resourceVersion": str(rv)},
+                   "spec": {"nodeName": "vm"}})
+    (cache_key,) = inf.cache
+    (index_key,) = inf.index_keys("by-node", "vm")
+    assert cache_key == "default/p" and index_key is cache_key
+
+
 def test_manager_runs_workers_and_stops() -> None:
     async def main() -> None:
         clock = FakeClock()
