@@ -157,4 +157,4 @@ def test_start_returns_once_the_process_exists_not_while_queued_for_resources(ra
     returned_while_queued, running_when_returned, second_exit = asyncio.run(main())
     assert not returned_while_queued
     assert running_when_returned
-    assert second_exit.exit_code == 137
+    assert second_exit.signal is not None  # killed, as it ran
