@@ -13,6 +13,10 @@ warm-up Job of 8 pods (Ray starts the worker processes of a driver on demand; th
 is warmed the same way). The tasks side uses the same driver settings as joblet
 (:func:`joblet.node.raynodes.nodes.connect`).
 
+``joblet_cpu_seconds``: CPU time (user + system) of the joblet server process during the
+measured Job, from ``/proc`` (what the machine's load does not change much; the supervisor
+actor and the containers run in Ray's processes, not in it).
+
 ``--count-writes`` watches the measured Job's pods during the run and adds, per side, the pod
 status writes per pod (watch events whose ``status`` changed) and the share of pods that were
 ever written with a running container (a watch stream costs the server a little CPU).
@@ -136,8 +140,14 @@ class StatusWrites:
                 "running_written_share": round(len(self.ran) / pods, 3)}
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path, *extra: str,
-              writes: dict[str, float] | None = None) -> float:
+              writes: dict[str, float] | None = None, cpu_used: list[float] | None = None) -> float:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     with open(work / "server.log", "wb") as log:
@@ -161,7 +171,10 @@ def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path
         with kubeconfig_http(kubeconfig, timeout=30) as http:
             run_job(http, manifest(8, parallelism, cpu, "warmup"))
             counter = StatusWrites(kubeconfig, "onray") if writes is not None else None
+            cpu_before = cpu_seconds(server.pid)
             took = run_job(http, manifest(count, parallelism, cpu))
+            if cpu_used is not None:
+                cpu_used.append(cpu_seconds(server.pid) - cpu_before)
             if counter is not None and writes is not None:
                 time.sleep(1)  # the last events of the stream
                 writes.update(counter.summary())
@@ -181,15 +194,17 @@ def main() -> None:
     args = parser.parse_args()
     writes: dict[str, float] | None = {} if args.count_writes else None
     plain_writes: dict[str, float] | None = {} if args.count_writes else None
+    cpu_used: list[float] = []
     cpu = args.cpus / args.parallelism
     work = Path(tempfile.mkdtemp(prefix="jrb", dir="/tmp"))
     cluster = RayCluster(work / "ray")
     try:
         cluster.start_head(num_cpus=args.cpus)
         tasks = time_tasks(cluster.address, args.count, cpu)
-        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "sandboxed", writes=writes)
+        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "sandboxed", writes=writes,
+                         cpu_used=cpu_used)
         plain = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "plain", "--no-ray-sandbox",
-                          writes=plain_writes)
+                          writes=plain_writes, cpu_used=cpu_used)
     finally:
         leaked = cluster.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -201,6 +216,7 @@ def main() -> None:
                       "joblet_pods_no_sandbox_seconds": round(plain, 2),
                       "joblet_pods_no_sandbox_per_second": round(plain_rate, 1),
                       "ratio_no_sandbox": round(plain_rate / tasks_rate, 3), "leaked_processes": len(leaked),
+                      "joblet_cpu_seconds": round(cpu_used[0], 2), "joblet_cpu_seconds_no_sandbox": round(cpu_used[1], 2),
                       "load_average_1m": os.getloadavg()[0], "host_cpus": os.cpu_count(),
                       **({"writes": writes, "writes_no_sandbox": plain_writes} if args.count_writes else {})}))
 
