@@ -5,13 +5,21 @@ that run the same subprocess, in the same run on the same local Ray cluster (one
 tasks/s): pods under bubblewrap (the default) and pods with ``--no-ray-sandbox`` (plain
 processes, like the tasks), each against the same tasks.
 
-    python bench/ray.py [--count 1000] [--cpus 4] [--parallelism 4]
+    python bench/ray.py [--count 1000] [--cpus 4] [--parallelism 4] [--count-writes]
 
 The pods side is an Indexed Job (that parallelism) submitted to ``joblet server
 --ray-address``; its time runs from the create to the Job's Complete condition, after a
 warm-up Job of 8 pods (Ray starts the worker processes of a driver on demand; the tasks side
 is warmed the same way). The tasks side uses the same driver settings as joblet
 (:func:`joblet.node.raynodes.nodes.connect`).
+
+``joblet_cpu_seconds``: CPU time (user + system) of the joblet server process during the
+measured Job, from ``/proc`` (what the machine's load does not change much; the supervisor
+actor and the containers run in Ray's processes, not in it).
+
+``--count-writes`` watches the measured Job's pods during the run and adds, per side, the pod
+status writes per pod (watch events whose ``status`` changed) and the share of pods that were
+ever written with a running container (a watch stream costs the server a little CPU).
 """
 
 from __future__ import annotations
@@ -23,8 +31,10 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+from typing import Any
 
 # This file is named ray.py, as the issue asks: keep its own directory off the path, so that
 # ``import ray`` finds Ray, and put tests/ on it for the shared cluster helper.
@@ -87,7 +97,57 @@ def run_job(http: httpx.Client, job: dict[str, object]) -> float:
             return took
 
 
-def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path, *extra: str) -> float:
+class StatusWrites:
+    """Counts the status writes of the pods named ``prefix-*`` from a watch, in a daemon thread."""
+
+    def __init__(self, kubeconfig: Path, prefix: str) -> None:
+        self.prefix = prefix
+        self.last: dict[str, Any] = {}
+        self.writes: dict[str, int] = {}
+        self.ran: set[str] = set()
+        self.ready = threading.Event()
+        threading.Thread(target=self._watch, args=(kubeconfig,), daemon=True).start()
+        self.ready.wait(30)
+
+    def _watch(self, kubeconfig: Path) -> None:
+        try:
+            self._stream(kubeconfig)
+        except httpx.HTTPError:  # the server stops at the end of its side
+            pass
+
+    def _stream(self, kubeconfig: Path) -> None:
+        with kubeconfig_http(kubeconfig, timeout=None) as http, \
+                http.stream("GET", "/api/v1/namespaces/default/pods", params={"watch": "1"}) as stream:
+            self.ready.set()
+            for line in stream.iter_lines():
+                if not line:
+                    continue
+                event = json.loads(line)
+                pod = event.get("object") or {}
+                name = str((pod.get("metadata") or {}).get("name", ""))
+                if not name.startswith(self.prefix + "-") or event.get("type") not in ("ADDED", "MODIFIED"):
+                    continue
+                status = pod.get("status") or {}
+                if name in self.last and status != self.last[name]:
+                    self.writes[name] = self.writes.get(name, 0) + 1
+                self.last[name] = status
+                if any("running" in (c.get("state") or {}) for c in status.get("containerStatuses") or []):
+                    self.ran.add(name)
+
+    def summary(self) -> dict[str, float]:
+        pods = max(len(self.last), 1)
+        return {"pods_seen": len(self.last), "status_writes_per_pod": round(sum(self.writes.values()) / pods, 3),
+                "running_written_share": round(len(self.ran) / pods, 3)}
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of process ``pid`` so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path, *extra: str,
+              writes: dict[str, float] | None = None, cpu_used: list[float] | None = None) -> float:
     work.mkdir(parents=True, exist_ok=True)
     data = work / "data"
     with open(work / "server.log", "wb") as log:
@@ -110,7 +170,15 @@ def time_pods(address: str, count: int, parallelism: int, cpu: float, work: Path
             time.sleep(0.2)
         with kubeconfig_http(kubeconfig, timeout=30) as http:
             run_job(http, manifest(8, parallelism, cpu, "warmup"))
-            return run_job(http, manifest(count, parallelism, cpu))
+            counter = StatusWrites(kubeconfig, "onray") if writes is not None else None
+            cpu_before = cpu_seconds(server.pid)
+            took = run_job(http, manifest(count, parallelism, cpu))
+            if cpu_used is not None:
+                cpu_used.append(cpu_seconds(server.pid) - cpu_before)
+            if counter is not None and writes is not None:
+                time.sleep(1)  # the last events of the stream
+                writes.update(counter.summary())
+            return took
     finally:
         server.terminate()
         server.wait(60)
@@ -121,15 +189,22 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--cpus", type=int, default=4)
     parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--count-writes", action="store_true",
+                        help="also count the pod status writes per pod (from a watch)")
     args = parser.parse_args()
+    writes: dict[str, float] | None = {} if args.count_writes else None
+    plain_writes: dict[str, float] | None = {} if args.count_writes else None
+    cpu_used: list[float] = []
     cpu = args.cpus / args.parallelism
     work = Path(tempfile.mkdtemp(prefix="jrb", dir="/tmp"))
     cluster = RayCluster(work / "ray")
     try:
         cluster.start_head(num_cpus=args.cpus)
         tasks = time_tasks(cluster.address, args.count, cpu)
-        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "sandboxed")
-        plain = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "plain", "--no-ray-sandbox")
+        pods = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "sandboxed", writes=writes,
+                         cpu_used=cpu_used)
+        plain = time_pods(cluster.address, args.count, args.parallelism, cpu, work / "plain", "--no-ray-sandbox",
+                          writes=plain_writes, cpu_used=cpu_used)
     finally:
         leaked = cluster.stop_all()
         shutil.rmtree(work, ignore_errors=True)
@@ -141,7 +216,9 @@ def main() -> None:
                       "joblet_pods_no_sandbox_seconds": round(plain, 2),
                       "joblet_pods_no_sandbox_per_second": round(plain_rate, 1),
                       "ratio_no_sandbox": round(plain_rate / tasks_rate, 3), "leaked_processes": len(leaked),
-                      "load_average_1m": os.getloadavg()[0], "host_cpus": os.cpu_count()}))
+                      "joblet_cpu_seconds": round(cpu_used[0], 2), "joblet_cpu_seconds_no_sandbox": round(cpu_used[1], 2),
+                      "load_average_1m": os.getloadavg()[0], "host_cpus": os.cpu_count(),
+                      **({"writes": writes, "writes_no_sandbox": plain_writes} if args.count_writes else {})}))
 
 
 if __name__ == "__main__":

@@ -546,3 +546,41 @@ async def test_sandboxed_container_gets_sigterm_and_memory_empty_dir(env: Env) -
     # the tmpfs is full at 1Mi; SIGTERM reached the trap through bwrap (the shell may add "Terminated")
     lines = (await output(env, "sandboxed")).splitlines()
     assert lines[:3] == [b"tmpfs", b"full", b"up"] and b"term" in lines
+
+
+@scenario
+async def test_a_container_whose_start_waits_is_creating_and_a_deletion_kills_it(env: Env) -> None:
+    """A runtime may return from ``start`` only when the process exists (a Ray node queues the
+    attempt for its resources first): meanwhile the container is waiting ContainerCreating, not
+    running, and a deletion still kills it (so the start returns and the pod goes away)."""
+    runtime: Any = env.agent.runtime
+    real_start, real_kill = runtime.start, runtime.kill
+    gate = asyncio.Event()
+    killed: list[str] = []
+
+    async def start(spec: Any) -> Any:
+        if spec.ref.name == "queued":
+            await gate.wait()  # the runtime's start returns when the container's process exists
+        return await real_start(spec)
+
+    async def kill(ref: Any, grace: float) -> None:
+        killed.append(ref.name)
+        if ref.name == "queued":
+            gate.set()  # as the Ray runtime: a kill ends an attempt still waiting for its start
+        await real_kill(ref, grace)
+
+    runtime.start, runtime.kill = start, kill
+    p = pod("creating", "echo up; sleep 30")
+    p["spec"]["containers"].append({"name": "queued", "image": "busybox", "command": ["sh", "-c", "echo queued"]})
+    await env.client.create("pods", p)
+
+    def main_running(o: Obj) -> bool:
+        return any("running" in (c.get("state") or {}) for c in (o.get("status") or {}).get("containerStatuses") or [])
+
+    status = (await env.until("creating", main_running))["status"]
+    queued = next(c for c in status["containerStatuses"] if c["name"] == "queued")
+    assert queued["state"] == {"waiting": {"reason": "ContainerCreating"}}
+    assert (queued["ready"], queued["started"]) == (False, False)
+    await env.client.delete("pods", "creating", "default", grace_period_seconds=1)
+    await env.gone("creating")
+    assert "queued" in killed

@@ -1,7 +1,9 @@
 """The Ray node's container supervisor (joblet.node.raynodes.worker.Supervisor) in this process,
 with real containers: memory limits end in OOMKilled / 137 through a memory cgroup and, where
 there is none, through the RSS watcher; a second driver takes the log from its offset (what a
-restarted joblet does); a kill before the start means the attempt never starts.
+restarted joblet does); a kill before the start means the attempt never starts; a poll that
+awaits a start reports it (``started``) once the process exists, never for an attempt that did
+not start.
 
 The supervisor is a plain class that Ray runs as a detached actor on each Ray node; its
 behaviour needs no Ray, so these tests take seconds (the Ray end-to-end cases are in tests/ray).
@@ -9,6 +11,7 @@ behaviour needs no Ray, so these tests take seconds (the Ray end-to-end cases ar
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -38,7 +41,7 @@ def drain(sup: Supervisor, cid: str, offset: int = 0, timeout: float = 60.0) -> 
     generation = -1
     polls = 0
     while True:
-        reply = sup.poll({cid: offset + len(log)}, generation, 1.0, [])
+        reply = sup.poll({cid: offset + len(log)}, generation, 1.0, [], [])
         generation = reply["generation"]
         entry = reply["changes"].get(cid, {})
         log += entry.get("log", b"")
@@ -102,7 +105,7 @@ def test_a_second_driver_continues_the_log_at_its_offset(supervisor: Supervisor)
     first = b""
     generation = -1
     while b"line 2" not in first:  # the first driver takes some lines, then dies
-        reply = supervisor.poll({cid: len(first)}, generation, 1.0, [])
+        reply = supervisor.poll({cid: len(first)}, generation, 1.0, [], [])
         generation = reply["generation"]
         first += reply["changes"].get(cid, {}).get("log", b"")
     rest, exit_ = drain(supervisor, cid, offset=len(first))  # the next one starts where the file ends
@@ -110,7 +113,7 @@ def test_a_second_driver_continues_the_log_at_its_offset(supervisor: Supervisor)
     lines = [line.split(b" ", 3)[3] for line in (first + rest).splitlines()]
     assert lines == [f"line {i}".encode() for i in range(1, 7)]
     assert supervisor.known([cid]) == [cid]
-    supervisor.poll({}, -1, 0, [cid])  # the exit is recorded: forget it
+    supervisor.poll({}, -1, 0, [cid], [])  # the exit is recorded: forget it
     assert supervisor.known([cid]) == []
 
 
@@ -125,7 +128,7 @@ def test_output_nobody_takes_is_capped_to_the_newest_whole_lines(supervisor: Sup
         supervisor.cond.wait_for(lambda: supervisor.containers[cid].exit is not None, 30)
     finally:
         supervisor.cond.release()
-    reply = supervisor.poll({cid: 0}, -1, 0, [])["changes"][cid]
+    reply = supervisor.poll({cid: 0}, -1, 0, [], [])["changes"][cid]
     lines = reply["log"].splitlines()
     assert len(reply["log"]) <= 4096 and reply["exit"]["exit"] == 0
     assert [line.split(b" ", 3)[3] for line in lines] == [f"line {i}".encode() for i in range(500 - len(lines), 500)]
@@ -139,3 +142,62 @@ def test_a_kill_before_the_start_means_it_never_starts(supervisor: Supervisor) -
     log, exit_ = drain(supervisor, p["cid"])
     assert (log, exit_["exit"], exit_["signal"]) == (b"", 137, 9)
     assert not pod_root(p["pod_uid"]).exists() or not any(pod_root(p["pod_uid"]).iterdir())
+
+
+def _poll_in_thread(sup: Supervisor, cid: str, generation: int) -> tuple[threading.Thread, list[dict[str, Any]]]:
+    replies: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: replies.append(sup.poll({cid: 0}, generation, 60, [], [cid])))
+    thread.start()
+    return thread, replies
+
+
+def test_a_poll_awaiting_a_start_reports_it_once_the_process_exists(supervisor: Supervisor) -> None:
+    """What a driver whose hold task starts the container learns: ``started`` (the pid) when the
+    process exists, not before; it wakes a poll waiting for that start even without a change."""
+    p = payload(["sh", "-c", "echo up; exec sleep 30"])
+    cid = p["cid"]
+    before = supervisor.poll({cid: 0}, -1, 0, [], [cid])
+    assert before["changes"] == {}  # not started: nothing to say
+    thread, replies = _poll_in_thread(supervisor, cid, before["generation"])
+    pid = supervisor.start(p)  # without notify: only the poll that awaits it wakes
+    thread.join(30)
+    assert not thread.is_alive(), "the start did not wake the poll awaiting it"
+    assert pid is not None and replies[0]["changes"][cid]["started"] == pid
+    assert supervisor.pid(cid) == pid
+    unasked = supervisor.poll({cid: 0}, -1, 0, [], [])["changes"].get(cid, {})
+    assert "started" not in unasked  # only a caller that awaits the start is told
+    supervisor.kill(cid, p["pod_uid"], 0)
+    drain(supervisor, cid)
+
+
+def test_a_notifying_start_is_a_change_every_poll_sees(supervisor: Supervisor) -> None:
+    p = {**payload(["sh", "-c", "exec sleep 30"]), "notify": True}
+    generation = supervisor.poll({}, -1, 0, [], [])["generation"]
+    supervisor.start(p)
+    assert supervisor.poll({}, -1, 0, [], [])["generation"] != generation
+    supervisor.kill(p["cid"], p["pod_uid"], 0)
+    drain(supervisor, p["cid"])
+
+
+def test_an_attempt_killed_before_its_start_ends_without_a_started_report(supervisor: Supervisor) -> None:
+    p = payload(["sh", "-c", "echo started"])
+    cid = p["cid"]
+    generation = supervisor.poll({}, -1, 0, [], [])["generation"]
+    thread, replies = _poll_in_thread(supervisor, cid, generation)
+    supervisor.kill(cid, p["pod_uid"], 5)
+    thread.join(30)
+    assert not thread.is_alive()
+    entry = replies[0]["changes"][cid]
+    assert "started" not in entry and entry["exit"]["exit"] == 137
+
+
+def test_a_start_error_ends_without_a_started_report(supervisor: Supervisor) -> None:
+    p = payload(["no-such-cmd-xyz"])
+    assert supervisor.start(p) is None
+    entry = supervisor.poll({p["cid"]: 0}, -1, 0, [], [p["cid"]])["changes"][p["cid"]]
+    assert "started" not in entry and entry["exit"]["reason"] == "StartError"
+
+
+def test_supervisor_names_carry_the_protocol_version() -> None:
+    assert worker.supervisor_name("n1") == f"joblet-supervisor-v{worker.PROTOCOL}-n1"
+    assert worker.supervisor_name("n1", worker.PROTOCOL - 1) != worker.supervisor_name("n1")

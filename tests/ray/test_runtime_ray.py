@@ -127,3 +127,34 @@ def test_removing_the_pod_of_an_adopted_attempt_kills_it(ray_setup: RaySetup, tm
     while leftovers(marker) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not leftovers(marker)
+
+
+def test_start_returns_once_the_process_exists_not_while_queued_for_resources(ray_setup: RaySetup,
+                                                                              tmp_path: Path) -> None:
+    """A held attempt's start completes when its process exists on the Ray node: while the node's
+    only CPU is taken, the second attempt waits in Ray (its pod stays ContainerCreating) and its
+    start does not return; it returns once the first is killed and the second really runs."""
+    rt = runtime(ray_setup, tmp_path)
+    first = spec(tmp_path, "echo up; exec sleep 60", requests={"cpu": "1"})
+    second = spec(tmp_path, "echo second; exec sleep 60", requests={"cpu": "1"})
+
+    async def main() -> tuple[bool, bool, ContainerExit]:
+        supervisor = await rt._ready_supervisor()
+        await rt.start(first)
+        assert await supervisor.pid.remote(first.ref.container_id) is not None  # it runs
+        queued = asyncio.ensure_future(rt.start(second))
+        done, _ = await asyncio.wait({queued}, timeout=3)
+        assert await supervisor.known.remote([second.ref.container_id]) == []  # really still queued
+        await rt.kill(first.ref, 0)
+        await queued
+        running = await supervisor.pid.remote(second.ref.container_id) is not None
+        await rt.kill(second.ref, 0)
+        result = await rt.wait(second.ref)
+        for s in (first, second):
+            await rt.remove_pod(s.ref.pod_uid)
+        return bool(done), running, result
+
+    returned_while_queued, running_when_returned, second_exit = asyncio.run(main())
+    assert not returned_while_queued
+    assert running_when_returned
+    assert second_exit.signal is not None  # killed, as it ran

@@ -74,6 +74,8 @@ class ContainerRecord:
     result: ContainerExit | None = None
     waiting_reason: str = "PodInitializing"
     waiting_message: str = ""
+    # the runtime is starting an attempt (waiting ContainerCreating, but a stop must kill it)
+    starting: bool = False
     last_state: Obj = field(default_factory=dict)
 
     @property

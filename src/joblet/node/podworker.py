@@ -294,7 +294,7 @@ class PodWorker:
         self.sidecar_stop.set()
         for spec in reversed(self.init_specs):
             rec = self.init[spec["name"]]
-            if is_sidecar(spec) and rec.running:
+            if is_sidecar(spec) and (rec.running or rec.starting):
                 self.event("Normal", "Killing", f"Stopping container {rec.name}")
                 await self.deps.runtime.kill(ContainerRef(self.uid, rec.name, rec.attempt), self.grace_seconds())
         await asyncio.gather(*self.sidecar_tasks, return_exceptions=True)
@@ -401,9 +401,16 @@ class PodWorker:
             config_retry = CONFIG_RETRY_FIRST
             reported = None
             rec.attempt += 1
-            rec.waiting_reason = rec.waiting_message = ""
+            rec.waiting_message = ""
             if container_spec.argv:
-                rec.started_at = await deps.runtime.start(container_spec)
+                # ContainerCreating until the runtime says the process exists (a Ray node may
+                # queue it for its resources first); a stop meanwhile kills it (``starting``)
+                rec.waiting_reason, rec.starting = "ContainerCreating", True
+                try:
+                    rec.started_at = await deps.runtime.start(container_spec)
+                finally:
+                    rec.starting = False
+                rec.waiting_reason = ""
                 if rec.attempt == 0 and not sidecar:
                     metrics_for(deps.client).pod_started(deps.node_name)
                 self.event("Normal", "Created", f"Created container {rec.name}")
@@ -414,6 +421,7 @@ class PodWorker:
                     self.event("Warning", "Failed", f"Error: failed to start container {rec.name!r}: "
                                                     f"{rec.result.message or 'exec failed'}")
             else:
+                rec.waiting_reason = ""
                 rec.started_at = deps.clock.now()
                 rec.result = ContainerExit(128, "StartError", rec.started_at,
                                            message="no command specified: joblet does not pull images, "
@@ -495,7 +503,7 @@ class PodWorker:
 
     async def kill_all(self, grace: float) -> None:
         recs = [r for r in [*self.init.values(), *self.main.values()]
-                if r.attempt >= 0 and r.result is None and not r.waiting_reason]
+                if r.attempt >= 0 and r.result is None and (not r.waiting_reason or r.starting)]
         for r in recs:
             self.event("Normal", "Killing", f"Stopping container {r.name}")
         await asyncio.gather(*(self.deps.runtime.kill(ContainerRef(self.uid, r.name, r.attempt), grace)

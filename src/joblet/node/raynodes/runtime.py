@@ -20,7 +20,11 @@ process runtime, bound to one Ray node:
   ``num_cpus``, memory → ``memory``, ``nvidia.com/gpu`` → ``num_gpus``, ``ray.io/R`` → custom
   resource R). It has the supervisor start the container and holds the resources until the
   process exits. A container that asks for no resources needs no hold: the driver asks the
-  supervisor to start it directly (no Ray worker process to find or start for it). Volumes the
+  supervisor to start it directly (no Ray worker process to find or start for it). ``start``
+  returns once the container's process exists (the supervisor's reply to a direct start, or
+  ``started`` in the poll for a held one), not when the hold task is submitted: a pod queued in
+  Ray for its resources stays ``ContainerCreating``, and the pod worker's "write Running only if
+  it still runs after a short delay" counts from the real start. Volumes the
   agent materialised (configMap, secret, downwardAPI, projected, emptyDir) are shipped with it
   and written under a per-pod dir on the Ray node; hostPath is the Ray node's path.
 * one poll loop per runtime (:meth:`Supervisor.poll`, a long poll) carries the logs and exits
@@ -114,12 +118,24 @@ def ship_volume(key: str, base: Path) -> dict[str, Any]:
 
 
 class _Watch:
-    """An attempt whose log and exit the poll loop takes from the supervisor."""
+    """An attempt whose log and exit (and start, when a hold task starts it) the poll loop takes
+    from the supervisor."""
 
-    def __init__(self, fd: int, offset: int, exit_: asyncio.Future[dict[str, Any]]) -> None:
+    def __init__(self, fd: int, offset: int, loop: asyncio.AbstractEventLoop, polled_start: bool) -> None:
         self.fd = fd
         self.offset = offset  # bytes of the CRI log already in the file
-        self.exit = exit_
+        self.exit: asyncio.Future[dict[str, Any]] = loop.create_future()
+        self.started: asyncio.Future[None] = loop.create_future()
+        self.polled_start = polled_start  # the poll says when it started (a hold task started it)
+
+    def mark_started(self) -> None:
+        if not self.started.done():
+            self.started.set_result(None)
+
+    def on_start_reply(self, reply: asyncio.Future[Any]) -> None:
+        """The supervisor's reply to a direct start: the pid, None if it did not start."""
+        if not reply.cancelled() and reply.exception() is None and reply.result() is not None:
+            self.mark_started()
 
 
 async def _result(ref: Any) -> Any:
@@ -148,6 +164,7 @@ class RayRuntime:
         self._poller: asyncio.Task[None] | None = None
         self._supervisor: Any = None
         self._ready = False
+        self._retired = False
 
     def pod_dir(self, pod_uid: str) -> Path:
         return self.pods_dir / pod_uid
@@ -175,7 +192,30 @@ class RayRuntime:
         if not self._ready:
             await self._supervisor.pods.remote()
             self._ready = True
+            if not self._retired:
+                self._retired = True
+                await asyncio.to_thread(self._retire_older)
         return self._supervisor
+
+    def _retire_older(self) -> None:
+        """Kill the supervisors of older protocol versions on this node, with their containers.
+        A new version is a new actor, so none is ever mis-read; but the attempts an older one
+        runs are unknown to this one (a re-adopting joblet reports them
+        ``ContainerStatusUnknown`` and the Job controller replaces them): left running they
+        would run twice."""
+        for version in range(1, worker.PROTOCOL):
+            try:
+                old = ray.get_actor(worker.supervisor_name(self.node_id, version), namespace=worker.NAMESPACE)
+            except ValueError:  # none on this node
+                continue
+            log.warning("Ray node %s: retiring its supervisor of protocol %d and its containers",
+                        self.node_id, version)
+            with contextlib.suppress(ray.exceptions.RayError, AttributeError, TimeoutError):
+                pods: list[str] = ray.get(old.pods.remote(), timeout=FORGET_TIMEOUT)
+                for pod_uid in pods:
+                    ray.get(old.forget_pod.remote(pod_uid), timeout=FORGET_TIMEOUT)
+            with contextlib.suppress(ray.exceptions.RayError, ValueError):
+                ray.kill(old, no_restart=True)
 
     def payload(self, spec: ContainerSpec) -> dict[str, Any]:
         ref = spec.ref
@@ -202,6 +242,9 @@ class RayRuntime:
 
     # -- Runtime -------------------------------------------------------------------------
     async def start(self, spec: ContainerSpec) -> datetime:
+        """Once the container's process exists on the Ray node (or the attempt ended without
+        one: start error, killed while queued, lost): a hold task may wait in Ray for its
+        resources first."""
         ref = spec.ref
         self.pod_dir(ref.pod_uid).mkdir(parents=True, exist_ok=True, mode=0o700)
         spec.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -215,11 +258,19 @@ class RayRuntime:
         # more than reading them on a busy machine (it was 5 ms a pod, 15 ms at p90)
         payload = self.payload(spec)
         supervisor = await self._ready_supervisor()
-        if holds_nothing(options):  # no Ray task to hold nothing: the supervisor starts it at once
-            started_ref = supervisor.start.remote(payload)
-        else:
-            started_ref = self._hold(ref, payload, options)
-        self._runs[ref] = asyncio.get_running_loop().create_task(self._follow(ref, spec.log_path, started_ref))
+        direct = holds_nothing(options)
+        watch = self._watch(ref, spec.log_path, polled_start=not direct)
+        if direct:  # no Ray task to hold nothing: the supervisor starts it at once, its reply says so
+            held = asyncio.ensure_future(_result(supervisor.start.remote(payload)))
+            held.add_done_callback(watch.on_start_reply)
+        else:  # the hold task starts it once Ray gave it the resources: the poll says when
+            held = asyncio.ensure_future(_result(self._hold(ref, {**payload, "notify": True}, options)))
+        task = self._runs[ref] = asyncio.get_running_loop().create_task(self._follow(ref, watch, held))
+        waits: set[asyncio.Future[Any]] = {watch.started, task}
+        await asyncio.wait(waits, return_when=asyncio.FIRST_COMPLETED)
+        if watch.started.done():
+            started = self.clock.now()
+            append_record(self._state_path(ref), {"startedAt": started.timestamp()})
         return started
 
     def _hold(self, ref: ContainerRef, payload: dict[str, Any] | None, options: dict[str, Any]) -> Any:
@@ -228,15 +279,20 @@ class RayRuntime:
         self._holds[ref] = hold
         return hold
 
-    async def _follow(self, ref: ContainerRef, log_path: Path, hold: Any) -> ContainerExit:
-        """Until the attempt's exit; ``hold``: the hold task or the supervisor's start call (None:
-        neither, a re-adopted attempt without resources), whose failure means it never started."""
-        cid = ref.container_id
+    def _watch(self, ref: ContainerRef, log_path: Path, polled_start: bool) -> _Watch:
+        """Have the poll loop follow the attempt's log and exit (and its start: ``polled_start``)."""
         fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC, 0o640)
-        watch = _Watch(fd, os.fstat(fd).st_size, asyncio.get_running_loop().create_future())
-        self._watches[cid] = watch
+        watch = _Watch(fd, os.fstat(fd).st_size, asyncio.get_running_loop(), polled_start)
+        self._watches[ref.container_id] = watch
         self._ensure_poller()
-        held = asyncio.ensure_future(_result(hold))  # None → a future that soon holds None
+        return watch
+
+    async def _follow(self, ref: ContainerRef, watch: _Watch, held: asyncio.Future[Any]) -> ContainerExit:
+        """Until the attempt's exit; ``held``: the hold task or the supervisor's start call (a
+        future of None: neither, a re-adopted attempt without resources), whose failure means it
+        never started."""
+        cid = ref.container_id
+        fd = watch.fd
         result: ContainerExit | None = None
         try:
             await asyncio.wait({watch.exit, held}, return_when=asyncio.FIRST_COMPLETED)
@@ -291,9 +347,10 @@ class RayRuntime:
         generation = -1
         while self._watches:
             offsets = {cid: w.offset for cid, w in self._watches.items()}
+            starting = [cid for cid, w in self._watches.items() if w.polled_start and not w.started.done()]
             done, self._done = self._done, []
             try:
-                reply = await supervisor.poll.remote(offsets, generation, POLL_SECONDS, done)
+                reply = await supervisor.poll.remote(offsets, generation, POLL_SECONDS, done, starting)
             except ray.exceptions.ActorUnavailableError:  # transient: the same actor comes back
                 self._done[:0] = done
                 await self.clock.sleep_async(1.0)
@@ -309,6 +366,8 @@ class RayRuntime:
                 w = self._watches.get(cid)
                 if w is None:
                     continue
+                if "started" in entry:
+                    w.mark_started()
                 data = entry.get("log")
                 if data:
                     os.write(w.fd, data)
@@ -322,7 +381,7 @@ class RayRuntime:
         if self._done and self._supervisor is not None:
             done, self._done = self._done, []
             with contextlib.suppress(ray.exceptions.RayError):
-                self._supervisor.poll.remote({}, -1, 0, done)
+                self._supervisor.poll.remote({}, -1, 0, done, [])
 
     def _record_exit(self, ref: ContainerRef, result: ContainerExit) -> None:
         append_record(self._state_path(ref), {"exitCode": result.exit_code, "reason": result.reason,
@@ -342,8 +401,10 @@ class RayRuntime:
                 return self._recorded_exit(ref)
             options = dict(state.get("resources") or {"num_cpus": 0})
             hold = None if holds_nothing(options) else self._hold(ref, None, options)
+            watch = self._watch(ref, Path(state["log"]), polled_start=False)
+            watch.mark_started()  # the supervisor knows it: it runs, or ran
             task = self._runs[ref] = asyncio.get_running_loop().create_task(
-                self._follow(ref, Path(state["log"]), hold))
+                self._follow(ref, watch, asyncio.ensure_future(_result(hold))))
         return await asyncio.shield(task)
 
     def _recorded_exit(self, ref: ContainerRef) -> ContainerExit:

@@ -34,8 +34,10 @@ from joblet.node.cgroups import Limits, detect
 from joblet.node.sandbox import bwrap_argv
 from joblet.node.volumes import Mount
 
-#: bump when the supervisor's methods change: a new version is a new actor
-PROTOCOL = 2
+#: bump when the supervisor's methods change: a new version is a new actor (another name), so
+#: a driver never mis-reads an older one; the driver retires older ones on its node
+#: (:meth:`joblet.node.raynodes.runtime.RayRuntime._retire_older`). 3: ``poll`` reports starts.
+PROTOCOL = 3
 NAMESPACE = "joblet"
 CGROUP_PREFIX = "joblet-ray"
 RSS_POLL_SECONDS = 0.05
@@ -49,9 +51,9 @@ READ_BLOCK = 64 * 1024
 MAX_TERMINATION_MESSAGE_BYTES = 4096
 
 
-def supervisor_name(node_id: str) -> str:
+def supervisor_name(node_id: str, version: int = PROTOCOL) -> str:
     """The name of the detached supervisor actor of one Ray node (namespace ``joblet``)."""
-    return f"joblet-supervisor-v{PROTOCOL}-{node_id}"
+    return f"joblet-supervisor-v{version}-{node_id}"
 
 
 def pod_root(pod_uid: str) -> Path:
@@ -205,7 +207,9 @@ class Supervisor:
         self.cond.notify_all()
 
     def start(self, payload: dict[str, Any]) -> int | None:
-        """Start the attempt once (a second call is a no-op); its pid, None if it did not start."""
+        """Start the attempt once (a second call is a no-op); its pid, None if it did not start.
+        ``payload["notify"]``: the driver learns the start from :meth:`poll` (a hold task called
+        this, not the driver), so the start wakes the polls."""
         cid = str(payload["cid"])
         limit = payload.get("memory_limit")
         with self.cond:
@@ -234,9 +238,13 @@ class Supervisor:
                 f"{type(exc).__name__}: {exc}"
             self._finish(c, {"exit": 128, "reason": "StartError", "signal": None, "message": message})
             return None
-        with self.cond:  # no _changed(): a start is nothing a poll reports, waking it costs a round trip
+        with self.cond:
             c.proc = proc
             killed = c.killed
+            if payload.get("notify"):
+                self._changed()
+            else:  # the driver has the reply; a poll waiting for this start (``starting``) still wakes
+                self.cond.notify_all()
         threading.Thread(target=self._run, args=(c, proc, termlog, limit), daemon=True, name=cid).start()
         if killed:
             self._kill(c, proc, 0)
@@ -284,18 +292,31 @@ class Supervisor:
             self._changed()
 
     def poll(self, offsets: dict[str, int], generation: int, timeout: float,
-             done: list[str]) -> dict[str, Any]:
-        """Wait (up to ``timeout``) until something changed after ``generation``; then, for each
-        container in ``offsets`` (cid → bytes of its log the caller has), the bytes after that
+             done: list[str], starting: list[str]) -> dict[str, Any]:
+        """Wait (up to ``timeout``) until something changed after ``generation`` or one of the
+        attempts in ``starting`` (the caller waits for their start) started or ended; then, for
+        each container in ``offsets`` (cid → bytes of its log the caller has), the bytes after that
         offset (``log``; ``end``: the offset after them, which the caller asks from next: bytes
-        dropped past ``MAX_UNREAD_BYTES`` are skipped) and its exit once it ended. ``done``:
-        attempts whose exit the caller recorded."""
+        dropped past ``MAX_UNREAD_BYTES`` are skipped), ``started`` (its pid) once its process
+        exists if it is in ``starting``, and its exit once it ended. ``done``: attempts whose exit
+        the caller recorded."""
+        awaited = set(starting)
+
+        def ready() -> bool:
+            if self.generation != generation:
+                return True
+            for cid in awaited:
+                c = self.containers.get(cid)
+                if c is not None and (c.proc is not None or c.exit is not None):
+                    return True
+            return False
+
         with self.cond:
             for cid in done:
                 c = self.containers.get(cid)
                 if c is not None and c.exit is not None:
                     del self.containers[cid]
-            self.cond.wait_for(lambda: self.generation != generation, timeout)
+            self.cond.wait_for(ready, timeout)
             changes: dict[str, dict[str, Any]] = {}
             for cid, offset in offsets.items():
                 c = self.containers.get(cid)
@@ -308,6 +329,8 @@ class Supervisor:
                 if c.data[max(offset - c.base, 0):]:
                     entry["log"] = bytes(c.data[max(offset - c.base, 0):])
                     entry["end"] = c.base + len(c.data)  # the stream offset after it
+                if cid in awaited and c.proc is not None:
+                    entry["started"] = c.proc.pid
                 if c.exit is not None:
                     entry["exit"] = c.exit
                 if entry:

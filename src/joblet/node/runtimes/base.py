@@ -91,7 +91,10 @@ class RecoveredContainer:
 
 class Runtime(Protocol):
     async def start(self, spec: ContainerSpec) -> datetime:
-        """Start the attempt; returns its start time. Failures to start are reported by wait()."""
+        """Start the attempt; returns its start time, once its process exists (a runtime that
+        queues it, as Ray does for resources, returns when it really starts: the pod stays
+        ContainerCreating meanwhile; a kill meanwhile ends it). Failures to start are reported
+        by wait()."""
 
     async def wait(self, ref: ContainerRef) -> ContainerExit:
         """Until the attempt ends (works for attempts started by an earlier agent too)."""
