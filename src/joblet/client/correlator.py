@@ -107,6 +107,8 @@ class _Aggregate:
 
 @dataclass(slots=True)
 class _Log:
+    """An Event written (or about to be): when last seen, its count, and its name once created."""
+
     last: float
     count: int
     name: str = ""

@@ -357,6 +357,17 @@ static void flush_lines(struct stream *s, int at_eof) {
     s->len = rest;
 }
 
+/* Append the streams still open to fds[n..] for poll(2) (POLLIN); returns the new count. */
+static int poll_streams(struct pollfd *fds, int n, const struct stream *out, const struct stream *err) {
+    const struct stream *streams[2] = {out, err};
+    for (int i = 0; i < 2; i++) {
+        if (streams[i]->fd < 0) continue;
+        fds[n].fd = streams[i]->fd;
+        fds[n++].events = POLLIN;
+    }
+    return n;
+}
+
 /* Read what is available; returns 0 on EOF/error (stream closed), 1 otherwise. */
 static int pump(struct stream *s) {
     ssize_t r = read(s->fd, s->buf + s->len, sizeof(s->buf) - s->len);
@@ -615,14 +626,7 @@ int main(int argc, char **argv) {
             fds[n].fd = ready_fd;
             fds[n++].events = POLLIN;
         }
-        if (out.fd >= 0) {
-            fds[n].fd = out.fd;
-            fds[n++].events = POLLIN;
-        }
-        if (err.fd >= 0) {
-            fds[n].fd = err.fd;
-            fds[n++].events = POLLIN;
-        }
+        n = poll_streams(fds, n, &out, &err);
         int r = poll(fds, (nfds_t)n, -1);
         if (r < 0 && errno != EINTR) die("poll");
         if (pending_kill) {
@@ -669,14 +673,7 @@ int main(int argc, char **argv) {
     for (int rounds = 0; rounds < 200 && (out.fd >= 0 || err.fd >= 0); rounds++) {
         struct pollfd fds[2];
         int n = 0;
-        if (out.fd >= 0) {
-            fds[n].fd = out.fd;
-            fds[n++].events = POLLIN;
-        }
-        if (err.fd >= 0) {
-            fds[n].fd = err.fd;
-            fds[n++].events = POLLIN;
-        }
+        n = poll_streams(fds, n, &out, &err);
         int r = poll(fds, (nfds_t)n, 50);
         if (r == 0) break; /* a setsid escapee outside any cgroup still holds the pipe */
         for (int i = 0; i < n; i++) {
