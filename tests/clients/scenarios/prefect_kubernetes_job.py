@@ -26,6 +26,15 @@ from prefect_kubernetes.pods import list_namespaced_pod
 prefix = sys.argv[1]
 
 
+async def complete(creds: KubernetesCredentials, name: str) -> None:
+    for _ in range(240):
+        job = await read_namespaced_job.fn(creds, name, NS)
+        if any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or []):
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit(f"job {name} did not complete")
+
+
 async def on_joblet() -> dict[str, Any]:
     out: dict[str, Any] = {}
     creds = KubernetesCredentials(cluster_config=KubernetesClusterConfig.from_file(os.environ["KUBECONFIG"]))
@@ -39,6 +48,12 @@ async def on_joblet() -> dict[str, Any]:
                               timeout_seconds=120).atrigger()
     listed = await list_namespaced_job.fn(creds, NS, label_selector=f"suite={prefix}")
     out["listed"] = sorted(j.metadata.name for j in listed.items)
+    # prefect-kubernetes 0.8 reads a Job with no active pods and a True condition that is not
+    # Complete as failed ("failed due to []"): so it reads the interim SuccessCriteriaMet that
+    # Kubernetes >= 1.31 (and joblet) write before removing the pods' finalizers, if its 1 s poll
+    # lands between that write and Complete. Its race, not the API's: let the Job finish first,
+    # then the block sees Complete and captures the logs as it always does.
+    await complete(creds, idx["metadata"]["name"])
     await run.await_for_completion()
     logs = await run.afetch_result()
     out["logs"] = sorted(str(v).strip() for v in logs.values())
@@ -51,6 +66,7 @@ async def on_joblet() -> dict[str, Any]:
                                delete_after_completion=False).atrigger()
     out["suspended_pods"] = await pods_of(name)
     await patch_namespaced_job.fn(creds, name, {"spec": {"suspend": False}}, NS)
+    await complete(creds, name)  # as above
     await srun.await_for_completion()
     job = await read_namespaced_job.fn(creds, name, NS)
     out["resumed_complete"] = any(c.type == "Complete" and c.status == "True" for c in job.status.conditions or [])
