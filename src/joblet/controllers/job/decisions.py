@@ -23,7 +23,6 @@ splitting it would scatter one data flow. Table-tested in tests/unit/controllers
 
 from __future__ import annotations
 
-from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -206,8 +205,8 @@ class SyncContext:
     satisfied: bool
     finished_condition: Obj | None = None
     # as runs: a sync costs what the live pods and the runs cost, not every completed index
-    prev_succeeded_indexes: AbstractSet[int] = field(default_factory=IndexRuns)
-    succeeded_indexes: AbstractSet[int] = field(default_factory=IndexRuns)
+    prev_succeeded_indexes: IndexRuns = field(default_factory=IndexRuns)
+    succeeded_indexes: IndexRuns = field(default_factory=IndexRuns)
     failed_indexes: set[int] | None = None
     delayed_deletion: dict[int, Obj] = field(default_factory=dict)
     deadline_requeue_after: float | None = None
@@ -531,7 +530,7 @@ def first_pending_indexes(ctx: SyncContext, count: int, completions: int) -> lis
     if ctx.failed_indexes:
         busy.update(ctx.failed_indexes)
     result: list[int] = []
-    for candidate in IndexRuns.of(ctx.succeeded_indexes).missing(completions):  # skips completed runs
+    for candidate in ctx.succeeded_indexes.missing(completions):  # skips completed runs
         if candidate not in busy:
             result.append(candidate)
             if len(result) >= count:
@@ -811,9 +810,8 @@ def plan_tracking(ctx: SyncContext, needs_flush: bool, now: datetime, config: Jo
             reached_max = True
             break
     if indexed:
-        succeeded = IndexRuns.of(ctx.succeeded_indexes).with_indexes(new_indexes)
-        ctx.succeeded_indexes = succeeded
-        completed = succeeded.format()
+        ctx.succeeded_indexes = ctx.succeeded_indexes.with_indexes(new_indexes)
+        completed = ctx.succeeded_indexes.format()
         if completed != (status.get("completedIndexes") or ""):
             needs_flush = True
         status["succeeded"] = len(ctx.succeeded_indexes)

@@ -128,6 +128,7 @@ def match_success_policy(policy: Obj | None, completions: int, succeeded: Abstra
     """matchSuccessPolicy: the message of the first met rule, or None."""
     if not policy or not succeeded:
         return None
+    done = IndexRuns.of(succeeded)
     for index, rule in enumerate(policy.get("rules") or []):
         indexes_str = rule.get("succeededIndexes")
         count = rule.get("succeededCount")
@@ -137,12 +138,9 @@ def match_success_policy(policy: Obj | None, completions: int, succeeded: Abstra
                 continue
             listed = 0
             overlap = 0
-            for first, last in runs:
+            for first, last in runs:  # run against runs, not index by index
                 listed += max(0, last - first + 1)
-                if isinstance(succeeded, IndexRuns):  # run against runs, not index by index
-                    overlap += succeeded.count_between(first, last)
-                else:
-                    overlap += sum(1 for i in range(first, last + 1) if i in succeeded)
+                overlap += done.count_between(first, last)
             if overlap == listed or (count is not None and overlap >= int(count)):
                 return f"Matched rules at index {index}"
         elif count is not None and len(succeeded) >= int(count):
