@@ -100,6 +100,15 @@ def condition_true(obj: Obj, ctype: str) -> bool:
     return cond is not None and cond.get("status") == "True"
 
 
+def count_of(value: Any) -> int:
+    """A count read from a stored object (``status.succeeded``, an exit code…): 0 when it is
+    absent or not a number, so a display never fails on a malformed object."""
+    try:
+        return int(value or 0)
+    except (TypeError, ValueError):
+        return 0
+
+
 def rv_of(obj: Obj | None) -> int:
     """An object's resourceVersion as an int; 0 when it has none or it is not a number (an
     object that was never stored). The one resourceVersion parser."""

@@ -10,6 +10,7 @@ import yaml
 
 from joblet.client.interface import Client
 from joblet.clock import RealClock, parse_time_or_none
+from joblet.objects import count_of
 
 Obj = dict[str, Any]
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
@@ -32,13 +33,6 @@ def _age(ts: str | None) -> str:
     if when is None:
         return "<unknown>"
     return human_duration((RealClock().now() - when).total_seconds())
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 def _block(label: str, text: str, indent: str) -> list[str]:
@@ -76,7 +70,7 @@ def describe_containers(containers: list[Obj] | None, statuses: list[Obj] | None
             if status.get("lastState"):
                 lines.extend(_state(status["lastState"], "Last State", pad))
             lines.append(_kv(f"{pad}Ready", str(bool(status.get("ready"))), 20 + len(pad)))
-            lines.append(_kv(f"{pad}Restart Count", _int(status.get("restartCount")), 20 + len(pad)))
+            lines.append(_kv(f"{pad}Restart Count", count_of(status.get("restartCount")), 20 + len(pad)))
         resources = c.get("resources") or {}
         for kind in ("limits", "requests"):
             if resources.get(kind):
@@ -173,14 +167,14 @@ def _volumes(volumes: list[Obj] | None, indent: str) -> list[str]:
 
 def _pod_sort_key(p: Obj) -> tuple[int, str]:
     index = ((p.get("metadata") or {}).get("labels") or {}).get(INDEX_KEY)
-    return (_int(index) if index is not None else -1, str((p.get("metadata") or {}).get("creationTimestamp", "")))
+    return (count_of(index) if index is not None else -1, str((p.get("metadata") or {}).get("creationTimestamp", "")))
 
 
 def _pod_outcome(p: Obj) -> str:
     st = p.get("status") or {}
     for cs in [*(st.get("initContainerStatuses") or []), *(st.get("containerStatuses") or [])]:
         t = (cs.get("state") or {}).get("terminated") or {}
-        if t and _int(t.get("exitCode")) != 0:
+        if t and count_of(t.get("exitCode")) != 0:
             message = str(t.get("message") or "").strip().splitlines()
             return f"{t.get('reason') or 'Error'} (exit {t.get('exitCode')})" + (f": {message[0]}" if message else "")
     if st.get("phase") == "Failed" and st.get("reason"):

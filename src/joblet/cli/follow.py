@@ -30,7 +30,15 @@ from joblet.cli.progress import Pacer, PodTally, line_to_print, merged_counts
 from joblet.client.interface import Client, FieldValidation
 from joblet.clock import Clock, RealClock, parse_time_or_none, poll_pause
 from joblet.errors import AlreadyExists, ApiError, Gone, NotFound
-from joblet.objects import condition_true, find_condition, job_finished, name_of, namespace_of, uid_of
+from joblet.objects import (
+    condition_true,
+    count_of,
+    find_condition,
+    job_finished,
+    name_of,
+    namespace_of,
+    uid_of,
+)
 
 Obj = dict[str, Any]
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
@@ -54,13 +62,6 @@ class InvalidJob(Exception):
     """The controller cannot process the submitted Job (a field it cannot decode)."""
 
 
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
-
-
 def _seconds(seconds: float) -> str:
     if seconds < 1:
         return "<1s" if seconds <= 0 else f"{seconds:.1f}s"
@@ -73,7 +74,7 @@ def summary(job: Obj, outcome: str) -> str:
     text = f"job/{name_of(job)} {outcome}"
     if outcome == "Failed":
         text += f" ({cond.get('reason', '')}: {cond.get('message', '')})"
-    text += f": {_int(status.get('succeeded'))} succeeded, {_int(status.get('failed'))} failed"
+    text += f": {count_of(status.get('succeeded'))} succeeded, {count_of(status.get('failed'))} failed"
     start = parse_time_or_none(status.get("startTime"))
     end = parse_time_or_none(status.get("completionTime") or cond.get("lastTransitionTime"))
     if start is not None and end is not None:
@@ -98,8 +99,8 @@ def pod_failure(pod: Obj) -> tuple[str, int | None, str]:
     status = pod.get("status") or {}
     for cs in [*(status.get("initContainerStatuses") or []), *(status.get("containerStatuses") or [])]:
         term = (cs.get("state") or {}).get("terminated") or {}
-        if term and _int(term.get("exitCode")) != 0:
-            return (str(term.get("reason") or "Error"), _int(term.get("exitCode")),
+        if term and count_of(term.get("exitCode")) != 0:
+            return (str(term.get("reason") or "Error"), count_of(term.get("exitCode")),
                     str(term.get("message") or "").strip())
     return str(status.get("reason") or "Failed"), None, str(status.get("message") or "").strip()
 
@@ -213,10 +214,10 @@ class Follower:
         per_index = spec.get("backoffLimitPerIndex")
         if per_index is not None and last.index is not None:
             count = sum(1 for a in self.failures if a.index == last.index)
-            retried = count <= _int(per_index)
+            retried = count <= count_of(per_index)
         else:
             count = len(self.failures)
-            retried = count <= _int(spec.get("backoffLimit", 6))
+            retried = count <= count_of(spec.get("backoffLimit", 6))
         if not retried or condition_true(self.job, "Suspended"):
             return ""
         if self.context.backoff_base is None:
@@ -323,11 +324,11 @@ class Follower:
                 final[str(a.index)] = a
             failed_ix = str((job.get("status") or {}).get("failedIndexes") or "")
             failed_set = _expand(failed_ix)
-            gave_up = [a for ix, a in sorted(final.items(), key=lambda kv: _int(kv[0])) if _int(ix) in failed_set]
+            gave_up = [a for ix, a in sorted(final.items(), key=lambda kv: count_of(kv[0])) if count_of(ix) in failed_set]
             if gave_up:
                 lines.append("failed indexes: " + ", ".join(self._describe(a) for a in gave_up[:10])
                              + (f" (+{len(gave_up) - 10} more)" if len(gave_up) > 10 else ""))
-            retried = sorted({_int(a.index) for a in self.failures} - failed_set)
+            retried = sorted({count_of(a.index) for a in self.failures} - failed_set)
             if retried:
                 lines.append("retried: " + ", ".join(str(i) for i in retried[:20]))
         elif outcome == "Failed" and self.failures:

@@ -19,20 +19,13 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-from joblet.objects import condition_true, job_finished, name_of, uid_of
+from joblet.objects import condition_true, count_of, job_finished, name_of, uid_of
 
 Obj = dict[str, Any]
 INDEX_KEY = "batch.kubernetes.io/job-completion-index"
 PERIOD = 0.25  # seconds between two progress lines at most: 4 a second, as often as a terminal footer redraws
 
 _ACTIVE, _TERMINATING, _SUCCEEDED, _FAILED, _GONE = "active", "terminating", "succeeded", "failed", "gone"
-
-
-def _int(value: Any) -> int:
-    try:
-        return int(value or 0)
-    except (TypeError, ValueError):
-        return 0
 
 
 @dataclass
@@ -126,9 +119,9 @@ def merged_counts(job: Obj, tally: PodTally | None = None) -> Counts:
     stay the Job's alone under a podFailurePolicy (it may ignore a failed pod)."""
     spec, status = job.get("spec") or {}, job.get("status") or {}
     uncounted = status.get("uncountedTerminatedPods") or {}
-    succeeded = _int(status.get("succeeded")) + len(uncounted.get("succeeded") or [])
-    failed = _int(status.get("failed")) + len(uncounted.get("failed") or [])
-    active, terminating = _int(status.get("active")), _int(status.get("terminating"))
+    succeeded = count_of(status.get("succeeded")) + len(uncounted.get("succeeded") or [])
+    failed = count_of(status.get("failed")) + len(uncounted.get("failed") or [])
+    active, terminating = count_of(status.get("active")), count_of(status.get("terminating"))
     if tally is not None and tally.seen:
         succeeded = max(succeeded, tally.succeeded)
         if not spec.get("podFailurePolicy"):
@@ -136,7 +129,7 @@ def merged_counts(job: Obj, tally: PodTally | None = None) -> Counts:
         active, terminating = tally.active, tally.terminating
     completions = spec.get("completions")
     if isinstance(completions, int) and not isinstance(completions, bool) and completions >= 0:
-        succeeded = min(succeeded, max(completions, _int(status.get("succeeded"))))
+        succeeded = min(succeeded, max(completions, count_of(status.get("succeeded"))))
     return Counts(succeeded, active, failed, terminating)
 
 
