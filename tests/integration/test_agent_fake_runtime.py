@@ -19,10 +19,10 @@ from typing import Any
 from joblet.api.registry import Registry
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock, RealClock, rfc3339
-from joblet.errors import NotFound
+from joblet.errors import NotFound, ServiceUnavailable
 from joblet.node.agent import NodeAgent
 from joblet.node.logs import LogStore
-from joblet.node.podworker import CONFIG_RETRY_FIRST
+from joblet.node.podworker import CONFIG_RETRY_FIRST, STATUS_RETRY_FIRST
 from joblet.node.runtimes.fake import FakeHost
 from joblet.node.runtimes.registry import RUNTIMES, RuntimeOptions
 from joblet.store.memory import MemoryStore
@@ -317,3 +317,30 @@ def test_the_exit_that_ends_a_pod_is_written_with_its_phase(tmp_path: Path) -> N
     seen = asyncio.run(go())
     assert seen[-1] == ("Succeeded", "terminated"), seen
     assert not [s for s in seen[:-1] if s[1] == "terminated"], seen
+
+
+def test_status_writes_the_server_refuses_are_retried_not_dropped(tmp_path: Path) -> None:
+    """An API server that is unreachable or frozen for a while (split mode, SIGSTOP) answers a
+    status write with 503: the worker tries again on the clock (0.2 s, doubling) and the pod
+    still reaches Succeeded; before, the exception ended the worker and the pod stayed Pending."""
+    async def go() -> None:
+        async with node(tmp_path) as n:
+            real_update, refused = n.client.update, []
+
+            async def update(resource: str, obj: Obj, **kw: Any) -> Obj:
+                if resource == "pods" and kw.get("subresource") == "status" and len(refused) < 2:
+                    refused.append(obj["metadata"]["name"])
+                    raise ServiceUnavailable("cannot reach the API server: Server disconnected")
+                return await real_update(resource, obj, **kw)
+
+            n.client.update = update  # type: ignore[method-assign]
+            await n.client.create("pods", pod("flaky", "exit 0"))
+            await n.sleeping(STATUS_RETRY_FIRST)
+            n.clock.advance(STATUS_RETRY_FIRST)
+            await n.sleeping(2 * STATUS_RETRY_FIRST)
+            n.clock.advance(2 * STATUS_RETRY_FIRST)
+            done = await n.until("flaky", phase("Succeeded"))
+            assert refused == ["flaky", "flaky"]
+            assert done["status"]["containerStatuses"][0]["state"]["terminated"]["exitCode"] == 0
+
+    asyncio.run(go())

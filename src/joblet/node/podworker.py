@@ -48,7 +48,7 @@ from typing import Any
 from joblet.client.events import EventRecorder
 from joblet.client.interface import Client
 from joblet.clock import Clock, parse_time_or_none
-from joblet.errors import Conflict, NotFound
+from joblet.errors import ApiError, Conflict, NotFound
 from joblet.metrics import metrics_for
 from joblet.node.containerenv import ConfigError, container_argv, container_limits, run_as
 from joblet.node.logs import LogStore
@@ -75,6 +75,9 @@ DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
 #: how long a started container may run before its Running status is written (seconds)
 RUNNING_REPORT_DELAY = 0.05
 CONFIG_RETRY_FIRST, CONFIG_RETRY_MAX = 0.2, 5.0
+#: a status write the API server could not take (unreachable, 5xx) is tried again after this
+#: long, doubling up to the max, as the kubelet's status manager keeps syncing until it lands
+STATUS_RETRY_FIRST, STATUS_RETRY_MAX = 0.2, 5.0
 
 
 @dataclass(frozen=True)
@@ -520,18 +523,30 @@ class PodWorker:
         client = self.deps.client
         pod = self.pod
         self.phase = next_phase(self.phase, self.main)
-        for _ in range(10):
-            status = pod_status(self, pod, self.deps.clock.now())
-            if status == pod.get("status"):
-                return
-            body = {**pod, "status": status}  # the registry copies what it keeps (metadata, status)
+        conflicts, retry = 0, STATUS_RETRY_FIRST
+        while conflicts < 10:
             try:
-                self.pod = await client.update("pods", body, subresource="status")
-                return
-            except Conflict:
-                pod = await client.get("pods", name_of(pod), namespace_of(pod))
+                status = pod_status(self, pod, self.deps.clock.now())
+                if status == pod.get("status"):
+                    return
+                body = {**pod, "status": status}  # the registry copies what it keeps (metadata, status)
+                try:
+                    self.pod = await client.update("pods", body, subresource="status")
+                    return
+                except Conflict:
+                    conflicts += 1
+                    pod = await client.get("pods", name_of(pod), namespace_of(pod))
             except NotFound:
                 return
+            except ApiError as err:
+                if err.code < 500:
+                    raise
+                # The server is down, frozen or full: the status is recomputed and written again
+                # (a write that landed but whose answer was lost comes back as a Conflict), never
+                # dropped: a worker that gave up here would leave its pod Pending for good.
+                log.warning("status of pod %s not written (%s); trying again in %.1fs", self.uid, err, retry)
+                await self.deps.clock.sleep_async(retry)
+                retry = min(retry * 2, STATUS_RETRY_MAX)
         log.warning("gave up writing status of pod %s", self.uid)
 
 
