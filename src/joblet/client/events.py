@@ -16,6 +16,7 @@ import contextlib
 import logging
 from collections.abc import Generator
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Protocol
 
 from joblet.client.correlator import MAX_ENTRIES, EventCorrelator, LogKey, Patch, Skip
@@ -160,7 +161,8 @@ class ClientEventRecorder:
         decision = self.correlator.correlate(component, self.host, ref, event_type, reason, message)
         if isinstance(decision, Skip):
             return
-        ts = rfc3339(self.clock.now())
+        now = self.clock.now()
+        ts = rfc3339(now)
         count = 1
         if isinstance(decision, Patch):
             body: Obj = {"count": decision.count, "lastTimestamp": ts}
@@ -173,13 +175,14 @@ class ClientEventRecorder:
                 message, count = decision.message or message, decision.count
         else:
             message = decision.message
-        await self._create(decision.key, ref, component, event_type, reason, message, count, ts)
+        await self._create(decision.key, ref, component, event_type, reason, message, count, now)
 
     async def _create(self, key: LogKey, ref: Obj, component: str, event_type: str, reason: str,
-                      message: str, count: int, ts: str) -> None:
+                      message: str, count: int, now: datetime) -> None:
         namespace = ref["namespace"] or "default"
+        ts = rfc3339(now)
         self._seq += 1
-        name = f"{ref['name']}.{int(self.clock.now().timestamp() * 1e9):x}{self._seq:x}"
+        name = f"{ref['name']}.{int(now.timestamp() * 1e9):x}{self._seq:x}"
         event: Obj = {
             "apiVersion": "v1",
             "kind": "Event",
