@@ -528,12 +528,7 @@ int main(int argc, char **argv) {
         for (int s = 1; s < NSIG; s++) sigaction(s, &dfl, NULL);
         sigprocmask(SIG_SETMASK, &old, NULL);
         setpgid(0, 0);
-        int err = 0;
-        for (int i = 0; i < n_cgroups && !err && !defer_join; i++) {
-            int fd = open(cgroup_procs[i], O_WRONLY | O_CLOEXEC);
-            if (fd < 0 || write(fd, "0", 1) != 1) err = errno ? errno : EIO;
-            if (fd >= 0) close(fd);
-        }
+        int err = defer_join ? 0 : join_cgroups(0); /* "0": this process */
         if (!err && rlimit_as > 0) {
             struct rlimit rl = {(rlim_t)rlimit_as, (rlim_t)rlimit_as};
             if (setrlimit(RLIMIT_AS, &rl)) err = errno;
