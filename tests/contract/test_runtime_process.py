@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,6 +110,23 @@ def test_log_is_capped_and_rotated_as_the_shim_writes(tmp_path: Path) -> None:
     text = b"".join(p.read_bytes() for p in files).decode()
     numbers = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
     assert numbers[-1] == 19999 and numbers == list(range(numbers[0], 20000))  # contiguous, newest kept
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.parametrize(("script", "synced"), [("true", []), ("echo hi", ["log"])], ids=["silent", "output"])
+def test_the_log_is_fsynced_before_the_status_only_when_something_was_written(
+        tmp_path: Path, script: str, synced: list[str]) -> None:
+    """Output is on disk before the status says the container ended; a container that wrote
+    nothing costs no log fsync (a journal commit on a short container's way to Succeeded)."""
+    rt = make_runtime(tmp_path)
+    if rt.sh_shim:
+        pytest.skip("the sh fallback shim does not fsync")
+    log, status, trace = tmp_path / "c.log", tmp_path / "c.status", tmp_path / "strace"
+    subprocess.run(["strace", "-qq", "-e", "trace=fsync", "-y", "-o", str(trace), *rt.shim, str(status), str(log),
+                    "--", "sh", "-c", script], check=True, env=ENV)
+    assert status.read_text().startswith("exit 0\n")
+    fsynced = ["log" if "c.log>" in line else "status" for line in trace.read_text().splitlines() if "fsync(" in line]
+    assert fsynced == [*synced, "status"]
 
 
 def test_env_and_working_dir(tmp_path: Path) -> None:
