@@ -271,6 +271,28 @@ def test_run_as_user_and_group(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_a_mount_below_a_missing_directory_keeps_the_host_entries_around_it_and_creates_nothing_on_the_host(
+        tmp_path: Path) -> None:
+    """As the token's /run/secrets/...: the existing parent is shadowed, and its host entries are
+    still there, read-write, with what is mounted below them."""
+    host, vol = tmp_path / "host", tmp_path / "vol"
+    (host / "sub" / "mnt").mkdir(parents=True)
+    (host / "f").write_text("file\n")
+    (host / "link").symlink_to("f")
+    (vol / "deeper").mkdir(parents=True)
+    (vol / "deeper" / "v").write_text("vol\n")
+    rt = make_runtime(tmp_path)
+    s = spec(rt, "u1", "main", f"cat {host}/f {host}/link {host}/new/dir/deeper/v {host}/sub/mnt/deeper/v && "
+                               f"echo w > {host}/sub/out", sandbox=True,
+             mounts=[Mount(vol, f"{host}/new/dir", read_only=True), Mount(vol, f"{host}/sub/mnt")])
+    assert asyncio.run(run(rt, s)).exit_code == 0, s.log_path.read_text()
+    assert [line.split(" ", 3)[3] for line in s.log_path.read_text().splitlines()] == ["file", "file", "vol", "vol"]
+    assert sorted(p.name for p in host.iterdir()) == ["f", "link", "sub"]  # no "new" on the host
+    assert sorted(p.name for p in (host / "sub").iterdir()) == ["mnt", "out"]
+    assert not list((host / "sub" / "mnt").iterdir())  # the volume was mounted in the sandbox only
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
 def test_sandboxed_attempt_is_adopted_with_its_termination_message(tmp_path: Path) -> None:
     vol = tmp_path / "vol"
     vol.mkdir()
