@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -109,6 +110,23 @@ def test_log_is_capped_and_rotated_as_the_shim_writes(tmp_path: Path) -> None:
     text = b"".join(p.read_bytes() for p in files).decode()
     numbers = [int(line.rsplit(" ", 1)[1]) for line in text.splitlines()]
     assert numbers[-1] == 19999 and numbers == list(range(numbers[0], 20000))  # contiguous, newest kept
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.parametrize(("script", "synced"), [("true", []), ("echo hi", ["log"])], ids=["silent", "output"])
+def test_the_log_is_fsynced_before_the_status_only_when_something_was_written(
+        tmp_path: Path, script: str, synced: list[str]) -> None:
+    """Output is on disk before the status says the container ended; a container that wrote
+    nothing costs no log fsync (a journal commit on a short container's way to Succeeded)."""
+    rt = make_runtime(tmp_path)
+    if rt.sh_shim:
+        pytest.skip("the sh fallback shim does not fsync")
+    log, status, trace = tmp_path / "c.log", tmp_path / "c.status", tmp_path / "strace"
+    subprocess.run(["strace", "-qq", "-e", "trace=fsync", "-y", "-o", str(trace), *rt.shim, str(status), str(log),
+                    "--", "sh", "-c", script], check=True, env=ENV)
+    assert status.read_text().startswith("exit 0\n")
+    fsynced = ["log" if "c.log>" in line else "status" for line in trace.read_text().splitlines() if "fsync(" in line]
+    assert fsynced == [*synced, "status"]
 
 
 def test_env_and_working_dir(tmp_path: Path) -> None:
@@ -250,6 +268,28 @@ def test_run_as_user_and_group(tmp_path: Path) -> None:
     s = spec(rt, "u10", "main", "id -u; id -g; id -G", run_as_user=4321, run_as_group=99)
     assert asyncio.run(run(rt, s)).exit_code == 0
     assert [line.split(b" ", 3)[3] for line in s.log_path.read_bytes().splitlines()] == [b"4321", b"99", b"99"]
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")
+def test_a_mount_below_a_missing_directory_keeps_the_host_entries_around_it_and_creates_nothing_on_the_host(
+        tmp_path: Path) -> None:
+    """As the token's /run/secrets/...: the existing parent is shadowed, and its host entries are
+    still there, read-write, with what is mounted below them."""
+    host, vol = tmp_path / "host", tmp_path / "vol"
+    (host / "sub" / "mnt").mkdir(parents=True)
+    (host / "f").write_text("file\n")
+    (host / "link").symlink_to("f")
+    (vol / "deeper").mkdir(parents=True)
+    (vol / "deeper" / "v").write_text("vol\n")
+    rt = make_runtime(tmp_path)
+    s = spec(rt, "u1", "main", f"cat {host}/f {host}/link {host}/new/dir/deeper/v {host}/sub/mnt/deeper/v && "
+                               f"echo w > {host}/sub/out", sandbox=True,
+             mounts=[Mount(vol, f"{host}/new/dir", read_only=True), Mount(vol, f"{host}/sub/mnt")])
+    assert asyncio.run(run(rt, s)).exit_code == 0, s.log_path.read_text()
+    assert [line.split(" ", 3)[3] for line in s.log_path.read_text().splitlines()] == ["file", "file", "vol", "vol"]
+    assert sorted(p.name for p in host.iterdir()) == ["f", "link", "sub"]  # no "new" on the host
+    assert sorted(p.name for p in (host / "sub").iterdir()) == ["mnt", "out"]
+    assert not list((host / "sub" / "mnt").iterdir())  # the volume was mounted in the sandbox only
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) is not installed")

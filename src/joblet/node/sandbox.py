@@ -25,9 +25,11 @@ can do to host files; that is what Pod Security admission is for.
 
 Mount points that do not exist on the host: bwrap would ``mkdir`` them in the bound host
 root. So for each such target the deepest existing ancestor is *shadowed*: a tmpfs goes over
-it inside the sandbox and its host entries are bound back one by one (for the root itself the
-entries are bound onto bwrap's own tmpfs root). The missing directories are then created in
-the tmpfs.
+it inside the sandbox, the host directory is bound once at ``<dir>/.joblet-host`` and each of
+its entries is a relative symlink into that bind (``/run/lock -> .joblet-host/lock``: the same
+host objects, read-write as before; one bind per entry cost ~0.3 ms each, see
+:func:`_link_back`). For the root itself the entries are bound one by one onto bwrap's own
+tmpfs root. The missing directories are then created in the tmpfs.
 
 How it runs (see shim.c): the shim starts ``bwrap ... -- <shim> -E [-u UID] [-g GID] -- CMD``
 with ``-I``: bwrap's monitor ignores SIGTERM, so a forwarded SIGTERM reaches the container
@@ -158,7 +160,7 @@ def bwrap_argv(mounts: list[Mount], command: list[str], exec_helper: list[str], 
     argv += ["--dev", "/dev", "--perms", "01777", "--tmpfs", "/dev/shm", "--proc", "/proc"]
     for directory in shadowed:
         if directory != "/":
-            argv += ["--tmpfs", directory, *_rebind(directory, lister(directory))]
+            argv += ["--tmpfs", directory, *_link_back(directory, lister(directory))]
     for directory in hidden:
         argv += ["--tmpfs", resolve(directory)]
     argv += missing_parents(targets, exists)
@@ -183,6 +185,30 @@ def missing_parents(targets: list[str], exists: Callable[[str], bool]) -> list[s
     argv: list[str] = []
     for directory in sorted(wanted, key=lambda p: p.count("/")):
         argv += ["--perms", "0755", "--dir", directory]
+    return argv
+
+
+#: where a shadowed directory (other than ``/``) shows the host's copy of itself, see :func:`_link_back`
+HOST_VIEW = ".joblet-host"
+
+
+def _link_back(directory: str, entries: list[HostEntry]) -> list[str]:
+    """The host's entries of a shadowed ``directory`` on its tmpfs: the host directory bound once
+    (recursively, with whatever is mounted below it) at ``directory/.joblet-host``, and each entry
+    a relative symlink into it (``run/lock -> .joblet-host/lock``; a host symlink stays itself).
+
+    One bind, not one per entry: bubblewrap reads the whole mount table after every bind, and
+    the token's ``/run`` took 12 of them, ~3.4 ms of each container's start here (measured with
+    the agent's own bwrap command line, 30 runs). The entries reach the same host objects,
+    read-write as before; they are symlinks now, and ``rm -r`` of one removes the link, not
+    the host's files. Relative links: bwrap follows them inside the new root while it mounts."""
+    names = {e.name for e in entries}
+    view = HOST_VIEW
+    while view in names:
+        view += "_"
+    argv = ["--bind", directory, os.path.join(directory, view)]
+    for e in entries:
+        argv += ["--symlink", e.link if e.kind == "symlink" else f"{view}/{e.name}", os.path.join(directory, e.name)]
     return argv
 
 

@@ -167,6 +167,23 @@ def test_bwrap_argv_rebinds_shadowed_root() -> None:
                     "--chdir", "/config", "--", "shim", "-E", "--", "sh", "-c", "x"]
 
 
+def test_bwrap_argv_links_a_shadowed_directorys_entries_to_one_bind_of_it() -> None:
+    """The token's /run is shadowed: one bind of the host's /run, its entries symlinks into it
+    (one bind per entry made bwrap read the mount table once per entry)."""
+    entries = {"/run": [HostEntry(".joblet-host", "dir"), HostEntry("adduser", "file"), HostEntry("lock", "dir"),
+                        HostEntry("shm", "symlink", "/dev/shm")]}
+    argv = bwrap_argv([Mount(Path("/v/sa"), "/run/secrets/sa", read_only=True)], ["true"], ["shim", "-E"],
+                      resolve=lambda p: p, exists=lambda p: p in HOST, lister=lambda d: entries.get(d, []))
+    view = "/run/.joblet-host_"  # the name is free on the host: a host entry keeps its own
+    assert argv == ["bwrap", *CONTAINED, "--bind", "/", "/", *FRESH,
+                    "--tmpfs", "/run", "--bind", "/run", view,
+                    "--symlink", ".joblet-host_/.joblet-host", "/run/.joblet-host",
+                    "--symlink", ".joblet-host_/adduser", "/run/adduser", "--symlink", ".joblet-host_/lock", "/run/lock",
+                    "--symlink", "/dev/shm", "/run/shm",
+                    "--perms", "0755", "--dir", "/run/secrets", "--ro-bind", "/v/sa", "/run/secrets/sa",
+                    "--", "shim", "-E", "--", "true"]
+
+
 def test_bwrap_argv_binds_whole_root_when_targets_exist() -> None:
     argv = bwrap_argv([Mount(Path("/v"), "/etc")], ["true"], ["shim", "-E"], resolve=lambda p: p,
                       exists=lambda p: p in HOST, lister=lambda d: [])
