@@ -17,14 +17,14 @@ from support.raycluster import RaySetup
 
 pytestmark = [pytest.mark.ray, pytest.mark.timeout(900)]
 TESTS = Path(__file__).resolve().parent.parent
-CATALOG = TESTS.parent.parent / "shared" / "conformance"
+CATALOG = TESTS / "conformance" / "catalog"  # vendored (scripts/refresh-conformance-catalog)
 FILES = ("job-basic.yaml", "job-indexed.yaml")
 
 
 def test_job_basic_and_job_indexed_pass_with_pods_on_ray(ray_setup: RaySetup, tmp_path: Path) -> None:
     source = Path(os.environ.get("JOBLET_CONFORMANCE_DIR") or CATALOG)
-    if not all((source / f).exists() for f in FILES):
-        pytest.skip(f"conformance catalog not found at {source} (set JOBLET_CONFORMANCE_DIR)")
+    missing = [f for f in FILES if not (source / f).exists()]
+    assert not missing, f"{missing} not in the conformance catalog at {source}"
     catalog = tmp_path / "catalog"
     catalog.mkdir()
     for name in FILES:
