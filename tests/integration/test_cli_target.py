@@ -19,6 +19,7 @@ import pytest
 from cli_support import cli_env, job_manifest, joblet, joblet_server, server_http
 
 from joblet.clock import RealClock
+from joblet.datadir import is_in_use
 from joblet.kubeconfig import write_kubeconfig
 from joblet.security.pki import ensure_serving_cert
 from support.process import free_port
@@ -143,7 +144,13 @@ def test_a_second_run_on_a_busy_data_dir_attaches_to_the_first(tmp_path: Path, h
     first = subprocess.Popen([sys.executable, "-m", "joblet", "run", "-f", str(slow), "--data-dir", str(data)],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        time.sleep(0.3)  # the first run is starting (or has started): both cases must attach
+        # Once the first run holds the data dir (starting or serving: both cases must attach).
+        # A fixed 0.3 s was not enough on a loaded machine: the second won the lock, ran the
+        # control plane itself and the first attached to it (also right, but not this test).
+        deadline = time.monotonic() + 30
+        while not is_in_use(data):
+            assert first.poll() is None and time.monotonic() < deadline, "the first run never took the data dir"
+            time.sleep(0.02)
         second = joblet(env, "run", "-f", str(hello), "--data-dir", str(data))
         assert second.returncode == 0, second.stdout + second.stderr
         assert second.stdout.splitlines()[0].startswith("using joblet server https://127.0.0.1:")
