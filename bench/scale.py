@@ -2,7 +2,8 @@
 server``: wall time, peak RSS of all joblet processes (the server and every Python process under
 it, sampled every 0.2 s), Job GET latency while it runs (p50/p99), watch-event lag (p50/p99: a
 ConfigMap annotated with the send time every 0.25 s, timed when its watch event arrives), and the
-size of the data dir at the end.
+size of the data dir at the end, and the time of a full LIST of the retained pods and of their
+Events (the fastest of three).
 
     python bench/scale.py [--completions 100000] [--parallelism 64] [--rss-every 1000]
                              [--tracemalloc DIR]
@@ -126,6 +127,16 @@ class Probes:
                     self.lags_ms.append((time.perf_counter() - self.sent.pop(seq)) * 1000)
 
 
+def list_best_ms(client: httpx.Client, url: str, tries: int = 3) -> float:
+    """The fastest of ``tries`` full LISTs of ``url`` (every retained object, as ``kubectl get``)."""
+    best = float("inf")
+    for _ in range(tries):
+        t0 = time.perf_counter()
+        client.get(url).raise_for_status()
+        best = min(best, (time.perf_counter() - t0) * 1000)
+    return round(best, 1)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--completions", type=int, default=100_000)
@@ -176,6 +187,8 @@ def main() -> None:
             probes.sample(succeeded)
             print(json.dumps(probes.samples[-1]), flush=True)
         size = dir_size(server.data_dir)
+        list_ms = {resource: list_best_ms(client, f"/api/v1/namespaces/default/{resource}")
+                   for resource in ("pods", "events")}
     print(json.dumps({
         "benchmark": "scale",
         "completions": args.completions,
@@ -191,6 +204,8 @@ def main() -> None:
         "watch_lag_p99_ms": pct(probes.lags_ms, 0.99),
         "watch_lag_samples": len(probes.lags_ms),
         "data_dir_mb": round(size / 2**20, 1),
+        "list_pods_ms": list_ms["pods"],
+        "list_events_ms": list_ms["events"],
     }))
 
 
