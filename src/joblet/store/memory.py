@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import orjson
 
 from joblet.errors import ApiError, already_exists, conflict, not_found
 from joblet.objects import rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
+from joblet.store.sharing import SharedValues
 from joblet.store.watch import (
     DEFAULT_HISTORY_BYTES,
     DEFAULT_HISTORY_EVENTS,
@@ -49,48 +48,6 @@ def _as_deleted(obj: Obj, rv: int) -> Obj:
 
 
 log = logging.getLogger(__name__)
-
-#: longer string values are left alone: hashing them costs more than sharing them saves
-SHARE_MAX_CHARS = 256
-
-
-def share_strings(obj: Any, old: Obj | None = None) -> None:
-    """Replace, in place, every string value of ``obj`` (at any depth, up to
-    :data:`SHARE_MAX_CHARS` characters) by the interned equal string.
-
-    Why: the index keeps every object until it is deleted, and a Job's finished pods and their
-    Events stay for its whole life. Their string values repeat across objects (namespace, image,
-    timestamps of the same second, the Job's uid in every pod's labels and owner reference, a
-    pod's uid and name in each of its Events), and each JSON decode makes a fresh copy of each
-    one: sharing them takes ~30% off what a retained pod and its Events hold. Dict keys are
-    already shared by orjson's key cache. An interned string is freed with its last reference
-    (CPython 3.10+), so this keeps nothing alive. Replacing a value by an equal string is
-    invisible to every reader, even of a subtree shared with an older version of the object.
-    A top-level value that is the very object ``old`` (the version it replaces) holds was
-    shared already and is skipped (a pod's spec on each of its status writes).
-    """
-    intern = sys.intern
-    todo = [obj]
-    while todo:
-        node = todo.pop()
-        top, old = old, None  # only the top level is compared with the old version
-        if type(node) is dict:
-            for k, v in node.items():
-                t = type(v)
-                if t is str:
-                    if len(v) <= SHARE_MAX_CHARS:
-                        node[k] = intern(v)
-                elif (t is dict or t is list) and (top is None or v is not top.get(k)):
-                    todo.append(v)
-        else:
-            for i, v in enumerate(node):
-                t = type(v)
-                if t is str:
-                    if len(v) <= SHARE_MAX_CHARS:
-                        node[i] = intern(v)
-                elif t is dict or t is list:
-                    todo.append(v)
-
 
 class StoreClosed(ApiError):
     code = 503
@@ -118,6 +75,8 @@ class MemoryStore:
         self.storage_error = ""
         self._lock = threading.RLock()
         self._closed = False
+        #: equal values shared between the stored objects (see :mod:`joblet.store.sharing`)
+        self._shared = SharedValues()
 
     # -- reads ------------------------------------------------------------------------
 
@@ -217,7 +176,7 @@ class MemoryStore:
 
     def _place(self, type_: EventType, key: Key, names: dict[str, Obj], obj: Obj, old: Obj | None = None) -> None:
         """Index ``obj`` under the next resourceVersion and record its event (lock held)."""
-        share_strings(obj, old)
+        self._shared.share(obj, old)
         rv = self._rv = self._rv + 1
         meta = obj.get("metadata")
         if meta is None:
@@ -314,7 +273,7 @@ class MemoryStore:
         index = self._index
         top = 0
         for resource, namespace, name, obj in rows:
-            share_strings(obj)
+            self._shared.share(obj)
             index.setdefault(resource, {}).setdefault(namespace, {})[name] = obj
             top = max(top, rv_of(obj))
         self._rv = max(rv, top)

@@ -72,7 +72,7 @@ from joblet.errors import ApiError, InsufficientStorage, already_exists, conflic
 from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption
 from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
-from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, _as_deleted, share_strings
+from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, _as_deleted
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, CommittedEvent, StoreWatch
 
 log = logging.getLogger(__name__)
@@ -275,7 +275,7 @@ class PostgresStore(MemoryStore):
                 raise
             names = self._index.setdefault(key.resource, {}).setdefault(key.namespace, {})
             turn.undo.append((key, names.get(key.name)))
-            share_strings(obj, names.get(key.name))
+            self._shared.share(obj, names.get(key.name))
             names[key.name] = obj
             self._written(turn, type_, key, obj, rv, data, stored)
         self._after_write()
@@ -529,7 +529,7 @@ class PostgresStore(MemoryStore):
                 if not names:
                     by_ns.pop(namespace, None)
             else:
-                share_strings(obj)  # the other writer's decoded object: fresh strings
+                self._shared.share(obj)  # the other writer's decoded object: fresh values
                 self._index.setdefault(resource, {}).setdefault(namespace, {})[name] = obj
             self._rv = self._applied = rv
             batch.append(self._committed(decoded))
