@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import tracemalloc
 
 import orjson
 
@@ -109,3 +110,20 @@ def test_a_deeply_nested_object_is_stored_whole() -> None:
     encoded = orjson.dumps(deep)
     store.create(Key("configmaps", "default", "cm"), obj)
     assert orjson.dumps(store.get(Key("configmaps", "default", "cm"))["data"]) == encoded
+
+
+def test_an_event_is_kept_as_json_of_its_own_size() -> None:
+    """orjson's output holds its whole write buffer (4 KiB for a small Event): the index keeps an
+    exact-size copy, or an Event kept as JSON would take more than the decoded one."""
+    store = MemoryStore(history_events=1)  # the history's own copies are not what is measured
+    event = {"metadata": {"name": "e", "namespace": "default"}, "reason": "Started", "message": "x" * 500}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        for i in range(100):
+            store.create(Key("events", "default", f"e{i}"), {**event, "metadata": {**event["metadata"], "name": f"e{i}"}})
+        store.flush()
+        per_event = (tracemalloc.get_traced_memory()[0] - before) / 100
+    finally:
+        tracemalloc.stop()
+    assert per_event < 2 * len(orjson.dumps(store.get(Key("events", "default", "e1"))))
