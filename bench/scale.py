@@ -40,16 +40,20 @@ def python_tree(root: int) -> list[int]:
             children.setdefault(int(fields[1]), []).append(int(pid))
         except (OSError, IndexError, ValueError):
             continue
-    found, todo = [], [root]
+    found, todo = [], [(root, b"")]
     while todo:
-        pid = todo.pop()
+        pid, parent_argv = todo.pop()
         try:
             exe = Path(f"/proc/{pid}/exe").resolve().name
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes()
         except OSError:
             continue
-        if pid == root or exe.startswith("python"):
+        # A child still running its parent's command line is a (v)fork that has not exec'd yet
+        # (the agent spawns each shim with posix_spawn): it shares or copies its parent's pages,
+        # and counting it doubled the peak RSS (432 MB sampled against 215 MB at 9,000 pods).
+        if pid == root or (exe.startswith("python") and argv != parent_argv):
             found.append(pid)
-        todo.extend(children.get(pid, []))
+        todo.extend((child, argv) for child in children.get(pid, []))
     return found
 
 
