@@ -28,7 +28,7 @@ import pytest
 from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
 from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
-from joblet.store.memory import share_strings
+from joblet.store.sharing import SharedValues
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 
 StoreFactory = Callable[..., MemoryStore]
@@ -383,9 +383,10 @@ def test_history_memory_is_bounded_by_its_byte_bound(make_store: StoreFactory) -
     key = Key("pods", "default", "p")
     store.create(key, pod_like(0))
     # Not counted: the interpreter's table of interned strings (the store interns string values)
-    # growing its hash table for this test's 9,000 distinct strings; it is sized by the strings alive.
-    source, first = inspect.getsourcelines(share_strings)
-    interning = [tracemalloc.Filter(False, inspect.getfile(share_strings), first + n)
+    # growing its hash table for this test's 9,000 distinct strings; it is sized by the strings
+    # alive. Nor the store's bounded table of shared sub-objects (tests/unit/store), emptied below.
+    source, first = inspect.getsourcelines(SharedValues)
+    interning = [tracemalloc.Filter(False, inspect.getfile(SharedValues), first + n)
                  for n, line in enumerate(source) if "intern(v)" in line]
     tracemalloc.start()
     try:
@@ -393,6 +394,7 @@ def test_history_memory_is_bounded_by_its_byte_bound(make_store: StoreFactory) -
         for i in range(1, 3001):  # each update a fresh object, as the registry makes them
             store.update(key, pod_like(i))
         store.flush()
+        store._shared.clear()
         gc.collect()
         after = tracemalloc.take_snapshot().filter_traces(interning)
         held = sum(s.size_diff for s in after.compare_to(before, "filename"))
@@ -705,3 +707,52 @@ def test_stored_objects_share_their_equal_string_values(make_store: StoreFactory
     updated = store.update(jkey("a"), new, rv(a))
     assert updated["spec"] is a["spec"] and updated["status"]["image"] is b["spec"]["image"]
     assert store.get(jkey("a"))["spec"] == {"image": "busybox:1.36", "args": ["sleep", {"x": "y"}]}
+
+
+def event(name: str, count: int = 1) -> Obj:
+    return {"apiVersion": "v1", "kind": "Event", "metadata": {"name": name, "namespace": "default"},
+            "involvedObject": {"kind": "Pod", "name": "p", "namespace": "default"}, "reason": "Started",
+            "count": count, "source": {"component": "kubelet"}}
+
+
+def ekey(name: str) -> Key:
+    return Key("events", "default", name)
+
+
+def test_events_kept_as_json_read_back_as_written_and_never_shared(make_store: StoreFactory) -> None:
+    # The index keeps an Event as its JSON (ENCODED_RESOURCES): each read decodes a private copy.
+    store = make_store()
+    written = store.create(ekey("e1"), event("e1"))
+    store.create(ekey("e2"), event("e2"))
+    first, second = store.get(ekey("e1")), store.get(ekey("e1"))
+    assert first == second == written == {**event("e1"), "metadata": {**event("e1")["metadata"], "resourceVersion": "1"}}
+    assert first is not second and first["involvedObject"] is not second["involvedObject"]
+    first["involvedObject"]["name"] = "mutated"  # a reader's copy: nobody else sees it
+    assert store.get(ekey("e1"))["involvedObject"]["name"] == "p"
+    listed, _ = store.list("events", "default")
+    assert [e["metadata"]["name"] for e in listed] == ["e1", "e2"]
+    assert store.list("events", None, lambda e: e["metadata"]["name"] == "e2")[0] == [store.get(ekey("e2"))]
+    # Preconditions, updates and deletes see the stored version.
+    with pytest.raises(Conflict):
+        store.update(ekey("e1"), event("e1", count=2), expected_rv=2)
+    bumped = store.update(ekey("e1"), event("e1", count=2), expected_rv=1)
+    assert store.get(ekey("e1"))["count"] == 2 == bumped["count"]
+    deleted = store.delete(ekey("e2"), expected_rv=2)
+    assert deleted["count"] == 1 and rv(deleted) == 4
+    with pytest.raises(NotFound):
+        store.get(ekey("e2"))
+    assert summary(store.watch("events", since_rv=0).poll()) == [
+        ("ADDED", "e1", 1), ("ADDED", "e2", 2), ("MODIFIED", "e1", 3), ("DELETED", "e2", 4)]
+
+
+def test_sqlite_events_kept_as_json_survive_reopen(tmp_path: Path) -> None:
+    path = tmp_path / "joblet.db"
+    store = SqliteStore(path)
+    store.create(ekey("e1"), event("e1"))
+    store.close()
+    reopened = SqliteStore(path)
+    try:
+        assert reopened.get(ekey("e1")) == {**event("e1"), "metadata": {**event("e1")["metadata"], "resourceVersion": "1"}}
+        assert rv(reopened.update(ekey("e1"), event("e1", count=2), expected_rv=1)) == 2
+    finally:
+        reopened.close()

@@ -88,6 +88,19 @@ def test_a_write_on_one_replica_is_read_on_another_after_sync(replicas: list[Pos
     assert b.get(jkey("x")) == created
 
 
+def test_an_event_written_on_one_replica_is_kept_as_json_and_read_on_another(replicas: list[PostgresStore]) -> None:
+    a, b, _ = replicas
+    key = Key("events", "default", "e")
+    created = a.create(key, {"metadata": {"name": "e", "namespace": "default"}, "reason": "Started", "count": 1})
+    assert b.sync() == 1
+    assert b.get(key) == created and b.get(key) is not b.get(key)  # decoded afresh on each read
+    bumped = b.update(key, {**created, "count": 2}, expected_rv=1)
+    assert a.sync() == 2
+    assert a.get(key) == bumped
+    assert a.delete(key, expected_rv=2)["count"] == 2
+    assert b.sync() == 3 and b.list("events")[0] == []
+
+
 def test_concurrent_conflicting_updates_exactly_one_wins(replicas: list[PostgresStore]) -> None:
     first = replicas[0].create(jkey("race"), job("race"))
     for r in replicas:

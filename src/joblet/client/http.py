@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import ssl
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any
 
 import httpx
@@ -178,11 +178,15 @@ class HttpClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        *,
+        keep: Callable[[Obj], bool] | None = None,
     ) -> ObjectList:
         r = resource_or_404(resource)
         answer = await self._request("GET", r.base_path(namespace), params={
             "labelSelector": label_selector or None, "fieldSelector": field_selector or None})
         items = answer.get("items") or []
+        if keep is not None:
+            items = [o for o in items if keep(o)]
         rv = str((answer.get("metadata") or {}).get("resourceVersion") or "")
         return ObjectList(items, rv)
 

@@ -69,7 +69,9 @@ class Informer:
         self._handlers: list[_Handlers] = []
         self._indexers: dict[str, IndexFunc] = {}
         self._indexes: dict[str, dict[str, set[str]]] = {}
-        self._index_values: dict[str, dict[str, tuple[str, ...]]] = {}
+        # index name -> key -> the object's values in it: the value itself when it is the only
+        # one (most are: a pod's controller uid, node, owner), so a retained pod costs no tuple
+        self._index_values: dict[str, dict[str, str | tuple[str, ...]]] = {}
         self._task: asyncio.Task[None] | None = None
 
     # -- configuration ------------------------------------------------------------------
@@ -153,6 +155,8 @@ class Informer:
     def _reindex(self, key: str, obj: Obj | None) -> None:
         for name in self._indexers:
             old_values = self._index_values[name].pop(key, ())
+            if isinstance(old_values, str):
+                old_values = (old_values,)
             index = self._indexes[name]
             for v in old_values:
                 bucket = index.get(v)
@@ -167,7 +171,7 @@ class Informer:
         values = tuple(self._indexers[name](obj))
         if not values:
             return
-        self._index_values[name][key] = values
+        self._index_values[name][key] = values[0] if len(values) == 1 else values
         index = self._indexes[name]
         for v in values:
             index.setdefault(v, set()).add(key)

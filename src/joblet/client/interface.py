@@ -13,7 +13,7 @@ Errors are raised as :mod:`joblet.errors` classes on both transports.
 from __future__ import annotations
 
 import builtins
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
@@ -48,7 +48,12 @@ class Client(Protocol):
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
-    ) -> ObjectList: ...
+        *,
+        keep: Callable[[Obj], bool] | None = None,
+    ) -> ObjectList:
+        """``keep``: only the objects it is true of, tested as each is read (in process, before
+        the next one is: a sweep of every Event holds only the ones it wants, not all of them
+        decoded at once - the store keeps Events as JSON)."""
 
     async def create(
         self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,

@@ -21,9 +21,10 @@ Obj = dict[str, Any]
 
 
 def compile_predicate(
-    resource: str, label_selector: str | None, field_selector: str | None
+    resource: str, label_selector: str | None, field_selector: str | None,
+    keep: Callable[[Obj], bool] | None = None,
 ) -> Callable[[Obj], bool] | None:
-    """One predicate for a label and a field selector (None when both are empty)."""
+    """One predicate for a label and a field selector and ``keep`` (None when all are empty)."""
     tests: builtins.list[Callable[[Obj], bool]] = []
     if label_selector:
         ls = selectors.parse_label_selector(label_selector)
@@ -31,6 +32,8 @@ def compile_predicate(
     if field_selector:
         fs = selectors.parse_field_selector(field_selector, resource)
         tests.append(fs.matches)
+    if keep is not None:
+        tests.append(keep)
     if not tests:
         return None
     if len(tests) == 1:
@@ -57,8 +60,10 @@ class LocalClient:
         namespace: str | None = None,
         label_selector: str | None = None,
         field_selector: str | None = None,
+        *,
+        keep: Callable[[Obj], bool] | None = None,
     ) -> ObjectList:
-        predicate = compile_predicate(resource, label_selector, field_selector)
+        predicate = compile_predicate(resource, label_selector, field_selector, keep)
         items, rv = self.registry.list(resource, namespace, predicate)
         return ObjectList(items, str(rv))
 

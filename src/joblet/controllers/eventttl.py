@@ -34,25 +34,28 @@ def last_recorded(event: dict[str, Any]) -> datetime | None:
     return None
 
 
+def recorded_before(event: dict[str, Any], cutoff: datetime) -> bool:
+    when = last_recorded(event)
+    return when is not None and when < cutoff
+
+
 def expired(events: list[dict[str, Any]], now: datetime, ttl: float) -> list[tuple[str, str]]:
     """(namespace, name) of the Events recorded last more than ``ttl`` seconds before ``now``."""
     cutoff = now - timedelta(seconds=ttl)
-    out = []
-    for event in events:
-        when = last_recorded(event)
-        if when is not None and when < cutoff:
-            meta = event["metadata"]
-            out.append((str(meta.get("namespace") or ""), str(meta["name"])))
-    return out
+    return [(str(e["metadata"].get("namespace") or ""), str(e["metadata"]["name"]))
+            for e in events if recorded_before(e, cutoff)]
 
 
 async def expire_events(client: Client, clock: Clock, ttl: float = EVENT_TTL_SECONDS) -> int:
-    """Delete the expired Events now; how many went."""
-    listed = await client.list("events")
+    """Delete the expired Events now; how many went. Only the expired ones are listed: the store
+    keeps Events as JSON, and a list of all of them would decode every one at once, each minute."""
+    cutoff = clock.now() - timedelta(seconds=ttl)
+    listed = await client.list("events", keep=lambda event: recorded_before(event, cutoff))
     gone = 0
-    for namespace, name in expired(listed.items, clock.now(), ttl):
+    for event in listed.items:
+        meta = event["metadata"]
         with contextlib.suppress(NotFound):
-            await client.delete("events", name, namespace)
+            await client.delete("events", str(meta["name"]), str(meta.get("namespace") or ""))
             gone += 1
     return gone
 

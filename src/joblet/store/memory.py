@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 import threading
 from collections.abc import Callable, Iterable
-from typing import Any
 
 import orjson
 
 from joblet.errors import ApiError, already_exists, conflict, not_found
 from joblet.objects import rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
+from joblet.store.sharing import SharedValues
 from joblet.store.watch import (
     DEFAULT_HISTORY_BYTES,
     DEFAULT_HISTORY_EVENTS,
@@ -40,6 +39,24 @@ CONFLICT_MESSAGE = "the object has been modified; please apply your changes to t
 # A row of one flush: the object's rv and its JSON, or None when the object was deleted.
 Row = tuple[int, bytes | None]
 
+#: Resources whose objects the index keeps as their JSON, decoded on each read. Events are
+#: written once (a repeat patches its count), read rarely (``kubectl get events``, ``describe``,
+#: the hourly expiry) and a Job's pods leave three each: decoded, one takes ~1.35 KB of dicts
+#: and strings, as JSON ~0.7 KB, already encoded for its watch event and its row. Every read
+#: gets a fresh object (never shared with another reader).
+ENCODED_RESOURCES = frozenset({"events"})
+
+# What the index holds for one object: the object, or its JSON for an ENCODED_RESOURCES one.
+Stored = Obj | bytes
+
+
+def decoded(stored: Stored) -> Obj:
+    """The object an index entry holds."""
+    if isinstance(stored, bytes):
+        obj: Obj = orjson.loads(stored)
+        return obj
+    return stored
+
 
 def _as_deleted(obj: Obj, rv: int) -> Obj:
     """A copy of obj carrying the delete's rv; the stored object stays untouched (it is shared)."""
@@ -49,47 +66,6 @@ def _as_deleted(obj: Obj, rv: int) -> Obj:
 
 
 log = logging.getLogger(__name__)
-
-#: longer string values are left alone: hashing them costs more than sharing them saves
-SHARE_MAX_CHARS = 256
-
-
-def share_strings(obj: Any, old: Obj | None = None) -> None:
-    """Replace, in place, every string value of ``obj`` (at any depth, up to
-    :data:`SHARE_MAX_CHARS` characters) by the interned equal string.
-
-    Why: the index keeps every object until it is deleted, and a Job's finished pods and their
-    Events stay for its whole life. Their string values repeat across objects (namespace, image,
-    timestamps of the same second, the Job's uid in every pod's labels and owner reference, a
-    pod's uid and name in each of its Events), and each JSON decode makes a fresh copy of each
-    one: sharing them takes ~30% off what a retained pod and its Events hold. Dict keys are
-    already shared by orjson's key cache. An interned string is freed with its last reference
-    (CPython 3.10+), so this keeps nothing alive. Replacing a value by an equal string is
-    invisible to every reader, even of a subtree shared with an older version of the object.
-    A top-level value that is the very object ``old`` (the version it replaces) holds was
-    shared already and is skipped (a pod's spec on each of its status writes).
-    """
-    intern = sys.intern
-    todo = [obj]
-    while todo:
-        node = todo.pop()
-        top, old = old, None  # only the top level is compared with the old version
-        if type(node) is dict:
-            for k, v in node.items():
-                t = type(v)
-                if t is str:
-                    if len(v) <= SHARE_MAX_CHARS:
-                        node[k] = intern(v)
-                elif (t is dict or t is list) and (top is None or v is not top.get(k)):
-                    todo.append(v)
-        else:
-            for i, v in enumerate(node):
-                t = type(v)
-                if t is str:
-                    if len(v) <= SHARE_MAX_CHARS:
-                        node[i] = intern(v)
-                elif t is dict or t is list:
-                    todo.append(v)
 
 
 class StoreClosed(ApiError):
@@ -107,7 +83,7 @@ class MemoryStore:
         history_bytes: int = DEFAULT_HISTORY_BYTES,
     ) -> None:
         # resource -> namespace -> name -> object
-        self._index: dict[str, dict[str, dict[str, Obj]]] = {}
+        self._index: dict[str, dict[str, dict[str, Stored]]] = {}
         self._rv = 0
         self._hub = WatchHub(0, history_events, history_bytes)
         self._pending: list[CommittedEvent] = []
@@ -118,6 +94,8 @@ class MemoryStore:
         self.storage_error = ""
         self._lock = threading.RLock()
         self._closed = False
+        #: equal values shared between the stored objects (see :mod:`joblet.store.sharing`)
+        self._shared = SharedValues()
 
     # -- reads ------------------------------------------------------------------------
 
@@ -126,10 +104,10 @@ class MemoryStore:
         return self._rv
 
     def get(self, key: Key) -> Obj:
-        obj = self._index.get(key.resource, {}).get(key.namespace, {}).get(key.name)
-        if obj is None:
+        stored = self._index.get(key.resource, {}).get(key.namespace, {}).get(key.name)
+        if stored is None:
             raise not_found(key.resource, key.group, key.name)
-        return obj
+        return decoded(stored)
 
     def list(
         self,
@@ -149,12 +127,15 @@ class MemoryStore:
             else:
                 return [], rv
             out: list[Obj] = []
+            encoded = resource in ENCODED_RESOURCES
             for ns in spaces:
                 names = by_ns[ns]
+                stored = (names[n] for n in sorted(names))
+                objs: Iterable[Obj] = map(decoded, stored) if encoded else stored  # type: ignore[assignment]
                 if predicate is None:
-                    out.extend(names[n] for n in sorted(names))
+                    out.extend(objs)
                 else:
-                    out.extend(o for o in (names[n] for n in sorted(names)) if predicate(o))
+                    out.extend(o for o in objs if predicate(o))
             return out, rv
 
     def count(self, resource: str, namespace: str | None = None) -> int:
@@ -187,12 +168,12 @@ class MemoryStore:
         with self._lock:
             self._check_open()
             names = self._index.get(key.resource, {}).get(key.namespace)
-            old = names.get(key.name) if names is not None else None
-            if names is None or old is None:
+            stored = names.get(key.name) if names is not None else None
+            if names is None or stored is None:
                 raise not_found(key.resource, key.group, key.name)
-            if expected_rv is not None and rv_of(old) != expected_rv:
+            if expected_rv is not None and rv_of(decoded(stored)) != expected_rv:
                 raise conflict(key.resource, key.group, key.name, CONFLICT_MESSAGE)
-            self._place("MODIFIED", key, names, obj, old)
+            self._place("MODIFIED", key, names, obj, stored)
         self._after_write()
         return obj
 
@@ -201,9 +182,10 @@ class MemoryStore:
             self._check_open()
             by_ns = self._index.get(key.resource)
             names = by_ns.get(key.namespace) if by_ns is not None else None
-            old = names.get(key.name) if names is not None else None
-            if by_ns is None or names is None or old is None:
+            stored = names.get(key.name) if names is not None else None
+            if by_ns is None or names is None or stored is None:
                 raise not_found(key.resource, key.group, key.name)
+            old = decoded(stored)
             if expected_rv is not None and rv_of(old) != expected_rv:
                 raise conflict(key.resource, key.group, key.name, CONFLICT_MESSAGE)
             rv = self._rv = self._rv + 1
@@ -215,22 +197,36 @@ class MemoryStore:
         self._after_write()
         return deleted
 
-    def _place(self, type_: EventType, key: Key, names: dict[str, Obj], obj: Obj, old: Obj | None = None) -> None:
+    def _place(
+        self, type_: EventType, key: Key, names: dict[str, Stored], obj: Obj, old: Stored | None = None
+    ) -> None:
         """Index ``obj`` under the next resourceVersion and record its event (lock held)."""
-        share_strings(obj, old)
         rv = self._rv = self._rv + 1
         meta = obj.get("metadata")
         if meta is None:
             meta = obj["metadata"] = {}
         meta["resourceVersion"] = str(rv)
-        names[key.name] = obj
-        self._record(type_, key, obj, rv)
+        data = self._record(type_, key, obj, rv)
+        names[key.name] = self._to_index(key.resource, obj, data, old)
 
-    def _record(self, type_: EventType, key: Key, obj: Obj, rv: int) -> None:
+    def _to_index(self, resource: str, obj: Obj, data: bytes | None, old: Stored | None = None) -> Stored:
+        """What the index keeps of ``obj`` (whose JSON is ``data``): the JSON of an object of
+        :data:`ENCODED_RESOURCES` (the object itself, handed back and to watchers, is not kept),
+        else ``obj`` with its values shared (``old``: the version it replaces)."""
+        if resource in ENCODED_RESOURCES:
+            # An exact-size copy, as the watch history keeps: orjson's output holds its whole
+            # write buffer (4 KiB for a 0.6 KB Event), more than the decoded Event.
+            return bytes(memoryview(data if data is not None else orjson.dumps(obj)))
+        self._shared.share(obj, old if isinstance(old, dict) else None)
+        return obj
+
+    def _record(self, type_: EventType, key: Key, obj: Obj, rv: int) -> bytes:
+        """Queue the event of a write (and its row); the object's JSON."""
         data = orjson.dumps(obj)
         self._pending.append(CommittedEvent(key.resource, key.namespace, WatchEvent(type_, obj, rv), data))
         if self._rows is not None:
             self._rows[key] = (rv, None if type_ == "DELETED" else data)
+        return data
 
     def _after_write(self) -> None:
         try:
@@ -314,8 +310,7 @@ class MemoryStore:
         index = self._index
         top = 0
         for resource, namespace, name, obj in rows:
-            share_strings(obj)
-            index.setdefault(resource, {}).setdefault(namespace, {})[name] = obj
+            index.setdefault(resource, {}).setdefault(namespace, {})[name] = self._to_index(resource, obj, None)
             top = max(top, rv_of(obj))
         self._rv = max(rv, top)
         self._hub.reset(self._rv)

@@ -72,7 +72,7 @@ from joblet.errors import ApiError, InsufficientStorage, already_exists, conflic
 from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption
 from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
-from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, _as_deleted, share_strings
+from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, Stored, _as_deleted, decoded
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, CommittedEvent, StoreWatch
 
 log = logging.getLogger(__name__)
@@ -107,7 +107,7 @@ class _Turn:
 
     number: int
     base_rv: int
-    undo: list[tuple[Key, Obj | None]] = field(default_factory=list)
+    undo: list[tuple[Key, Stored | None]] = field(default_factory=list)
     events: list[tuple[int, str, str, str, str, bytes]] = field(default_factory=list)
 
 
@@ -274,9 +274,9 @@ class PostgresStore(MemoryStore):
                 self._restore_rv(meta, previous)
                 raise
             names = self._index.setdefault(key.resource, {}).setdefault(key.namespace, {})
-            turn.undo.append((key, names.get(key.name)))
-            share_strings(obj, names.get(key.name))
-            names[key.name] = obj
+            old = names.get(key.name)
+            turn.undo.append((key, old))
+            names[key.name] = self._to_index(key.resource, obj, data, old)
             self._written(turn, type_, key, obj, rv, data, stored)
         self._after_write()
         return obj
@@ -301,7 +301,7 @@ class PostgresStore(MemoryStore):
             names.pop(key.name, None)
             if not names:
                 self._index.get(key.resource, {}).pop(key.namespace, None)
-            deleted = _as_deleted(old, rv)
+            deleted = _as_deleted(decoded(old), rv)
             data = orjson.dumps(deleted)
             self._written(turn, "DELETED", key, deleted, rv, data, self._to_storage(key, data))
         self._after_write()
@@ -521,7 +521,7 @@ class PostgresStore(MemoryStore):
                 contiguous = False
                 break
             decoded = self._decode(row)
-            _, resource, namespace, name, type_, obj, _raw = decoded
+            _, resource, namespace, name, type_, obj, raw = decoded
             if type_ == "DELETED":
                 by_ns = self._index.get(resource, {})
                 names = by_ns.get(namespace, {})
@@ -529,8 +529,8 @@ class PostgresStore(MemoryStore):
                 if not names:
                     by_ns.pop(namespace, None)
             else:
-                share_strings(obj)  # the other writer's decoded object: fresh strings
-                self._index.setdefault(resource, {}).setdefault(namespace, {})[name] = obj
+                names = self._index.setdefault(resource, {}).setdefault(namespace, {})
+                names[name] = self._to_index(resource, obj, raw)  # the other writer's: fresh values
             self._rv = self._applied = rv
             batch.append(self._committed(decoded))
         if batch:

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from joblet.api.registry import Registry
+from joblet.client.interface import ObjectList
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock, rfc3339
 from joblet.controllers.eventttl import expire_events, expired
@@ -43,3 +45,31 @@ def test_expire_events_deletes_only_expired_ones() -> None:
         assert [e["metadata"]["name"] for e in (await client.list("events")).items] == ["second"]
 
     asyncio.run(body())
+
+
+def test_expire_events_lists_only_the_expired_ones() -> None:
+    # The store keeps Events as JSON: a sweep must not hold every Event decoded at once.
+    clock = FakeClock(T0)
+    registry = Registry(MemoryStore(), clock)
+    registry.create("namespaces", {"metadata": {"name": "default"}})
+    client = LocalClient(registry)
+    listed: list[int] = []
+    plain_list = client.list
+
+    async def counting_list(*args: Any, **kwargs: Any) -> ObjectList:
+        result = await plain_list(*args, **kwargs)
+        listed.append(len(result.items))
+        return result
+
+    client.list = counting_list  # type: ignore[method-assign]
+
+    async def body() -> None:
+        for i in range(3):
+            await client.create("events", event(f"old{i}", lastTimestamp=rfc3339(T0)), "default")
+        clock.advance(3601)
+        for i in range(5):
+            await client.create("events", event(f"new{i}", lastTimestamp=rfc3339(clock.now())), "default")
+        assert await expire_events(client, clock, 3600) == 3
+
+    asyncio.run(body())
+    assert listed == [3]

@@ -194,6 +194,22 @@ def test_informer_keeps_one_key_string_per_object_across_its_cache_and_indexes()
     assert cache_key == "default/p" and index_key is cache_key
 
 
+def test_informer_index_follows_an_object_from_one_value_to_several_and_back() -> None:
+    # One value is kept as itself, several as a tuple: either way a change leaves no stale entry.
+    inf = Informer(None, "pods")  # type: ignore[arg-type]
+    inf.add_index("owner", lambda o: o["spec"]["owners"])
+    for rv, owners in enumerate((["a"], ["a", "b"], ["c"], []), start=1):
+        inf.apply("MODIFIED" if rv > 1 else "ADDED",
+                  {"metadata": {"name": "p", "namespace": "default", "resourceVersion": str(rv)},
+                   "spec": {"owners": owners}})
+        assert {v: inf.index_keys("owner", v) for v in "abc"} == {v: {"default/p"} if v in owners else set()
+                                                                  for v in "abc"}
+    inf.apply("MODIFIED", {"metadata": {"name": "p", "namespace": "default", "resourceVersion": "9"},
+                           "spec": {"owners": ["b"]}})
+    inf.apply("DELETED", {"metadata": {"name": "p", "namespace": "default"}, "spec": {"owners": ["b"]}})
+    assert inf.index_keys("owner", "b") == set()
+
+
 def test_manager_runs_workers_and_stops() -> None:
     async def main() -> None:
         clock = FakeClock()
