@@ -29,10 +29,10 @@ import json
 import re
 import statistics
 import tempfile
-import time
 from pathlib import Path
 
 from _server import joblet_server
+from latency import CompletionWatch
 from latency import run_span as one_run
 
 # Runs in the server process (python -c HOOKS TRACEFILE server ...): wrap functions to log
@@ -182,12 +182,13 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         trace = Path(tmp) / "trace"
         runs: list[tuple[str, float, float]] = []
-        with joblet_server(launcher=("-c", HOOKS, str(trace))) as server, server.http() as client:
-            one_run(client, server.url, "warmup")
+        with (joblet_server(launcher=("-c", HOOKS, str(trace))) as server, server.http() as client,
+              server.http() as watching):
+            watch = CompletionWatch(watching, server.url)
+            one_run(client, watch, server.url, "warmup")
             for i in range(args.runs):
                 name = f"lat-{i}"
-                runs.append((name, *one_run(client, server.url, name)))
-                time.sleep(0.05)  # let the run's tail (finalizer removal, events) finish
+                runs.append((name, *one_run(client, watch, server.url, name)))
         lines = []
         for raw in trace.read_text().splitlines():
             t, label, ident = [*raw.split(" ", 2), ""][:3]
