@@ -8,6 +8,7 @@ import asyncio
 import os
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -230,6 +231,37 @@ def test_lost_container_is_status_unknown(tmp_path: Path) -> None:
     [rec] = rt.recover("u8")
     assert rec.exit is not None
     assert (rec.state, rec.exit.exit_code, rec.exit.reason) == ("exited", 137, "ContainerStatusUnknown")
+
+
+def test_an_attempt_recorded_but_never_spawned_is_forgotten_and_runs_anew(tmp_path: Path) -> None:
+    # the agent died between the intent record and the spawn: nothing ran, so nothing is lost
+    rt = make_runtime(tmp_path)
+    rt.pod_dir("u7").mkdir(parents=True)
+    intent = rt.pod_dir("u7") / "c.main.0.json"
+    intent.write_text('{"startedAt": 1, "log": "x"}\n')
+    assert rt.recover("u7") == []
+    assert not intent.exists()
+    assert asyncio.run(run(rt, spec(rt, "u7", "main", "exit 3"))).exit_code == 3
+
+
+def test_a_shim_spawned_before_its_pid_was_recorded_is_adopted(tmp_path: Path) -> None:
+    # the agent died between the spawn and the pid record: the shim (found by its status path
+    # among its arguments) runs on and is adopted, not reported lost
+    rt = make_runtime(tmp_path)
+    rt.pod_dir("u6").mkdir(parents=True)
+    (rt.pod_dir("u6") / "c.main.0.json").write_text('{"startedAt": 1}\n')
+    status = rt.pod_dir("u6") / "c.main.0.status"
+    stand_in = subprocess.Popen([sys.executable, "-c", "import sys, time; time.sleep(0.5); open(sys.argv[1], 'w').write('exit 4\\n')",
+                                 str(status)])
+    try:
+        # (Popen may return before the child's exec is visible in /proc; a real shim has long run)
+        poll_until(lambda: str(status).encode() in Path(f"/proc/{stand_in.pid}/cmdline").read_bytes())
+        [rec] = rt.recover("u6")
+        assert rec.state == "running"
+        assert rt._live_pid(rec.ref) == stand_in.pid
+    finally:
+        stand_in.wait(10)
+    assert asyncio.run(rt.wait(rec.ref)).exit_code == 4
 
 
 @needs_cgroups
