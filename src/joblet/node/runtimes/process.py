@@ -252,8 +252,9 @@ class ProcessRuntime:
         tracking = self.cgroups.slot_of(ref.pod_uid, self._cgroup_name(ref))
         if tracking is not None:
             state["cgroup"] = str(tracking)
-        # Intent before the spawn, in one record: a crash between spawn and the pid record
-        # must not run the attempt twice (recovery then reports it lost instead).
+        # Intent before the spawn, in one record: after a crash between this record and the
+        # pid record, recovery finds the shim by its status path among its arguments (adopted)
+        # or knows that nothing ran (the attempt is started anew): never twice, never lost.
         records.append_record(self._state_path(ref), state)
         if spec.working_dir and not spec.sandbox:
             args += ["-d", spec.working_dir]
