@@ -238,7 +238,7 @@ def test_an_attempt_recorded_but_never_spawned_is_forgotten_and_runs_anew(tmp_pa
     rt = make_runtime(tmp_path)
     rt.pod_dir("u7").mkdir(parents=True)
     intent = rt.pod_dir("u7") / "c.main.0.json"
-    intent.write_text('{"startedAt": 1, "log": "x"}\n')
+    intent.write_text('{"startedAt": 1}\n')
     assert rt.recover("u7") == []
     assert not intent.exists()
     assert asyncio.run(run(rt, spec(rt, "u7", "main", "exit 3"))).exit_code == 3
