@@ -35,15 +35,9 @@ def last_recorded(event: dict[str, Any]) -> datetime | None:
 
 
 def recorded_before(event: dict[str, Any], cutoff: datetime) -> bool:
+    """Whether the Event was recorded last before ``cutoff`` (the expiry's pure decision)."""
     when = last_recorded(event)
     return when is not None and when < cutoff
-
-
-def expired(events: list[dict[str, Any]], now: datetime, ttl: float) -> list[tuple[str, str]]:
-    """(namespace, name) of the Events recorded last more than ``ttl`` seconds before ``now``."""
-    cutoff = now - timedelta(seconds=ttl)
-    return [(str(e["metadata"].get("namespace") or ""), str(e["metadata"]["name"]))
-            for e in events if recorded_before(e, cutoff)]
 
 
 async def expire_events(client: Client, clock: Clock, ttl: float = EVENT_TTL_SECONDS) -> int:
