@@ -6,6 +6,7 @@ dict-walking in one place so the rest of the code reads like the Kubernetes sour
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 from datetime import datetime
 from typing import Any
@@ -127,7 +128,6 @@ def job_finished(job: Obj) -> str | None:
     return None
 
 
-#: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
 # Characters Kubernetes uses for generateName suffixes (no vowels, no look-alikes).
 _SUFFIX_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 
@@ -137,6 +137,17 @@ def random_suffix(n: int = 5) -> str:
     return "".join(secrets.choice(_SUFFIX_ALPHABET) for _ in range(n))
 
 
+def stable_suffix(seed: str, n: int = 5) -> str:
+    """A suffix in :func:`random_suffix`'s alphabet that is always the same for ``seed``."""
+    digest = int.from_bytes(hashlib.blake2b(seed.encode(), digest_size=8).digest(), "big")
+    out = []
+    for _ in range(n):
+        digest, i = divmod(digest, len(_SUFFIX_ALPHABET))
+        out.append(_SUFFIX_ALPHABET[i])
+    return "".join(out)
+
+
+#: Finalizers the registry adds for a DELETE with propagationPolicy Orphan / Foreground.
 ORPHAN_FINALIZER = "orphan"
 FOREGROUND_FINALIZER = "foregroundDeletion"
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from joblet.errors import Forbidden, NotFound
-from joblet.objects import random_suffix
+from joblet.objects import controller_ref, random_suffix, stable_suffix
 from joblet.store.interface import Key, Store
 
 Obj = dict[str, Any]
@@ -94,4 +94,14 @@ def admit_from_store(pod: Obj, namespace: str, store: Store) -> None:
                 f'pods "{pod_name}" is forbidden: error looking up service account {namespace}/{name}: '
                 f'serviceaccount "{name}" not found', {"name": pod_name, "kind": "pods"}) from None
         sa = None
-    admit_pod(pod, sa, random_suffix())
+    admit_pod(pod, sa, token_volume_suffix(pod))
+
+
+def token_volume_suffix(pod: Obj) -> str:
+    """The ``kube-api-access-`` suffix: random, as upstream, for a pod without a controller; the
+    same for every pod of one controller (a Job's), derived from its uid. The name is private to
+    each pod either way, and with it the pods of a Job have equal containers and volumes, which
+    the store then keeps once for all of them (a finished pod ~1 KB smaller: 100,000 pods)."""
+    ref = controller_ref(pod)
+    uid = str(ref.get("uid") or "") if ref is not None else ""
+    return stable_suffix(uid) if uid else random_suffix()

@@ -53,6 +53,20 @@ def test_pod_gets_default_service_account_and_projected_token_volume(reg: Regist
         assert ctr["volumeMounts"] == [{"name": volume["name"], "readOnly": True, "mountPath": MOUNT}]
 
 
+def test_pods_of_one_controller_share_the_token_volume_name_others_get_random_ones(reg: Registry) -> None:
+    def volume_name(name: str, owner_uid: str | None) -> str:
+        obj = pod(name)
+        if owner_uid is not None:
+            obj["metadata"]["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "Job", "name": "j",
+                                                   "uid": owner_uid, "controller": True}]
+        return str(reg.create("pods", obj)["spec"]["volumes"][0]["name"])
+
+    first, second, other = volume_name("a", "uid-1"), volume_name("b", "uid-1"), volume_name("c", "uid-2")
+    assert first == second != other
+    assert len({volume_name(f"free-{i}", None) for i in range(4)}) > 1  # no controller: random, as upstream
+    assert all(n.startswith("kube-api-access-") and len(n) == len("kube-api-access-") + 5 for n in (first, other))
+
+
 def test_opt_out_by_pod_or_service_account(reg: Registry) -> None:
     assert "volumes" not in reg.create("pods", pod("off", automountServiceAccountToken=False))["spec"]
     reg.create("serviceaccounts", {"metadata": {"name": "quiet"}, "automountServiceAccountToken": False})
