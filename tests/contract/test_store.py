@@ -720,7 +720,7 @@ def ekey(name: str) -> Key:
 
 
 def test_events_kept_as_json_read_back_as_written_and_never_shared(make_store: StoreFactory) -> None:
-    # The index keeps an Event as its JSON (ENCODED_RESOURCES): each read decodes a private copy.
+    # The index keeps an Event packed (ENCODED_RESOURCES): each read decodes a private copy.
     store = make_store()
     written = store.create(ekey("e1"), event("e1"))
     store.create(ekey("e2"), event("e2"))

@@ -53,7 +53,7 @@ class Client(Protocol):
     ) -> ObjectList:
         """``keep``: only the objects it is true of, tested as each is read (in process, before
         the next one is: a sweep of every Event holds only the ones it wants, not all of them
-        decoded at once - the store keeps Events as JSON)."""
+        decoded at once - the store keeps Events packed)."""
 
     async def create(
         self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,

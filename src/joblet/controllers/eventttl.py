@@ -42,7 +42,7 @@ def recorded_before(event: dict[str, Any], cutoff: datetime) -> bool:
 
 async def expire_events(client: Client, clock: Clock, ttl: float = EVENT_TTL_SECONDS) -> int:
     """Delete the expired Events now; how many went. Only the expired ones are listed: the store
-    keeps Events as JSON, and a list of all of them would decode every one at once, each minute."""
+    keeps Events packed, and a list of all of them would decode every one at once, each minute."""
     cutoff = clock.now() - timedelta(seconds=ttl)
     listed = await client.list("events", keep=lambda event: recorded_before(event, cutoff))
     gone = 0

@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import zlib
 from collections.abc import Callable, Iterable
 
 import orjson
@@ -39,21 +40,45 @@ CONFLICT_MESSAGE = "the object has been modified; please apply your changes to t
 # A row of one flush: the object's rv and its JSON, or None when the object was deleted.
 Row = tuple[int, bytes | None]
 
-#: Resources whose objects the index keeps as their JSON, decoded on each read. Events are
-#: written once (a repeat patches its count), read rarely (``kubectl get events``, ``describe``,
-#: the hourly expiry) and a Job's pods leave three each: decoded, one takes ~1.35 KB of dicts
-#: and strings, as JSON ~0.7 KB, already encoded for its watch event and its row. Every read
-#: gets a fresh object (never shared with another reader).
+#: Resources whose objects the index keeps packed (:func:`packed`), decoded on each read.
+#: Events are written once (a repeat patches its count), read rarely (``kubectl get events``,
+#: ``describe``, the hourly expiry) and a Job's pods leave three each: decoded, one takes
+#: ~1.35 KB of dicts and strings, as JSON ~0.65 KB, packed ~0.16 KB. Every read gets a fresh
+#: object (never shared with another reader).
 ENCODED_RESOURCES = frozenset({"events"})
 
-# What the index holds for one object: the object, or its JSON for an ENCODED_RESOURCES one.
+# What the index holds for one object: the object, or its packed JSON for an ENCODED_RESOURCES one.
 Stored = Obj | bytes
+
+# Raw deflate with a 2 KiB window: a small state to set up per object (a 32 KiB window made
+# compressing a 0.65 KB Event cost more than encoding it) and room for the preset dictionary.
+_PACK_WBITS = -11
+#: The preset dictionary: what most Events repeat (field names, the kinds, reasons and sources
+#: the controllers and the node agent write), so an Event packs to the few bytes it has of its own.
+_PACK_DICT = (
+    b'"reason":"Created","reportingComponent":"kubelet","source":{"component":"kubelet","host":""},'
+    b'"message":"Created container ","reason":"Started","message":"Started container ",'
+    b'"reportingComponent":"job-controller","SuccessfulCreate","Created pod: "'
+    b'{"apiVersion":"v1","count":1,"firstTimestamp":"2026-01-01T00:00:00Z","involvedObject":{"apiVersion":"v1",'
+    b'"kind":"Pod","name":"","namespace":"default","resourceVersion":"","uid":""},"kind":"Event",'
+    b'"lastTimestamp":"2026-01-01T00:00:00Z","message":"Successfully assigned default/ to ","metadata":'
+    b'{"creationTimestamp":"2026-01-01T00:00:00Z","name":"","namespace":"default","resourceVersion":"","uid":""},'
+    b'"reason":"Scheduled","reportingComponent":"default-scheduler","reportingInstance":"",'
+    b'"source":{"component":"default-scheduler"},"type":"Normal"}'
+)
+
+
+def packed(data: bytes) -> bytes:
+    """An object's JSON as the index keeps it: deflated against :data:`_PACK_DICT` (an Event
+    0.65 KB → ~0.16 KB; ~7 µs to pack, ~4 µs to unpack and decode)."""
+    packer = zlib.compressobj(6, zlib.DEFLATED, _PACK_WBITS, 1, zdict=_PACK_DICT)
+    return packer.compress(data) + packer.flush()
 
 
 def decoded(stored: Stored) -> Obj:
     """The object an index entry holds."""
     if isinstance(stored, bytes):
-        obj: Obj = orjson.loads(stored)
+        obj: Obj = orjson.loads(zlib.decompressobj(_PACK_WBITS, zdict=_PACK_DICT).decompress(stored))
         return obj
     return stored
 
@@ -211,12 +236,10 @@ class MemoryStore:
 
     def _to_index(self, resource: str, obj: Obj, data: bytes | None, old: Stored | None = None) -> Stored:
         """What the index keeps of ``obj`` (whose JSON is ``data``): the JSON of an object of
-        :data:`ENCODED_RESOURCES` (the object itself, handed back and to watchers, is not kept),
+        :data:`ENCODED_RESOURCES`, packed (the object itself, handed back and to watchers, is not kept),
         else ``obj`` with its values shared (``old``: the version it replaces)."""
         if resource in ENCODED_RESOURCES:
-            # An exact-size copy, as the watch history keeps: orjson's output holds its whole
-            # write buffer (4 KiB for a 0.6 KB Event), more than the decoded Event.
-            return bytes(memoryview(data if data is not None else orjson.dumps(obj)))
+            return packed(data if data is not None else orjson.dumps(obj))
         self._shared.share(obj, old if isinstance(old, dict) else None)
         return obj
 
