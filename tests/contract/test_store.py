@@ -745,6 +745,27 @@ def test_events_kept_as_json_read_back_as_written_and_never_shared(make_store: S
         ("ADDED", "e1", 1), ("ADDED", "e2", 2), ("MODIFIED", "e1", 3), ("DELETED", "e2", 4)]
 
 
+def test_list_written_through_reads_only_what_was_written_up_to_that_rv(make_store: StoreFactory) -> None:
+    # Each namespace keeps its objects in write order, so the list stops at the first later one.
+    store = make_store()
+    for name in ("e1", "e2", "e3"):
+        store.create(ekey(name), event(name))
+    store.create(Key("events", "other", "o1"), {**event("o1"), "metadata": {"name": "o1", "namespace": "other"}})
+    store.update(ekey("e1"), event("e1", count=2), expected_rv=1)  # rv 5: now written last
+    store.delete(ekey("e2"))  # rv 6
+    read: list[str] = []
+
+    def reading(obj: Obj) -> bool:
+        read.append(obj["metadata"]["name"])
+        return True
+
+    listed, rv = store.list("events", None, reading, written_through=4)
+    assert rv == 6 and [e["metadata"]["name"] for e in listed] == ["e3", "o1"]
+    assert sorted(read) == ["e3", "o1"]  # e1 (rv 5) ended the walk of default: not even read
+    assert [e["metadata"]["name"] for e in store.list("events", "default", written_through=5)[0]] == ["e3", "e1"]
+    assert store.list("events", "default", written_through=2)[0] == []
+
+
 def test_sqlite_events_kept_as_json_survive_reopen(tmp_path: Path) -> None:
     path = tmp_path / "joblet.db"
     store = SqliteStore(path)

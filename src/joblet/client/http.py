@@ -29,6 +29,7 @@ from joblet.client.interface import Event, FieldValidation, Obj, ObjectList, Pat
 from joblet.client.pool import install as install_cached_sockets
 from joblet.clock import poll_pause
 from joblet.errors import ApiError, InternalError, NotFound, ServiceUnavailable, from_status
+from joblet.objects import rv_of
 
 log = logging.getLogger(__name__)
 
@@ -180,11 +181,14 @@ class HttpClient:
         field_selector: str | None = None,
         *,
         keep: Callable[[Obj], bool] | None = None,
+        written_through: int | None = None,
     ) -> ObjectList:
         r = resource_or_404(resource)
         answer = await self._request("GET", r.base_path(namespace), params={
             "labelSelector": label_selector or None, "fieldSelector": field_selector or None})
         items = answer.get("items") or []
+        if written_through is not None:
+            items = [o for o in items if rv_of(o) <= written_through]
         if keep is not None:
             items = [o for o in items if keep(o)]
         rv = str((answer.get("metadata") or {}).get("resourceVersion") or "")

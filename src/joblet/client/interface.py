@@ -50,10 +50,12 @@ class Client(Protocol):
         field_selector: str | None = None,
         *,
         keep: Callable[[Obj], bool] | None = None,
+        written_through: int | None = None,
     ) -> ObjectList:
         """``keep``: only the objects it is true of, tested as each is read (in process, before
         the next one is: a sweep of every Event holds only the ones it wants, not all of them
-        decoded at once - the store keeps Events packed)."""
+        decoded at once - the store keeps Events packed). ``written_through``: only the objects
+        last written at or before that resourceVersion (in process, only those are read)."""
 
     async def create(
         self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,

@@ -62,9 +62,10 @@ class LocalClient:
         field_selector: str | None = None,
         *,
         keep: Callable[[Obj], bool] | None = None,
+        written_through: int | None = None,
     ) -> ObjectList:
         predicate = compile_predicate(resource, label_selector, field_selector, keep)
-        items, rv = self.registry.list(resource, namespace, predicate)
+        items, rv = self.registry.list(resource, namespace, predicate, written_through)
         return ObjectList(items, str(rv))
 
     async def create(

@@ -19,7 +19,7 @@ import asyncio
 import logging
 import threading
 import zlib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 import orjson
 
@@ -83,6 +83,23 @@ def decoded(stored: Stored) -> Obj:
     return stored
 
 
+def place_last(names: dict[str, Stored], name: str, stored: Stored) -> None:
+    """Index ``stored`` under ``name`` as the namespace's latest write: each namespace's dict
+    keeps its objects in the order they were last written (their resourceVersions rising), so
+    ``list(written_through=rv)`` reads only the objects written up to ``rv``, not all of them."""
+    names.pop(name, None)
+    names[name] = stored
+
+
+def _written_through(stored: Iterable[Stored], rv: int) -> Iterator[Obj]:
+    """The objects of ``stored`` (one namespace, in write order) up to the first one written after ``rv``."""
+    for entry in stored:
+        obj = decoded(entry)
+        if rv_of(obj) > rv:
+            return
+        yield obj
+
+
 def _as_deleted(obj: Obj, rv: int) -> Obj:
     """A copy of obj carrying the delete's rv; the stored object stays untouched (it is shared)."""
     deleted = dict(obj)
@@ -139,6 +156,7 @@ class MemoryStore:
         resource: str,
         namespace: str | None = None,
         predicate: Callable[[Obj], bool] | None = None,
+        written_through: int | None = None,
     ) -> tuple[list[Obj], int]:
         with self._lock:
             by_ns = self._index.get(resource)
@@ -155,8 +173,11 @@ class MemoryStore:
             encoded = resource in ENCODED_RESOURCES
             for ns in spaces:
                 names = by_ns[ns]
-                stored = (names[n] for n in sorted(names))
-                objs: Iterable[Obj] = map(decoded, stored) if encoded else stored  # type: ignore[assignment]
+                if written_through is not None:
+                    objs: Iterable[Obj] = _written_through(names.values(), written_through)
+                else:
+                    stored = (names[n] for n in sorted(names))
+                    objs = map(decoded, stored) if encoded else stored  # type: ignore[assignment]
                 if predicate is None:
                     out.extend(objs)
                 else:
@@ -232,7 +253,7 @@ class MemoryStore:
             meta = obj["metadata"] = {}
         meta["resourceVersion"] = str(rv)
         data = self._record(type_, key, obj, rv)
-        names[key.name] = self._to_index(key.resource, obj, data, old)
+        place_last(names, key.name, self._to_index(key.resource, obj, data, old))
 
     def _to_index(self, resource: str, obj: Obj, data: bytes | None, old: Stored | None = None) -> Stored:
         """What the index keeps of ``obj`` (whose JSON is ``data``): the JSON of an object of
@@ -332,7 +353,7 @@ class MemoryStore:
         """Fill the index from ``(resource, namespace, name, object)`` rows; history starts at rv."""
         index = self._index
         top = 0
-        for resource, namespace, name, obj in rows:
+        for resource, namespace, name, obj in sorted(rows, key=lambda row: rv_of(row[3])):  # in write order
             index.setdefault(resource, {}).setdefault(namespace, {})[name] = self._to_index(resource, obj, None)
             top = max(top, rv_of(obj))
         self._rv = max(rv, top)

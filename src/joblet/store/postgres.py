@@ -72,7 +72,7 @@ from joblet.errors import ApiError, InsufficientStorage, already_exists, conflic
 from joblet.security.encryption import ENCRYPTED_RESOURCES, AesGcmEncryption
 from joblet.store.atrest import from_storage, to_storage
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
-from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, Stored, _as_deleted, decoded
+from joblet.store.memory import CONFLICT_MESSAGE, MemoryStore, Stored, _as_deleted, decoded, place_last
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS, CommittedEvent, StoreWatch
 
 log = logging.getLogger(__name__)
@@ -276,7 +276,7 @@ class PostgresStore(MemoryStore):
             names = self._index.setdefault(key.resource, {}).setdefault(key.namespace, {})
             old = names.get(key.name)
             turn.undo.append((key, old))
-            names[key.name] = self._to_index(key.resource, obj, data, old)
+            place_last(names, key.name, self._to_index(key.resource, obj, data, old))
             self._written(turn, type_, key, obj, rv, data, stored)
         self._after_write()
         return obj
@@ -448,8 +448,8 @@ class PostgresStore(MemoryStore):
                 names.pop(key.name, None)
                 if not names:
                     del self._index[key.resource][key.namespace]
-            else:
-                names[key.name] = old
+            else:  # last, though older than what follows it: a written_through list may stop before it
+                place_last(names, key.name, old)
         self._rv = turn.base_rv
         self._pending = []
 
@@ -530,7 +530,7 @@ class PostgresStore(MemoryStore):
                     by_ns.pop(namespace, None)
             else:
                 names = self._index.setdefault(resource, {}).setdefault(namespace, {})
-                names[name] = self._to_index(resource, obj, raw)  # the other writer's: fresh values
+                place_last(names, name, self._to_index(resource, obj, raw))  # the other writer's: fresh values
             self._rv = self._applied = rv
             batch.append(self._committed(decoded))
         if batch:

@@ -10,7 +10,7 @@ from joblet.api.registry import Registry
 from joblet.client.interface import ObjectList
 from joblet.client.local import LocalClient
 from joblet.clock import FakeClock, rfc3339
-from joblet.controllers.eventttl import expire_events, recorded_before
+from joblet.controllers.eventttl import Sweeps, expire_events, recorded_before
 from joblet.store.memory import MemoryStore
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -49,7 +49,7 @@ def test_expire_events_deletes_only_expired_ones() -> None:
 
 
 def test_expire_events_lists_only_the_expired_ones() -> None:
-    # The store keeps Events as JSON: a sweep must not hold every Event decoded at once.
+    # The store keeps Events packed: a sweep must not hold every Event decoded at once.
     clock = FakeClock(T0)
     registry = Registry(MemoryStore(), clock)
     registry.create("namespaces", {"metadata": {"name": "default"}})
@@ -74,3 +74,39 @@ def test_expire_events_lists_only_the_expired_ones() -> None:
 
     asyncio.run(body())
     assert listed == [3]
+
+
+def test_after_the_first_sweep_an_event_expires_an_hour_after_its_last_write() -> None:
+    # As upstream's lease per Event write: what counts after the first sweep is when the Event was
+    # written (to within one sweep interval), not the time it says; stored before the first sweep,
+    # the time it says is all there is.
+    clock = FakeClock(T0)
+    registry = Registry(MemoryStore(), clock)
+    registry.create("namespaces", {"metadata": {"name": "default"}})
+    client = LocalClient(registry)
+    sweeps = Sweeps()
+    ancient = rfc3339(T0 - timedelta(hours=5))
+
+    async def sweep_after(seconds: float) -> list[str]:
+        clock.advance(seconds)
+        await expire_events(client, clock, 3600, sweeps)
+        return sorted(e["metadata"]["name"] for e in (await client.list("events")).items)
+
+    async def body() -> None:
+        await client.create("events", event("before-old", lastTimestamp=ancient), "default")
+        await client.create("events", event("before-recent", lastTimestamp=rfc3339(T0)), "default")
+        assert await sweep_after(0) == ["before-recent"]  # the first sweep: by the time each says
+        await client.create("events", event("claims-old", lastTimestamp=ancient), "default")  # written at T0
+        assert await sweep_after(60) == ["before-recent", "claims-old"]  # its time says 5 h: kept
+        await client.create("events", event("renewed", lastTimestamp=rfc3339(clock.now())), "default")
+        assert await sweep_after(1800) == ["before-recent", "claims-old", "renewed"]
+        renewed = await client.get("events", "renewed", "default")
+        await client.update("events", {**renewed, "count": 2})  # written again at T0 + 31 min
+        # T0 + 1 h - 1 s: before-recent's time is over an hour old; claims-old was written after
+        # the sweep at T0, the last one at least an hour old, so it stays for now
+        assert await sweep_after(1799) == ["claims-old", "renewed"]
+        assert await sweep_after(2) == ["renewed"]  # T0 + 1 h + 1 s: the sweep at T0 + 1 min saw it written
+        assert await sweep_after(1800) == ["renewed"]  # T0 + 1 h 31 min: its second write keeps it
+        assert await sweep_after(1799) == []  # an hour after the first sweep that saw its second write
+
+    asyncio.run(body())
