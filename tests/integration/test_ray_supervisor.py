@@ -3,7 +3,7 @@ with real containers: memory limits end in OOMKilled / 137 through a memory cgro
 there is none, through the RSS watcher; a second driver takes the log from its offset (what a
 restarted joblet does); a kill before the start means the attempt never starts; a poll that
 awaits a start reports it (``started``) once the process exists, never for an attempt that did
-not start.
+not start; an exit the driver's outstanding poll did not ask about is the next poll's at once.
 
 The supervisor is a plain class that Ray runs as a detached actor on each Ray node; its
 behaviour needs no Ray, so these tests take seconds (the Ray end-to-end cases are in tests/ray).
@@ -196,6 +196,41 @@ def test_a_start_error_ends_without_a_started_report(supervisor: Supervisor) -> 
     assert supervisor.start(p) is None
     entry = supervisor.poll({p["cid"]: 0}, -1, 0, [], [p["cid"]])["changes"][p["cid"]]
     assert "started" not in entry and entry["exit"]["reason"] == "StartError"
+
+
+def test_an_exit_while_the_outstanding_poll_did_not_ask_about_it_is_the_next_polls_at_once(
+        supervisor: Supervisor) -> None:
+    """The driver follows an attempt while its previous poll, which does not ask about it, is
+    outstanding; the attempt exits at once (the lock loser of the conformance scenario
+    unit-wq-complete-despite-one-failure). The exit wakes that poll without being in its reply,
+    so the next poll asks about the attempt at a generation that already counts its exit: it
+    must return the exit at once (up to protocol 3 it waited for a later change, the other pod's
+    exit 3 s later, so the Job never showed the failed pod while the other one ran)."""
+    p = payload(["sh", "-c", "exit 1"])
+    cid = p["cid"]
+    generation = supervisor.poll({}, -1, 0, [], [])["generation"]
+    assert supervisor.start(p) is not None  # a direct start: not a change
+    woke = supervisor.poll({}, generation, 60, [], [])  # the outstanding poll: woken by the exit alone
+    assert woke["generation"] != generation and woke["changes"] == {}
+    replies: list[dict[str, Any]] = []
+    thread = threading.Thread(target=lambda: replies.append(supervisor.poll({cid: 0}, woke["generation"], 60, [], [])),
+                              daemon=True)
+    thread.start()
+    thread.join(30)
+    assert not thread.is_alive(), "the next poll waits for a later change instead of returning the exit"
+    assert replies[0]["changes"][cid]["exit"]["exit"] == 1
+
+
+@pytest.mark.parametrize(("offset", "base", "kept", "ended", "expected"), [
+    (0, 0, 0, False, False),  # nothing written yet
+    (10, 0, 10, False, False),  # the caller has every byte kept
+    (4, 0, 10, False, True),  # bytes after the caller's offset
+    (10, 10, 0, True, True),  # the exit, not taken yet
+    (2, 8, 5, False, True),  # the caller's offset is before the bytes kept (older ones dropped)
+    (13, 8, 5, False, False),
+])
+def test_untaken(offset: int, base: int, kept: int, ended: bool, expected: bool) -> None:
+    assert worker.untaken(offset, base, kept, ended) is expected
 
 
 def test_supervisor_names_carry_the_protocol_version() -> None:

@@ -30,7 +30,11 @@ process runtime, bound to one Ray node:
 * one poll loop per runtime (:meth:`Supervisor.poll`, a long poll) carries the logs and exits
   of all the node's attempts: log bytes are appended to each attempt's CRI log file (so
   ``kubectl logs -f`` follows it), the exit is recorded in
-  ``<data_dir>/pods/<uid>/c.<name>.<attempt>.json`` and ``<attempt>.done`` ends follow.
+  ``<data_dir>/pods/<uid>/c.<name>.<attempt>.json`` and ``<attempt>.done`` ends follow. An
+  attempt followed while a poll is outstanding is asked about from the next poll on; if it
+  ended meanwhile, its exit woke the outstanding poll (which did not carry it) and the next
+  returns it at once (the supervisor's :func:`~joblet.node.raynodes.worker.untaken`), instead
+  of waiting for a later change as it did up to protocol 3.
 * ``kill``: the supervisor SIGTERMs the container's process group and SIGKILLs it after the
   grace period; an attempt not started yet never starts.
 * a supervisor lost with its node (or a hold task lost to the system) is handed to

@@ -37,7 +37,8 @@ from joblet.node.volumes import Mount
 #: bump when the supervisor's methods change: a new version is a new actor (another name), so
 #: a driver never mis-reads an older one; the driver retires older ones on its node
 #: (:meth:`joblet.node.raynodes.runtime.RayRuntime._retire_older`). 3: ``poll`` reports starts.
-PROTOCOL = 3
+#: 4: ``poll`` returns at once when an attempt it asks about has output or an exit not taken yet.
+PROTOCOL = 4
 NAMESPACE = "joblet"
 CGROUP_PREFIX = "joblet-ray"
 RSS_POLL_SECONDS = 0.05
@@ -49,6 +50,15 @@ FLUSH_BYTES = 256 * 1024
 MAX_PARTIAL = 16 * 1024  # a line longer than this is written as P(artial) pieces, as the kubelet does
 READ_BLOCK = 64 * 1024
 MAX_TERMINATION_MESSAGE_BYTES = 4096
+
+
+def untaken(offset: int, base: int, kept: int, ended: bool) -> bool:
+    """Whether one attempt has something for a poll whose caller holds ``offset`` bytes of its
+    log: bytes after that offset (the supervisor keeps ``kept`` bytes from stream offset
+    ``base``) or its exit (``ended``; a caller asks only about attempts whose exit it has not
+    taken). Pure: :meth:`Supervisor.poll` returns at once when this holds for any attempt it is
+    asked about, whatever the caller's ``generation`` says."""
+    return ended or kept > max(offset - base, 0)
 
 
 def supervisor_name(node_id: str, version: int = PROTOCOL) -> str:
@@ -293,8 +303,11 @@ class Supervisor:
 
     def poll(self, offsets: dict[str, int], generation: int, timeout: float,
              done: list[str], starting: list[str]) -> dict[str, Any]:
-        """Wait (up to ``timeout``) until something changed after ``generation`` or one of the
-        attempts in ``starting`` (the caller waits for their start) started or ended; then, for
+        """Wait (up to ``timeout``) until something changed after ``generation``, one of the
+        attempts in ``offsets`` has output or an exit the caller has not taken (:func:`untaken`;
+        the generation alone misses an attempt that changed while the caller's previous poll did
+        not ask about it yet), or one of the attempts in ``starting`` (the caller waits for their
+        start) started or ended; then, for
         each container in ``offsets`` (cid → bytes of its log the caller has), the bytes after that
         offset (``log``; ``end``: the offset after them, which the caller asks from next: bytes
         dropped past ``MAX_UNREAD_BYTES`` are skipped), ``started`` (its pid) once its process
@@ -305,6 +318,10 @@ class Supervisor:
         def ready() -> bool:
             if self.generation != generation:
                 return True
+            for cid, offset in offsets.items():
+                c = self.containers.get(cid)
+                if c is not None and untaken(offset, c.base, len(c.data), c.exit is not None):
+                    return True
             for cid in awaited:
                 c = self.containers.get(cid)
                 if c is not None and (c.proc is not None or c.exit is not None):
