@@ -539,6 +539,8 @@ def build_authenticator(config: ControlPlaneConfig, clock: Clock,
 
 async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     """``joblet server``: run until SIGINT/SIGTERM."""
+    from joblet import gcpacing
+
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     plane = ControlPlane(config)
     try:
@@ -546,6 +548,7 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     except PortInUse as err:
         console.print(f"error: {err}")
         raise SystemExit(1) from None
+    pacing = asyncio.create_task(gcpacing.pace(plane.clock), name="gc-pacing")  # this process's heap
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -560,6 +563,7 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     try:
         await stop.wait()
     finally:
+        pacing.cancel()
         running = await _running_pods(plane)
         await plane.stop()
         if running:
