@@ -457,7 +457,6 @@ def _reap(pid: int) -> None:
         os.waitpid(pid, 0)
 
 
-
 def _unrecorded_shim(status_path: str) -> int | None:
     """The pid of the shim running with ``status_path`` among its arguments (not one of its
     forked helpers, which share its argv), or None when no such process lives."""
@@ -470,8 +469,9 @@ def _unrecorded_shim(status_path: str) -> int | None:
             with open(f"/proc/{name}/cmdline", "rb") as f:
                 if wanted not in f.read().split(b"\0"):
                     continue
-            with open(f"/proc/{name}/stat", "rb") as f:
-                found[int(name)] = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
+        except OSError:
             continue
+        fields = records.proc_stat_fields(int(name))
+        if fields is not None and len(fields) > 1:
+            found[int(name)] = int(fields[1])
     return next((pid for pid, parent in sorted(found.items()) if parent not in found), None)

@@ -57,18 +57,27 @@ def lost_exit(now: datetime) -> ContainerExit:
     )
 
 
-def proc_starttime(pid: int) -> int | None:
-    """Field 22 of /proc/<pid>/stat (start time in clock ticks): pid + this is a unique identity."""
+def proc_stat_fields(pid: int) -> list[bytes] | None:
+    """The fields of /proc/<pid>/stat after the command name (``[0]`` is field 3, the state;
+    the name may hold spaces and parentheses), None when no such process is there."""
     try:
         fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
     except OSError:
         return None
     try:
         data = os.read(fd, 4096)
+    except OSError:
+        return None
     finally:
         os.close(fd)
-    rest = data[data.rindex(b")") + 2:].split()
-    return int(rest[19])
+    end = data.rfind(b")")
+    return data[end + 2:].split() if end >= 0 else None
+
+
+def proc_starttime(pid: int) -> int | None:
+    """Field 22 of /proc/<pid>/stat (start time in clock ticks): pid + this is a unique identity."""
+    fields = proc_stat_fields(pid)
+    return int(fields[19]) if fields is not None else None
 
 
 async def wait_pid(pid: int) -> None:
