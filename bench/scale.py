@@ -3,7 +3,8 @@ server``: wall time, peak RSS of all joblet processes (the server and every Pyth
 it, sampled every 0.2 s), Job GET latency while it runs (p50/p99), watch-event lag (p50/p99: a
 ConfigMap annotated with the send time every 0.25 s, timed when its watch event arrives), and the
 size of the data dir at the end, and the time of a full LIST of the retained pods and of their
-Events (the fastest of three).
+Events and of ``kubectl describe pod``'s Event list for one pod (field-selected by its
+involvedObject; the fastest of three each).
 
     python bench/scale.py [--completions 100000] [--parallelism 64] [--rss-every 1000]
                              [--tracemalloc DIR]
@@ -131,12 +132,12 @@ class Probes:
                     self.lags_ms.append((time.perf_counter() - self.sent.pop(seq)) * 1000)
 
 
-def list_best_ms(client: httpx.Client, url: str, tries: int = 3) -> float:
-    """The fastest of ``tries`` full LISTs of ``url`` (every retained object, as ``kubectl get``)."""
+def list_best_ms(client: httpx.Client, url: str, tries: int = 3, params: dict[str, str] | None = None) -> float:
+    """The fastest of ``tries`` LISTs of ``url`` (every retained object, as ``kubectl get``)."""
     best = float("inf")
     for _ in range(tries):
         t0 = time.perf_counter()
-        client.get(url).raise_for_status()
+        client.get(url, params=params).raise_for_status()
         best = min(best, (time.perf_counter() - t0) * 1000)
     return round(best, 1)
 
@@ -193,6 +194,11 @@ def main() -> None:
         size = dir_size(server.data_dir)
         list_ms = {resource: list_best_ms(client, f"/api/v1/namespaces/default/{resource}")
                    for resource in ("pods", "events")}
+        pod = client.get("/api/v1/namespaces/default/pods",
+                         params={"labelSelector": "batch.kubernetes.io/job-completion-index=7"}).json()["items"][0]
+        describe = ",".join(f"involvedObject.{f}={v}" for f, v in (
+            ("name", pod["metadata"]["name"]), ("namespace", "default"), ("uid", pod["metadata"]["uid"])))
+        list_ms["describe"] = list_best_ms(client, "/api/v1/namespaces/default/events", params={"fieldSelector": describe})
     print(json.dumps({
         "benchmark": "scale",
         "completions": args.completions,
@@ -210,6 +216,7 @@ def main() -> None:
         "data_dir_mb": round(size / 2**20, 1),
         "list_pods_ms": list_ms["pods"],
         "list_events_ms": list_ms["events"],
+        "list_one_pods_events_ms": list_ms["describe"],
     }))
 
 

@@ -766,6 +766,40 @@ def test_list_written_through_reads_only_what_was_written_up_to_that_rv(make_sto
     assert store.list("events", "default", written_through=2)[0] == []
 
 
+def involving(name: str, involved: object) -> Obj:
+    return {**event(name), "involvedObject": {"kind": "Pod", "name": involved, "namespace": "default"}}
+
+
+def test_list_by_kept_value_finds_what_the_predicate_finds(make_store: StoreFactory) -> None:
+    # kubectl describe's Event list: the kept value (involvedObject.name) is tested before an
+    # Event is unpacked. Names do not have to follow the "<object>.<hex>" convention, and a value
+    # too long to keep in clear is still found (unpacked and tested).
+    store = make_store()
+    long_name = "p" * 1500
+    for name, involved in [("p.1", "p"), ("anything", "p"), ("pp.1", "pp"), ("p-2", "p-2"), ("ü.1", "ü"),
+                           ("long.1", long_name), ("none", None)]:
+        store.create(ekey(name), involving(name, involved))
+    store.create(ekey("bare"), {**event("bare"), "involvedObject": {}})
+    store.create(Key("events", "other", "p.9"), {**involving("p.9", "p"), "metadata": {"name": "p.9", "namespace": "other"}})
+
+    def about(value: object) -> Callable[[Obj], bool]:
+        return lambda e: e["involvedObject"].get("name", "") == value
+
+    def names(value: str, namespace: str | None = "default") -> list[str]:
+        return [e["metadata"]["name"] for e in store.list("events", namespace, about(value), kept_value=value)[0]]
+
+    assert names("p") == ["anything", "p.1"]
+    assert names("p", None) == ["anything", "p.1", "p.9"]
+    assert names("pp") == ["pp.1"] and names("ü") == ["ü.1"] and names(long_name) == ["long.1"]
+    assert names("") == ["bare"] and names("nobody") == []
+    store.update(ekey("anything"), involving("anything", "pp"))  # an update moves it
+    assert names("p") == ["p.1"] and names("pp") == ["anything", "pp.1"]
+    # A hint only: the predicate still decides, and other resources ignore it.
+    assert store.list("events", "default", lambda e: False, kept_value="p")[0] == []
+    store.create(jkey("j"), job("j"))
+    assert [j["metadata"]["name"] for j in store.list("jobs", "default", kept_value="x")[0]] == ["j"]
+
+
 def test_sqlite_events_kept_as_json_survive_reopen(tmp_path: Path) -> None:
     path = tmp_path / "joblet.db"
     store = SqliteStore(path)

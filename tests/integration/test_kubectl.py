@@ -241,6 +241,26 @@ def test_logs_of_pod(kubectl: Kubectl) -> None:
     assert kubectl("logs", "-f", "lg").stdout == "hello\nworld\n"
 
 
+def test_describe_pod_shows_its_events_only(kubectl: Kubectl) -> None:
+    # describe lists Events with a field selector on involvedObject (name, namespace, uid); the
+    # store tests the name before unpacking an Event. One Event here does not follow the
+    # "<object>.<suffix>" naming, and the other pod's Events must not show.
+    with kubectl.api() as api:
+        pods = {name: api.post("/api/v1/namespaces/default/pods", json={
+            "metadata": {"name": name}, "spec": {"restartPolicy": "Never",
+                                                 "containers": [{"name": "main", "image": "busybox"}]}}).json()
+                for name in ("ds-1", "ds-10")}
+        for event_name, pod, reason in [("ds-1.a", "ds-1", "Pulled"), ("unrelated-name", "ds-1", "Started"),
+                                        ("ds-10.b", "ds-10", "BackOff"), ("ds-1.c", "ds-10", "Killing")]:
+            api.post("/api/v1/namespaces/default/events", json={
+                "metadata": {"name": event_name}, "reason": reason, "message": f"{reason} {pod}", "type": "Normal",
+                "involvedObject": {"kind": "Pod", "apiVersion": "v1", "name": pod, "namespace": "default",
+                                   "uid": pods[pod]["metadata"]["uid"]}}).raise_for_status()
+    events = kubectl("describe", "pod", "ds-1").stdout.split("Events:")[1]
+    assert "Pulled" in events and "Started" in events
+    assert "BackOff" not in events and "Killing" not in events
+
+
 def test_protobuf_imperative_create_is_explained(kubectl: Kubectl) -> None:
     result = kubectl("create", "configmap", "pb", "--from-literal=a=b", check=False)
     if result.returncode == 0:  # the server learned protobuf

@@ -89,9 +89,10 @@ class Registry:
         namespace: str | None = None,
         predicate: Callable[[Obj], bool] | None = None,
         written_through: int | None = None,
+        kept_value: str | None = None,
     ) -> tuple[builtins.list[Obj], int]:
         r = resource_or_404(resource)
-        return self.store.list(r.plural, namespace if r.namespaced else None, predicate, written_through)
+        return self.store.list(r.plural, namespace if r.namespaced else None, predicate, written_through, kept_value)
 
     def watch(self, resource: str, namespace: str | None = None, since_rv: int | None = None) -> Watch:
         r = resource_or_404(resource)

@@ -16,6 +16,7 @@ from joblet.api import selectors
 from joblet.api.registry import Registry
 from joblet.client.interface import Event, FieldValidation, ObjectList, PatchType, PropagationPolicy
 from joblet.errors import NotFound
+from joblet.store.memory import ENCODED_RESOURCES
 
 Obj = dict[str, Any]
 
@@ -65,7 +66,10 @@ class LocalClient:
         written_through: int | None = None,
     ) -> ObjectList:
         predicate = compile_predicate(resource, label_selector, field_selector, keep)
-        items, rv = self.registry.list(resource, namespace, predicate, written_through)
+        kept = ENCODED_RESOURCES.get(resource)
+        kept_value = (selectors.parse_field_selector(field_selector, resource).value_for(kept)
+                      if kept and field_selector else None)
+        items, rv = self.registry.list(resource, namespace, predicate, written_through, kept_value)
         return ObjectList(items, str(rv))
 
     async def create(

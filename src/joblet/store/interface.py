@@ -65,11 +65,14 @@ class Store(Protocol):
         namespace: str | None = None,
         predicate: Callable[[Obj], bool] | None = None,
         written_through: int | None = None,
+        kept_value: str | None = None,
     ) -> tuple[list[Obj], int]:
         """Objects of one resource (all namespaces when namespace is None) and the store's rv.
         ``written_through``: only the objects last written at or before that resourceVersion,
         namespace by namespace in the order they were written, at the cost of those alone (the
-        Event expiry's question)."""
+        Event expiry's question). ``kept_value``: a value the resource's kept field (see
+        ``memory.ENCODED_RESOURCES``) must have, tested before an object is decoded; a
+        hint, ignored for other resources: ``predicate`` still decides."""
 
     def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
         """Replace; Conflict if expected_rv is given and differs; NotFound if absent."""

@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from joblet.store.memory import decoded, packed
+from joblet.store.memory import _keeping, decoded, kept_header, packed
 
 CASES: dict[str, Any] = {
     "a pod's Started Event": {
@@ -25,10 +25,21 @@ CASES: dict[str, Any] = {
 @pytest.mark.parametrize("obj", CASES.values(), ids=CASES.keys())
 def test_packed_json_decodes_to_the_object(obj: Any) -> None:
     data = orjson.dumps(obj)
-    kept = packed(data)
-    assert decoded(kept) == obj and decoded(kept) is not decoded(kept)
+    for value in ("", "scale-5-tbm5v", "ü✓", "x" * 5000, None):
+        kept = packed(data, value)
+        assert decoded(kept) == obj and decoded(kept) is not decoded(kept)
 
 
 def test_an_event_packs_to_a_fraction_of_its_json() -> None:
     data = orjson.dumps(CASES["a pod's Started Event"])
     assert len(packed(data)) < len(data) / 2
+
+
+def test_a_kept_value_selects_entries_without_unpacking_them() -> None:
+    # Entries whose header keeps another value are passed over unread: here they are not even
+    # valid packs, which unpacking would fail on.
+    data = orjson.dumps(CASES["a pod's Started Event"])
+    names = {"mine": packed(data, "p"), "longer": kept_header("pp") + b"junk", "shorter": kept_header("") + b"junk",
+             "unkept": packed(data, "p" * 2000), "other": kept_header("q") + b"junk"}
+    assert list(_keeping(names, "p")) == ["mine", "unkept"]
+    assert kept_header("p" * 2000) == kept_header(None) != kept_header("")
