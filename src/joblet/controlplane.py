@@ -548,7 +548,11 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     except PortInUse as err:
         console.print(f"error: {err}")
         raise SystemExit(1) from None
-    pacing = asyncio.create_task(gcpacing.pace(plane.clock), name="gc-pacing")  # this process's heap
+    async with gcpacing.pacing(plane.clock):  # this process's heap
+        await _serve_until_stopped(plane, config, console)
+
+
+async def _serve_until_stopped(plane: ControlPlane, config: ControlPlaneConfig, console: Console) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -563,7 +567,6 @@ async def serve_forever(config: ControlPlaneConfig, console: Console) -> None:
     try:
         await stop.wait()
     finally:
-        pacing.cancel()
         running = await _running_pods(plane)
         await plane.stop()
         if running:

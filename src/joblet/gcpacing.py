@@ -7,7 +7,8 @@ every half minute while such a Job ran (py-spy: one allocation site on the stack
 the largest part of the Job GET p99 of ``bench/scale.py``; collecting the stored objects again
 and again finds nothing.
 
-So :func:`pace`, run by ``joblet server``, moves the survivors of a young collection to the
+So :func:`pace`, run by ``joblet server`` and by the control plane ``joblet run`` starts in
+its own process (:func:`pacing`), moves the survivors of a young collection to the
 permanent generation every ``freeze_seconds`` (``gc.freeze``), where collections do not look,
 and once every ``full_seconds`` unfreezes everything and collects it all, so a garbage cycle
 that outlived a freeze is freed within that time. Objects freed by reference counting (a
@@ -16,7 +17,10 @@ deleted pod) go at once, frozen or not.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import gc
+from collections.abc import AsyncIterator
 
 from joblet.clock import Clock
 
@@ -40,3 +44,16 @@ async def pace(clock: Clock, freeze_seconds: float = FREEZE_SECONDS, full_second
             gc.freeze()
     finally:
         gc.unfreeze()
+
+
+@contextlib.asynccontextmanager
+async def pacing(clock: Clock) -> AsyncIterator[None]:
+    """:func:`pace` for as long as the block runs: one per process, around the control plane
+    that keeps its heap (``joblet server``, ``joblet run`` without a server)."""
+    task = asyncio.create_task(pace(clock), name="gc-pacing")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task

@@ -8,7 +8,7 @@ import gc
 import weakref
 
 from joblet.clock import FakeClock
-from joblet.gcpacing import pace
+from joblet.gcpacing import pace, pacing
 
 
 class Node:
@@ -46,5 +46,23 @@ def test_survivors_are_frozen_and_a_frozen_cycle_is_freed_by_the_full_collection
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
         assert gc.get_freeze_count() == 0  # ended: nothing stays frozen
+
+    asyncio.run(body())
+
+
+def test_pacing_runs_while_the_block_runs_and_unfreezes_after() -> None:
+    clock = FakeClock()
+
+    def pacers() -> list[asyncio.Task[object]]:
+        return [t for t in asyncio.all_tasks() if t.get_name() == "gc-pacing" and not t.done()]
+
+    async def body() -> None:
+        async with pacing(clock):
+            assert len(pacers()) == 1
+            await until_sleeping(clock)
+            clock.advance(60)
+            while gc.get_freeze_count() == 0:
+                await asyncio.sleep(0)
+        assert pacers() == [] and gc.get_freeze_count() == 0
 
     asyncio.run(body())

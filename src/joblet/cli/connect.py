@@ -24,6 +24,7 @@ from typing import Any
 
 import httpx
 
+from joblet import gcpacing
 from joblet.client.interface import Client
 from joblet.clock import Clock, RealClock
 from joblet.config import ControlPlaneConfig
@@ -224,7 +225,11 @@ async def connect(
         plane = await _start_or_attach(config, controllers, choice)
         if plane is not None:
             try:
-                yield plane.client
+                if controllers:  # the whole control plane: its heap grows with the Job, as a server's
+                    async with gcpacing.pacing(plane.clock):
+                        yield plane.client
+                else:
+                    yield plane.client
             finally:
                 await plane.stop()
             return
