@@ -25,9 +25,10 @@ from typing import Any
 import orjson
 import pytest
 
-from joblet.errors import AlreadyExists, Conflict, Gone, NotFound
+from joblet.errors import AlreadyExists, BadRequest, Conflict, Gone, NotFound
 from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
+from joblet.store.paging import MAX_SNAPSHOTS, ContinueExpired
 from joblet.store.sharing import SharedValues
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 
@@ -798,6 +799,77 @@ def test_list_by_kept_value_finds_what_the_predicate_finds(make_store: StoreFact
     assert store.list("events", "default", lambda e: False, kept_value="p")[0] == []
     store.create(jkey("j"), job("j"))
     assert [j["metadata"]["name"] for j in store.list("jobs", "default", kept_value="x")[0]] == ["j"]
+
+
+def plain(objs: list[Obj]) -> list[str]:
+    return [o["metadata"]["name"] for o in objs]
+
+
+def pages(store: MemoryStore, resource: str, namespace: str | None, limit: int,
+          predicate: Callable[[Obj], bool] | None = None) -> list[list[str]]:
+    """Every page of one list, read to its end, as names."""
+    out: list[list[str]] = []
+    token: str | None = None
+    while True:
+        page = store.list_page(resource, namespace, predicate, limit, token)
+        out.append(plain(page.items))
+        if not page.continue_token:
+            return out
+        token = page.continue_token
+
+
+def test_pages_of_a_list_come_from_the_snapshot_of_its_first_page(make_store: StoreFactory) -> None:
+    store = make_store()
+    for name in ("a", "b", "c", "d", "e"):
+        store.create(jkey(name), job(name))
+    store.create(jkey("x", "other"), job("x", "other"))
+    first = store.list_page("jobs", "default", None, 2)
+    assert plain(first.items) == ["a", "b"] and first.rv == 6 and first.remaining == 3 and first.continue_token
+    # Writes after the first page do not show in the later ones: the list is as of rv 6.
+    store.create(jkey("bb"), job("bb"))
+    store.delete(jkey("c"))
+    store.update(jkey("d"), job("d", changed=True))
+    second = store.list_page("jobs", "default", None, 2, first.continue_token)
+    assert plain(second.items) == ["c", "d"] and second.rv == 6 and second.remaining == 1
+    assert second.items[1]["spec"] == {}  # d as it was at rv 6
+    third = store.list_page("jobs", "default", None, 2, second.continue_token)
+    assert plain(third.items) == ["e"] and third.continue_token == "" and third.remaining is None
+    # All namespaces, in (namespace, name) order; a selector fills each page with matches only.
+    assert pages(store, "jobs", None, 4) == [["a", "b", "bb", "d"], ["e", "x"]]
+    assert pages(store, "jobs", "default", 2, lambda o: o["metadata"]["name"] != "b") == [["a", "bb"], ["d", "e"]]
+    assert store.list_page("jobs", "default", lambda o: True, 2).remaining is None  # unknown with a selector
+    assert pages(store, "jobs", "default", 0) == [["a", "b", "bb", "d", "e"]]  # 0: everything, one page
+    assert pages(store, "jobs", "nowhere", 2) == [[]]
+    # Events are kept packed: pages decode only what they return.
+    for name in ("e1", "e2", "e3"):
+        store.create(ekey(name), event(name))
+    assert pages(store, "events", "default", 2) == [["e1", "e2"], ["e3"]]
+
+
+def test_a_continue_token_is_checked_and_an_expired_one_continues_inconsistently(make_store: StoreFactory) -> None:
+    store = make_store()
+    for name in ("a", "b", "c", "d"):
+        store.create(jkey(name), job(name))
+    first = store.list_page("jobs", "default", None, 1)
+    with pytest.raises(BadRequest, match="another list"):
+        store.list_page("jobs", "other", None, 1, first.continue_token)
+    with pytest.raises(BadRequest, match="not valid"):
+        store.list_page("jobs", "default", None, 1, "not-a-token")
+    # Lists started later push the first one's snapshot out (MAX_SNAPSHOTS are kept).
+    for _ in range(MAX_SNAPSHOTS):
+        store.list_page("jobs", "default", None, 1)
+    store.create(jkey("aa"), job("aa"))  # sorts after "a": not in the snapshot, but in the current state
+    store.delete(jkey("c"))
+    with pytest.raises(ContinueExpired) as expired:
+        store.list_page("jobs", "default", None, 1, first.continue_token)
+    assert expired.value.code == 410 and expired.value.to_status()["metadata"]["continue"] == expired.value.token
+    rest: list[str] = []
+    token = expired.value.token
+    while token:
+        page = store.list_page("jobs", "default", None, 1, token)
+        rest += plain(page.items)
+        token = page.continue_token
+    assert rest == ["aa", "b", "d"]  # after "a", as things are now
 
 
 def test_sqlite_events_kept_as_json_survive_reopen(tmp_path: Path) -> None:

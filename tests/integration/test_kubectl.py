@@ -19,6 +19,7 @@ import orjson
 import pytest
 from test_api_http import RunningServer, running_server, write_log
 
+from joblet.store.paging import MAX_SNAPSHOTS
 from support.tls import write_test_kubeconfig
 
 KUBECTL = shutil.which("kubectl")
@@ -259,6 +260,44 @@ def test_describe_pod_shows_its_events_only(kubectl: Kubectl) -> None:
     events = kubectl("describe", "pod", "ds-1").stdout.split("Events:")[1]
     assert "Pulled" in events and "Started" in events
     assert "BackOff" not in events and "Killing" not in events
+
+
+def test_get_reads_a_long_list_in_chunks(kubectl: Kubectl) -> None:
+    # kubectl asks for --chunk-size objects at a time (500 by default) and follows metadata.continue.
+    with kubectl.api() as api:
+        api.post("/api/v1/namespaces", json={"metadata": {"name": "chunks"}}).raise_for_status()
+        for i in range(7):
+            api.post("/api/v1/namespaces/chunks/pods", json={
+                "metadata": {"name": f"ck-{i}", "labels": {"app": "ck"}},
+                "spec": {"restartPolicy": "Never", "containers": [{"name": "main", "image": "busybox"}]}})
+        first = api.get("/api/v1/namespaces/chunks/pods", params={"limit": "3"}).json()
+        assert [p["metadata"]["name"] for p in first["items"]] == ["ck-0", "ck-1", "ck-2"]
+        assert first["metadata"]["remainingItemCount"] == 4 and first["metadata"]["continue"]
+        whole = api.get("/api/v1/namespaces/chunks/pods", params={"limit": "3", "resourceVersion": "0"}).json()
+        assert len(whole["items"]) == 7 and "continue" not in whole["metadata"]  # as upstream's watch cache
+    got = kubectl("get", "pods", "-n", "chunks", "-l", "app=ck", "--chunk-size=3", "-o", "name", "-v=6")
+    assert got.stdout.split() == [f"pod/ck-{i}" for i in range(7)]
+    assert got.stderr.count("continue=") == 2  # three requests
+    table = kubectl("get", "pods", "-n", "chunks", "--chunk-size=2").stdout.splitlines()
+    assert table[0].split()[0] == "NAME" and [line.split()[0] for line in table[1:]] == [f"ck-{i}" for i in range(7)]
+
+
+def test_an_expired_continue_token_is_a_410_that_carries_a_token_to_go_on(kubectl: Kubectl) -> None:
+    with kubectl.api() as api:
+        api.post("/api/v1/namespaces", json={"metadata": {"name": "expiry"}}).raise_for_status()
+        for i in range(3):
+            api.post("/api/v1/namespaces/expiry/configmaps", json={"metadata": {"name": f"cm-{i}"}}).raise_for_status()
+        url = "/api/v1/namespaces/expiry/configmaps"
+        token = api.get(url, params={"limit": "1"}).json()["metadata"]["continue"]
+        for _ in range(MAX_SNAPSHOTS):
+            api.get(url, params={"limit": "1"})
+        gone = api.get(url, params={"limit": "1", "continue": token})
+        status = gone.json()
+        assert gone.status_code == 410 and status["reason"] == "Expired" and "too old" in status["message"]
+        rest = api.get(url, params={"limit": "5", "continue": status["metadata"]["continue"]}).json()
+        assert [c["metadata"]["name"] for c in rest["items"]] == ["cm-1", "cm-2"]
+        bad = api.get(url, params={"limit": "1", "continue": "garbage"})
+        assert bad.status_code == 400 and "continue key is not valid" in bad.json()["message"]
 
 
 def test_protobuf_imperative_create_is_explained(kubectl: Kubectl) -> None:

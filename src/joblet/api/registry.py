@@ -44,6 +44,7 @@ from joblet.errors import (
 from joblet.objects import FOREGROUND_FINALIZER, ORPHAN_FINALIZER, deep_copy, random_suffix
 from joblet.security.satokens import BoundObject, TokenSigner
 from joblet.store.interface import Key, Store, Watch
+from joblet.store.paging import Page
 
 Obj = dict[str, Any]
 
@@ -93,6 +94,11 @@ class Registry:
     ) -> tuple[builtins.list[Obj], int]:
         r = resource_or_404(resource)
         return self.store.list(r.plural, namespace if r.namespaced else None, predicate, written_through, kept_value)
+
+    def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
+                  limit: int, continue_token: str | None = None) -> Page:
+        r = resource_or_404(resource)
+        return self.store.list_page(r.plural, namespace if r.namespaced else None, predicate, limit, continue_token)
 
     def watch(self, resource: str, namespace: str | None = None, since_rv: int | None = None) -> Watch:
         r = resource_or_404(resource)

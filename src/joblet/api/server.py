@@ -151,6 +151,18 @@ def int_param(value: str | None, name: str, minimum: int | None = None) -> int |
     return number
 
 
+def page_params(limit: str | None, token: str | None, resource_version: str | None) -> tuple[int | None, str | None]:
+    """``limit`` and ``continue`` of a LIST, as upstream reads them: a limit of 0 or less means all;
+    with ``resourceVersion`` set (``0``: "any", served whole from upstream's watch cache) and no
+    ``continue``, the limit is ignored, so an informer's first list is one page as upstream's."""
+    number = int_param(limit, "limit")
+    if token:
+        return (number if number and number > 0 else None), token
+    if resource_version or not number or number <= 0:
+        return None, None
+    return number, None
+
+
 def dry_run_param(values: Any) -> bool:
     """``dryRun``: absent, or exactly ``All`` (a list in DeleteOptions, repeated in a query)."""
     if values in (None, ""):
@@ -464,24 +476,31 @@ class ApiServer:
 
     async def list_objects(self, request: Request, t: Target) -> Response:
         q = request.query_params
+        limit, token = page_params(q.get("limit"), q.get("continue"), q.get("resourceVersion"))
         result = await self.client.list(t.resource.plural, t.namespace if t.resource.namespaced else None,
-                                        q.get("labelSelector") or None, q.get("fieldSelector") or None)
+                                        q.get("labelSelector") or None, q.get("fieldSelector") or None,
+                                        limit=limit, continue_token=token)
         items = [with_type_meta(o, t.resource) for o in result.items]
+        meta: Obj = {"resourceVersion": result.resource_version}
+        if result.continue_token:
+            meta["continue"] = result.continue_token
+            if result.remaining is not None:
+                meta["remainingItemCount"] = result.remaining
         accept = content.parse_accept(request.headers.get("accept"))
         if accept.table:
-            return json_response(self.table(t.resource, items, result.resource_version,
-                                            q.get("includeObject") or "Metadata", accept=accept))
+            table = self.table(t.resource, items, result.resource_version, q.get("includeObject") or "Metadata",
+                               accept=accept)
+            table["metadata"] = meta
+            return json_response(table)
         if accept.metadata:
             if accept.as_kind != "PartialObjectMetadataList":
                 raise NotAcceptable(f"you requested {accept.as_kind}, but the requested object is a list")
             return json_response({
-                "kind": "PartialObjectMetadataList", "apiVersion": accept.api_version,
-                "metadata": {"resourceVersion": result.resource_version},
+                "kind": "PartialObjectMetadataList", "apiVersion": accept.api_version, "metadata": meta,
                 "items": [tables.partial_object_metadata(o, accept.api_version, managed_fields=True) for o in items],
             })
         return json_response({
-            "kind": t.resource.list_kind, "apiVersion": t.resource.api_version,
-            "metadata": {"resourceVersion": result.resource_version}, "items": items,
+            "kind": t.resource.list_kind, "apiVersion": t.resource.api_version, "metadata": meta, "items": items,
         })
 
     async def get(self, request: Request, t: Target) -> Response:

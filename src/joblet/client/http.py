@@ -182,17 +182,22 @@ class HttpClient:
         *,
         keep: Callable[[Obj], bool] | None = None,
         written_through: int | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> ObjectList:
         r = resource_or_404(resource)
         answer = await self._request("GET", r.base_path(namespace), params={
-            "labelSelector": label_selector or None, "fieldSelector": field_selector or None})
+            "labelSelector": label_selector or None, "fieldSelector": field_selector or None,
+            "limit": str(limit) if limit else None, "continue": continue_token or None})
         items = answer.get("items") or []
         if written_through is not None:
             items = [o for o in items if rv_of(o) <= written_through]
         if keep is not None:
             items = [o for o in items if keep(o)]
-        rv = str((answer.get("metadata") or {}).get("resourceVersion") or "")
-        return ObjectList(items, rv)
+        meta = answer.get("metadata") or {}
+        remaining = meta.get("remainingItemCount")
+        return ObjectList(items, str(meta.get("resourceVersion") or ""), str(meta.get("continue") or ""),
+                          remaining if isinstance(remaining, int) else None)
 
     async def create(self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,
                      field_validation: FieldValidation | None = None) -> Obj:

@@ -27,8 +27,13 @@ PropagationPolicy = Literal["Orphan", "Background", "Foreground"]
 
 @dataclass(frozen=True)
 class ObjectList:
+    """``continue_token``: the token of the next page of a chunked list ("" when this is the last);
+    ``remaining``: how many objects follow, when the server knows (no selector)."""
+
     items: list[Obj]
     resource_version: str
+    continue_token: str = ""
+    remaining: int | None = None
 
 
 @dataclass(frozen=True)
@@ -51,11 +56,15 @@ class Client(Protocol):
         *,
         keep: Callable[[Obj], bool] | None = None,
         written_through: int | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
     ) -> ObjectList:
         """``keep``: only the objects it is true of, tested as each is read (in process, before
         the next one is: a sweep of every Event holds only the ones it wants, not all of them
         decoded at once - the store keeps Events packed). ``written_through``: only the objects
-        last written at or before that resourceVersion (in process, only those are read)."""
+        last written at or before that resourceVersion (in process, only those are read).
+        ``limit``/``continue_token``: one page of a chunked list (``?limit=&continue=``), every
+        page of one list from the same snapshot; not with ``keep`` or ``written_through``."""
 
     async def create(
         self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,

@@ -15,6 +15,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
+from joblet.store.paging import Page
+
 Obj = dict[str, Any]
 EventType = Literal["ADDED", "MODIFIED", "DELETED"]
 
@@ -73,6 +75,13 @@ class Store(Protocol):
         Event expiry's question). ``kept_value``: a value the resource's kept field (see
         ``memory.ENCODED_RESOURCES``) must have, tested before an object is decoded; a
         hint, ignored for other resources: ``predicate`` still decides."""
+
+    def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
+                  limit: int, continue_token: str | None = None) -> Page:
+        """At most ``limit`` objects (0: all) of a list in key order (namespace, name), and the
+        token of the rest: every page of one list is read from the snapshot its first page took.
+        BadRequest for a token not given out for this list; ContinueExpired (410, carrying a token
+        that continues from the current state) when its snapshot is gone."""
 
     def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
         """Replace; Conflict if expected_rv is given and differs; NotFound if absent."""

@@ -26,6 +26,7 @@ import orjson
 from joblet.errors import ApiError, already_exists, conflict, not_found
 from joblet.objects import rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
+from joblet.store.paging import Entry, Page, Snapshots
 from joblet.store.sharing import SharedValues
 from joblet.store.watch import (
     DEFAULT_HISTORY_BYTES,
@@ -176,6 +177,8 @@ class MemoryStore:
         self._closed = False
         #: equal values shared between the stored objects (see :mod:`joblet.store.sharing`)
         self._shared = SharedValues()
+        #: the lists being read page by page (see :mod:`joblet.store.paging`)
+        self._snapshots = Snapshots()
 
     # -- reads ------------------------------------------------------------------------
 
@@ -224,6 +227,21 @@ class MemoryStore:
                 else:
                     out.extend(o for o in objs if predicate(o))
             return out, rv
+
+    def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
+                  limit: int, continue_token: str | None = None) -> Page:
+        """At most ``limit`` objects of a list, and the token of the rest (:mod:`joblet.store.paging`):
+        every page of one list is read from the snapshot its first page took."""
+        with self._lock:
+            scope = namespace or ""
+
+            def entries() -> list[Entry]:
+                by_ns = self._index.get(resource) or {}
+                spaces = sorted(by_ns) if not namespace else [namespace] if namespace in by_ns else []
+                return [(ns, n, by_ns[ns][n]) for ns in spaces for n in sorted(by_ns[ns])]
+
+            return self._snapshots.page(resource, scope, entries, self._rv, decoded, predicate, limit,
+                                        continue_token)
 
     def count(self, resource: str, namespace: str | None = None) -> int:
         """How many objects of a resource are stored (cheap; for metrics and quotas)."""
