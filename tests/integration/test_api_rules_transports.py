@@ -85,6 +85,23 @@ async def namespace_finalize(c: Client, n: str) -> Obj:
     return await c.update("namespaces", changed, "finalize")
 
 
+async def chunked_list(c: Client, n: str, **selectors: str) -> Obj:
+    """Five ConfigMaps in a namespace of their own, read two at a time: names and counts per page."""
+    await c.create("namespaces", {"metadata": {"name": n}})
+    for i in range(5):
+        await c.create("configmaps", {"metadata": {"name": f"cm-{i}", "labels": {"odd": str(i % 2)}}}, n)
+    pages: list[list[str]] = []
+    remaining: list[int | None] = []
+    token: str | None = None
+    while True:
+        page = await c.list("configmaps", n, selectors.get("label"), limit=2, continue_token=token)
+        pages.append([o["metadata"]["name"] for o in page.items])
+        remaining.append(page.remaining)
+        token = page.continue_token or None
+        if token is None:
+            return {"pages": pages, "remaining": remaining}
+
+
 def spec_of(obj: Obj) -> Obj:
     return dict(obj.get("spec") or {})
 
@@ -120,6 +137,13 @@ CASES = [
     Case("job-delete-with-policy-is-quiet", lambda c, n: delete_job(c, n, "Background")),
     Case("pod-status-write-keeps-owner", pod_status_owner,
          check=lambda o: "ownerReferences" not in o["metadata"] and o["status"]["phase"] == "Pending"),
+    Case("list-in-chunks", chunked_list,
+         check=lambda o: o == {"pages": [["cm-0", "cm-1"], ["cm-2", "cm-3"], ["cm-4"]], "remaining": [3, 1, None]}),
+    Case("list-in-chunks-with-a-selector", lambda c, n: chunked_list(c, n, label="odd=0"),
+         check=lambda o: o == {"pages": [["cm-0", "cm-2"], ["cm-4"]], "remaining": [None, None]}),
+    Case("list-with-a-forged-continue-fails",
+         lambda c, n: c.list("configmaps", "default", limit=2, continue_token="forged"),
+         error=BadRequest, message="continue key is not valid: it is not a token this server gave out"),
     Case("namespace-finalize-changes-only-finalizers", namespace_finalize,
          check=lambda o: o["spec"]["finalizers"] == ["example.com/x"] and "changed" not in (o["metadata"].get("labels")
                                                                                           or {})),
