@@ -198,7 +198,8 @@ def main() -> None:
                          params={"labelSelector": "batch.kubernetes.io/job-completion-index=7"}).json()["items"][0]
         describe = ",".join(f"involvedObject.{f}={v}" for f, v in (
             ("name", pod["metadata"]["name"]), ("namespace", "default"), ("uid", pod["metadata"]["uid"])))
-        list_ms["describe"] = list_best_ms(client, "/api/v1/namespaces/default/events", params={"fieldSelector": describe})
+        list_ms["describe"] = list_best_ms(client, "/api/v1/namespaces/default/events",  # as kubectl 1.32+ asks
+                                           params={"fieldSelector": describe, "limit": "500"})
     print(json.dumps({
         "benchmark": "scale",
         "completions": args.completions,

@@ -840,10 +840,19 @@ def test_pages_of_a_list_come_from_the_snapshot_of_its_first_page(make_store: St
     assert store.list_page("jobs", "default", lambda o: True, 2).remaining is None  # unknown with a selector
     assert pages(store, "jobs", "default", 0) == [["a", "b", "bb", "d", "e"]]  # 0: everything, one page
     assert pages(store, "jobs", "nowhere", 2) == [[]]
-    # Events are kept packed: pages decode only what they return.
+    # Events are kept packed: pages decode only what they return, and a list narrowed to a kept
+    # value (describe's, with kubectl's limit) holds only the entries that may have it.
     for name in ("e1", "e2", "e3"):
         store.create(ekey(name), event(name))
-    assert pages(store, "events", "default", 2) == [["e1", "e2"], ["e3"]]
+    store.create(ekey("q1"), involving("q1", "q"))
+    assert pages(store, "events", "default", 2) == [["e1", "e2"], ["e3", "q1"]]
+    narrowed = store.list_page("events", "default", None, 1, kept_value="p")
+    assert plain(narrowed.items) == ["e1"] and narrowed.remaining == 2
+    assert plain(store.list_page("events", "default", None, 5, kept_value="q").items) == ["q1"]
+    with pytest.raises(BadRequest, match="another list"):  # the kept value is part of the list's scope
+        store.list_page("events", "default", None, 1, narrowed.continue_token, kept_value="q")
+    assert plain(store.list_page("events", "default", None, 5, narrowed.continue_token, kept_value="p").items) == [
+        "e2", "e3"]
 
 
 def test_a_continue_token_is_checked_and_an_expired_one_continues_inconsistently(make_store: StoreFactory) -> None:

@@ -96,9 +96,10 @@ class Registry:
         return self.store.list(r.plural, namespace if r.namespaced else None, predicate, written_through, kept_value)
 
     def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
-                  limit: int, continue_token: str | None = None) -> Page:
+                  limit: int, continue_token: str | None = None, kept_value: str | None = None) -> Page:
         r = resource_or_404(resource)
-        return self.store.list_page(r.plural, namespace if r.namespaced else None, predicate, limit, continue_token)
+        return self.store.list_page(r.plural, namespace if r.namespaced else None, predicate, limit, continue_token,
+                                    kept_value)
 
     def watch(self, resource: str, namespace: str | None = None, since_rv: int | None = None) -> Watch:
         r = resource_or_404(resource)

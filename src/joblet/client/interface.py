@@ -64,7 +64,7 @@ class Client(Protocol):
         decoded at once - the store keeps Events packed). ``written_through``: only the objects
         last written at or before that resourceVersion (in process, only those are read).
         ``limit``/``continue_token``: one page of a chunked list (``?limit=&continue=``), every
-        page of one list from the same snapshot; not with ``keep`` or ``written_through``."""
+        page of one list from the same snapshot; not with ``written_through``."""
 
     async def create(
         self, resource: str, obj: Obj, namespace: str | None = None, dry_run: bool = False,

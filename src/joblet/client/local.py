@@ -68,12 +68,12 @@ class LocalClient:
         continue_token: str | None = None,
     ) -> ObjectList:
         predicate = compile_predicate(resource, label_selector, field_selector, keep)
-        if limit or continue_token:
-            page = self.registry.list_page(resource, namespace, predicate, limit or 0, continue_token)
-            return ObjectList(page.items, str(page.rv), page.continue_token, page.remaining)
         kept = ENCODED_RESOURCES.get(resource)
         kept_value = (selectors.parse_field_selector(field_selector, resource).value_for(kept)
                       if kept and field_selector else None)
+        if limit or continue_token:  # kubectl describe's Event list comes with limit=500
+            page = self.registry.list_page(resource, namespace, predicate, limit or 0, continue_token, kept_value)
+            return ObjectList(page.items, str(page.rv), page.continue_token, page.remaining)
         items, rv = self.registry.list(resource, namespace, predicate, written_through, kept_value)
         return ObjectList(items, str(rv))
 

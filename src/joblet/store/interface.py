@@ -77,11 +77,12 @@ class Store(Protocol):
         hint, ignored for other resources: ``predicate`` still decides."""
 
     def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
-                  limit: int, continue_token: str | None = None) -> Page:
+                  limit: int, continue_token: str | None = None, kept_value: str | None = None) -> Page:
         """At most ``limit`` objects (0: all) of a list in key order (namespace, name), and the
         token of the rest: every page of one list is read from the snapshot its first page took.
         BadRequest for a token not given out for this list; ContinueExpired (410, carrying a token
-        that continues from the current state) when its snapshot is gone."""
+        that continues from the current state) when its snapshot is gone. ``kept_value`` as for
+        :meth:`list`, and part of the list's scope."""
 
     def update(self, key: Key, obj: Obj, expected_rv: int | None = None) -> Obj:
         """Replace; Conflict if expected_rv is given and differs; NotFound if absent."""

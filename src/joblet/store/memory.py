@@ -229,19 +229,24 @@ class MemoryStore:
             return out, rv
 
     def list_page(self, resource: str, namespace: str | None, predicate: Callable[[Obj], bool] | None,
-                  limit: int, continue_token: str | None = None) -> Page:
+                  limit: int, continue_token: str | None = None, kept_value: str | None = None) -> Page:
         """At most ``limit`` objects of a list, and the token of the rest (:mod:`joblet.store.paging`):
-        every page of one list is read from the snapshot its first page took."""
+        every page of one list is read from the snapshot its first page took. ``kept_value`` as for
+        :meth:`list`: the snapshot holds only the entries that may have it."""
         with self._lock:
-            scope = namespace or ""
+            narrowed = kept_value if resource in ENCODED_RESOURCES else None
 
             def entries() -> list[Entry]:
                 by_ns = self._index.get(resource) or {}
                 spaces = sorted(by_ns) if not namespace else [namespace] if namespace in by_ns else []
-                return [(ns, n, by_ns[ns][n]) for ns in spaces for n in sorted(by_ns[ns])]
+                out: list[Entry] = []
+                for ns in spaces:
+                    names = by_ns[ns] if narrowed is None else _keeping(by_ns[ns], narrowed)
+                    out.extend((ns, n, names[n]) for n in sorted(names))
+                return out
 
-            return self._snapshots.page(resource, scope, entries, self._rv, decoded, predicate, limit,
-                                        continue_token)
+            return self._snapshots.page(resource, namespace or "", narrowed, entries, self._rv, decoded, predicate,
+                                        limit, continue_token)
 
     def count(self, resource: str, namespace: str | None = None) -> int:
         """How many objects of a resource are stored (cheap; for metrics and quotas)."""

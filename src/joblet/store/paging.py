@@ -60,17 +60,19 @@ class ContinueExpired(Gone):
 
 @dataclass(frozen=True)
 class Continue:
-    """What a ``continue`` token says: the list's scope, its resourceVersion (-1: an inconsistent
-    continuation from the current state), the last key returned and the snapshot to read on from."""
+    """What a ``continue`` token says: the list's scope (its resource, namespace and the kept value
+    its snapshot was narrowed to), its resourceVersion (-1: an inconsistent continuation from the
+    current state), the last key returned and the snapshot to read on from."""
 
     resource: str
     namespace: str
+    narrowed: str | None
     rv: int
     start: tuple[str, str]
     snapshot: int
 
     def encode(self) -> str:
-        body = {"v": 1, "r": self.resource, "ns": self.namespace, "rv": self.rv,
+        body = {"v": 1, "r": self.resource, "ns": self.namespace, "k": self.narrowed, "rv": self.rv,
                 "start": list(self.start), "snap": self.snapshot}
         return base64.urlsafe_b64encode(orjson.dumps(body)).decode().rstrip("=")
 
@@ -78,11 +80,11 @@ class Continue:
     def decode(token: str) -> Continue:
         try:
             body = orjson.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
-            start = body["start"]
+            start, narrowed = body["start"], body.get("k")
             if (body.get("v") != 1 or not isinstance(start, list) or len(start) != 2
-                    or not all(isinstance(s, str) for s in start)):
-                raise ValueError("unknown version or start")
-            return Continue(str(body["r"]), str(body["ns"]), int(body["rv"]), (start[0], start[1]),
+                    or not all(isinstance(s, str) for s in start) or not isinstance(narrowed, str | None)):
+                raise ValueError("unknown version, start or kept value")
+            return Continue(str(body["r"]), str(body["ns"]), narrowed, int(body["rv"]), (start[0], start[1]),
                             int(body["snap"]))
         except (ValueError, KeyError, TypeError, binascii.Error, orjson.JSONDecodeError):
             raise BadRequest("continue key is not valid: it is not a token this server gave out") from None
@@ -116,18 +118,19 @@ class Snapshots:
         self._by_id: OrderedDict[int, _Snapshot] = OrderedDict()
         self._ids = itertools.count(1)
 
-    def page(self, resource: str, namespace: str, entries: Callable[[], list[Entry]], rv: int,
-             decode: Callable[[Any], Any], predicate: Callable[[Any], bool] | None, limit: int,
+    def page(self, resource: str, namespace: str, narrowed: str | None, entries: Callable[[], list[Entry]],
+             rv: int, decode: Callable[[Any], Any], predicate: Callable[[Any], bool] | None, limit: int,
              token: str | None) -> Page:
-        """The next page: of a new snapshot (``entries()`` at ``rv``, in key order) without a token."""
+        """The next page: of a new snapshot (``entries()`` at ``rv``, in key order) without a token.
+        ``narrowed``: the kept value ``entries()`` were narrowed to (part of the list's scope)."""
         if token:
             cont = Continue.decode(token)
-            if (cont.resource, cont.namespace) != (resource, namespace):
+            if (cont.resource, cont.namespace, cont.narrowed) != (resource, namespace, narrowed):
                 raise BadRequest("continue key is not valid: it was given out for another list")
             snap = self._by_id.get(cont.snapshot)
             if snap is None or cont.rv < 0:
                 if cont.rv >= 0:  # the snapshot is gone: say so, with a token that goes on anyway
-                    raise ContinueExpired(Continue(resource, namespace, -1, cont.start, 0).encode())
+                    raise ContinueExpired(Continue(resource, namespace, narrowed, -1, cont.start, 0).encode())
                 snap_id, snap = self._take(resource, namespace, [e for e in entries() if (e[0], e[1]) > cont.start], rv)
                 start = 0
             else:
@@ -151,7 +154,7 @@ class Snapshots:
             self._by_id.pop(snap_id, None)
             return Page(items, snap.rv)
         last = snap.entries[position]
-        token_out = Continue(resource, namespace, snap.rv, (last[0], last[1]), snap_id).encode()
+        token_out = Continue(resource, namespace, narrowed, snap.rv, (last[0], last[1]), snap_id).encode()
         return Page(items, snap.rv, token_out, len(snap.entries) - following if predicate is None else None)
 
     def _take(self, resource: str, namespace: str, entries: list[Entry], rv: int) -> tuple[int, _Snapshot]:

@@ -22,6 +22,10 @@ class SpiedStore(MemoryStore):
         self.kept_values.append(args[4] if len(args) > 4 else kwargs.get("kept_value"))
         return super().list(*args, **kwargs)
 
+    def list_page(self, *args: Any, **kwargs: Any) -> Any:
+        self.kept_values.append(args[5] if len(args) > 5 else kwargs.get("kept_value"))
+        return super().list_page(*args, **kwargs)
+
 
 def event(name: str, involved: str, uid: str) -> dict[str, Any]:
     return {"metadata": {"name": name, "namespace": "default"}, "reason": "Started", "type": "Normal",
@@ -38,8 +42,9 @@ CASES = {
 }
 
 
+@pytest.mark.parametrize("limit", [None, 500], ids=["whole", "limit-500"])  # kubectl 1.32+ describes with limit=500
 @pytest.mark.parametrize(("selector", "hint", "expected"), CASES.values(), ids=CASES.keys())
-def test_field_selected_events(selector: str, hint: str | None, expected: list[str]) -> None:
+def test_field_selected_events(selector: str, hint: str | None, expected: list[str], limit: int | None) -> None:
     store = SpiedStore()
     registry = Registry(store, FakeClock())
     registry.create("namespaces", {"metadata": {"name": "default"}})
@@ -49,7 +54,9 @@ def test_field_selected_events(selector: str, hint: str | None, expected: list[s
         for name, involved, uid in [("p.1", "p", "u1"), ("p.2", "p", "u1"), ("p.3", "p", "u2"), ("q.1", "q", "u3")]:
             await client.create("events", event(name, involved, uid), "default")
         store.kept_values.clear()
-        return [e["metadata"]["name"] for e in (await client.list("events", "default", None, selector)).items]
+        listed = await client.list("events", "default", None, selector, limit=limit)
+        assert listed.continue_token == ""
+        return [e["metadata"]["name"] for e in listed.items]
 
     assert asyncio.run(body()) == expected
     assert store.kept_values == [hint]
