@@ -9,6 +9,7 @@ SQLite-only tests cover durability (reopen, SIGKILL after flush).
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import gc
 import inspect
 import os
@@ -28,7 +29,7 @@ import pytest
 from joblet.errors import AlreadyExists, BadRequest, Conflict, Gone, NotFound
 from joblet.store import BACKENDS, MemoryStore, SqliteStore, UnknownStore, open_store
 from joblet.store.interface import Key, Obj, Store, WatchEvent
-from joblet.store.paging import MAX_SNAPSHOTS, ContinueExpired
+from joblet.store.paging import MAX_SNAPSHOTS, Continue, ContinueExpired
 from joblet.store.sharing import SharedValues
 from joblet.store.watch import DEFAULT_HISTORY_BYTES, DEFAULT_HISTORY_EVENTS
 
@@ -864,6 +865,13 @@ def test_a_continue_token_is_checked_and_an_expired_one_continues_inconsistently
         store.list_page("jobs", "other", None, 1, first.continue_token)
     with pytest.raises(BadRequest, match="not valid"):
         store.list_page("jobs", "default", None, 1, "not-a-token")
+    # Tokens are not signed: one forged for this namespace but naming another list's snapshot is refused.
+    store.create(jkey("secret", "other"), job("secret", "other"))
+    store.create(jkey("secret2", "other"), job("secret2", "other"))
+    other = Continue.decode(store.list_page("jobs", "other", None, 1).continue_token)
+    forged = dataclasses.replace(other, namespace="default").encode()
+    with pytest.raises(BadRequest, match="another list"):
+        store.list_page("jobs", "default", None, 1, forged)
     # Lists started later push the first one's snapshot out (MAX_SNAPSHOTS are kept).
     for _ in range(MAX_SNAPSHOTS):
         store.list_page("jobs", "default", None, 1)

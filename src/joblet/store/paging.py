@@ -103,8 +103,7 @@ class Page:
 
 @dataclass
 class _Snapshot:
-    resource: str
-    namespace: str
+    scope: tuple[str, str, str | None]  # resource, namespace, narrowed
     rv: int
     entries: list[Entry]
 
@@ -125,19 +124,23 @@ class Snapshots:
         ``narrowed``: the kept value ``entries()`` were narrowed to (part of the list's scope)."""
         if token:
             cont = Continue.decode(token)
-            if (cont.resource, cont.namespace, cont.narrowed) != (resource, namespace, narrowed):
-                raise BadRequest("continue key is not valid: it was given out for another list")
+            scope = (resource, namespace, narrowed)
             snap = self._by_id.get(cont.snapshot)
+            # Tokens are not signed: a snapshot is read only for a request of its own scope, which
+            # the request's authorization covered (a forged id must not reach another namespace's).
+            if (cont.resource, cont.namespace, cont.narrowed) != scope or (snap is not None and snap.scope != scope):
+                raise BadRequest("continue key is not valid: it was given out for another list")
             if snap is None or cont.rv < 0:
                 if cont.rv >= 0:  # the snapshot is gone: say so, with a token that goes on anyway
                     raise ContinueExpired(Continue(resource, namespace, narrowed, -1, cont.start, 0).encode())
-                snap_id, snap = self._take(resource, namespace, [e for e in entries() if (e[0], e[1]) > cont.start], rv)
+                snap_id, snap = self._take((resource, namespace, narrowed),
+                                           [e for e in entries() if (e[0], e[1]) > cont.start], rv)
                 start = 0
             else:
                 self._by_id.move_to_end(cont.snapshot)
                 snap_id, start = cont.snapshot, _after(snap.entries, cont.start)
         else:
-            snap_id, snap = self._take(resource, namespace, entries(), rv)
+            snap_id, snap = self._take((resource, namespace, narrowed), entries(), rv)
             start = 0
         items: list[Any] = []
         position = start
@@ -157,9 +160,9 @@ class Snapshots:
         token_out = Continue(resource, namespace, narrowed, snap.rv, (last[0], last[1]), snap_id).encode()
         return Page(items, snap.rv, token_out, len(snap.entries) - following if predicate is None else None)
 
-    def _take(self, resource: str, namespace: str, entries: list[Entry], rv: int) -> tuple[int, _Snapshot]:
+    def _take(self, scope: tuple[str, str, str | None], entries: list[Entry], rv: int) -> tuple[int, _Snapshot]:
         snap_id = next(self._ids)
-        snap = self._by_id[snap_id] = _Snapshot(resource, namespace, rv, entries)
+        snap = self._by_id[snap_id] = _Snapshot(scope, rv, entries)
         while len(self._by_id) > 1 and (len(self._by_id) > self._limit or sum(
                 len(s.entries) for s in self._by_id.values()) > self._max_entries):
             self._by_id.popitem(last=False)
