@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +23,21 @@ def deep_copy(obj: Obj) -> Obj:
     """A private copy of a JSON-like object (faster than copy.deepcopy for these shapes)."""
     copied: Obj = orjson.loads(orjson.dumps(obj))
     return copied
+
+
+def field_text(obj: Any, *keys: str) -> str:
+    """The value at ``keys`` as a field selector compares it: "" where a level is missing or the
+    value is null, ``true``/``false`` for a bool, else its text."""
+    cur: Any = obj
+    for key in keys:
+        if not isinstance(cur, Mapping):
+            return ""
+        cur = cur.get(key)
+    if cur is None:
+        return ""
+    if isinstance(cur, bool):
+        return "true" if cur else "false"
+    return str(cur)
 
 
 def meta(obj: Obj) -> Obj:

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from joblet.errors import BadRequest
+from joblet.objects import field_text
 
 # --------------------------------------------------------------------------------------
 # Label selectors
@@ -419,16 +420,7 @@ FieldGetter = Callable[[Mapping[str, Any]], str]
 
 def _path(*keys: str) -> FieldGetter:
     def get(obj: Mapping[str, Any]) -> str:
-        cur: Any = obj
-        for key in keys:
-            if not isinstance(cur, Mapping):
-                return ""
-            cur = cur.get(key)
-        if cur is None:
-            return ""
-        if isinstance(cur, bool):
-            return "true" if cur else "false"
-        return str(cur)
+        return field_text(obj, *keys)
 
     return get
 

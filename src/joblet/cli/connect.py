@@ -225,10 +225,8 @@ async def connect(
         plane = await _start_or_attach(config, controllers, choice)
         if plane is not None:
             try:
-                if controllers:  # the whole control plane: its heap grows with the Job, as a server's
-                    async with gcpacing.pacing(plane.clock):
-                        yield plane.client
-                else:
+                # the whole control plane's heap grows with the Job, as a server's: paced the same way
+                async with gcpacing.pacing(plane.clock) if controllers else contextlib.nullcontext():
                     yield plane.client
             finally:
                 await plane.stop()

@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Iterator
 import orjson
 
 from joblet.errors import ApiError, already_exists, conflict, not_found
-from joblet.objects import rv_of
+from joblet.objects import field_text, rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
 from joblet.store.paging import Entry, Page, Snapshots
 from joblet.store.sharing import SharedValues
@@ -72,9 +72,9 @@ _PACK_DICT = (
 )
 
 
-# A packed entry starts with its kept value: two bytes of length, then the value's UTF-8. A value
-# longer than _MAX_KEPT bytes (or not a string) is not kept: the header says _UNKEPT instead, and
-# a list selecting on the field unpacks that entry to test it.
+# A packed entry starts with its kept value (the field's text as a field selector compares it):
+# two bytes of length, then its UTF-8. A value longer than _MAX_KEPT bytes is not kept: the header
+# says _UNKEPT instead, and a list selecting on the field unpacks that entry to test it.
 _MAX_KEPT = 1024
 _UNKEPT = b"\xff\xff"
 
@@ -85,16 +85,6 @@ def kept_header(value: object) -> bytes:
     if not isinstance(value, str) or len(raw) > _MAX_KEPT:
         return _UNKEPT
     return len(raw).to_bytes(2, "big") + raw
-
-
-def field_value(obj: Obj, path: str) -> object:
-    """The value at a dotted field path (``involvedObject.name``); "" where a level is missing."""
-    value: object = obj
-    for part in path.split("."):
-        if not isinstance(value, dict):
-            return ""
-        value = value.get(part, "")
-    return value
 
 
 def packed(data: bytes, kept: object = "") -> bytes:
@@ -120,6 +110,13 @@ def _keeping(names: dict[str, Stored], value: str) -> dict[str, Stored]:
     keep exactly that value, and those that keep none (the caller's predicate tests them)."""
     starts = (kept_header(value), _UNKEPT)
     return {n: e for n, e in names.items() if isinstance(e, bytes) and e.startswith(starts)}
+
+
+def _spaces(by_ns: dict[str, dict[str, Stored]], namespace: str | None) -> list[str]:
+    """The namespaces a list reads, in order: all of them for None or "" (as in Kubernetes)."""
+    if not namespace:
+        return sorted(by_ns)
+    return [namespace] if namespace in by_ns else []
 
 
 def place_last(names: dict[str, Stored], name: str, stored: Stored) -> None:
@@ -201,19 +198,11 @@ class MemoryStore:
         kept_value: str | None = None,
     ) -> tuple[list[Obj], int]:
         with self._lock:
-            by_ns = self._index.get(resource)
+            by_ns = self._index.get(resource) or {}
             rv = self._rv
-            if not by_ns:
-                return [], rv
-            if not namespace:  # None or "": all namespaces, as in Kubernetes
-                spaces = sorted(by_ns)
-            elif namespace in by_ns:
-                spaces = [namespace]
-            else:
-                return [], rv
             out: list[Obj] = []
             encoded = resource in ENCODED_RESOURCES
-            for ns in spaces:
+            for ns in _spaces(by_ns, namespace):
                 names = by_ns[ns]
                 if encoded and kept_value is not None:
                     names = _keeping(names, kept_value)
@@ -238,9 +227,8 @@ class MemoryStore:
 
             def entries() -> list[Entry]:
                 by_ns = self._index.get(resource) or {}
-                spaces = sorted(by_ns) if not namespace else [namespace] if namespace in by_ns else []
                 out: list[Entry] = []
-                for ns in spaces:
+                for ns in _spaces(by_ns, namespace):
                     names = by_ns[ns] if narrowed is None else _keeping(by_ns[ns], narrowed)
                     out.extend((ns, n, names[n]) for n in sorted(names))
                 return out
@@ -325,7 +313,7 @@ class MemoryStore:
         else ``obj`` with its values shared (``old``: the version it replaces)."""
         kept = ENCODED_RESOURCES.get(resource)
         if kept is not None:
-            return packed(data if data is not None else orjson.dumps(obj), field_value(obj, kept))
+            return packed(data if data is not None else orjson.dumps(obj), field_text(obj, *kept.split(".")))
         self._shared.share(obj, old if isinstance(old, dict) else None)
         return obj
 
