@@ -108,21 +108,26 @@ class LogStore:
                    tail_lines: int | None = None, since_time: datetime | None = None,
                    timestamps: bool = False, previous: bool = False, limit_bytes: int | None = None,
                    uid: str | None = None) -> AsyncIterator[bytes]:
-        path, files = await asyncio.to_thread(self._resolve_files, namespace, pod, container, previous, uid)
+        start = await asyncio.to_thread(self._begin, namespace, pod, container, previous, uid, tail_lines,
+                                        since_time, timestamps)
+        path, files, index, current, block, finished = start
         done_marker = path.with_suffix(".done")
         budget = limit_bytes if limit_bytes is not None else -1
-        first, offset = 0, 0
-        if tail_lines is not None:
-            first, offset = await asyncio.to_thread(tail_start, files, tail_lines)
         pending = b""
         live = None
         try:
-            for i in range(first, len(files)):
-                f = await asyncio.to_thread(_open_log, files[i], offset if i == first else 0)
-                if f is None:
-                    continue  # rotated away meanwhile
+            for i in range(index, len(files)):
+                if current is None:
+                    current, block = await asyncio.to_thread(
+                        _open_and_read, files[i], 0, pending, since_time, timestamps)
+                    if current is None:
+                        continue  # rotated away meanwhile
                 while True:
-                    chunk, pending, eof = await asyncio.to_thread(_read_rendered, f, pending, since_time, timestamps)
+                    if block is not None:
+                        (chunk, pending, eof), block = block, None
+                    else:
+                        chunk, pending, eof = await asyncio.to_thread(
+                            _read_rendered, current, pending, since_time, timestamps)
                     chunk, budget = _cap(chunk, budget)
                     if chunk:
                         yield chunk
@@ -131,11 +136,12 @@ class LogStore:
                     if eof:
                         break
                 if i == len(files) - 1:
-                    live = f
+                    live, current = current, None
                 else:
-                    f.close()
-            if not follow or live is None:
-                return
+                    current.close()
+                    current = None
+            if not follow or live is None or finished:
+                return  # a finished attempt (done before the first read) was read to its end
             while True:
                 chunk, pending, eof, finished, replaced = await asyncio.to_thread(
                     _follow_step, live, pending, since_time, timestamps, path, done_marker, previous)
@@ -163,8 +169,26 @@ class LogStore:
                     return
                 await poll_pause(FOLLOW_POLL_SECONDS)
         finally:
-            if live is not None:
-                live.close()
+            for f in (live, current):
+                if f is not None:
+                    f.close()
+
+    def _begin(self, namespace: str, pod: str, container: str | None, previous: bool, uid: str | None,
+               tail_lines: int | None, since_time: datetime | None, timestamps: bool,
+               ) -> tuple[Path, list[Path], int, BinaryIO | None, tuple[bytes, bytes, bool] | None, bool]:
+        """A read's first thread hop: resolve the files, find where to start, open the first one
+        still there and read its first block. Also whether the attempt had finished before that
+        read (its ``.done`` was there): then a read to the end of the last file is the whole log.
+        A short container's log is then read in one hop, not five (each hop costs more CPU than
+        the reads)."""
+        path, files = self._resolve_files(namespace, pod, container, previous, uid)
+        finished = previous or path.with_suffix(".done").exists()
+        first, offset = tail_start(files, tail_lines) if tail_lines is not None else (0, 0)
+        for i in range(first, len(files)):
+            f, block = _open_and_read(files[i], offset if i == first else 0, b"", since_time, timestamps)
+            if f is not None:
+                return path, files, i, f, block, finished
+        return path, files, len(files), None, None, finished
 
     # -- retention -------------------------------------------------------------------------
     def prune(self) -> int:
@@ -247,6 +271,13 @@ def _open_log(path: Path, offset: int) -> BinaryIO | None:
     return f
 
 
+def _open_and_read(path: Path, offset: int, pending: bytes, since_time: datetime | None, timestamps: bool,
+                   ) -> tuple[BinaryIO | None, tuple[bytes, bytes, bool] | None]:
+    """:func:`_open_log` and the file's first block (:func:`_read_rendered`), in one thread hop."""
+    f = _open_log(path, offset)
+    return (f, _read_rendered(f, pending, since_time, timestamps)) if f is not None else (None, None)
+
+
 def _read_rendered(f: BinaryIO, pending: bytes, since_time: datetime | None,
                    timestamps: bool) -> tuple[bytes, bytes, bool]:
     """One block of ``f`` as ``kubectl logs`` prints it: (output, unterminated rest, at EOF)."""
@@ -258,7 +289,8 @@ def _read_rendered(f: BinaryIO, pending: bytes, since_time: datetime | None,
     lines = data[:end].split(b"\n")[:-1]  # not splitlines(): a CR inside a line is text
     if since_time is not None:
         lines = [ln for ln in lines if (t := line_time(ln)) is None or t >= since_time]
-    return b"".join(render(ln, timestamps) for ln in lines), data[end:], False
+    # a short read of a regular file is its end (for now): no second read to learn it
+    return b"".join(render(ln, timestamps) for ln in lines), data[end:], len(block) < READ_BLOCK
 
 
 def _follow_step(live: BinaryIO, pending: bytes, since_time: datetime | None, timestamps: bool, path: Path,

@@ -134,6 +134,36 @@ def test_follow_continues_across_a_rotation(tmp_path: Path) -> None:
     assert asyncio.run(main()) == expected(range(6))
 
 
+@pytest.mark.parametrize(("lines", "per_file", "follow", "hops"), [
+    (3, 100, True, 1),  # a short container's log, as `joblet run` follows every pod's
+    (3, 100, False, 1),
+    (0, 100, True, 1),
+    (200, 70, True, 3),  # rotated: one more hop for each file after the first
+    (2000, 10_000, True, 2),  # over one read block (64 KiB)
+], ids=["short-follow", "short", "empty-follow", "rotated-follow", "two-blocks-follow"])
+def test_a_finished_attempt_is_read_whole_in_few_thread_hops(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, lines: int, per_file: int, follow: bool, hops: int) -> None:
+    """Its ``.done`` was there before the read: the read ends at the end of the last file, with no
+    follow poll (each thread hop cost more CPU than the reads themselves)."""
+    store = LogStore(tmp_path, FakeClock())
+    path = write_attempt(store, lines, per_file)
+    for i in range(lines, lines + 3):  # long lines, so that a big log spans read blocks
+        with open(path, "ab") as f:
+            f.write(cri(i, "y" * 100))
+    path.with_suffix(".done").write_bytes(b"")
+    calls: list[str] = []
+    real = asyncio.to_thread
+
+    async def counted(func, /, *args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(func.__name__)
+        return await real(func, *args, **kwargs)
+
+    monkeypatch.setattr(asyncio, "to_thread", counted)
+    got = asyncio.run(read_all(store, follow=follow))
+    assert got == expected(range(lines)) + b"".join(f"{'y' * 100}\n".encode() for _ in range(3))
+    assert len(calls) == hops, calls
+
+
 def test_prune_removes_rotated_files_too(tmp_path: Path) -> None:
     clock = FakeClock(datetime(2100, 1, 1, tzinfo=UTC))  # long after the files were written
     store = LogStore(tmp_path, clock, retention_days=30)
