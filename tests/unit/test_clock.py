@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from joblet.clock import FakeClock, canonicalize_json_patch_times, canonicalize_times, parse_time, rfc3339
+from joblet.clock import (
+    FakeClock,
+    canonicalize_json_patch_times,
+    canonicalize_times,
+    parse_time,
+    rfc3339,
+    rfc3339_micro,
+)
 
 CASES = [
     ("offset-becomes-z", {"status": {"startTime": "2024-01-01T01:00:00+01:00"}},
@@ -35,6 +42,17 @@ def test_json_patch_values_are_canonicalized() -> None:
     ops: list[object] = [{"op": "replace", "path": "/status/startTime", "value": "2024-01-01T00:00:00+00:00"}]
     canonicalize_json_patch_times(ops)
     assert ops == [{"op": "replace", "path": "/status/startTime", "value": "2024-01-01T00:00:00Z"}]
+
+
+@pytest.mark.parametrize(("when", "want", "want_micro"), [
+    (datetime(2026, 12, 8, 3, 4, 5, 6, tzinfo=UTC), "2026-12-08T03:04:05Z", "2026-12-08T03:04:05.000006Z"),
+    (datetime(2026, 1, 1, 1, 0, 0, 999999, tzinfo=timezone(timedelta(hours=2))), "2025-12-31T23:00:00Z",
+     "2025-12-31T23:00:00.999999Z"),
+    (datetime(5, 2, 3, 4, 5, 6, tzinfo=UTC), "0005-02-03T04:05:06Z", "0005-02-03T04:05:06.000000Z"),
+], ids=["utc", "offset-to-utc", "four-digit-year"])
+def test_wire_times_are_utc_with_a_z(when: datetime, want: str, want_micro: str) -> None:
+    assert (rfc3339(when), rfc3339_micro(when)) == (want, want_micro)
+    assert parse_time(want) == when.replace(microsecond=0)
 
 
 def test_fake_clock_moves_only_when_told() -> None:
