@@ -143,6 +143,7 @@ class PodWorker:
         self.sidecar_stop = asyncio.Event()  # set: the main containers are done, sidecars stop
         self.sidecar_tasks: list[asyncio.Future[ContainerExit | None]] = []
         self.progress = asyncio.Event()  # a container started or ended
+        self._status_written = asyncio.Event()  # set by the first status write (see _first_status)
         self.deleting = asyncio.Event()
         self.evicted = asyncio.Event()  # set by the node's disk-pressure eviction (self.message says why)
         self.recovered: dict[str, list[RecoveredContainer]] = {}
@@ -208,7 +209,7 @@ class PodWorker:
             self.recovered.setdefault(rec.ref.name, []).append(rec)
         if self.start_time is None:
             self.start_time = deps.clock.now()
-        await self.write_status()
+        first_status = asyncio.ensure_future(self._first_status())
         lifecycle = asyncio.ensure_future(self.lifecycle())
         deadline = asyncio.ensure_future(self.deadline_timer())
         deletion = asyncio.ensure_future(self.deleting.wait())
@@ -226,11 +227,23 @@ class PodWorker:
                 await self.kill_all(0 if evicted.done() else self.grace_seconds())
                 await lifecycle
         finally:
+            first_status.cancel()
             deadline.cancel()
             deletion.cancel()
             evicted.cancel()
         if self.deleting.is_set():
             await self.finish_deletion()
+
+    async def _first_status(self) -> None:
+        """The pod's first status (startTime, containers waiting in ContainerCreating), written
+        only if no other status write came within :data:`RUNNING_REPORT_DELAY`: a container
+        that starts and ends that soon costs one status write in all, its terminated one (the
+        kubelet's status manager likewise sends only the latest status it has). Real time, as
+        :meth:`_wait_reporting_running`."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._status_written.wait(), RUNNING_REPORT_DELAY)
+            return
+        await self.write_status()
 
     def evict(self, message: str) -> None:
         """Hard eviction (no grace), as the kubelet's eviction manager does under disk pressure."""
@@ -520,6 +533,7 @@ class PodWorker:
 
     # -- status ------------------------------------------------------------------------------
     async def write_status(self) -> None:
+        self._status_written.set()
         client = self.deps.client
         pod = self.pod
         self.phase = next_phase(self.phase, self.main)
