@@ -317,6 +317,9 @@ def test_the_exit_that_ends_a_pod_is_written_with_its_phase(tmp_path: Path) -> N
     seen = asyncio.run(go())
     assert seen[-1] == ("Succeeded", "terminated"), seen
     assert not [s for s in seen[:-1] if s[1] == "terminated"], seen
+    # started and ended within RUNNING_REPORT_DELAY: neither its first status (startTime,
+    # ContainerCreating) nor Running was written, only the end
+    assert seen == [("Succeeded", "terminated")], seen
 
 
 def test_status_writes_the_server_refuses_are_retried_not_dropped(tmp_path: Path) -> None:
