@@ -26,7 +26,7 @@ import orjson
 from joblet.errors import ApiError, already_exists, conflict, not_found
 from joblet.objects import field_text, rv_of
 from joblet.store.interface import EventType, Key, Obj, WatchEvent
-from joblet.store.paging import Entry, Page, Snapshots
+from joblet.store.paging import Entries, Page, Snapshots, no_entries
 from joblet.store.sharing import SharedValues
 from joblet.store.watch import (
     DEFAULT_HISTORY_BYTES,
@@ -225,12 +225,11 @@ class MemoryStore:
         with self._lock:
             narrowed = kept_value if resource in ENCODED_RESOURCES else None
 
-            def entries() -> list[Entry]:
+            def entries() -> Entries:
                 by_ns = self._index.get(resource) or {}
-                out: list[Entry] = []
+                out = no_entries()
                 for ns in _spaces(by_ns, namespace):
-                    names = by_ns[ns] if narrowed is None else _keeping(by_ns[ns], narrowed)
-                    out.extend((ns, n, names[n]) for n in sorted(names))
+                    out.add(ns, by_ns[ns] if narrowed is None else _keeping(by_ns[ns], narrowed))
                 return out
 
             return self._snapshots.page(resource, namespace or "", narrowed, entries, self._rv, decoded, predicate,
