@@ -184,10 +184,16 @@ def test_output_lands_in_the_cri_log_and_env_is_passed(data_dir: Path) -> None:
     assert spec.log_path.with_suffix(".done").exists()
 
 
-def test_memory_limit_is_oomkilled(data_dir: Path) -> None:
+def test_memory_limit_is_oomkilled(data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """And nothing lands in the user's directory: conmon leaves an ``oom`` file in its working
+    directory, which was wherever joblet was started (one was committed to this repository)."""
+    users_dir = tmp_path / "users-dir"
+    users_dir.mkdir()
+    monkeypatch.chdir(users_dir)
     rt = PodmanRuntime(data_dir, RealClock())
     result = go(run_one(rt, make_spec(rt, "tail /dev/zero", limits=Limits(memory_bytes=20 << 20))))
     assert (result.exit_code, result.reason, result.signal) == (137, "OOMKilled", 9)
+    assert list(users_dir.iterdir()) == []
 
 
 def test_kill_sends_term_then_kill_after_the_grace(data_dir: Path) -> None:

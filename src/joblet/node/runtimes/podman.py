@@ -271,9 +271,12 @@ class RealPodmanCli:
     kills podman mid-command, which can leave a libpod SHM lock held forever and hang every
     later command on that container. A thread lets the command finish whatever happens."""
 
-    def __init__(self, binary: str, env: Mapping[str, str], workers: int = 4) -> None:
+    def __init__(self, binary: str, env: Mapping[str, str], cwd: Path, workers: int = 4) -> None:
+        """``cwd``: where podman runs. conmon leaves files in its working directory (an empty
+        ``oom`` after an OOM kill): the data dir's podman root, not the user's directory."""
         self.binary = binary
         self.env = dict(env)
+        self.cwd = cwd
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="podman")
 
     async def run(self, args: Sequence[str], env: Mapping[str, str] | None = None) -> CommandResult:
@@ -284,7 +287,7 @@ class RealPodmanCli:
         return self._run(list(args), self.env)
 
     def _run(self, args: list[str], env: dict[str, str]) -> CommandResult:
-        proc = subprocess.run([self.binary, *args], env=env, stdin=subprocess.DEVNULL,
+        proc = subprocess.run([self.binary, *args], env=env, stdin=subprocess.DEVNULL, cwd=self.cwd,
                               capture_output=True, check=False)
         return CommandResult(proc.returncode, proc.stdout.decode(errors="replace"),
                              proc.stderr.decode(errors="replace"))
@@ -345,7 +348,7 @@ class PodmanRuntime:
         self.clock = clock
         self.paths = write_config(data_dir)
         self.env = podman_env(self.paths)
-        self.cli: PodmanCli = cli if cli is not None else RealPodmanCli(binary, self.env)
+        self.cli: PodmanCli = cli if cli is not None else RealPodmanCli(binary, self.env, self.paths.root)
         self.default_image = default_image
         self.network = network
         self.kmsg = kmsg
