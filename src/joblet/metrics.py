@@ -341,7 +341,7 @@ class JobletMetrics:
 
     def job_finished(self, job: Obj, condition: Obj) -> None:
         self._child(self.jobs_finished_total, completion_mode(job), finished_result(condition),
-                                        str(condition.get("reason") or "")).inc()
+                    str(condition.get("reason") or "")).inc()
 
     def job_pods_finished(self, before: Obj | None, after: Obj) -> None:
         succeeded, failed = pods_finished_delta(before, after)

@@ -72,7 +72,8 @@ log = logging.getLogger(__name__)
 Obj = dict[str, Any]
 DEADLINE_MESSAGE = "Pod was active on the node longer than the specified deadline"
 DEFAULT_TERMINATION_MESSAGE_PATH = "/dev/termination-log"
-#: how long a started container may run before its Running status is written (seconds)
+#: how long a started container may run before its Running status is written, and a pod's
+#: worker may run before its first status is (seconds)
 RUNNING_REPORT_DELAY = 0.05
 CONFIG_RETRY_FIRST, CONFIG_RETRY_MAX = 0.2, 5.0
 #: a status write the API server could not take (unreachable, 5xx) is tried again after this

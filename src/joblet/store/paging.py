@@ -8,10 +8,11 @@ the control plane meanwhile. kubectl, client-go's pager and the other clients al
 As upstream (etcd serves every page at the first page's revision), the pages of one list are a
 consistent snapshot: the first page takes the scope's namespaces, names and entries in key order
 at the store's resourceVersion (references only: stored objects are never changed in place), as
-three parallel lists, not a tuple per object: 100,000 tuples cost the first page ~100 ms, most
-of it the collector walking them. Later pages slice the snapshot. Snapshots are kept for the most recent lists only; a token whose
-snapshot is gone is answered 410 Expired, and that answer carries an *inconsistent* token that
-continues after the same key from the current state (upstream's answer to a compacted revision).
+three parallel lists, not a tuple per object (100,000 tuples cost the first page ~100 ms, most
+of it the collector walking them); later pages slice it. Snapshots are kept for the most recent
+lists only; a token whose snapshot is gone is answered 410 Expired, and that answer carries an
+*inconsistent* token that continues after the same key from the current state (upstream's
+answer to a compacted revision).
 """
 
 from __future__ import annotations
