@@ -78,12 +78,22 @@ def dir_size(path: Path) -> int:
 
 
 RUSAGE_WRAPPER = """
-import atexit, json, resource, runpy, sys
+import atexit, json, os, resource, runpy, sys, time
 out = sys.argv.pop(1)
+spawn_wait = [0.0]
+real_spawn = os.posix_spawnp
+def timed_spawn(*args, **kwargs):
+    start = time.perf_counter()
+    try:
+        return real_spawn(*args, **kwargs)
+    finally:
+        spawn_wait[0] += time.perf_counter() - start
+os.posix_spawnp = timed_spawn
 def dump():
     r = resource.getrusage(resource.RUSAGE_SELF)
     with open(out, "w") as f:
-        json.dump({"user": r.ru_utime, "sys": r.ru_stime, "maxrss_kb": r.ru_maxrss}, f)
+        json.dump({"user": r.ru_utime, "sys": r.ru_stime, "maxrss_kb": r.ru_maxrss,
+                   "spawn_wall": spawn_wait[0]}, f)
 atexit.register(dump)
 sys.argv[0] = "joblet"
 runpy.run_module("joblet", run_name="__main__", alter_sys=True)
@@ -92,5 +102,6 @@ runpy.run_module("joblet", run_name="__main__", alter_sys=True)
 
 def joblet_argv(rusage_file: Path, *args: str) -> list[str]:
     """``python -m joblet ARGS`` that writes its own CPU time (user, sys: every thread, no child) and
-    peak RSS to ``rusage_file`` at exit — the figure a loaded, shared machine does not distort."""
+    peak RSS to ``rusage_file`` at exit — the figure a loaded, shared machine does not distort —
+    and the wall time its ``os.posix_spawnp`` calls took (``spawn_wall``, seconds)."""
     return [sys.executable, "-c", RUSAGE_WRAPPER, str(rusage_file), *args]
